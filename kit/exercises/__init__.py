@@ -1,0 +1,1 @@
+"""The questions of each exercise notebook, one module per notebook (see kit.checks)."""

@@ -1,0 +1,94 @@
+"""Generate: one chat answer from a causal language model, with its token counts and timing.
+
+The same chat formatting is used everywhere in the kit (base model, fine-tuning, RAG prompts),
+so a model is always asked in the shape it was trained on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# Without a system message SmolLM2's chat template inserts its own ("You are a helpful AI
+# assistant named SmolLM ..."). The kit always sends this one instead, in training and inference.
+DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
+
+
+@dataclass
+class Generation:
+    """One generated answer: the text, how many tokens went in and came out, and the time taken."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per second of wall time."""
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_messages(question: str, system: str | None = DEFAULT_SYSTEM) -> list[dict[str, str]]:
+    """Wrap a question as chat messages: ``[{"role": "system", ...}, {"role": "user", ...}]``."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def chat_prompt_ids(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]
+) -> list[int]:
+    """Token ids of the chat prompt for ``messages``, ending where the assistant starts to speak."""
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    # transformers 5 returns a BatchEncoding (a dict) by default; older versions a list of ids.
+    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+
+
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    question: str | list[dict[str, str]],
+    max_new_tokens: int = 64,
+    system: str | None = DEFAULT_SYSTEM,
+) -> Generation:
+    """Answer one question (a string, or a full list of chat messages) with greedy decoding.
+
+    Out: a :class:`Generation` with the answer text (special tokens removed), token counts and
+    wall time. Greedy decoding keeps results reproducible run to run.
+    """
+    import torch
+
+    if isinstance(question, str):
+        if not question.strip():
+            raise ValueError("The question is empty: pass some text to answer.")
+        messages = build_messages(question, system)
+    else:
+        messages = question
+    ids = chat_prompt_ids(tokenizer, messages)
+    limit = tokenizer.model_max_length - max_new_tokens
+    if len(ids) > limit:
+        raise ValueError(
+            f"The prompt has {len(ids)} tokens but the model takes at most {limit} before its "
+            f"{max_new_tokens} new tokens: shorten the question or the context."
+        )
+    input_ids = torch.tensor([ids], device=model.device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    seconds = time.perf_counter() - start
+    new = out[0, input_ids.shape[1] :]
+    text = tokenizer.decode(new, skip_special_tokens=True).strip()
+    return Generation(
+        text=text, prompt_tokens=len(ids), new_tokens=int(new.shape[0]), seconds=seconds
+    )

