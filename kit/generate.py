@@ -7,8 +7,8 @@ so a model is always asked in the shape it was trained on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -16,6 +16,26 @@ if TYPE_CHECKING:
 # Without a system message SmolLM2's chat template inserts its own ("You are a helpful AI
 # assistant named SmolLM ..."). The kit always sends this one instead, in training and inference.
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
+
+
+@dataclass
+class Answer:
+    """What every system of the kit returns for one question, so they can be scored alike.
+
+    text: the answer; cited_ids: document ids the answer cites (RAG and hybrid);
+    documents: the retrieved Haystack Documents, best first (empty without retrieval);
+    timings: seconds per stage, e.g. {"retrieve": 0.02, "generate": 1.3, "total": 1.32};
+    prompt_tokens / new_tokens: tokens read and written by the generator.
+    """
+
+    question: str
+    text: str
+    cited_ids: list[str] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    system: str = ""  # which system answered: "base", "rag", "finetuned", "hybrid", ...
 
 
 @dataclass
