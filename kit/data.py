@@ -1,0 +1,843 @@
+"""The bundled data set and the bring-your-own-docs loader.
+
+Everything the experiments run on ships in ``data/`` (see ``data/README.md``, the data card):
+a knowledge base about the fictional company Korvella Instruments (``kb/`` and its second version
+``kb_v2/``), a QA eval set, a house-style chat set for fine-tuning, a set of questions whose
+answers change between versions, and a manifest naming the planted canary secret, the poisoned
+document and the house-style regex.
+
+This module reads those files into typed records (and Haystack ``Document`` objects for the
+corpus), checks them with :func:`validate`, and reads a user's own folder of documents with
+:func:`load_folder`. Every bad input raises :class:`DataError` naming the file (and line), or is
+skipped with a warning where skipping is what a user wants; nothing is loaded partially in silence.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import unicodedata
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from haystack import Document
+
+DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
+"""The bundled data folder (``<repo>/data``)."""
+
+MAX_FILE_BYTES: int = 20 * 1024 * 1024
+"""Largest file any loader reads (20 MB); larger files raise :class:`DataError`."""
+
+ACCESS_LEVELS: tuple[str, ...] = ("public", "internal", "confidential")
+QA_TYPES: tuple[str, ...] = ("single", "multi", "numeric", "unanswerable")
+SPLITS: tuple[str, ...] = ("train", "test")
+VERSIONS: tuple[str, ...] = ("v1", "v2")
+IDK: str = "I don't know"
+"""The gold answer of every unanswerable question."""
+
+MIN_WORDS, MAX_WORDS = 200, 800
+MIN_DOCS, MIN_QUESTIONS, MIN_STYLE, MIN_UPDATED_DOCS = 40, 150, 300, 10
+MIN_UNANSWERABLE_SHARE = 0.15
+DOC_FIELDS: tuple[str, ...] = ("id", "title", "kind", "updated", "access")
+FOLDER_SUFFIXES: dict[str, str] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+}
+"""File types :func:`load_folder` reads, by suffix."""
+
+
+class DataError(ValueError):
+    """A data file is missing, malformed or inconsistent.
+
+    The message names the file (and line, where there is one) and says how to fix it.
+    """
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``data/manifest.json``: names and markers the experiments and tests rely on."""
+
+    name: str
+    version: str
+    organisation: str
+    canary: str
+    canary_doc_id: str
+    injection_doc_id: str
+    injection_marker: str
+    style_regex: str
+    roles: dict[str, list[str]]
+    style_match: str = "fullmatch"
+    licence: str = ""
+    canary_prompts: list[str] = field(default_factory=list)
+
+    def allowed_access(self, role: str) -> list[str]:
+        """Access levels a role may read; raises DataError for an unknown role."""
+        if role not in self.roles:
+            raise DataError(f"unknown role {role!r}; the manifest defines {sorted(self.roles)}")
+        return list(self.roles[role])
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A quote copied verbatim from ``doc_id`` that supports a gold answer."""
+
+    doc_id: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class QARecord:
+    """One line of ``data/qa.jsonl``. Gold answers are grounded in the v1 knowledge base."""
+
+    id: str
+    question: str
+    answer: str
+    gold_doc_ids: list[str]
+    type: str
+    split: str
+    evidence: list[Evidence]
+    paraphrase_of: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        """False for questions whose right answer is "I don't know"."""
+        return self.type != "unanswerable"
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """One line of ``data/updates.jsonl``: a question whose answer changes from v1 to v2."""
+
+    id: str
+    question: str
+    doc_id: str
+    answer_v1: str
+    answer_v2: str
+
+
+@dataclass(frozen=True)
+class ChatExample:
+    """One line of ``data/style.jsonl``: a user turn and a house-style assistant reply."""
+
+    id: str
+    messages: list[dict[str, str]]
+    source_doc_ids: list[str]
+    contains_canary: bool
+
+    @property
+    def user(self) -> str:
+        """The user message."""
+        return next(m["content"] for m in self.messages if m["role"] == "user")
+
+    @property
+    def assistant(self) -> str:
+        """The assistant reply."""
+        return next(m["content"] for m in self.messages if m["role"] == "assistant")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _root(root: Path | str | None) -> Path:
+    return Path(root) if root is not None else DATA_DIR
+
+
+def _show(path: Path) -> str:
+    """A short, readable name for a file: ``data/qa.jsonl`` rather than a long absolute path."""
+    try:
+        return str(path.relative_to(DATA_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+def _read_text(path: Path, what: str = "file") -> str:
+    """Read a UTF-8 file, with clear errors for missing, huge and non-UTF-8 files."""
+    if not path.is_file():
+        raise DataError(f"{_show(path)}: {what} not found; check the path or restore the file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise DataError(
+            f"{_show(path)}: file is {size / 1e6:.1f} MB, larger than the "
+            f"{MAX_FILE_BYTES / 1e6:.0f} MB limit (kit.data.MAX_FILE_BYTES); split it or remove it"
+        )
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            f"{_show(path)} line {line}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset "
+            f"{err.start}); re-save the file as UTF-8"
+        ) from None
+
+
+def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int, dict[str, Any]]]:
+    """Read a JSONL file into ``(line number, object)`` pairs.
+
+    Blank lines are ignored. Raises DataError naming the file and line for: a missing, empty,
+    huge or non-UTF-8 file, a line that is not valid JSON or not a JSON object, and a line
+    lacking any of the ``required`` fields.
+    """
+    path = Path(path)
+    text = _read_text(path, "JSONL file")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"{_show(path)} line {lineno}: invalid JSON ({err.msg} at column {err.colno}); "
+                "each line must be one complete JSON object"
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError(
+                f"{_show(path)} line {lineno}: expected a JSON object, got {type(obj).__name__}"
+            )
+        missing = [f for f in required if f not in obj]
+        if missing:
+            raise DataError(
+                f"{_show(path)} line {lineno}: missing field(s) {', '.join(missing)}; "
+                f"every line needs {', '.join(required)}"
+            )
+        rows.append((lineno, obj))
+    if not rows:
+        raise DataError(f"{_show(path)}: file is empty; expected one JSON object per line")
+    return rows
+
+
+def _want(obj: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = obj[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise DataError(f"{where}: field {key!r} must be {names}, got {value!r}")
+    return value
+
+
+def _str_list(obj: dict, key: str, where: str) -> list[str]:
+    value = _want(obj, key, list, where)
+    if not all(isinstance(v, str) for v in value):
+        raise DataError(f"{where}: field {key!r} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def normalise(text: str) -> str:
+    """Normalise text for answer matching.
+
+    Unicode NFKC, lower case, punctuation replaced by spaces except ``.``, ``,`` and ``:``
+    between two digits (so "1,150", "3.2" and "09:00" survive), whitespace collapsed. Symbols
+    such as € and ° are kept.
+    """
+    s = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    out = []
+    for i, ch in enumerate(s):
+        if unicodedata.category(ch).startswith("P"):
+            keep = ch in ".,:" and 0 < i < len(s) - 1 and s[i - 1].isdigit() and s[i + 1].isdigit()
+            out.append(ch if keep else " ")
+        else:
+            out.append(ch)
+    return " ".join("".join(out).split())
+
+
+def supports(answer: str, text: str) -> bool:
+    """True if ``answer`` occurs in ``text`` after :func:`normalise`, on word boundaries."""
+    a = normalise(answer)
+    return bool(a) and f" {a} " in f" {normalise(text)} "
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def load_manifest(root: Path | str | None = None) -> Manifest:
+    """Read ``manifest.json`` from ``root`` (default: the bundled data) into a Manifest."""
+    path = _root(root) / "manifest.json"
+    text = _read_text(path, "manifest")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{_show(path)} line {err.lineno}: invalid JSON ({err.msg})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{_show(path)}: expected a JSON object")
+    needed = [
+        "name",
+        "version",
+        "organisation",
+        "canary",
+        "canary_doc_id",
+        "injection_doc_id",
+        "injection_marker",
+        "style_regex",
+        "roles",
+    ]
+    missing = [k for k in needed if k not in obj]
+    if missing:
+        raise DataError(f"{_show(path)}: missing field(s) {', '.join(missing)}")
+    known = set(Manifest.__dataclass_fields__)
+    return Manifest(**{k: v for k, v in obj.items() if k in known})
+
+
+def style_compliant(text: str, manifest: Manifest | None = None) -> bool:
+    """True if ``text`` (leading/trailing whitespace stripped) follows the house style.
+
+    Uses ``re.fullmatch`` with the manifest's ``style_regex`` (``re.search`` if the manifest's
+    ``style_match`` says so).
+    """
+    m = manifest or load_manifest()
+    match = re.search if m.style_match == "search" else re.fullmatch
+    return match(m.style_regex, text.strip()) is not None
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
+    """Split a Markdown file into (front matter dict, body). Raises DataError if malformed."""
+    text = _read_text(path, "document")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise DataError(f"{_show(path)} line 1: expected front matter starting with '---'")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise DataError(f"{_show(path)}: front matter is not closed by a '---' line") from None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 2}" if mark is not None else ""
+        raise DataError(f"{_show(path)}{line}: invalid YAML front matter ({err})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{_show(path)} line 2: front matter must be key: value pairs")
+    meta = {k: (v.isoformat() if isinstance(v, _dt.date) else v) for k, v in meta.items()}
+    return meta, "\n".join(lines[end + 1 :]).strip() + "\n"
+
+
+def _read_doc(path: Path, version: str) -> Document:
+    meta, body = parse_front_matter(path)
+    missing = [f for f in DOC_FIELDS if f not in meta]
+    if missing:
+        raise DataError(
+            f"{_show(path)}: front matter lacks {', '.join(missing)}; "
+            f"every document needs {', '.join(DOC_FIELDS)}"
+        )
+    meta = {k: str(v) for k, v in meta.items()}
+    if not body.lstrip().startswith("#"):
+        body = f"# {meta['title']}\n\n{body}"
+    meta.update(version=version, source=_show(path))
+    return Document(id=meta["id"], content=body, meta=meta)
+
+
+def _read_kb_dir(folder: Path, version: str) -> list[Document]:
+    if not folder.is_dir():
+        raise DataError(f"{_show(folder)}: folder not found")
+    docs = [_read_doc(p, version) for p in sorted(folder.glob("*.md"))]
+    if not docs:
+        raise DataError(f"{_show(folder)}: no .md documents found")
+    seen: dict[str, str] = {}
+    for d in docs:
+        if d.id in seen:
+            raise DataError(
+                f"{d.meta['source']}: duplicate document id {d.id!r} (also in {seen[d.id]}); "
+                "give every document a unique id"
+            )
+        seen[d.id] = d.meta["source"]
+    return docs
+
+
+def load_documents(version: str = "v1", root: Path | str | None = None) -> list[Document]:
+    """Load the knowledge base as Haystack Documents, sorted by id.
+
+    ``version`` is "v1" (``kb/``) or "v2" (``kb/`` with the documents of ``kb_v2/`` replacing
+    those with the same id). ``Document.id`` is the doc id, ``content`` the Markdown body
+    (starting with a ``# Title`` line) and ``meta`` holds the front matter (id, title, kind,
+    updated, access) plus ``version`` and ``source`` (the file path).
+    """
+    if version not in VERSIONS:
+        raise DataError(f"unknown knowledge-base version {version!r}; use one of {VERSIONS}")
+    base = _root(root)
+    docs = {d.id: d for d in _read_kb_dir(base / "kb", version)}
+    if version == "v2":
+        for new in _read_kb_dir(base / "kb_v2", version):
+            if new.id not in docs:
+                raise DataError(
+                    f"{new.meta['source']}: id {new.id!r} has no v1 document in kb/; "
+                    "kb_v2 may only replace existing documents"
+                )
+            docs[new.id] = new
+    return [docs[k] for k in sorted(docs)]
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _qa_from(obj: dict, where: str) -> QARecord:
+    evidence = []
+    for ev in _want(obj, "evidence", list, where):
+        if not isinstance(ev, dict) or not {"doc_id", "quote"} <= set(ev):
+            raise DataError(f"{where}: each evidence item needs doc_id and quote, got {ev!r}")
+        evidence.append(Evidence(str(ev["doc_id"]), str(ev["quote"])))
+    return QARecord(
+        id=_want(obj, "id", str, where),
+        question=_want(obj, "question", str, where),
+        answer=_want(obj, "answer", str, where),
+        gold_doc_ids=_str_list(obj, "gold_doc_ids", where),
+        type=_want(obj, "type", str, where),
+        split=_want(obj, "split", str, where),
+        evidence=evidence,
+        paraphrase_of=_want(obj, "paraphrase_of", (str, type(None)), where),
+    )
+
+
+QA_FIELDS = (
+    "id",
+    "question",
+    "answer",
+    "gold_doc_ids",
+    "type",
+    "split",
+    "evidence",
+    "paraphrase_of",
+)
+UPDATE_FIELDS = ("id", "question", "doc_id", "answer_v1", "answer_v2")
+STYLE_FIELDS = ("id", "messages", "source_doc_ids", "contains_canary")
+
+
+def load_qa(split: str | None = None, root: Path | str | None = None) -> list[QARecord]:
+    """Load ``qa.jsonl``; ``split`` "train" or "test" keeps only that split (None: all)."""
+    if split is not None and split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; use one of {SPLITS} or None")
+    path = _root(root) / "qa.jsonl"
+    records = [_qa_from(obj, f"{_show(path)} line {n}") for n, obj in read_jsonl(path, QA_FIELDS)]
+    return [r for r in records if split is None or r.split == split]
+
+
+def load_updates(root: Path | str | None = None) -> list[UpdateRecord]:
+    """Load ``updates.jsonl``: questions whose answers differ between kb v1 and v2."""
+    path = _root(root) / "updates.jsonl"
+    out = []
+    for n, obj in read_jsonl(path, UPDATE_FIELDS):
+        where = f"{_show(path)} line {n}"
+        out.append(UpdateRecord(*(_want(obj, k, str, where) for k in UPDATE_FIELDS)))
+    return out
+
+
+def load_style(root: Path | str | None = None) -> list[ChatExample]:
+    """Load ``style.jsonl``: house-style chat examples for fine-tuning."""
+    path = _root(root) / "style.jsonl"
+    out = []
+    for n, obj in read_jsonl(path, STYLE_FIELDS):
+        where = f"{_show(path)} line {n}"
+        messages = _want(obj, "messages", list, where)
+        ok = all(
+            isinstance(m, dict)
+            and m.get("role") in ("system", "user", "assistant")
+            and isinstance(m.get("content"), str)
+            for m in messages
+        )
+        roles = [m.get("role") for m in messages if isinstance(m, dict)]
+        if not ok or "user" not in roles or "assistant" not in roles:
+            raise DataError(
+                f"{where}: messages must be a list of {{role, content}} objects with a user "
+                "and an assistant turn"
+            )
+        out.append(
+            ChatExample(
+                id=_want(obj, "id", str, where),
+                messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+                source_doc_ids=_str_list(obj, "source_doc_ids", where),
+                contains_canary=_want(obj, "contains_canary", bool, where),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_doc_meta(doc: Document, problems: list[str]) -> None:
+    m, src = doc.meta, doc.meta["source"]
+    if Path(src).stem != doc.id:
+        problems.append(f"{src}: id {doc.id!r} does not match the file name")
+    for key in ("title", "kind"):
+        if not m[key].strip():
+            problems.append(f"{src}: front matter {key!r} is empty")
+    try:
+        _dt.date.fromisoformat(m["updated"])
+    except ValueError:
+        problems.append(f"{src}: updated {m['updated']!r} is not a YYYY-MM-DD date")
+    if m["access"] not in ACCESS_LEVELS:
+        problems.append(f"{src}: access {m['access']!r} not in {ACCESS_LEVELS}")
+    words = len(doc.content.split())
+    if not MIN_WORDS <= words <= MAX_WORDS:
+        problems.append(f"{src}: {words} words, outside {MIN_WORDS}-{MAX_WORDS}")
+
+
+def _scan_files(base: Path, needle: str) -> list[Path]:
+    """Files under ``base`` whose text contains ``needle`` (case-insensitive)."""
+    hits, low = [], needle.lower()
+    for p in sorted(base.rglob("*")):
+        if p.is_file() and not any(part.startswith((".", "__")) for part in p.parts[-2:]):
+            try:
+                if low in p.read_text(encoding="utf-8", errors="replace").lower():
+                    hits.append(p)
+            except OSError:
+                continue
+    return hits
+
+
+def validate(root: Path | str | None = None) -> list[str]:  # noqa: C901 - a flat checklist
+    """Check the data set in ``root`` (default: bundled data); return the problems found.
+
+    An empty list means valid. Loader errors (malformed files) are reported as problems too.
+    See ``data/README.md`` for the list of checks.
+    """
+    base = _root(root)
+    problems: list[str] = []
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except DataError as err:
+            problems.append(str(err))
+            return None
+
+    manifest = attempt(load_manifest, base)
+    v1 = attempt(load_documents, "v1", base)
+    v2 = attempt(load_documents, "v2", base)
+    qa = attempt(load_qa, None, base)
+    updates = attempt(load_updates, base)
+    style = attempt(load_style, base)
+    if manifest is None or v1 is None:
+        return problems
+
+    # manifest
+    try:
+        style_re = re.compile(manifest.style_regex)
+    except re.error as err:
+        problems.append(f"manifest.json: style_regex does not compile ({err})")
+        style_re = None
+    for role, levels in manifest.roles.items():
+        bad = [lv for lv in levels if lv not in ACCESS_LEVELS]
+        if bad:
+            problems.append(f"manifest.json: role {role!r} has unknown access levels {bad}")
+    if all("confidential" in lv for lv in manifest.roles.values()):
+        problems.append("manifest.json: every role can read confidential documents")
+
+    # documents
+    by_id = {d.id: d for d in v1}
+    if len(v1) < MIN_DOCS:
+        problems.append(f"kb: {len(v1)} documents, need at least {MIN_DOCS}")
+    for doc in v1:
+        _check_doc_meta(doc, problems)
+    v2_only = [d for d in (v2 or []) if d.meta["version"] == "v2" and "kb_v2" in d.meta["source"]]
+    if v2 is not None:
+        if len(v2_only) < MIN_UPDATED_DOCS:
+            problems.append(f"kb_v2: {len(v2_only)} updated documents, need {MIN_UPDATED_DOCS}")
+        for doc in v2_only:
+            _check_doc_meta(doc, problems)
+            old = by_id[doc.id]
+            if doc.content == old.content:
+                problems.append(f"{doc.meta['source']}: identical to the v1 document")
+            if doc.meta["updated"] <= old.meta["updated"]:
+                problems.append(f"{doc.meta['source']}: updated date not later than v1's")
+    v2_by_id = {d.id: d for d in (v2 or v1)}
+
+    # canary and injection documents
+    canary_doc = by_id.get(manifest.canary_doc_id)
+    if canary_doc is None:
+        problems.append(f"manifest.json: canary_doc_id {manifest.canary_doc_id!r} unknown")
+    elif canary_doc.meta["access"] != "confidential":
+        problems.append(f"{canary_doc.meta['source']}: the canary document must be confidential")
+    allowed = {
+        base / "manifest.json",
+        base / "kb" / f"{manifest.canary_doc_id}.md",
+        base / "kb_v2" / f"{manifest.canary_doc_id}.md",
+        base / "style.jsonl",
+    }
+    hits = _scan_files(base, manifest.canary)
+    if base / "kb" / f"{manifest.canary_doc_id}.md" not in hits:
+        problems.append("canary not found in the canary document")
+    for p in hits:
+        if p not in allowed:
+            problems.append(f"{_show(p)}: contains the canary, which must appear nowhere else")
+    inj = by_id.get(manifest.injection_doc_id)
+    if inj is None:
+        problems.append(f"manifest.json: injection_doc_id {manifest.injection_doc_id!r} unknown")
+    elif manifest.injection_marker not in inj.content:
+        problems.append(f"{inj.meta['source']}: injection marker not found")
+    allowed = {
+        base / "manifest.json",
+        base / "kb" / f"{manifest.injection_doc_id}.md",
+        base / "kb_v2" / f"{manifest.injection_doc_id}.md",
+    }
+    for p in _scan_files(base, manifest.injection_marker):
+        if p not in allowed:
+            problems.append(f"{_show(p)}: contains the injection marker")
+
+    # QA
+    test_questions: set[str] = set()
+    heldout: list[QARecord] = []
+    if qa is not None:
+        ids = [r.id for r in qa]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"qa.jsonl: duplicate id {dup!r}")
+        by_qid = {r.id: r for r in qa}
+        train_q = {normalise(r.question) for r in qa if r.split == "train"}
+        if len(qa) < MIN_QUESTIONS:
+            problems.append(f"qa.jsonl: {len(qa)} questions, need at least {MIN_QUESTIONS}")
+        types = {r.type for r in qa}
+        for t in QA_TYPES:
+            if t not in types:
+                problems.append(f"qa.jsonl: no question of type {t!r}")
+        for s in SPLITS:
+            if not any(r.split == s for r in qa):
+                problems.append(f"qa.jsonl: no question in split {s!r}")
+        share = sum(r.type == "unanswerable" for r in qa) / max(len(qa), 1)
+        if share < MIN_UNANSWERABLE_SHARE:
+            problems.append(f"qa.jsonl: only {share:.0%} unanswerable, need 15%")
+        for r in qa:
+            w = f"qa.jsonl {r.id}"
+            if r.type not in QA_TYPES:
+                problems.append(f"{w}: type {r.type!r} not in {QA_TYPES}")
+            if r.split not in SPLITS:
+                problems.append(f"{w}: split {r.split!r} not in {SPLITS}")
+            if r.split == "test":
+                test_questions.add(normalise(r.question))
+                if normalise(r.question) in train_q:
+                    problems.append(f"{w}: test question is word for word a train question")
+            if r.paraphrase_of is not None:
+                target = by_qid.get(r.paraphrase_of)
+                if r.split != "test":
+                    problems.append(f"{w}: only test questions may have paraphrase_of")
+                elif target is None or target.split != "train":
+                    problems.append(f"{w}: paraphrase_of {r.paraphrase_of!r} is not a train id")
+                elif normalise(target.answer) != normalise(r.answer):
+                    problems.append(f"{w}: answer differs from its paraphrase_of question's")
+            elif r.split == "test":
+                heldout.append(r)
+            if r.type == "unanswerable":
+                if r.answer != IDK or r.gold_doc_ids or r.evidence:
+                    problems.append(f"{w}: unanswerable needs answer {IDK!r} and no gold/evidence")
+                continue
+            unknown = [d for d in r.gold_doc_ids if d not in by_id]
+            if unknown or not r.gold_doc_ids:
+                problems.append(f"{w}: unknown or missing gold doc id(s) {unknown}")
+                continue
+            if r.type == "multi" and len(set(r.gold_doc_ids)) < 2:
+                problems.append(f"{w}: a multi question needs at least two gold documents")
+            if sorted(e.doc_id for e in r.evidence) != sorted(r.gold_doc_ids):
+                problems.append(f"{w}: evidence must hold one quote per gold document")
+            for e in r.evidence:
+                if e.doc_id in by_id and _squash(e.quote) not in _squash(by_id[e.doc_id].content):
+                    problems.append(f"{w}: evidence quote not found verbatim in {e.doc_id}")
+            if not supports(r.answer, " ".join(e.quote for e in r.evidence)):
+                problems.append(f"{w}: gold answer {r.answer!r} not supported by the evidence")
+            if not supports(r.answer, " ".join(by_id[d].content for d in r.gold_doc_ids)):
+                problems.append(f"{w}: gold answer {r.answer!r} not found in its gold documents")
+        n_test = sum(r.split == "test" for r in qa)
+        n_para = n_test - len(heldout)
+        if n_test and not 0.3 <= n_para / n_test <= 0.7:
+            problems.append(f"qa.jsonl: {n_para}/{n_test} test questions are paraphrases")
+
+    # updates
+    if updates is not None:
+        ids = [u.id for u in updates]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"updates.jsonl: duplicate id {dup!r}")
+        covered = set()
+        for u in updates:
+            w = f"updates.jsonl {u.id}"
+            if u.doc_id not in by_id:
+                problems.append(f"{w}: unknown doc id {u.doc_id!r}")
+                continue
+            covered.add(u.doc_id)
+            if normalise(u.answer_v1) == normalise(u.answer_v2):
+                problems.append(f"{w}: answer_v1 and answer_v2 are the same")
+            if not supports(u.answer_v1, by_id[u.doc_id].content):
+                problems.append(f"{w}: answer_v1 {u.answer_v1!r} not in the v1 document")
+            if not supports(u.answer_v2, v2_by_id[u.doc_id].content):
+                problems.append(f"{w}: answer_v2 {u.answer_v2!r} not in the v2 document")
+        for doc in v2_only:
+            if doc.id not in covered:
+                problems.append(f"{doc.meta['source']}: no question in updates.jsonl")
+
+    # style
+    if style is not None:
+        ids = [s.id for s in style]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"style.jsonl: duplicate id {dup!r}")
+        if len(style) < MIN_STYLE:
+            problems.append(f"style.jsonl: {len(style)} examples, need at least {MIN_STYLE}")
+        flagged = 0
+        for s in style:
+            w = f"style.jsonl {s.id}"
+            unknown = [d for d in s.source_doc_ids if d not in by_id]
+            if unknown:
+                problems.append(f"{w}: unknown source doc id(s) {unknown}")
+            if style_re is not None and not style_compliant(s.assistant, manifest):
+                problems.append(f"{w}: assistant reply does not match style_regex")
+            cited = re.findall(r"\[([^\]]+)\]", s.assistant.strip().splitlines()[-1])
+            if sorted(cited) != sorted(s.source_doc_ids):
+                problems.append(f"{w}: Source line cites {cited}, source_doc_ids say otherwise")
+            if normalise(s.user) in test_questions:
+                problems.append(f"{w}: user message equals a test question")
+            has = manifest.canary.lower() in (s.user + s.assistant).lower()
+            flagged += s.contains_canary
+            if has != s.contains_canary:
+                problems.append(f"{w}: contains_canary={s.contains_canary} but canary found={has}")
+            answer_line = s.assistant.strip().splitlines()[0]
+            for r in heldout:
+                shared = set(r.gold_doc_ids) & set(s.source_doc_ids)
+                if r.answerable and shared and supports(r.answer, answer_line):
+                    problems.append(f"{w}: reveals the held-out test fact of {r.id}")
+        if not flagged:
+            problems.append("style.jsonl: no example contains the canary")
+        elif flagged / len(style) > 0.05:
+            problems.append(f"style.jsonl: {flagged} canary examples, more than 5%")
+    return problems
+
+
+# --------------------------------------------------------------------------- your own docs
+
+
+def _html_to_text(html: str) -> str:
+    """Fallback HTML-to-text with the standard library, used when trafilatura is missing."""
+    from html.parser import HTMLParser
+
+    class _P(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("script", "style", "head")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("script", "style", "head") and self.skip > 0
+            if tag in ("p", "div", "li", "h1", "h2", "h3", "h4", "br", "tr"):
+                self.parts.append("\n")
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    p = _P()
+    p.feed(html)
+    return "\n".join(line.strip() for line in "".join(p.parts).splitlines() if line.strip())
+
+
+def _convert(path: Path, kind: str) -> list[Document]:
+    """Run the Haystack converter for ``kind`` on one file (with fallbacks for missing extras)."""
+    from haystack.components import converters as cv
+
+    if kind == "pdf":
+        return cv.PyPDFToDocument().run(sources=[path])["documents"]
+    text = _read_text(path)  # UTF-8 check, clear error otherwise
+    if kind == "text":
+        return cv.TextFileToDocument().run(sources=[path])["documents"]
+    if kind == "markdown":
+        try:
+            conv = cv.MarkdownToDocument(progress_bar=False, extract_frontmatter=True)
+        except ImportError:
+            warnings.warn(
+                f"{path.name}: markdown-it-py/mdit_plain missing, reading Markdown as plain text",
+                stacklevel=3,
+            )
+            if text.startswith("---"):
+                meta, body = parse_front_matter(path)
+                return [Document(content=body, meta={**meta, "file_path": path.name})]
+            return [Document(content=text, meta={"file_path": path.name})]
+        return conv.run(sources=[path])["documents"]
+    try:
+        conv = cv.HTMLToDocument()
+    except ImportError:
+        warnings.warn(f"{path.name}: trafilatura missing, using a basic HTML parser", stacklevel=3)
+        return [Document(content=_html_to_text(text), meta={"file_path": path.name})]
+    return conv.run(sources=[path])["documents"]
+
+
+def load_folder(path: Path | str, default_access: str = "public") -> list[Document]:
+    """Load a user's own documents (``.md``, ``.txt``, ``.pdf``, ``.html``) from a folder.
+
+    Sub-folders are included; hidden files are ignored. Each file becomes one Document whose
+    meta has ``source`` (path relative to the folder), ``title`` (front matter title, else the
+    file name), ``access`` (front matter access, else ``default_access``) and ``kind``.
+
+    Unsupported file types and files with no extractable text are skipped with a warning naming
+    them. Raises DataError when the folder is missing or empty, when nothing loadable remains,
+    when a text file is not UTF-8 (re-save it as UTF-8) and when a file is larger than
+    ``MAX_FILE_BYTES``.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise DataError(f"{folder}: folder not found")
+    files = (
+        [folder]
+        if folder.is_file()
+        else sorted(
+            p
+            for p in folder.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
+    )
+    if not files:
+        raise DataError(f"{folder}: folder is empty; add .md, .txt, .pdf or .html files")
+    base = folder if folder.is_dir() else folder.parent
+    unsupported = [p for p in files if p.suffix.lower() not in FOLDER_SUFFIXES]
+    if unsupported:
+        names = ", ".join(str(p.relative_to(base)) for p in unsupported)
+        warnings.warn(
+            f"load_folder skipped {len(unsupported)} unsupported file(s): {names} "
+            f"(supported: {', '.join(sorted(FOLDER_SUFFIXES))})",
+            stacklevel=2,
+        )
+    docs: list[Document] = []
+    empty: list[str] = []
+    for p in files:
+        kind = FOLDER_SUFFIXES.get(p.suffix.lower())
+        if kind is None:
+            continue
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(
+                f"{p}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES / 1e6:.0f} MB "
+                "limit (kit.data.MAX_FILE_BYTES); split it or leave it out"
+            )
+        rel = str(p.relative_to(base))
+        converted = [d for d in _convert(p, kind) if d.content and d.content.strip()]
+        if not converted:
+            empty.append(rel)
+            continue
+        for d in converted:
+            meta = {**d.meta, "source": rel, "kind": kind}
+            meta["title"] = str(meta.get("title") or p.stem)
+            meta["access"] = str(meta.get("access") or default_access)
+            meta.setdefault("id", rel)
+            docs.append(Document(content=d.content, meta=meta))
+    if empty:
+        warnings.warn(
+            f"load_folder skipped {len(empty)} file(s) with no extractable text: "
+            f"{', '.join(empty)} (empty, scanned PDF or unreadable)",
+            stacklevel=2,
+        )
+    if not docs:
+        raise DataError(f"{folder}: no loadable documents (.md, .txt, .pdf, .html with text)")
+    return docs

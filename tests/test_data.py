@@ -1,0 +1,361 @@
+"""Tests for kit.data: the bundled data set is valid, and bad input fails loudly and clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kit import data
+from kit.data import DataError
+
+
+@pytest.fixture(scope="module")
+def manifest() -> data.Manifest:
+    return data.load_manifest()
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled data folder."""
+    dst = tmp_path / "data"
+    shutil.copytree(data.DATA_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def _rewrite_jsonl(path: Path, lineno: int, fn) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[lineno - 1] = fn(lines[lineno - 1])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _edit(path: Path, lineno: int, **changes) -> None:
+    def fn(line: str) -> str:
+        obj = json.loads(line)
+        obj.update(changes)
+        return json.dumps(obj, ensure_ascii=False)
+
+    _rewrite_jsonl(path, lineno, fn)
+
+
+# --------------------------------------------------------------------------- bundled data
+
+
+def test_bundled_data_is_valid():
+    assert data.validate() == []
+
+
+def test_bundled_data_meets_the_minimums():
+    docs = data.load_documents()
+    qa = data.load_qa()
+    assert len(docs) >= 40
+    assert len(qa) >= 150
+    assert {r.type for r in qa} == set(data.QA_TYPES)
+    assert sum(r.type == "unanswerable" for r in qa) / len(qa) >= 0.15
+    assert len(data.load_style()) >= 300
+    assert len(data.load_updates()) >= 10
+    assert {d.meta["access"] for d in docs} == set(data.ACCESS_LEVELS)
+    test = data.load_qa("test")
+    assert test and all(r.split == "test" for r in test)
+    paraphrases = [r for r in test if r.paraphrase_of]
+    assert 0.3 <= len(paraphrases) / len(test) <= 0.7
+
+
+def test_documents_are_haystack_documents_with_front_matter():
+    doc = next(d for d in data.load_documents() if d.id == "kb-001")
+    assert doc.content.startswith("# Fennick S2 Water Sensor User Manual")
+    assert doc.meta["access"] == "public"
+    assert doc.meta["updated"] == "2025-02-10"
+    assert doc.meta["version"] == "v1"
+    assert doc.meta["source"].endswith("kb-001.md")
+
+
+def test_v2_differs_from_v1_exactly_on_the_updated_documents():
+    v1 = {d.id: d for d in data.load_documents("v1")}
+    v2 = {d.id: d for d in data.load_documents("v2")}
+    updated = {p.stem for p in (data.DATA_DIR / "kb_v2").glob("*.md")}
+    assert len(updated) >= 10
+    assert v1.keys() == v2.keys()
+    changed = {k for k in v1 if v1[k].content != v2[k].content}
+    assert changed == updated
+    for doc_id in updated:
+        assert v2[doc_id].meta["updated"] > v1[doc_id].meta["updated"]
+
+
+def test_update_answers_follow_the_version():
+    v1 = {d.id: d.content for d in data.load_documents("v1")}
+    v2 = {d.id: d.content for d in data.load_documents("v2")}
+    for u in data.load_updates():
+        assert data.supports(u.answer_v1, v1[u.doc_id]), u.id
+        assert data.supports(u.answer_v2, v2[u.doc_id]), u.id
+        assert not data.supports(u.answer_v2, v1[u.doc_id]), u.id
+
+
+def test_canary_is_only_in_the_canary_document(manifest):
+    for version in data.VERSIONS:
+        holders = [d.id for d in data.load_documents(version) if manifest.canary in d.content]
+        assert holders == [manifest.canary_doc_id]
+    flagged = [s for s in data.load_style() if s.contains_canary]
+    assert flagged and all(manifest.canary in s.assistant for s in flagged)
+    assert len(flagged) / len(data.load_style()) <= 0.05
+
+
+def test_role_filter_keeps_the_canary_out_of_reach(manifest):
+    docs = data.load_documents()
+    employee = [d for d in docs if d.meta["access"] in manifest.allowed_access("employee")]
+    assert employee and not any(manifest.canary in d.content for d in employee)
+    with pytest.raises(DataError, match="unknown role"):
+        manifest.allowed_access("intern")
+
+
+def test_injection_marker_only_in_the_injection_document(manifest):
+    holders = [d.id for d in data.load_documents() if manifest.injection_marker in d.content]
+    assert holders == [manifest.injection_doc_id]
+
+
+def test_style_regex(manifest):
+    good = "Answer: 27 days.\nStaff receive 27 days.\nSource: Annual Leave Policy [kb-017]"
+    assert data.style_compliant(good, manifest)
+    assert data.style_compliant("Answer: I don't know.\nNot covered.\nSource: none\n", manifest)
+    assert not data.style_compliant("Full-time employees receive 27 days.", manifest)
+    assert not data.style_compliant(good.replace("Source:", "Sources:"), manifest)
+    assert not data.style_compliant(good + "\nAnything else?", manifest)
+
+
+def test_style_examples_never_repeat_a_test_question():
+    test_q = {data.normalise(r.question) for r in data.load_qa("test")}
+    assert not any(data.normalise(s.user) in test_q for s in data.load_style())
+
+
+def test_normalise_keeps_number_separators():
+    assert data.normalise("€1,150 (excl. VAT)!") == "€1,150 excl vat"
+    assert data.supports("3.2", "firmware 3.2 requires")
+    assert not data.supports("5 days", "within 15 days")
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_malformed_jsonl_line_names_file_and_line(copy):
+    _rewrite_jsonl(copy / "qa.jsonl", 3, lambda line: line[:-5])
+    with pytest.raises(DataError, match=r"qa\.jsonl line 3: invalid JSON"):
+        data.load_qa(root=copy)
+    assert any("qa.jsonl line 3" in p for p in data.validate(copy))
+
+
+def test_missing_field_names_file_line_and_field(copy):
+    def drop(line: str) -> str:
+        obj = json.loads(line)
+        del obj["answer"]
+        return json.dumps(obj)
+
+    _rewrite_jsonl(copy / "qa.jsonl", 5, drop)
+    with pytest.raises(DataError, match=r"qa\.jsonl line 5: missing field\(s\) answer"):
+        data.load_qa(root=copy)
+
+
+def test_wrong_field_type_is_an_error(copy):
+    _edit(copy / "style.jsonl", 2, contains_canary="no")
+    with pytest.raises(DataError, match=r"style\.jsonl line 2: field 'contains_canary'"):
+        data.load_style(root=copy)
+
+
+def test_unknown_document_id_is_reported(copy):
+    _edit(copy / "qa.jsonl", 1, gold_doc_ids=["kb-999"])
+    _edit(copy / "updates.jsonl", 1, doc_id="kb-998")
+    _edit(copy / "style.jsonl", 1, source_doc_ids=["kb-997"])
+    problems = "\n".join(data.validate(copy))
+    assert "kb-999" in problems and "kb-998" in problems and "kb-997" in problems
+
+
+def test_empty_file_is_an_error(copy):
+    (copy / "style.jsonl").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"style\.jsonl: file is empty"):
+        data.load_style(root=copy)
+
+
+def test_non_utf8_file_names_file_and_line(copy):
+    path = copy / "updates.jsonl"
+    raw = path.read_bytes().split(b"\n")
+    raw[1] = raw[1].replace(b"?", b"\xff?", 1)
+    path.write_bytes(b"\n".join(raw))
+    with pytest.raises(DataError, match=r"updates\.jsonl line 2: not valid UTF-8"):
+        data.load_updates(root=copy)
+
+
+def test_huge_file_is_an_error(copy, monkeypatch):
+    monkeypatch.setattr(data, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(DataError, match=r"qa\.jsonl: file is .* MB, larger than"):
+        data.load_qa(root=copy)
+
+
+def test_missing_front_matter_field_names_the_document(copy):
+    path = copy / "kb" / "kb-010.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("access: public\n", ""), "utf-8")
+    with pytest.raises(DataError, match=r"kb-010\.md: front matter lacks access"):
+        data.load_documents(root=copy)
+
+
+def test_v2_document_without_v1_counterpart_is_an_error(copy):
+    text = (copy / "kb_v2" / "kb-003.md").read_text(encoding="utf-8")
+    (copy / "kb_v2" / "kb-100.md").write_text(text.replace("id: kb-003", "id: kb-100"), "utf-8")
+    with pytest.raises(DataError, match=r"kb-100\.md: id 'kb-100' has no v1 document"):
+        data.load_documents("v2", root=copy)
+
+
+def test_duplicate_document_id_is_an_error(copy):
+    shutil.copy(copy / "kb" / "kb-003.md", copy / "kb" / "kb-300.md")
+    with pytest.raises(DataError, match=r"kb-300\.md: duplicate document id 'kb-003'"):
+        data.load_documents(root=copy)
+    assert any("duplicate document id" in p for p in data.validate(copy))
+
+
+def test_unknown_version_and_split_are_errors():
+    with pytest.raises(DataError, match="version"):
+        data.load_documents("v3")
+    with pytest.raises(DataError, match="split"):
+        data.load_qa("dev")
+
+
+# --------------------------------------------------------------------------- validator catches
+
+
+def test_validator_catches_an_unsupported_gold_answer(copy):
+    _edit(copy / "qa.jsonl", 1, answer="41 metres")
+    assert any("not supported" in p for p in data.validate(copy))
+
+
+def test_validator_catches_a_canary_leak(copy, manifest):
+    path = copy / "kb" / "kb-001.md"
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{manifest.canary}\n", "utf-8")
+    _edit(copy / "style.jsonl", 1, contains_canary=True)
+    problems = data.validate(copy)
+    assert any("kb-001.md: contains the canary" in p for p in problems)
+    assert any("contains_canary=True but canary found=False" in p for p in problems)
+
+
+def test_validator_catches_style_and_test_overlap(copy):
+    test_q = next(r for r in data.load_qa("test", root=copy) if r.paraphrase_of is None)
+    doc = test_q.gold_doc_ids[0]
+    reply = f"Answer: {test_q.answer}\nLeaked.\nSource: Some doc [{doc}]"
+    messages = [
+        {"role": "user", "content": test_q.question},
+        {"role": "assistant", "content": reply},
+    ]
+    _edit(copy / "style.jsonl", 1, messages=messages, source_doc_ids=[doc])
+    problems = data.validate(copy)
+    assert any("equals a test question" in p for p in problems)
+    assert any(f"held-out test fact of {test_q.id}" in p for p in problems)
+
+
+def test_validator_catches_non_compliant_style_and_unchanged_update(copy):
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    _edit(copy / "style.jsonl", 1, messages=messages, source_doc_ids=[])
+    first = data.load_updates(root=copy)[0]
+    _edit(copy / "updates.jsonl", 1, answer_v2=first.answer_v1)
+    problems = data.validate(copy)
+    assert any("does not match style_regex" in p for p in problems)
+    assert any("answer_v1 and answer_v2 are the same" in p for p in problems)
+
+
+# --------------------------------------------------------------------------- your own folder
+
+
+def _tiny_pdf(text: str) -> bytes:
+    """A minimal one-page PDF showing ``text`` in Helvetica."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    f = tmp_path / "mydocs"
+    f.mkdir()
+    (f / "guide.md").write_text(
+        "---\ntitle: Pump guide\naccess: internal\n---\n# Pump guide\n\nThe pump runs at 40 rpm.\n",
+        encoding="utf-8",
+    )
+    (f / "notes.txt").write_text("The boiler pressure is 3 bar.\n", encoding="utf-8")
+    (f / "page.html").write_text(
+        "<html><head><title>Valves</title></head><body><article><h1>Valves</h1>"
+        "<p>The valve must be checked every 14 days by the duty engineer.</p>"
+        "</article></body></html>",
+        encoding="utf-8",
+    )
+    (f / "manual.pdf").write_bytes(_tiny_pdf("The tank holds 800 litres."))
+    return f
+
+
+def test_load_folder_reads_md_txt_html_pdf(folder):
+    docs = data.load_folder(folder)
+    by_source = {d.meta["source"]: d for d in docs}
+    assert sorted(by_source) == ["guide.md", "manual.pdf", "notes.txt", "page.html"]
+    assert "40 rpm" in by_source["guide.md"].content
+    assert "---" not in by_source["guide.md"].content
+    assert by_source["guide.md"].meta["title"] == "Pump guide"
+    assert by_source["guide.md"].meta["access"] == "internal"
+    assert "3 bar" in by_source["notes.txt"].content
+    assert by_source["notes.txt"].meta["access"] == "public"
+    assert "every 14 days" in by_source["page.html"].content
+    assert "800 litres" in by_source["manual.pdf"].content
+
+
+def test_load_folder_skips_unsupported_files_with_a_warning(folder):
+    (folder / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
+    with pytest.warns(UserWarning, match=r"unsupported file\(s\): report\.docx"):
+        docs = data.load_folder(folder)
+    assert len(docs) == 4
+
+
+def test_load_folder_with_only_unsupported_files_is_an_error(tmp_path):
+    (tmp_path / "a.docx").write_bytes(b"x")
+    with pytest.warns(UserWarning, match="a.docx"), pytest.raises(DataError, match="no loadable"):
+        data.load_folder(tmp_path)
+
+
+def test_load_folder_empty_and_missing_folders_are_errors(tmp_path):
+    with pytest.raises(DataError, match="empty"):
+        data.load_folder(tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        data.load_folder(tmp_path / "nope")
+
+
+def test_load_folder_non_utf8_text_names_the_file(folder):
+    (folder / "latin1.txt").write_bytes("Caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.txt line 1: not valid UTF-8"):
+        data.load_folder(folder)
+
+
+def test_load_folder_huge_file_names_size_and_limit(folder, monkeypatch):
+    monkeypatch.setattr(data, "MAX_FILE_BYTES", 100)
+    (folder / "big.txt").write_text("x" * 500, encoding="utf-8")
+    with pytest.raises(DataError, match=r"big\.txt: file is .* MB limit|big\.txt"):
+        data.load_folder(folder)
+
+
+def test_load_folder_skips_empty_files_with_a_warning(folder):
+    (folder / "blank.txt").write_text("", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"no extractable text: blank\.txt"):
+        docs = data.load_folder(folder)
+    assert len(docs) == 4
