@@ -1,0 +1,265 @@
+"""Evaluate: score answers and retrievals, one row per question, the same way for every system.
+
+Answer metrics (per question):
+
+- ``correct``: the gold answer appears in the answer (normalised, on word boundaries); for an
+  unanswerable question, the system said "I don't know". The headline number.
+- ``exact``: the answer's core (the ``Answer:`` line if there is one) equals the gold answer.
+- ``f1``: token overlap with the gold answer (SQuAD-style F1).
+- ``sas``: semantic answer similarity with the local MiniLM embedder (Haystack's SASEvaluator).
+- ``citation_precision`` / ``citation_recall``: cited document ids vs the gold ids.
+- ``abstained``: the answer says "I don't know" (or an equivalent).
+- ``style_ok``: the answer follows the data set's house style (its regex).
+- ``latency_s``, ``prompt_tokens``, ``new_tokens``: what the answer cost.
+
+Retrieval metrics (per question, at document level): hit@k, recall@k, MRR and nDCG, computed by
+Haystack's DocumentRecallEvaluator, DocumentMRREvaluator and DocumentNDCGEvaluator.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from kit.data import QARecord, normalise, style_compliant, supports
+from kit.generate import Answer
+
+if TYPE_CHECKING:
+    from haystack.components.evaluators import SASEvaluator
+
+ABSTAIN = "I don't know"
+_ABSTAIN_RE = re.compile(
+    r"\b(i don'?t know|i do not know|i'?m not sure"
+    r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
+    r"|(?:no|not enough) information|not (?:mentioned|covered|stated|found) in the "
+    r"(?:sources?|documents?|context))\b",
+    re.IGNORECASE,
+)
+_CITE_RE = re.compile(r"\[([A-Za-z][\w.\-]*)\]")
+
+
+def is_abstention(text: str) -> bool:
+    """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
+    return bool(_ABSTAIN_RE.search(text.replace("\u2019", "'")))
+
+
+def answer_core(text: str) -> str:
+    """The short answer in a reply: the text after ``Answer:`` if present, else the first line."""
+    text = text.strip()
+    match = re.search(r"^\s*Answer:\s*(.+)$", text, flags=re.MULTILINE)
+    line = match.group(1) if match else (text.splitlines()[0] if text else "")
+    return line.strip().rstrip(".")
+
+
+def cited_doc_ids(text: str, known_ids: Sequence[str] | None = None) -> list[str]:
+    """Document ids cited in square brackets, e.g. ``Source: Price list [kb-004]`` -> ["kb-004"].
+
+    Numbers like ``[1]`` are not document ids and are skipped (a RAG pipeline maps them itself).
+    With ``known_ids``, only those ids are kept. Order of first mention, no duplicates.
+    """
+    found = []
+    for ident in _CITE_RE.findall(text):
+        if (known_ids is None or ident in known_ids) and ident not in found:
+            found.append(ident)
+    return found
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    """1.0 if the reply's core answer equals the gold answer after normalisation, else 0.0."""
+    return float(normalise(answer_core(prediction)) == normalise(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD-style token F1 between the reply's core answer and the gold answer."""
+    pred = normalise(answer_core(prediction)).split()
+    ref = normalise(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+@cache
+def _sas_evaluator() -> SASEvaluator:
+    from haystack.components.evaluators import SASEvaluator
+
+    from kit.models import DEFAULT_EMBEDDER, resolve_model
+
+    evaluator = SASEvaluator(model=resolve_model(DEFAULT_EMBEDDER))
+    evaluator.warm_up()
+    return evaluator
+
+
+def semantic_similarity(predictions: Sequence[str], golds: Sequence[str]) -> list[float]:
+    """Cosine similarity of each prediction's core answer to its gold answer (MiniLM, via SAS)."""
+    if len(predictions) != len(golds):
+        raise ValueError(f"{len(predictions)} predictions but {len(golds)} gold answers")
+    if not predictions:
+        return []
+    cores = [answer_core(p) or "(empty)" for p in predictions]
+    result = _sas_evaluator().run(ground_truth_answers=list(golds), predicted_answers=cores)
+    return [float(s) for s in result["individual_scores"]]
+
+
+def citation_scores(cited: Sequence[str], gold: Sequence[str]) -> tuple[float, float]:
+    """(precision, recall) of cited document ids against gold ids; NaN where undefined.
+
+    No gold ids (an unanswerable question): precision is 1.0 when nothing is cited, else 0.0;
+    recall is NaN. Nothing cited for an answerable question: precision NaN, recall 0.0.
+    """
+    cited_set, gold_set = set(cited), set(gold)
+    if not gold_set:
+        return (1.0 if not cited_set else 0.0), math.nan
+    if not cited_set:
+        return math.nan, 0.0
+    hits = len(cited_set & gold_set)
+    return hits / len(cited_set), hits / len(gold_set)
+
+
+def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.DataFrame:
+    """Score each answer against its question's gold record; one row per question.
+
+    In: the QA records and the answers, in the same order (checked by question text).
+    Out: a DataFrame with the columns described in the module docstring, plus id, type, split,
+    question, gold, answer, cited, system.
+    """
+    if len(records) != len(answers):
+        raise ValueError(f"{len(records)} questions but {len(answers)} answers")
+    for rec, ans in zip(records, answers, strict=True):
+        if ans.question and ans.question != rec.question:
+            raise ValueError(f"answer to {ans.question!r} is paired with question {rec.id}")
+    sas = semantic_similarity([a.text for a in answers], [r.answer for r in records])
+    rows = []
+    for rec, ans, sim in zip(records, answers, sas, strict=True):
+        abstained = is_abstention(ans.text)
+        cited = ans.cited_ids or cited_doc_ids(ans.text)
+        precision, recall = citation_scores(cited, rec.gold_doc_ids)
+        if rec.answerable:
+            correct = (not abstained) and supports(rec.answer, ans.text)
+        else:
+            correct = abstained
+        rows.append(
+            {
+                "system": ans.system,
+                "id": rec.id,
+                "type": rec.type,
+                "split": rec.split,
+                "seen_in_training": rec.split == "train" or rec.paraphrase_of is not None,
+                "question": rec.question,
+                "gold": rec.answer,
+                "answer": ans.text,
+                "correct": float(correct),
+                "exact": exact_match(ans.text, rec.answer),
+                "f1": token_f1(ans.text, rec.answer),
+                "sas": sim,
+                "abstained": float(abstained),
+                "cited": ", ".join(cited),
+                "citation_precision": precision,
+                "citation_recall": recall,
+                "style_ok": float(style_compliant(ans.text)),
+                "latency_s": ans.timings.get("total", sum(ans.timings.values())),
+                "prompt_tokens": ans.prompt_tokens,
+                "new_tokens": ans.new_tokens,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per system: mean of each metric, abstention split by answerability, latency p50.
+
+    ``abstain_ok`` is the share of unanswerable questions answered "I don't know";
+    ``false_abstain`` the share of answerable questions wrongly declined.
+    """
+    if scores.empty:
+        raise ValueError("No scores to summarise: the results table is empty.")
+    out = []
+    for system, df in scores.groupby("system", sort=False):
+        unans = df[df["type"] == "unanswerable"]
+        ans = df[df["type"] != "unanswerable"]
+        out.append(
+            {
+                "system": system,
+                "questions": len(df),
+                "correct": df["correct"].mean(),
+                "exact": df["exact"].mean(),
+                "f1": df["f1"].mean(),
+                "sas": df["sas"].mean(),
+                "citation_precision": df["citation_precision"].mean(),
+                "citation_recall": df["citation_recall"].mean(),
+                "abstain_ok": unans["abstained"].mean() if len(unans) else math.nan,
+                "false_abstain": ans["abstained"].mean() if len(ans) else math.nan,
+                "style": df["style_ok"].mean(),
+                "latency_p50_s": df["latency_s"].median(),
+                "prompt_tokens": df["prompt_tokens"].mean(),
+                "new_tokens": df["new_tokens"].mean(),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def style_rate(texts: Sequence[str]) -> float:
+    """Share of texts that follow the house style (0.0 to 1.0)."""
+    if not texts:
+        raise ValueError("No texts to check.")
+    return sum(style_compliant(t) for t in texts) / len(texts)
+
+
+def retrieval_scores(
+    records: Sequence[QARecord], retrieved_ids: Sequence[Sequence[str]], k: int
+) -> pd.DataFrame:
+    """Document-level retrieval metrics at ``k`` for the answerable questions.
+
+    In: QA records and, for each, the source document ids of the retrieved chunks, best first
+    (repeats from several chunks of one document are collapsed). Out: one row per answerable
+    question with hit (any gold doc in the top k), recall (share of gold docs in the top k),
+    mrr and ndcg, computed by Haystack's document evaluators.
+    """
+    from haystack import Document
+    from haystack.components.evaluators import (
+        DocumentMRREvaluator,
+        DocumentNDCGEvaluator,
+        DocumentRecallEvaluator,
+    )
+
+    if len(records) != len(retrieved_ids):
+        raise ValueError(f"{len(records)} questions but {len(retrieved_ids)} retrieval results")
+    pairs = [(r, ids) for r, ids in zip(records, retrieved_ids, strict=True) if r.gold_doc_ids]
+    if not pairs:
+        raise ValueError("No answerable questions to score retrieval on.")
+    truth = [[Document(id=g, content=g) for g in r.gold_doc_ids] for r, _ in pairs]
+    found = [[Document(id=d, content=d) for d in _top_unique(ids, k)] for _, ids in pairs]
+    hit = DocumentRecallEvaluator(mode="single_hit", document_comparison_field="id")
+    recall = DocumentRecallEvaluator(mode="multi_hit", document_comparison_field="id")
+    mrr = DocumentMRREvaluator(document_comparison_field="id")
+    ndcg = DocumentNDCGEvaluator(document_comparison_field="id")
+    args = {"ground_truth_documents": truth, "retrieved_documents": found}
+    columns = {
+        f"hit@{k}": hit.run(**args)["individual_scores"],
+        f"recall@{k}": recall.run(**args)["individual_scores"],
+        "mrr": mrr.run(**args)["individual_scores"],
+        "ndcg": ndcg.run(**args)["individual_scores"],
+    }
+    frame = pd.DataFrame(
+        {"id": [r.id for r, _ in pairs], "type": [r.type for r, _ in pairs], **columns}
+    )
+    return frame
+
+
+def _top_unique(ids: Sequence[str], k: int) -> list[str]:
+    out: list[str] = []
+    for ident in ids:
+        if ident not in out:
+            out.append(ident)
+        if len(out) == k:
+            break
+    return out

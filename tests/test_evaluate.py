@@ -1,0 +1,105 @@
+"""kit.evaluate: answer and retrieval metrics on hand-made cases with known scores."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kit import evaluate as ev
+from kit.data import load_qa
+from kit.generate import Answer
+
+
+@pytest.fixture(scope="module")
+def records():
+    qa = load_qa(split="test")
+    answerable = next(r for r in qa if r.type == "single")
+    multi = next(r for r in qa if r.type == "multi")
+    unanswerable = next(r for r in qa if r.type == "unanswerable")
+    return answerable, multi, unanswerable
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("I don't know.", True),
+        ("I do not know the answer.", True),
+        ("That is not mentioned in the sources.", True),
+        ("The price is 40 euros.", False),
+        ("Answer: I don\u2019t know.\nNo document covers it.\nSource: none", True),
+    ],
+)
+def test_is_abstention(text, expected):
+    assert ev.is_abstention(text) is expected
+
+
+def test_core_exact_and_f1():
+    reply = "Answer: 40 metres.\nThe sensor is rated to 40 metres.\nSource: Manual [kb-001]"
+    assert ev.answer_core(reply) == "40 metres"
+    assert ev.exact_match(reply, "40 metres") == 1.0
+    assert ev.exact_match("It can go down to 40 metres", "40 metres") == 0.0
+    assert ev.token_f1("It can go down to 40 metres", "40 metres") == pytest.approx(
+        2 * (2 / 7) * 1 / (2 / 7 + 1)
+    )
+    assert ev.token_f1("nothing shared", "40 metres") == 0.0
+
+
+def test_cited_ids_and_citation_scores():
+    text = "Answer: x.\ny [1]\nSource: Price list [kb-004]; Manual [kb-001] [kb-004]"
+    assert ev.cited_doc_ids(text) == ["kb-004", "kb-001"]
+    assert ev.cited_doc_ids(text, known_ids={"kb-001"}) == ["kb-001"]
+    assert ev.citation_scores(["kb-001", "kb-009"], ["kb-001", "kb-004"]) == (0.5, 0.5)
+    p, r = ev.citation_scores([], ["kb-001"])
+    assert math.isnan(p) and r == 0.0
+    assert ev.citation_scores([], [])[0] == 1.0 and ev.citation_scores(["kb-1"], [])[0] == 0.0
+
+
+def test_score_answers_and_summary(records):
+    single, multi, unans = records
+    answers = [
+        Answer(
+            single.question,
+            f"It is {single.answer}. [{single.gold_doc_ids[0]}]",
+            system="s",
+            timings={"total": 1.0},
+            prompt_tokens=100,
+            new_tokens=10,
+        ),
+        Answer(multi.question, "Something unrelated entirely.", system="s", timings={"total": 3.0}),
+        Answer(unans.question, "I don't know.", system="s", timings={"total": 2.0}),
+    ]
+    df = ev.score_answers([single, multi, unans], answers)
+    assert list(df["correct"]) == [1.0, 0.0, 1.0]
+    assert df.loc[0, "citation_precision"] == 1.0 and df.loc[1, "citation_recall"] == 0.0
+    assert df.loc[0, "sas"] > df.loc[1, "sas"]
+    assert list(df["abstained"]) == [0.0, 0.0, 1.0]
+    summary = ev.summarise(df)
+    row = summary.iloc[0]
+    assert row["questions"] == 3 and row["correct"] == pytest.approx(2 / 3)
+    assert row["abstain_ok"] == 1.0 and row["false_abstain"] == 0.0
+    assert row["latency_p50_s"] == 2.0
+    with pytest.raises(ValueError, match="paired"):
+        ev.score_answers([single], [Answer("another question", "x")])
+    with pytest.raises(ValueError, match="empty"):
+        ev.summarise(df.iloc[0:0])
+
+
+def test_style_rate():
+    good = "Answer: 40 metres.\nRated to 40 metres.\nSource: Fennick S2 User Manual [kb-001]"
+    assert ev.style_rate([good, "40 metres"]) == 0.5
+
+
+def test_retrieval_scores(records):
+    single, multi, unans = records
+    a, b = multi.gold_doc_ids
+    df = ev.retrieval_scores(
+        [single, multi, unans],
+        [["kb-999", single.gold_doc_ids[0], single.gold_doc_ids[0]], [a, "kb-999", "kb-998"], []],
+        k=2,
+    )
+    assert list(df["id"]) == [single.id, multi.id]  # unanswerable left out
+    assert list(df["hit@2"]) == [1.0, 1.0]
+    assert list(df["recall@2"]) == [1.0, 0.5]
+    assert list(df["mrr"]) == [0.5, 1.0]
+    assert 0 < df.loc[1, "ndcg"] < 1
