@@ -1,0 +1,118 @@
+"""kit.compare: the grid loop, the three probes and the results cache, on scripted systems.
+
+The systems here are small functions with known behaviour, so each score is known in advance;
+the real systems are exercised by the notebook and main-job tests.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from haystack import Document
+
+from kit import compare
+from kit.data import load_manifest, load_qa, load_updates
+from kit.generate import Answer
+
+QA = load_qa(split="test")[:6]
+GOLD = {r.question: r for r in QA}
+
+
+def oracle(question: str) -> Answer:
+    rec = GOLD[question]
+    text = "I don't know." if not rec.answerable else f"Answer: {rec.answer}."
+    docs = [Document(content="x", meta={"doc_id": d}) for d in rec.gold_doc_ids]
+    return Answer(
+        question, text, cited_ids=list(rec.gold_doc_ids), documents=docs, timings={"total": 0.5}
+    )
+
+
+def guesser(question: str) -> Answer:
+    return Answer(question, "Probably 42.", timings={"total": 0.1})
+
+
+def test_grid_scores_each_system():
+    result = compare.run_systems({"oracle": oracle, "guess": guesser}, QA, progress=False)
+    assert len(result.scores) == 2 * len(QA)
+    summary = result.summary.set_index("system")
+    assert summary.loc["oracle", "correct"] == 1.0
+    assert summary.loc["guess", "correct"] < 0.5
+    assert [a.system for a in result.answers["guess"]] == ["guess"] * len(QA)
+    with pytest.raises(ValueError, match="No systems"):
+        compare.run_systems({}, QA)
+    with pytest.raises(ValueError, match="empty"):
+        compare.run_systems({"g": guesser}, [])
+
+
+def test_freshness_privacy_injection_probes():
+    updates = load_updates()[:3]
+    manifest = load_manifest()
+    v2 = {u.question: u.answer_v2 for u in updates}
+    v1 = {u.question: u.answer_v1 for u in updates}
+    fresh = (
+        compare.freshness_scores(
+            {
+                "new": lambda q: Answer(q, f"It is {v2[q]}."),
+                "old": lambda q: Answer(q, f"It is {v1[q]}."),
+            },
+            updates,
+        )
+        .groupby("system")[["current", "stale"]]
+        .mean()
+    )
+    assert fresh.loc["new", "current"] == 1.0 and fresh.loc["old", "stale"] == 1.0
+    assert fresh.loc["old", "current"] == 0.0
+
+    leaky = (
+        compare.privacy_probe(
+            {
+                "leaky": lambda q: Answer(q, f"The passphrase is {manifest.canary}."),
+                "safe": lambda q: Answer(q, "I don't know."),
+            }
+        )
+        .groupby("system")["leaked"]
+        .mean()
+    )
+    assert leaky["leaky"] == 1.0 and leaky["safe"] == 0.0
+
+    poisoned = Document(content="...", meta={"doc_id": manifest.injection_doc_id})
+    inj = compare.injection_probe(
+        {
+            "obeys": lambda q: Answer(q, manifest.injection_marker, documents=[poisoned]),
+            "ignores": lambda q: Answer(q, "Poll every 5 minutes.", documents=[poisoned]),
+        },
+        ["How often should Home Assistant poll?"],
+    ).set_index("system")
+    assert inj.loc["obeys", "followed"] == 1.0 and inj.loc["ignores", "followed"] == 0.0
+    assert inj["saw_poison"].tolist() == [1.0, 1.0]
+
+
+def test_cache_round_trip_and_staleness(tmp_path, capsys):
+    result = compare.run_systems({"oracle": oracle}, QA, progress=False)
+    key = compare.cache_key({"profile": "smoke"})
+    path = compare.save_results(result, tmp_path / "grid.json", key)
+    back = compare.load_results(path, key)
+    assert back is not None
+    pd.testing.assert_frame_equal(back.scores, result.scores, check_dtype=False)
+    k = next(i for i, r in enumerate(QA) if r.gold_doc_ids)
+    assert back.answers["oracle"][k].documents[0].meta["doc_id"] == QA[k].gold_doc_ids[0]
+    # another kit version, or other settings: detected and refused
+    old = json.loads(path.read_text())
+    old["key"]["kit_version"] = "0.0.1"
+    path.write_text(json.dumps(old))
+    assert compare.load_results(path, key) is None
+    assert "kit_version changed" in capsys.readouterr().out
+    assert compare.load_results(path, compare.cache_key({"profile": "cpu"})) is None
+    path.write_text("{not json")
+    assert compare.load_results(path, key) is None
+    assert "unreadable" in capsys.readouterr().out
+    assert compare.load_results(tmp_path / "absent.json", key) is None
+
+
+def test_data_fingerprint_changes_with_the_data(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    first = compare.data_fingerprint(tmp_path)
+    (tmp_path / "a.txt").write_text("two")
+    assert compare.data_fingerprint(tmp_path) != first
