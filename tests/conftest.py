@@ -25,3 +25,24 @@ def _no_network_attempts():
     yield
     tried = netguard.attempts[before:]
     assert not tried, f"code tried to open network connections: {tried}"
+
+
+# Figures that tests measure (e.g. time to first answer) are printed at the end of the run.
+FIGURES: dict[str, str] = {}
+
+
+@pytest.fixture
+def report_figure():
+    """Call ``report_figure(name, value)`` to have a measured figure printed after the tests."""
+
+    def record(name: str, value: str) -> None:
+        FIGURES[name] = value
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured by the tests")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
