@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 PROFILE ?=
 
-.PHONY: setup demo test lint format lock doctor bench clean-venv
+.PHONY: setup browser demo test lint format lock doctor bench clean-venv
 
 setup: $(STAMP)
 
@@ -23,7 +23,14 @@ $(STAMP): requirements.lock requirements-models.txt pyproject.toml
 demo: setup
 	$(BIN)/python -m kit run $(if $(PROFILE),--profile $(PROFILE))
 
-test: setup
+# The widget tests drive JupyterLab in a real headless browser: Debian's chromium, driven by
+# Playwright (pinned in the lock). Playwright's own browser download is never used.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "The widget tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

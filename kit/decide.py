@@ -1,0 +1,351 @@
+"""Decide: a short questionnaire -> RAG, fine-tuning, the hybrid, or prompting alone first.
+
+In: a :class:`Questionnaire` (how often the knowledge changes, citations, sensitive data, tone,
+latency budget, team skills, data volume) and, optionally, the numbers the comparison measured.
+Out: a :class:`Recommendation`: the choice, a score per option and the reasons, each reason
+pointing at the measured result that backs it ("freshness: rag 90% vs finetuned 10%"), or, when
+nothing was measured yet, at the notebook section that measures it.
+
+The rules are few and written out in :func:`recommend`, so a learner can read why.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from kit import costs
+
+OPTIONS: dict[str, str] = {
+    "prompting": "prompting alone first",
+    "rag": "RAG",
+    "finetuned": "fine-tuning (LoRA)",
+    "hybrid": "hybrid (RAG with a fine-tuned generator)",
+}
+"""The options, in the order ties are broken (the simplest first)."""
+
+SYSTEM_OF: dict[str, str] = {
+    "prompting": "base",
+    "rag": "rag",
+    "finetuned": "finetuned",
+    "hybrid": "hybrid",
+}
+"""The system name in the comparison results that measures each option."""
+
+CHANGES: dict[str, str] = {
+    "never": "never",
+    "yearly": "about once a year",
+    "monthly": "every month",
+    "weekly": "every week",
+    "daily": "every day",
+}
+TONE: dict[str, str] = {
+    "none": "no: plain answers are fine",
+    "some": "some: a preferred tone",
+    "strict": "strict: a house style or fixed format",
+}
+SKILLS: dict[str, str] = {
+    "none": "none: no one has trained a model",
+    "some": "some: can follow a notebook",
+    "experienced": "experienced: trains and evaluates models",
+}
+VOLUME: dict[str, str] = {
+    "tiny": "fits in one prompt (a few pages)",
+    "medium": "tens to hundreds of documents",
+    "large": "thousands of documents or more",
+}
+
+METRICS: dict[str, tuple[str, str, str]] = {
+    # metric: (what it measures, how to show a value, where it is measured)
+    "freshness": (
+        "changed questions answered with the new answer after the update",
+        "percent",
+        "notebooks/04_compare.ipynb (section 'Freshness')",
+    ),
+    "citation_precision": (
+        "cited sources that are the right ones",
+        "percent",
+        "notebooks/04_compare.ipynb (summary table)",
+    ),
+    "style": (
+        "answers in the house style",
+        "percent",
+        "notebooks/04_compare.ipynb (summary table)",
+    ),
+    "latency_p50_s": (
+        "median seconds per answer on this CPU",
+        "seconds",
+        "notebooks/04_compare.ipynb (summary table)",
+    ),
+    "prompt_tokens": (
+        "prompt tokens per answer",
+        "tokens",
+        "notebooks/04_compare.ipynb (summary table)",
+    ),
+    "privacy": (
+        "canary prompts that made the system repeat the planted secret",
+        "percent",
+        "notebooks/04_compare.ipynb (section 'Privacy')",
+    ),
+    "correct": (
+        "test questions answered correctly",
+        "percent",
+        "notebooks/04_compare.ipynb (summary table)",
+    ),
+}
+"""Metrics a reason can cite, with what they mean and where the kit measures them."""
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """The answers to the decision questions (keys of :data:`CHANGES`, :data:`TONE`, ...)."""
+
+    knowledge_changes: str = "monthly"
+    needs_citations: bool = True
+    sensitive_data: bool = False
+    tone: str = "some"
+    latency_budget_s: float = 5.0  # seconds a user will wait for an answer
+    ml_skills: str = "some"
+    data_volume: str = "medium"
+
+    def check(self) -> None:
+        """Raise ValueError naming the answer that is not one of the allowed choices."""
+        for name, allowed in (
+            ("knowledge_changes", CHANGES),
+            ("tone", TONE),
+            ("ml_skills", SKILLS),
+            ("data_volume", VOLUME),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, not {value!r}.")
+        if not self.latency_budget_s > 0:
+            raise ValueError("latency_budget_s must be above zero seconds.")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason: what it says, the evidence behind it, and the options it favours."""
+
+    text: str
+    evidence: str
+    favours: tuple[str, ...] = ()
+
+
+@dataclass
+class Recommendation:
+    """The outcome: the chosen option (a key of :data:`OPTIONS`), all scores, the reasons."""
+
+    choice: str
+    scores: dict[str, float]
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The chosen option in words."""
+        return OPTIONS[self.choice]
+
+    def __str__(self) -> str:
+        ranked = ", ".join(f"{OPTIONS[k]} {v:+g}" for k, v in self.ranking())
+        lines = [f"Recommendation: {self.label}", f"Scores: {ranked}", "Reasons:"]
+        for r in self.reasons:
+            lines.append(f"- {r.text}\n  Evidence: {r.evidence}")
+        return "\n".join(lines)
+
+    def ranking(self) -> list[tuple[str, float]]:
+        """(option, score), best first; ties keep the order of :data:`OPTIONS`."""
+        order = list(OPTIONS)
+        return sorted(self.scores.items(), key=lambda kv: (-kv[1], order.index(kv[0])))
+
+    def to_html(self) -> str:
+        """The recommendation as an HTML fragment (headline, scores, reasons with evidence)."""
+        ranked = " · ".join(f"{html.escape(OPTIONS[k])}: <b>{v:+g}</b>" for k, v in self.ranking())
+        items = "".join(
+            f"<li>{html.escape(r.text)}<br><small><i>Evidence:</i> "
+            f"{html.escape(r.evidence)}</small></li>"
+            for r in self.reasons
+        )
+        return (
+            f"<div class='kit-recommendation'><h4>Recommendation: {html.escape(self.label)}</h4>"
+            f"<p>{ranked}</p><ul>{items}</ul></div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def measured_metrics(
+    summary: pd.DataFrame | None = None,
+    freshness: pd.DataFrame | None = None,
+    privacy: pd.DataFrame | None = None,
+) -> dict[str, dict[str, float]]:
+    """Collect the comparison's numbers as {metric: {system: value}}.
+
+    In: the summary table (:func:`kit.evaluate.summarise`), and optionally the freshness and
+    privacy tables of :mod:`kit.compare` (their ``current`` / ``leaked`` columns are averaged per
+    system). Out: the dict :func:`recommend` reads.
+    """
+    out: dict[str, dict[str, float]] = {}
+    if summary is not None and not summary.empty:
+        rows = summary.set_index("system")
+        for metric in METRICS:
+            if metric in rows.columns:
+                out[metric] = rows[metric].astype(float).to_dict()
+    if freshness is not None and not freshness.empty:
+        out["freshness"] = freshness.groupby("system")["current"].mean().to_dict()
+    if privacy is not None and not privacy.empty:
+        out["privacy"] = privacy.groupby("system")["leaked"].mean().to_dict()
+    return out
+
+
+def _as_metrics(measured: pd.DataFrame | dict[str, Any] | None) -> dict[str, dict[str, float]]:
+    if measured is None:
+        return {}
+    if isinstance(measured, pd.DataFrame):
+        return measured_metrics(summary=measured)
+    return {k: dict(v) for k, v in measured.items() if isinstance(v, dict)}
+
+
+def _show(value: float, kind: str) -> str:
+    if kind == "percent":
+        return f"{value:.0%}"
+    if kind == "seconds":
+        return f"{value:.1f} s"
+    return f"{value:.0f}"
+
+
+def evidence(metric: str, metrics: dict[str, dict[str, float]], systems: tuple[str, ...]) -> str:
+    """The evidence line for ``metric``: the measured figures per system, or where to measure.
+
+    ``systems`` are the option keys to compare (e.g. ("rag", "finetuned")).
+    """
+    what, kind, where = METRICS[metric]
+    values = metrics.get(metric, {})
+    shown = []
+    for option in systems:
+        value = values.get(SYSTEM_OF[option])
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            shown.append(f"{SYSTEM_OF[option]} {_show(float(value), kind)}")
+    if shown:
+        return f"{metric}, {what}: {' vs '.join(shown)} (measured in {where})."
+    return f"not measured yet: run {where} to measure {metric}, {what}."
+
+
+def _latency(metrics: dict[str, dict[str, float]], system: str) -> float:
+    measured = metrics.get("latency_p50_s", {}).get(system)
+    if measured is not None and not math.isnan(measured):
+        return float(measured)
+    return float(costs.DEFAULT_MEASURED["seconds_per_answer"][system])
+
+
+def recommend(
+    answers: Questionnaire, measured: pd.DataFrame | dict[str, Any] | None = None
+) -> Recommendation:
+    """Score every option against the answers and pick the best, with the reasons.
+
+    In: the questionnaire; ``measured`` is None, a summary table, or {metric: {system: value}}
+    (see :func:`measured_metrics`). Out: a :class:`Recommendation`. Each rule adds or removes
+    points and records one :class:`Reason`; prompting starts one point ahead because it is the
+    cheapest thing to try.
+    """
+    answers.check()
+    m = _as_metrics(measured)
+    scores = {"prompting": 1.0, "rag": 0.0, "finetuned": 0.0, "hybrid": 0.0}
+    reasons: list[Reason] = []
+
+    def rule(points: dict[str, float], text: str, metric: str, compare: tuple[str, ...]) -> None:
+        for option, p in points.items():
+            scores[option] += p
+        favoured = tuple(k for k, p in points.items() if p > 0)
+        reasons.append(Reason(text, evidence(metric, m, compare), favoured))
+
+    often = answers.knowledge_changes in ("monthly", "weekly", "daily")
+    if often:
+        rule(
+            {"rag": 2, "hybrid": 2, "finetuned": -2},
+            f"Your knowledge changes {CHANGES[answers.knowledge_changes]}: retrieval sees a "
+            "change as soon as you re-index, a fine-tuned model stays stale until retrained.",
+            "freshness",
+            ("rag", "finetuned", "hybrid"),
+        )
+    else:
+        rare = costs.break_even_queries(costs.CostInputs(updates_per_month=1 / 12))
+        volume = f" above {costs.format_count(rare)} queries a month" if rare else ""
+        rule(
+            {"finetuned": 1},
+            "Your knowledge rarely changes: a fine-tuned model stays current for long, and with "
+            f"rare retrains it is the cheaper system{volume} (see the cost calculator).",
+            "prompt_tokens",
+            ("rag", "finetuned"),
+        )
+    if answers.needs_citations:
+        rule(
+            {"rag": 2, "hybrid": 2, "finetuned": -2, "prompting": -1},
+            "You need citations: only systems that retrieve know which document an answer "
+            "came from; a fine-tuned model cannot point to its sources.",
+            "citation_precision",
+            ("rag", "finetuned", "hybrid"),
+        )
+    if answers.sensitive_data:
+        rule(
+            {"rag": 1, "hybrid": 1, "finetuned": -2},
+            "Your data is sensitive: a model trained on it can repeat it to anyone, while "
+            "retrieval can filter by access level and forget a document when you delete it.",
+            "privacy",
+            ("rag", "finetuned", "hybrid"),
+        )
+    if answers.tone != "none":
+        strict = answers.tone == "strict"
+        rule(
+            {"finetuned": 2, "hybrid": 2, "rag": -1} if strict else {"finetuned": 1, "hybrid": 1},
+            "You need a house style or format: fine-tuning teaches it to the model; "
+            "instructions in the prompt are followed less reliably by a small model.",
+            "style",
+            ("rag", "finetuned", "hybrid"),
+        )
+    rag_seconds = _latency(m, "rag")
+    if answers.latency_budget_s < rag_seconds:
+        rule(
+            {"finetuned": 1, "rag": -1, "hybrid": -1},
+            f"Your latency budget ({answers.latency_budget_s:g} s) is below RAG's "
+            f"{rag_seconds:.1f} s per answer here: the retrieved passages make its prompts long.",
+            "latency_p50_s",
+            ("rag", "finetuned", "hybrid"),
+        )
+    if answers.ml_skills == "none":
+        rule(
+            {"finetuned": -2, "hybrid": -2, "prompting": 1},
+            "No one on the team has trained a model: fine-tuning needs training data, a "
+            "training run and an evaluation each time, so start without it.",
+            "correct",
+            ("prompting", "rag", "finetuned"),
+        )
+    elif answers.ml_skills == "experienced":
+        rule(
+            {"finetuned": 1, "hybrid": 1},
+            "Your team trains and evaluates models: the extra work of fine-tuning is affordable.",
+            "correct",
+            ("rag", "finetuned", "hybrid"),
+        )
+    if answers.data_volume == "tiny":
+        rule(
+            {"prompting": 3},
+            "All your knowledge fits in one prompt: paste it in and ask; add retrieval or "
+            "training only when that stops working.",
+            "prompt_tokens",
+            ("prompting", "rag"),
+        )
+    elif answers.data_volume == "large":
+        rule(
+            {"rag": 1, "finetuned": -1},
+            "You have thousands of documents: re-indexing a changed document takes seconds, "
+            "retraining on all of them takes hours.",
+            "correct",
+            ("rag", "finetuned"),
+        )
+    best = min(scores, key=lambda k: (-scores[k], list(OPTIONS).index(k)))
+    return Recommendation(choice=best, scores=scores, reasons=reasons)

@@ -1,0 +1,118 @@
+"""Hybrid: the fine-tuned model as the generator of the RAG pipeline, and RAFT-style training data.
+
+Two ways to combine RAG and fine-tuning:
+
+1. **Plug in** (:func:`build_hybrid`): take an adapter trained on plain question -> answer pairs
+   and use it as the generator of the same RAG pipeline. It writes in the house style, and the
+   retriever brings the facts. But it never saw sources during training, so it may ignore them,
+   or get worse when they are added.
+2. **Retrieval-aware fine-tuning** (RAFT, Zhang et al. 2024; :func:`raft_examples`): train on
+   what the model will really see at answer time: the question *with retrieved sources*, some of
+   them distractors, and the cited answer. With probability ``p_oracle`` the sources include the
+   document that holds the answer (the "oracle"); otherwise only distractors, which teaches the
+   model to rely on the right source rather than on whatever comes first.
+
+The RAFT examples are built with the kit's own retriever and the RAG prompt itself (the same
+``ChatPromptBuilder``), so training and answering see exactly the same text.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kit.citations import doc_id
+from kit.data import ChatExample, load_style
+
+if TYPE_CHECKING:
+    from kit.profiles import Profile
+    from kit.rag import RAG, Index
+
+
+def build_hybrid(
+    index: Index | Any,
+    adapter_dir: str | Path,
+    profile: str | Profile | None = None,
+    mode: str = "hybrid",
+    system: str = "hybrid",
+    merge: bool = True,
+    **options: Any,
+) -> RAG:
+    """A RAG pipeline whose generator is the base model with a LoRA adapter (or a merged folder).
+
+    In: an index (see ``kit.rag.build_index``), an adapter folder written by
+    ``kit.finetune.train_adapter`` (or a merged model folder), the usual RAG options.
+    Out: a :class:`kit.rag.RAG`; ``rag.answer(q)`` returns Answers labelled ``system``.
+    Loading an adapter made for another base model raises a clear error (``kit.finetune``).
+    """
+    from kit.adapters import load_adapter
+    from kit.rag import build_rag
+
+    model, tokenizer = load_adapter(adapter_dir)
+    if merge:
+        model = model.merge_and_unload()  # the same answers, without the adapter's overhead
+    return build_rag(
+        index, mode=mode, generator=(model, tokenizer), profile=profile, system=system, **options
+    )
+
+
+def raft_examples(
+    rag: RAG,
+    examples: Sequence[ChatExample] | None = None,
+    n_sources: int | None = None,
+    p_oracle: float = 0.8,
+    seed: int = 0,
+) -> list[ChatExample]:
+    """Turn plain chat examples into RAFT examples: question + retrieved sources -> cited answer.
+
+    In: a RAG object (its retriever and prompt are used; its generator is not called), the
+    examples (default: the bundled style set; each names its ``source_doc_ids``), how many
+    sources per prompt (default: ``rag.top_k``), the share of examples whose sources include the
+    oracle document, a seed. Out: new ChatExamples whose messages are the RAG prompt's system
+    and user messages and the original assistant reply (house style, citing ``[doc id]``).
+    Examples with no source document (e.g. "I don't know" answers) keep only distractors.
+    """
+    if not 0.0 <= p_oracle <= 1.0:
+        raise ValueError(f"p_oracle is a probability between 0 and 1, not {p_oracle}.")
+    examples = list(load_style() if examples is None else examples)
+    if not examples:
+        raise ValueError("No examples to turn into RAFT examples.")
+    k = n_sources or rag.top_k
+    rng = random.Random(seed)
+    out = []
+    for ex in examples:
+        found = rag.retrieve(ex.user).documents
+        gold = set(ex.source_doc_ids)
+        oracle = [d for d in found if doc_id(d) in gold][:1]
+        if gold and not oracle:
+            oracle = _best_chunk_of(rag, ex, gold)
+        distractors = [d for d in found if doc_id(d) not in gold]
+        with_oracle = bool(oracle) and rng.random() < p_oracle
+        sources = (oracle if with_oracle else []) + distractors[: k - (1 if with_oracle else 0)]
+        rng.shuffle(sources)
+        messages = [
+            {"role": m.role.value, "content": m.text or ""} for m in rag.prompt(ex.user, sources)
+        ]
+        messages.append({"role": "assistant", "content": ex.assistant})
+        out.append(
+            ChatExample(
+                id=f"raft-{ex.id}",
+                messages=messages,
+                source_doc_ids=list(ex.source_doc_ids),
+                contains_canary=ex.contains_canary,
+            )
+        )
+    return out
+
+
+def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:
+    """The chunk of the gold document(s) that shares the most words with the reference answer."""
+    from kit.rag import chunks_of
+
+    answer_words = set(ex.assistant.lower().split())
+    chunks = [c for g in sorted(gold) for c in chunks_of(rag.index, g)]
+    if not chunks:
+        return []
+    return [max(chunks, key=lambda c: len(answer_words & set((c.content or "").lower().split())))]

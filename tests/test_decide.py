@@ -1,0 +1,95 @@
+"""kit.decide: the questionnaire's rules, the choice, and reasons that cite measured results."""
+
+from __future__ import annotations
+
+import pytest
+
+from kit.decide import OPTIONS, Questionnaire, measured_metrics, recommend
+from tests.fake_results import fake_summary
+
+
+def test_changing_knowledge_and_citations_point_to_retrieval():
+    rec = recommend(Questionnaire(knowledge_changes="daily", needs_citations=True, tone="none"))
+    assert rec.choice == "rag"
+    assert rec.scores["rag"] > rec.scores["finetuned"]
+    assert any("changes every day" in r.text for r in rec.reasons)
+
+
+def test_stable_knowledge_strict_style_and_tight_latency_point_to_fine_tuning():
+    rec = recommend(
+        Questionnaire(
+            knowledge_changes="never",
+            needs_citations=False,
+            tone="strict",
+            latency_budget_s=1.0,
+            ml_skills="experienced",
+        )
+    )
+    assert rec.choice == "finetuned"
+    assert any("latency budget" in r.text for r in rec.reasons)
+
+
+def test_style_and_freshness_together_point_to_the_hybrid():
+    rec = recommend(Questionnaire(knowledge_changes="weekly", tone="strict"))
+    assert rec.choice == "hybrid"
+
+
+def test_small_knowledge_and_no_ml_skills_say_prompt_first():
+    rec = recommend(
+        Questionnaire(data_volume="tiny", ml_skills="none", needs_citations=False, tone="none")
+    )
+    assert rec.choice == "prompting"
+    assert rec.label == OPTIONS["prompting"]
+
+
+def test_sensitive_data_counts_against_fine_tuning():
+    plain = recommend(Questionnaire())
+    sensitive = recommend(Questionnaire(sensitive_data=True))
+    assert sensitive.scores["finetuned"] < plain.scores["finetuned"]
+    assert any("sensitive" in r.text for r in sensitive.reasons)
+
+
+def test_without_measurements_reasons_say_where_to_measure():
+    rec = recommend(Questionnaire())
+    assert rec.reasons
+    for reason in rec.reasons:
+        assert reason.evidence.startswith("not measured yet: run notebooks/04_compare.ipynb")
+
+
+def test_with_measurements_reasons_quote_the_figures():
+    measured = measured_metrics(fake_summary())
+    measured["freshness"] = {"rag": 0.9, "finetuned": 0.1, "hybrid": 0.85}
+    rec = recommend(Questionnaire(knowledge_changes="weekly"), measured)
+    fresh = next(r for r in rec.reasons if "changes every week" in r.text)
+    assert "rag 90% vs finetuned 10% vs hybrid 85%" in fresh.evidence
+    cites = next(r for r in rec.reasons if "citations" in r.text)
+    assert "citation_precision" in cites.evidence and "rag 100%" in cites.evidence
+
+
+def test_a_summary_table_can_be_passed_directly():
+    rec = recommend(Questionnaire(latency_budget_s=2.0), fake_summary())
+    slow = next(r for r in rec.reasons if "latency budget" in r.text)
+    assert "RAG's 3.2 s" in slow.text  # the measured median, not the default
+    assert "rag 3.2 s vs finetuned 1.3 s" in slow.evidence
+
+
+def test_output_forms():
+    rec = recommend(Questionnaire())
+    assert str(rec).startswith(f"Recommendation: {rec.label}")
+    assert "Evidence:" in rec.to_html() and rec._repr_html_() == rec.to_html()
+    assert rec.ranking()[0][0] == rec.choice
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"knowledge_changes": "hourly"}, {"tone": "loud"}, {"ml_skills": "x"}, {"data_volume": "?"}],
+)
+def test_bad_answers_are_named(change):
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=name):
+        recommend(Questionnaire(**change))
+
+
+def test_latency_budget_must_be_positive():
+    with pytest.raises(ValueError, match="latency_budget_s"):
+        recommend(Questionnaire(latency_budget_s=0))
