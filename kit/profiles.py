@@ -39,6 +39,13 @@ class Profile:
     train_examples: int  # style examples used for training; 0 = all
     eval_questions: int  # questions of the test split evaluated per system; 0 = all
     top_k: int  # documents retrieved per question
+    # fine-tuning extras (kit.finetune); defaults keep older call sites working
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # or ("all-linear",)
+    lora_dropout: float = 0.0  # 0 = deterministic and a little faster; LoRA rarely needs it
+    warmup_ratio: float = 0.05  # share of the steps with a rising learning rate
+    eval_examples: int = 24  # style examples held out (whole answer groups) for the eval loss
+    eval_steps: int = 0  # evaluate the held-out loss every N steps; 0 = about 4 times per run
+    save_steps: int = 0  # checkpoint every N steps (for resume); 0 = about 4 times per run
 
     def with_(self, **changes: object) -> Profile:
         """Return a copy with some fields changed; unknown field names raise ProfileError."""
@@ -65,12 +72,13 @@ PROFILES: dict[str, Profile] = {
         grad_accum=1,
         epochs=1,
         max_steps=12,
-        learning_rate=5e-4,
+        learning_rate=2e-3,
         lora_r=8,
         lora_alpha=16,
         train_examples=48,
         eval_questions=12,
         top_k=4,
+        eval_examples=8,
     ),
     "cpu": Profile(
         name="cpu",
@@ -82,12 +90,13 @@ PROFILES: dict[str, Profile] = {
         grad_accum=1,
         epochs=2,
         max_steps=0,
-        learning_rate=4e-4,
+        learning_rate=1e-3,
         lora_r=16,
         lora_alpha=32,
         train_examples=0,
         eval_questions=40,
         top_k=4,
+        eval_examples=24,
     ),
     "gpu": Profile(
         name="gpu",
@@ -105,6 +114,8 @@ PROFILES: dict[str, Profile] = {
         train_examples=0,
         eval_questions=0,
         top_k=5,
+        lora_targets=("all-linear",),
+        eval_examples=32,
     ),
 }
 

@@ -38,6 +38,11 @@ class Report:
         body = f"<pre>{html.escape(text)}</pre>" if preformatted else f"<p>{html.escape(text)}</p>"
         self.sections.append(f"<h2>{html.escape(heading)}</h2>{body}")
 
+    def add_html(self, heading: str, fragment: str, note: str = "") -> None:
+        """Add a section of ready HTML (e.g. a widget's static view); it must be trusted HTML."""
+        extra = f"<p>{html.escape(note)}</p>" if note else ""
+        self.sections.append(f"<h2>{html.escape(heading)}</h2>{extra}{fragment}")
+
     def add_table(self, heading: str, rows: Any, note: str = "") -> None:
         """Add a table from a list of row dicts or a pandas DataFrame."""
         if hasattr(rows, "to_html"):

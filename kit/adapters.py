@@ -1,0 +1,215 @@
+"""Adapters: save, check, load and merge LoRA adapter folders.
+
+An adapter folder holds peft's files (``adapter_config.json``, ``adapter_model.safetensors``),
+the tokenizer, and ``kit-adapter.json``: the base model's *fingerprint* (its kit name,
+architecture, sizes and a hash of a few of its weights), the training settings and the size of
+every file. The fingerprint is what makes loading onto the wrong base model a clear error rather
+than silent garbage (peft's own ``base_model_name_or_path`` is a machine-specific path).
+
+Every save writes a temporary folder and renames it into place, so a killed save or a full disk
+never leaves a half-written adapter that later loads.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kit.models import DEFAULT_GENERATOR, cache_dir, load_generator
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+ADAPTER_MARKER = "kit-adapter.json"
+FINGERPRINT_KEYS = ("architecture", "hidden_size", "num_hidden_layers", "vocab_size", "weights")
+
+
+class AdapterError(RuntimeError):
+    """An adapter that cannot be saved, found, trusted or loaded; the message says what to do."""
+
+
+def adapters_dir() -> Path:
+    """Default home of trained adapters: ``<kit cache>/adapters``."""
+    return cache_dir() / "adapters"
+
+
+def base_fingerprint(model: PreTrainedModel, name: str = "") -> dict[str, Any]:
+    """Identify a base model: kit name, architecture, sizes and a hash of a few of its weights.
+
+    The hash covers every 4096th row of the input embedding and the final norm, rounded to
+    bfloat16 first, so the bfloat16 and float32 copies of one model match while a different model
+    (or a different checkpoint of the same architecture) does not. LoRA never touches those
+    weights, so the fingerprint is the same before and after training.
+    """
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cfg = base.config
+    emb = base.get_input_embeddings().weight.detach()
+    digest = hashlib.sha256()
+    digest.update(emb[:: max(1, emb.shape[0] // 12)].to(torch.bfloat16).float().cpu().numpy())
+    for pname, p in base.named_parameters():
+        if pname.endswith("norm.weight") and "layers." not in pname:
+            digest.update(p.detach().to(torch.bfloat16).float().cpu().numpy())
+    return {
+        "name": name,
+        "architecture": (cfg.architectures or [type(base).__name__])[0],
+        "hidden_size": int(getattr(cfg, "hidden_size", 0)),
+        "num_hidden_layers": int(getattr(cfg, "num_hidden_layers", 0)),
+        "vocab_size": int(getattr(cfg, "vocab_size", 0)),
+        "weights": digest.hexdigest()[:16],
+    }
+
+
+def fingerprint_mismatch(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """The fingerprint fields that differ, as readable ``field: adapter X, base Y`` strings."""
+    return [
+        f"{k}: adapter trained on {expected.get(k)!r}, this base has {actual.get(k)!r}"
+        for k in FINGERPRINT_KEYS
+        if expected.get(k) != actual.get(k)
+    ]
+
+
+def save_adapter(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    out_dir: str | Path,
+    fingerprint: dict[str, Any],
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Save a peft model's adapter (and tokenizer) atomically into ``out_dir``; return it.
+
+    A folder already at ``out_dir`` is replaced only once the new one is complete. On a full
+    disk (or any write error) the temporary folder is removed, ``out_dir`` keeps what it held
+    before, and :class:`AdapterError` says so.
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        marker = {
+            "base": fingerprint,
+            "info": info or {},
+            "files": {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()},
+        }
+        (tmp / ADAPTER_MARKER).write_text(json.dumps(marker, indent=2, default=str))
+        _swap_into_place(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = "the disk is full" if err.errno == errno.ENOSPC else str(err)
+        raise AdapterError(
+            f"Could not save the adapter to {out}: {why}. Nothing was half-written: "
+            f"{'the previous adapter there is untouched' if out.exists() else 'no adapter saved'}."
+            " Free some space (or pass another output_dir) and save again."
+        ) from err
+    return out
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename tmp to out; an existing out is moved aside first and removed after."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if old.exists() and not out.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_adapter(adapter_dir: str | Path) -> str | None:
+    """What is wrong with an adapter folder (a sentence), or None if it is complete."""
+    folder = Path(adapter_dir)
+    if not folder.is_dir():
+        return f"{folder} does not exist or is not a folder"
+    marker = folder / ADAPTER_MARKER
+    if not marker.is_file():
+        return f"no {ADAPTER_MARKER}: not a kit adapter, or its save did not finish"
+    try:
+        files = json.loads(marker.read_text())["files"]
+    except (ValueError, KeyError) as err:
+        return f"{ADAPTER_MARKER} is unreadable ({err})"
+    for fname, size in files.items():
+        path = folder / fname
+        if not path.is_file():
+            return f"{fname} is missing"
+        if path.stat().st_size != size:
+            return f"{fname} has {path.stat().st_size} bytes, expected {size}"
+    return None
+
+
+def read_adapter_info(adapter_dir: str | Path) -> dict[str, Any]:
+    """The contents of an adapter's ``kit-adapter.json`` (base fingerprint, training info)."""
+    problem = check_adapter(adapter_dir)
+    if problem:
+        raise AdapterError(f"Cannot use the adapter at {adapter_dir}: {problem}.")
+    return json.loads((Path(adapter_dir) / ADAPTER_MARKER).read_text())
+
+
+def load_adapter(
+    adapter_dir: str | Path,
+    base: str | None = None,
+    dtype: str = "bfloat16",
+    device: str | None = None,
+) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Load a base model with a trained adapter on top, ready for ``generate``.
+
+    In: the adapter folder; the base model (default: the one it was trained on, by kit name);
+    precision and device. Out: ``(peft model in eval mode, tokenizer)``. Raises
+    :class:`AdapterError` if the folder is incomplete or if ``base`` is not the model the adapter
+    was trained on (compared by fingerprint, not by name).
+    """
+    from peft import PeftModel
+
+    info = read_adapter_info(adapter_dir)
+    expected = info["base"]
+    base_name = base or expected.get("name") or DEFAULT_GENERATOR
+    model, _ = load_generator(base_name, dtype=dtype, device=device)
+    wrong = fingerprint_mismatch(expected, base_fingerprint(model, base_name))
+    if wrong:
+        raise AdapterError(
+            f"The adapter at {adapter_dir} was trained on {expected.get('name')!r}, and "
+            f"{base_name!r} is a different model ({'; '.join(wrong)}). An adapter only works on "
+            "the exact base model it was trained on: load it with base="
+            f"{expected.get('name')!r} (or leave base out)."
+        )
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    peft_model.eval()
+    return peft_model, tokenizer
+
+
+def merge_adapter(
+    adapter_dir: str | Path, out_dir: str | Path, base: str | None = None, dtype: str = "bfloat16"
+) -> Path:
+    """Fold the adapter into the base weights and save a standalone model folder; return it.
+
+    The result loads like any model folder (``load_generator(str(out_dir))``), with no peft
+    needed, and runs as fast as the base model. Written atomically like :func:`save_adapter`.
+    """
+    model, tokenizer = load_adapter(adapter_dir, base=base, dtype=dtype, device="cpu")
+    merged = model.merge_and_unload()
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        _swap_into_place(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise AdapterError(f"Could not write the merged model to {out}: {err}") from err
+    return out

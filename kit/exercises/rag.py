@@ -1,0 +1,197 @@
+"""Exercise 01 (exercises/01_rag.ipynb): wire a hybrid retriever, pick chunk sizes, set a threshold.
+
+Each check measures the learner's answer on the bundled data (test or train split), so a check
+passes because the answer works, not because it matches one string.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from kit.checks import Incorrect, Question
+
+RECALL_BAR = 0.95
+"""q1: recall@5 the hybrid pipeline must reach on the test split."""
+CHUNK_BAR = 0.95
+"""q2: hybrid recall@3 the chunk settings must reach on the test split."""
+CHUNK_WORDS = (20, 400)
+"""q2: allowed chunk lengths in words (tiny chunks lose context, huge ones flood the prompt)."""
+MAX_LOST = 1
+"""q3: the threshold may wrongly refuse at most this many answerable train questions."""
+JOINER_NAMES = ("bm25", "embed_query", "dense", "join")
+
+
+@cache
+def default_index():
+    """The index the exercise (and its checks) use: bundled v1, default chunk settings."""
+    from kit.rag import build_index
+
+    return build_index()
+
+
+@cache
+def _index(split_length: int, split_overlap: int):
+    from kit.rag import build_index
+
+    return build_index(split_length=split_length, split_overlap=split_overlap)
+
+
+def _recall(pipeline, index_k: int, records) -> float:
+    from kit.evaluate import retrieval_scores
+    from kit.rag import retrieve
+
+    found = [retrieve(pipeline, r.question).doc_ids for r in records]
+    return float(retrieval_scores(records, found, index_k)[f"recall@{index_k}"].mean())
+
+
+def _answerable(split: str):
+    from kit.data import load_qa
+
+    return [r for r in load_qa(split) if r.answerable]
+
+
+def _check_hybrid(hybrid: object) -> str:
+    from haystack import Pipeline
+    from haystack.components.joiners import DocumentJoiner
+    from haystack.components.joiners.document_joiner import JoinMode
+
+    if not isinstance(hybrid, Pipeline):
+        raise Incorrect(f"`hybrid` should be a haystack Pipeline, not {type(hybrid).__name__}.")
+    names = set(hybrid.graph.nodes)
+    missing = [n for n in JOINER_NAMES if n not in names]
+    if missing:
+        raise Incorrect(
+            f"The pipeline has no component named {missing[0]!r}; name them "
+            f"{', '.join(JOINER_NAMES)} so kit.rag.retrieve can run it."
+        )
+    join = hybrid.get_component("join")
+    if not isinstance(join, DocumentJoiner):
+        raise Incorrect("`join` should be a DocumentJoiner: it merges the two ranked lists.")
+    if join.join_mode != JoinMode.RECIPROCAL_RANK_FUSION:
+        raise Incorrect(
+            f"The joiner uses {join.join_mode.value!r}; BM25 and cosine scores are on different "
+            "scales, so fuse the ranks: join_mode='reciprocal_rank_fusion'."
+        )
+    senders = {edge[0] for edge in hybrid.graph.in_edges("join")}
+    if senders != {"bm25", "dense"}:
+        raise Incorrect(f"`join` should receive bm25 and dense; it receives {sorted(senders)}.")
+    recall = _recall(hybrid, 5, _answerable("test"))
+    if recall < RECALL_BAR:
+        raise Incorrect(
+            f"It runs, but recall@5 is {recall:.3f}, below {RECALL_BAR}: give each retriever "
+            "enough candidates (top_k around 20) before fusing."
+        )
+    return f"Recall@5 on the test split: {recall:.3f}, better than either retriever alone."
+
+
+def _check_chunks(split_length: object, split_overlap: object) -> str:
+    from kit.rag import retrieval_pipeline
+
+    for name, value in (("split_length", split_length), ("split_overlap", split_overlap)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Incorrect(f"`{name}` should be a whole number of words, not {value!r}.")
+    lo, hi = CHUNK_WORDS
+    if split_length < lo:
+        raise Incorrect(
+            f"{split_length} words is too small a chunk to hold a fact and its context."
+        )
+    if split_length > hi:
+        raise Incorrect(f"{split_length}-word chunks are so long that a few fill the prompt.")
+    if not 0 <= split_overlap < split_length // 2:
+        raise Incorrect(
+            f"An overlap of {split_overlap} words is not useful with {split_length}-word chunks: "
+            "keep it below half the chunk length."
+        )
+    index = _index(split_length, split_overlap)
+    recall = _recall(retrieval_pipeline(index, "hybrid"), 3, _answerable("test"))
+    if recall < CHUNK_BAR:
+        raise Incorrect(
+            f"Hybrid recall@3 with {split_length}-word chunks (overlap {split_overlap}) is "
+            f"{recall:.3f}, below {CHUNK_BAR}. Try another size."
+        )
+    return (
+        f"{index.chunks} chunks; hybrid recall@3 = {recall:.3f}. Smaller chunks make shorter "
+        "prompts, bigger ones keep more context: both matter for the answer."
+    )
+
+
+OFF_TOPIC: tuple[str, ...] = (
+    "What is the capital of France?",
+    "Who wrote Romeo and Juliet?",
+    "How do I bake sourdough bread?",
+    "Which planet is closest to the sun?",
+    "How many players are on a football team?",
+    "What is the tallest mountain in the world?",
+    "Can you recommend a good science fiction novel?",
+    "Who painted the Mona Lisa?",
+)
+"""q3: questions the knowledge base has nothing to say about."""
+
+
+@cache
+def similarities() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Best dense cosine of each answerable train question, and of each OFF_TOPIC question."""
+    from kit.rag import retrieval_pipeline, retrieve
+
+    pipeline = retrieval_pipeline(default_index(), "dense")
+    answerable = tuple(retrieve(pipeline, r.question).similarity for r in _answerable("train"))
+    off_topic = tuple(retrieve(pipeline, q).similarity for q in OFF_TOPIC)
+    return answerable, off_topic
+
+
+def _check_threshold(min_score: object) -> str:
+    if isinstance(min_score, bool) or not isinstance(min_score, int | float):
+        raise Incorrect(f"`min_score` should be a number (a cosine similarity), not {min_score!r}.")
+    answerable, off_topic = similarities()
+    caught = sum(s < min_score for s in off_topic)
+    lost = sum(s < min_score for s in answerable)
+    summary = (
+        f"min_score={min_score} abstains on {caught} of {len(off_topic)} off-topic questions "
+        f"and wrongly on {lost} of {len(answerable)} answerable train questions"
+    )
+    if lost > MAX_LOST:
+        raise Incorrect(f"{summary}: too strict, lower it.")
+    if caught < len(off_topic):
+        raise Incorrect(f"{summary}: too lenient, raise it.")
+    return (
+        f"{summary}. Questions about the company that the documents do not answer score much "
+        "higher than off-topic ones: a threshold cannot catch those, the prompt has to."
+    )
+
+
+q1 = Question(
+    "Question 1",
+    ["hybrid"],
+    _check_hybrid,
+    "Add InMemoryBM25Retriever ('bm25'), SentenceTransformersTextEmbedder ('embed_query'), "
+    "InMemoryEmbeddingRetriever ('dense') and DocumentJoiner ('join') with "
+    "join_mode='reciprocal_rank_fusion'; connect embed_query.embedding -> dense.query_embedding, "
+    "and both retrievers -> join. Give each retriever top_k=20.",
+    """hybrid = Pipeline()
+hybrid.add_component("bm25", InMemoryBM25Retriever(document_store=index.store, top_k=20))
+hybrid.add_component(
+    "embed_query", SentenceTransformersTextEmbedder(model=EMBEDDER, progress_bar=False)
+)
+hybrid.add_component("dense", InMemoryEmbeddingRetriever(document_store=index.store, top_k=20))
+hybrid.add_component("join", DocumentJoiner(join_mode="reciprocal_rank_fusion"))
+hybrid.connect("embed_query.embedding", "dense.query_embedding")
+hybrid.connect("bm25", "join")
+hybrid.connect("dense", "join")""",
+)
+q2 = Question(
+    "Question 2",
+    ["split_length", "split_overlap"],
+    _check_chunks,
+    "The kit's default is 100 words with 20 shared. Anything from about 40 to 200 words with an "
+    "overlap of 10-20% works; try build_index(split_length=..., split_overlap=...) and "
+    "evaluate_retrieval(...) yourself first.",
+    "split_length = 80\nsplit_overlap = 15",
+)
+q3 = Question(
+    "Question 3",
+    ["min_score"],
+    _check_threshold,
+    "Compare the best-match similarities of OFF_TOPIC questions with those of the company's "
+    "answerable questions (the `similarity` of a dense retrieval): pick a value in between.",
+    "min_score = 0.3",
+)

@@ -1,0 +1,323 @@
+"""Benchmark the kit's fine-tune against two peers, as courses teach them (``python -m kit bench
+finetune``).
+
+Same data (the bundled style set, the same held-out slice), same steps, batch size, maximum length,
+learning rate and LoRA settings, same machine, one after the other, each in a fresh process:
+
+- ``kit``: :func:`kit.finetune.train_adapter` (reply-only loss, length-grouped batches, bf16
+  weights where the CPU computes in bf16, the output layer only on reply tokens);
+- ``trl``: a stock TRL ``SFTTrainer`` + peft LoRA, every other setting at TRL's defaults
+  (conversational dataset, bf16 mixed precision, gradient checkpointing on, loss on all tokens;
+  ``use_cpu=True``, which TRL's bf16 default requires on a CPU);
+- ``trainer``: a plain transformers ``Trainer`` + peft LoRA with default ``TrainingArguments``
+  (chat-template text, ``DataCollatorForLanguageModeling``, loss on all tokens).
+
+Figures per run: useful (non-padding) tokens/s, seconds per step, peak memory of the process,
+final held-out loss on the reply tokens (one function for all three), and achieved FLOP/s
+(useful tokens/s x 4 x parameters: forward and backward through the frozen model) against this
+CPU's bf16 matmul peak: the nominal 420 GFLOP/s of the stack notes and the peak measured just
+before the runs (lower when other programs share the cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+NOMINAL_PEAK_GFLOPS = 420.0  # bf16 matmul, measured on the idle 2-core Zen 4 (stack notes)
+PEERS = ("kit", "trl", "trainer")
+RESULT_TAG = "BENCH_RESULT "
+
+
+def measure_matmul_peak(seconds: float = 2.0) -> float:
+    """bf16 matrix-multiply GFLOP/s on this machine right now (2048 x 2048, best of a few)."""
+    import torch
+
+    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    b = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    a @ b
+    best, stop = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def _common(args: argparse.Namespace):
+    """Examples split exactly as the kit splits them, and the held-out slice formatted."""
+    import random
+
+    from kit.chat_data import load_examples
+    from kit.finetune import split_examples
+
+    data = load_examples(None)
+    if args.train_examples and len(data) > args.train_examples:
+        data = random.Random(args.seed).sample(data, args.train_examples)
+    return split_examples(data, args.eval_examples, args.seed)
+
+
+def _lora(args: argparse.Namespace):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=args.targets.split(","),
+        task_type="CAUSAL_LM",
+    )
+
+
+class _Counting:
+    """Wrap a data collator to count real (non-padding) tokens of the batches it builds."""
+
+    def __init__(self, collator: Any):
+        self.collator, self.useful = collator, 0
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        self.useful += int(batch["attention_mask"].sum())
+        return batch
+
+
+def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Train one peer in this process; return its figures."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import set_seed
+
+    from kit.chat_data import format_examples, with_system
+    from kit.finetune import eval_loss
+    from kit.models import load_generator, resolve_model
+
+    train, held = _common(args)
+    set_seed(args.seed)
+    tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
+    _, tok = load_generator()
+    eval_feats = format_examples(tok, held, args.max_seq_len)[0]
+    if name == "kit":
+        from kit.adapters import load_adapter
+        from kit.finetune import train_adapter
+
+        result = train_adapter(
+            profile=args.profile,
+            output_dir=tmp,
+            seed=args.seed,
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            grad_accum=1,
+            max_seq_len=args.max_seq_len,
+            learning_rate=args.lr,
+            lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+            lora_targets=tuple(args.targets.split(",")),
+            lora_dropout=0.0,
+            train_examples=args.train_examples,
+            eval_examples=args.eval_examples,
+            eval_steps=args.steps,
+            save_steps=args.steps,
+            **({"dtype": args.dtype} if args.dtype else {}),
+        )
+        model, _ = load_adapter(result.adapter_dir)
+        seconds = result.train_seconds
+        useful = result.tokens_seen
+        steps = result.steps
+        train_s = useful / result.useful_tokens_per_s
+    else:
+        from datasets import Dataset
+        from transformers import AutoModelForCausalLM
+
+        source = resolve_model("smollm2-135m-instruct")
+        model = AutoModelForCausalLM.from_pretrained(source)
+        rows = [{"messages": with_system(ex.messages)} for ex in train]
+        if name == "trl":
+            from trl import SFTConfig, SFTTrainer
+
+            config = SFTConfig(
+                output_dir=tmp,
+                max_steps=args.steps,
+                per_device_train_batch_size=args.batch_size,
+                learning_rate=args.lr,
+                max_length=args.max_seq_len,
+                seed=args.seed,
+                report_to="none",
+                save_strategy="no",
+                use_cpu=not torch.cuda.is_available(),  # TRL's default bf16=True needs it on CPU
+            )
+            trainer = SFTTrainer(
+                model=model,
+                args=config,
+                train_dataset=Dataset.from_list(rows),
+                processing_class=tok,
+                peft_config=_lora(args),
+            )
+        else:
+            from peft import get_peft_model
+            from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+            texts = [tok.apply_chat_template(r["messages"], tokenize=False) for r in rows]
+            data = Dataset.from_dict({"text": texts}).map(
+                lambda b: tok(b["text"], truncation=True, max_length=args.max_seq_len),
+                batched=True,
+                remove_columns=["text"],
+            )
+            trainer = Trainer(
+                model=get_peft_model(model, _lora(args)),
+                args=TrainingArguments(
+                    output_dir=tmp,
+                    max_steps=args.steps,
+                    per_device_train_batch_size=args.batch_size,
+                    learning_rate=args.lr,
+                    seed=args.seed,
+                    report_to="none",
+                    save_strategy="no",
+                ),
+                train_dataset=data,
+                data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
+            )
+        counter = _Counting(trainer.data_collator)
+        trainer.data_collator = counter
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        model, useful, steps, train_s = (
+            trainer.model,
+            counter.useful,
+            trainer.state.global_step,
+            None,
+        )
+    n_params = sum(p.numel() for p in model.parameters())
+    final = eval_loss(model, eval_feats)
+    train_s = train_s or seconds
+    return {
+        "peer": name,
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "s_per_step": round(train_s / max(steps, 1), 3),
+        "useful_tokens": useful,
+        "useful_tokens_per_s": round(useful / train_s, 1),
+        "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "eval_loss": round(final, 4),
+        "params": n_params,
+        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    from kit.profiles import get_profile
+
+    cpu = get_profile("cpu")
+    p = argparse.ArgumentParser(
+        prog="python -m kit bench finetune",
+        description="The kit's LoRA fine-tune vs stock TRL SFTTrainer vs a plain Trainer.",
+    )
+    p.add_argument("--steps", type=int, default=20, help="optimizer steps per run (default 20)")
+    p.add_argument("--batch-size", type=int, default=cpu.batch_size)
+    p.add_argument("--max-seq-len", type=int, default=cpu.max_seq_len)
+    p.add_argument("--lr", type=float, default=cpu.learning_rate, help="same for all peers")
+    p.add_argument("--lora-r", type=int, default=cpu.lora_r)
+    p.add_argument("--lora-alpha", type=int, default=cpu.lora_alpha)
+    p.add_argument("--targets", default=",".join(cpu.lora_targets), help="LoRA target modules")
+    p.add_argument("--train-examples", type=int, default=0, help="0 = the whole style set")
+    p.add_argument("--eval-examples", type=int, default=cpu.eval_examples)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--profile", default="cpu", help="profile the kit's run starts from")
+    p.add_argument("--dtype", choices=["bfloat16", "float32"], help="force the kit's precision")
+    p.add_argument("--only", default=",".join(PEERS), help="comma-separated subset of peers")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
+    return p
+
+
+def format_table(rows: list[dict[str, Any]], peak_now: float, load: tuple[float, ...]) -> str:
+    """The results as a plain-text table plus the ratios the targets are stated in."""
+    lines = [
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / "
+        f"{load[2]:.2f} (1/5/15 min); bf16 matmul peak now {peak_now:.0f} GFLOP/s "
+        f"(nominal {NOMINAL_PEAK_GFLOPS:.0f})",
+        "",
+        f"{'peer':<8} {'steps':>5} {'s/step':>7} {'useful tok/s':>12} {'peak MB':>8} "
+        f"{'eval loss':>9} {'GFLOP/s':>8} {'% nominal':>9} {'% now':>6}",
+    ]
+    for r in rows:
+        gflops = r["useful_tokens_per_s"] * 4 * r["params"] / 1e9
+        r["gflops"] = round(gflops, 1)
+        lines.append(
+            f"{r['peer']:<8} {r['steps']:>5} {r['s_per_step']:>7.2f} "
+            f"{r['useful_tokens_per_s']:>12.1f} {r['peak_mem_mb']:>8} {r['eval_loss']:>9.4f} "
+            f"{gflops:>8.1f} {100 * gflops / NOMINAL_PEAK_GFLOPS:>8.0f}% "
+            f"{100 * gflops / max(peak_now, 1e-9):>5.0f}%"
+        )
+    by = {r["peer"]: r for r in rows}
+    if "kit" in by:
+        lines.append("")
+        for peer, target in (("trl", 1.5), ("trainer", 1.2)):
+            if peer in by:
+                ratio = by["kit"]["useful_tokens_per_s"] / max(
+                    by[peer]["useful_tokens_per_s"], 1e-9
+                )
+                lower = by["kit"]["eval_loss"] <= by[peer]["eval_loss"]
+                lines.append(
+                    f"kit vs {peer}: {ratio:.2f}x useful tokens/s (target >= {target}x), eval loss "
+                    f"{'equal or lower' if lower else 'HIGHER'}"
+                )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (each peer in a fresh process) and print the table; return 0 if all ran."""
+    args = _parser().parse_args(argv)
+    if args.worker:
+        print(RESULT_TAG + json.dumps(_run_peer(args.worker, args)), flush=True)
+        return 0
+    peers = [p for p in args.only.split(",") if p]
+    unknown = set(peers) - set(PEERS)
+    if unknown:
+        print(f"error: unknown peer(s) {sorted(unknown)}; choose from {PEERS}", file=sys.stderr)
+        return 2
+    peak_now = measure_matmul_peak()
+    load = os.getloadavg()
+    print(
+        f"fine-tune benchmark: {args.steps} steps x batch {args.batch_size}, max length "
+        f"{args.max_seq_len}, lr {args.lr:g}, LoRA r={args.lora_r} on {args.targets}",
+        flush=True,
+    )
+    rows, failed = [], []
+    base = [a for a in (argv if argv is not None else sys.argv[1:]) if a]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    for peer in peers:
+        print(f"  running {peer} ...", flush=True)
+        cmd = [sys.executable, "-m", "kit.finetune_bench", *base, "--worker", peer]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        found = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
+        if proc.returncode != 0 or not found:
+            failed.append(peer)
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            print(f"  {peer} failed (exit {proc.returncode}):\n{tail}", file=sys.stderr)
+            continue
+        rows.append(json.loads(found[-1][len(RESULT_TAG) :]))
+        r = rows[-1]
+        print(f"    {r['useful_tokens_per_s']:.0f} useful tok/s, eval loss {r['eval_loss']:.4f}")
+    load_after = os.getloadavg()
+    print()
+    print(format_table(rows, peak_now, load))
+    print(f"load average after the runs: {load_after[0]:.2f} / {load_after[1]:.2f}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "peak_now_gflops": peak_now, "load": load}, indent=2)
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

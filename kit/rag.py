@@ -1,0 +1,1082 @@
+"""RAG: index documents, retrieve the relevant chunks, answer with cited sources, and measure it.
+
+Every step is a Haystack 3 component wired into a Haystack ``Pipeline``, so you can print any
+pipeline and see its graph:
+
+1. **Index** (:func:`build_index`, :func:`indexing_pipeline`): documents (the bundled knowledge
+   base, your own folder of .md/.txt/.pdf/.html files via ``kit.data.load_folder``, or any list of
+   Haystack Documents) -> ``tag`` (remember each chunk's source document id) -> ``clean`` ->
+   ``split`` (chunks of ``split_length`` words, ``split_overlap`` shared) -> ``embed`` (the
+   bundled MiniLM) -> ``write`` into a document store (``InMemoryDocumentStore`` by default; any
+   Haystack store, e.g. Qdrant, pgvector, Elasticsearch, plugs in: see :data:`RETRIEVERS`).
+2. **Retrieve** (:func:`retrieval_pipeline`): ``bm25`` (keywords), ``dense`` (embedding
+   similarity) or ``hybrid`` (both, fused by reciprocal rank fusion), with metadata filters such
+   as the data set's access-level role filter (:func:`role_filter`).
+3. **Answer** (:class:`RAG`, :func:`build_rag`): the retrieved chunks become numbered sources in
+   the prompt (``ChatPromptBuilder``), the generator (``TransformersChatGenerator`` around the
+   bundled SmolLM2, or any model you pass) answers and cites them, and the citations are parsed
+   back to document ids (:mod:`kit.citations`). When retrieval finds nothing similar enough
+   (``min_score``) the answer is "I don't know" without asking the model.
+4. **Evaluate** (:func:`evaluate_retrieval`, :func:`evaluate_rag`): recall@k, MRR and nDCG with
+   Haystack's evaluators; answers scored by :mod:`kit.evaluate`; latency per stage.
+
+Every answer is a :class:`kit.generate.Answer` (text, cited ids, retrieved chunks with scores,
+timings, token counts), like every other system of the kit. Bad input (an empty question, an
+empty index, a filter on a field no document has, a prompt longer than the model's context, a
+file that cannot be converted) raises :class:`RagError` with one sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from haystack import Document, Pipeline, component
+from haystack.dataclasses import ChatMessage
+from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+from kit.citations import (
+    ABSTAIN,
+    INSTRUCTIONS,
+    SYSTEM_TEMPLATE,
+    USER_TEMPLATE,
+    doc_id,
+    format_sources,
+    parse_citations,
+)
+from kit.generate import DEFAULT_SYSTEM, Answer
+from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from kit.data import QARecord
+    from kit.profiles import Profile
+
+MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
+"""Retrieval modes: keywords, embeddings, or both fused by reciprocal rank fusion."""
+
+SPLIT_UNITS: tuple[str, ...] = ("word", "passage", "line", "period")
+DEFAULT_SPLIT_LENGTH = 100  # words per chunk
+DEFAULT_SPLIT_OVERLAP = 20  # words shared by neighbouring chunks
+DEFAULT_CANDIDATES = 20  # chunks each retriever returns before fusion / cut to top_k
+DEFAULT_MIN_SCORE = 0.3  # best-hit cosine below which nothing counts as relevant
+
+RETRIEVERS: dict[str, tuple[str | None, str | None]] = {
+    "InMemoryDocumentStore": (
+        "haystack.components.retrievers.in_memory.InMemoryBM25Retriever",
+        "haystack.components.retrievers.in_memory.InMemoryEmbeddingRetriever",
+    ),
+    "QdrantDocumentStore": (
+        None,
+        "haystack_integrations.components.retrievers.qdrant.QdrantEmbeddingRetriever",
+    ),
+    "PgvectorDocumentStore": (
+        "haystack_integrations.components.retrievers.pgvector.PgvectorKeywordRetriever",
+        "haystack_integrations.components.retrievers.pgvector.PgvectorEmbeddingRetriever",
+    ),
+    "ElasticsearchDocumentStore": (
+        "haystack_integrations.components.retrievers.elasticsearch.ElasticsearchBM25Retriever",
+        "haystack_integrations.components.retrievers.elasticsearch.ElasticsearchEmbeddingRetriever",
+    ),
+    "OpenSearchDocumentStore": (
+        "haystack_integrations.components.retrievers.opensearch.OpenSearchBM25Retriever",
+        "haystack_integrations.components.retrievers.opensearch.OpenSearchEmbeddingRetriever",
+    ),
+}
+"""Document store class name -> (keyword retriever, embedding retriever) for that store.
+
+A store missing here, or without a keyword retriever (Qdrant), still works in ``dense`` mode if
+you add its embedding retriever; add a line for a new store rather than changing the kit's code.
+"""
+
+
+class RagError(ValueError):
+    """Bad input to the RAG stage; the message says what is wrong and what to do."""
+
+
+# --------------------------------------------------------------------------- 1. index
+
+
+@component
+class SourceTagger:
+    """Give every document ``meta["doc_id"]`` (its source document id) and a ``title``.
+
+    Chunks inherit the meta of their document, so after splitting every chunk still knows which
+    document it came from: retrieval and citations are scored per document, not per chunk.
+    """
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        """Return copies of ``documents`` with ``doc_id`` and ``title`` set in their meta."""
+        tagged = []
+        for doc in documents:
+            ident = doc_id(doc)
+            meta = {**doc.meta, "doc_id": ident}
+            meta.setdefault("title", ident)
+            tagged.append(Document(id=doc.id, content=doc.content, meta=meta))
+        return {"documents": tagged}
+
+
+@dataclass
+class Index:
+    """A built index: the document store and the settings it was built with.
+
+    ``store`` is any Haystack document store holding embedded chunks; ``embedder`` the folder or
+    name of the embedding model (queries must be embedded with the same one).
+    """
+
+    store: Any
+    embedder: str
+    split_by: str = "word"
+    split_length: int = DEFAULT_SPLIT_LENGTH
+    split_overlap: int = DEFAULT_SPLIT_OVERLAP
+    documents: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def docs_per_second(self) -> float:
+        """Indexing throughput: source documents per second (embedding included)."""
+        return self.documents / self.seconds if self.seconds > 0 else 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Index({type(self.store).__name__}: {self.documents} documents -> {self.chunks} "
+            f"chunks of {self.split_length} {self.split_by}s (overlap {self.split_overlap}), "
+            f"built in {self.seconds:.1f} s)"
+        )
+
+
+def new_store() -> Any:
+    """An empty in-memory document store for this process (see :class:`InMemoryStore`)."""
+    return InMemoryStore()
+
+
+class InMemoryStore(InMemoryDocumentStore):
+    """Haystack's ``InMemoryDocumentStore``, set up for the kit, with the same results but faster.
+
+    - cosine similarity (MiniLM's vectors are compared by angle);
+    - documents kept in this object (``shared=False``), freed with it, not in a process-wide table;
+    - retrieved documents come back without their embeddings (nothing downstream needs them);
+    - the embedding matrix is built once, not on every query (it is rebuilt after a write or a
+      delete), which takes several milliseconds off every dense query.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("embedding_similarity_function", "cosine")
+        options.setdefault("shared", False)
+        options.setdefault("return_embedding", False)
+        super().__init__(**options)
+        self._matrix: Any = None
+        self._rows: dict[str, int] = {}
+
+    def write_documents(self, documents: list[Document], policy: Any = None) -> int:
+        """Write documents (see ``InMemoryDocumentStore``); forget the cached matrix."""
+        from haystack.document_stores.types import DuplicatePolicy
+
+        self._matrix = None
+        return super().write_documents(documents, policy or DuplicatePolicy.NONE)
+
+    def delete_documents(self, document_ids: list[str]) -> None:
+        """Delete documents by id; forget the cached matrix."""
+        self._matrix = None
+        super().delete_documents(document_ids)
+
+    def delete_all_documents(self) -> None:
+        """Delete every document; forget the cached matrix."""
+        self._matrix = None
+        super().delete_all_documents()
+
+    def delete_by_filter(self, filters: dict[str, Any]) -> int:
+        """Delete the documents matching ``filters``; forget the cached matrix."""
+        self._matrix = None
+        return super().delete_by_filter(filters)
+
+    def _compute_query_embedding_similarity_scores(
+        self, embedding: list[float], documents: list[Document], scale_score: bool = False
+    ) -> list[float]:
+        import numpy as np
+
+        if self.embedding_similarity_function != "cosine":
+            return super()._compute_query_embedding_similarity_scores(
+                embedding, documents, scale_score
+            )
+        if self._matrix is None:
+            stored = [d for d in self.storage.values() if d.embedding is not None]
+            matrix = np.array([d.embedding for d in stored], dtype=float)
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            self._matrix = matrix / np.where(norms == 0.0, 1.0, norms)
+            self._rows = {d.id: i for i, d in enumerate(stored)}
+        rows = [self._rows.get(d.id) for d in documents]
+        if any(r is None for r in rows):  # a document the cache has not seen: do it the slow way
+            return super()._compute_query_embedding_similarity_scores(
+                embedding, documents, scale_score
+            )
+        query = np.asarray(embedding, dtype=float)
+        norm = np.linalg.norm(query)
+        scores = self._matrix[rows] @ (query / (norm if norm else 1.0))
+        if scale_score:
+            scores = (scores + 1) / 2
+        return scores.tolist()
+
+
+def indexing_pipeline(
+    store: Any,
+    split_length: int = DEFAULT_SPLIT_LENGTH,
+    split_overlap: int = DEFAULT_SPLIT_OVERLAP,
+    split_by: str = "word",
+    embedder: str = DEFAULT_EMBEDDER,
+) -> Pipeline:
+    """The Haystack indexing pipeline: tag -> clean -> split -> embed -> write into ``store``.
+
+    Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
+    their text, so a chunk from "Returns policy" is found by a question about returns.
+    """
+    from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
+    from haystack.components.writers import DocumentWriter
+    from haystack.document_stores.types import DuplicatePolicy
+    from haystack_integrations.components.embedders.sentence_transformers import (
+        SentenceTransformersDocumentEmbedder,
+    )
+
+    _check_split(split_length, split_overlap, split_by)
+    keep_lines = split_by in ("passage", "line")
+    pipeline = Pipeline()
+    pipeline.add_component("tag", SourceTagger())
+    pipeline.add_component(
+        "clean",
+        DocumentCleaner(remove_empty_lines=not keep_lines, remove_extra_whitespaces=not keep_lines),
+    )
+    pipeline.add_component(
+        "split",
+        DocumentSplitter(split_by=split_by, split_length=split_length, split_overlap=split_overlap),
+    )
+    pipeline.add_component(
+        "embed",
+        SentenceTransformersDocumentEmbedder(
+            model=_embedder_path(embedder),
+            progress_bar=False,
+            meta_fields_to_embed=["title"],
+            local_files_only=True,
+        ),
+    )
+    pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))
+    pipeline.connect("tag", "clean")
+    pipeline.connect("clean", "split")
+    pipeline.connect("split", "embed")
+    pipeline.connect("embed", "write")
+    return pipeline
+
+
+def build_index(
+    source: str | Path | Sequence[Document] | None = None,
+    store: Any = None,
+    split_length: int = DEFAULT_SPLIT_LENGTH,
+    split_overlap: int = DEFAULT_SPLIT_OVERLAP,
+    split_by: str = "word",
+    embedder: str = DEFAULT_EMBEDDER,
+) -> Index:
+    """Load, split, embed and store documents; return the :class:`Index`.
+
+    ``source``: ``None`` or ``"v1"`` / ``"v2"`` (the bundled knowledge base), a folder or file of
+    your own documents (.md, .txt, .pdf, .html; read by ``kit.data.load_folder``), or a list of
+    Haystack Documents. ``store``: any Haystack document store (default: a new in-memory one).
+    """
+    documents = load_source(source)
+    store = new_store() if store is None else store
+    pipeline = indexing_pipeline(store, split_length, split_overlap, split_by, embedder)
+    start = time.perf_counter()
+    result = pipeline.run({"tag": {"documents": documents}})
+    seconds = time.perf_counter() - start
+    written = result.get("write", {}).get("documents_written", 0)
+    if not written:
+        raise RagError(
+            "No chunks were written to the index: the documents have no text after cleaning."
+        )
+    return Index(
+        store=store,
+        embedder=embedder,
+        split_by=split_by,
+        split_length=split_length,
+        split_overlap=split_overlap,
+        documents=len(documents),
+        chunks=written,
+        seconds=seconds,
+    )
+
+
+def load_source(source: str | Path | Sequence[Document] | None) -> list[Document]:
+    """Documents to index from ``source`` (see :func:`build_index`); RagError if there are none."""
+    from kit.data import VERSIONS, DataError, load_documents, load_folder
+
+    try:
+        if source is None or (isinstance(source, str) and source in VERSIONS):
+            return load_documents(source or "v1")
+        if isinstance(source, str | Path):
+            return load_folder(source)
+    except DataError as err:
+        raise RagError(f"Cannot load documents: {err}") from None
+    documents = list(source)
+    if not documents:
+        raise RagError("No documents to index: pass a folder, a list of Documents, or None.")
+    bad = [d for d in documents if not isinstance(d, Document)]
+    if bad:
+        raise RagError(f"Expected Haystack Documents, got {type(bad[0]).__name__}.")
+    if not any((d.content or "").strip() for d in documents):
+        raise RagError("All documents are empty: there is no text to index.")
+    return documents
+
+
+def chunks_of(index: Index | Any, doc: str) -> list[Document]:
+    """The chunks the index holds for one source document, in order, with their embeddings."""
+    store = _store(index)
+    found = store.filter_documents({"field": "meta.doc_id", "operator": "==", "value": doc})
+    stored = getattr(store, "storage", None)  # in memory: the stored chunks, embeddings included
+    if isinstance(stored, dict):
+        found = [stored.get(d.id, d) for d in found]
+    return sorted(found, key=lambda d: d.meta.get("split_id", 0))
+
+
+def _check_split(split_length: int, split_overlap: int, split_by: str) -> None:
+    if split_by not in SPLIT_UNITS:
+        raise RagError(f"split_by must be one of {SPLIT_UNITS}, not {split_by!r}.")
+    if not isinstance(split_length, int) or split_length < 1:
+        raise RagError(f"split_length must be a whole number >= 1, not {split_length!r}.")
+    if not isinstance(split_overlap, int) or not 0 <= split_overlap < split_length:
+        raise RagError(
+            f"split_overlap must be between 0 and split_length - 1 ({split_length - 1}), "
+            f"not {split_overlap!r}."
+        )
+
+
+def _embedder_path(embedder: str) -> str:
+    return resolve_model(embedder)
+
+
+def _store(index: Index | Any) -> Any:
+    return index.store if isinstance(index, Index) else index
+
+
+# --------------------------------------------------------------------------- 2. retrieve
+
+
+def role_filter(role: str | None) -> dict[str, Any] | None:
+    """The Haystack filter that keeps only the access levels ``role`` may read (None: no filter).
+
+    Roles come from the data set's manifest: ``public``, ``employee``, ``admin``.
+    """
+    if role is None:
+        return None
+    from kit.data import DataError, load_manifest
+
+    try:
+        allowed = load_manifest().allowed_access(role)
+    except DataError as err:
+        message = str(err)
+        raise RagError(f"{message[:1].upper()}{message[1:]}.") from None
+    return {"field": "meta.access", "operator": "in", "value": allowed}
+
+
+def combine_filters(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """AND together Haystack filters, skipping ``None``; ``None`` if there are none."""
+    present = [f for f in filters if f]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return {"operator": "AND", "conditions": present}
+
+
+def filter_fields(filters: dict[str, Any] | None) -> set[str]:
+    """Field names a Haystack filter refers to (``meta.access`` -> ``access``)."""
+    if not filters:
+        return set()
+    if not isinstance(filters, dict):
+        raise RagError(f"A filter must be a dict in Haystack's filter syntax, not {filters!r}.")
+    if "conditions" in filters:
+        out: set[str] = set()
+        for cond in filters["conditions"]:
+            out |= filter_fields(cond)
+        return out
+    if "field" not in filters:
+        raise RagError(
+            "A filter needs 'field', 'operator' and 'value' (or 'operator' and 'conditions'), "
+            f"e.g. {{'field': 'meta.access', 'operator': '==', 'value': 'public'}}; got {filters}."
+        )
+    return {str(filters["field"]).removeprefix("meta.")}
+
+
+def store_fields(index: Index | Any) -> set[str]:
+    """Meta field names found on the documents in a store (plus ``id`` and ``content``)."""
+    store = _store(index)
+    fields = {"id", "content"}
+    info = getattr(store, "get_metadata_fields_info", None)
+    if info is not None:
+        try:
+            return fields | {k.removeprefix("meta.") for k in info()}
+        except NotImplementedError:
+            pass
+    for doc in store.filter_documents()[:1000]:
+        fields |= set(doc.meta)
+    return fields
+
+
+def retrieval_pipeline(
+    index: Index | Any,
+    mode: str = "hybrid",
+    candidates: int = DEFAULT_CANDIDATES,
+    embedder: str | None = None,
+) -> Pipeline:
+    """A Haystack query pipeline for ``mode`` returning ``candidates`` chunks, best first.
+
+    - ``bm25``: ``bm25`` (keyword retriever);
+    - ``dense``: ``embed_query`` -> ``dense`` (embedding retriever);
+    - ``hybrid``: both, then ``join`` (DocumentJoiner, reciprocal rank fusion).
+
+    Run it with the inputs from :func:`retrieval_inputs`.
+    """
+    from haystack.components.joiners import DocumentJoiner
+    from haystack_integrations.components.embedders.sentence_transformers import (
+        SentenceTransformersTextEmbedder,
+    )
+
+    if mode not in MODES:
+        raise RagError(f"Unknown retrieval mode {mode!r}; choose one of {MODES}.")
+    if not isinstance(candidates, int) or candidates < 1:
+        raise RagError(f"candidates must be a whole number >= 1, not {candidates!r}.")
+    store = _store(index)
+    if embedder is None:
+        embedder = index.embedder if isinstance(index, Index) else DEFAULT_EMBEDDER
+    keyword_cls, embedding_cls = _retriever_classes(store, mode)
+    pipeline = Pipeline()
+    if mode in ("bm25", "hybrid"):
+        pipeline.add_component("bm25", keyword_cls(document_store=store, top_k=candidates))
+    if mode in ("dense", "hybrid"):
+        pipeline.add_component(
+            "embed_query",
+            SentenceTransformersTextEmbedder(
+                model=_embedder_path(embedder), progress_bar=False, local_files_only=True
+            ),
+        )
+        pipeline.add_component("dense", embedding_cls(document_store=store, top_k=candidates))
+        pipeline.connect("embed_query.embedding", "dense.query_embedding")
+    if mode == "hybrid":
+        pipeline.add_component(
+            "join", DocumentJoiner(join_mode="reciprocal_rank_fusion", top_k=candidates)
+        )
+        pipeline.connect("bm25", "join")
+        pipeline.connect("dense", "join")
+    return pipeline
+
+
+def retrieval_inputs(
+    pipeline: Pipeline, question: str, filters: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``run`` inputs of a :func:`retrieval_pipeline` for one question and filter."""
+    names = set(pipeline.graph.nodes)
+    data: dict[str, dict[str, Any]] = {}
+    if "bm25" in names:
+        data["bm25"] = {"query": question, "filters": filters}
+    if "embed_query" in names:
+        data["embed_query"] = {"text": question}
+        data["dense"] = {"filters": filters}
+    return data
+
+
+@dataclass
+class Retrieval:
+    """What retrieval found for one question.
+
+    documents: chunks, best first, with their scores (BM25, cosine, or fused RRF score);
+    similarity: cosine similarity of the best dense hit (``None`` in bm25 mode);
+    seconds: time taken.
+    """
+
+    question: str
+    mode: str
+    documents: list[Document]
+    similarity: float | None
+    seconds: float
+
+    @property
+    def doc_ids(self) -> list[str]:
+        """Source document ids of the chunks, best first, each once."""
+        return unique_doc_ids(self.documents)
+
+    def to_frame(self, n: int | None = None, width: int = 80) -> pd.DataFrame:
+        """The first ``n`` chunks as a table: rank, doc_id, title, access, score, text (cut)."""
+        import pandas as pd
+
+        rows = [
+            {
+                "rank": i,
+                "doc_id": doc_id(d),
+                "title": d.meta.get("title", ""),
+                "access": d.meta.get("access", ""),
+                "score": round(d.score, 4) if d.score is not None else None,
+                "text": _preview(d.content or "", width),
+            }
+            for i, d in enumerate(self.documents[:n], start=1)
+        ]
+        return pd.DataFrame(rows).set_index("rank") if rows else pd.DataFrame(rows)
+
+
+def _preview(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def unique_doc_ids(documents: Iterable[Any]) -> list[str]:
+    """Source document ids of ``documents`` in order, each once (chunks -> documents)."""
+    out: list[str] = []
+    for d in documents:
+        ident = doc_id(d)
+        if ident not in out:
+            out.append(ident)
+    return out
+
+
+def retrieve(
+    pipeline: Pipeline,
+    question: str,
+    filters: dict[str, Any] | None = None,
+    mode: str | None = None,
+) -> Retrieval:
+    """Run a :func:`retrieval_pipeline` for one question; return a :class:`Retrieval`."""
+    names = set(pipeline.graph.nodes)
+    if mode is None:
+        mode = "hybrid" if "join" in names else ("dense" if "dense" in names else "bm25")
+    start = time.perf_counter()
+    out = pipeline.run(
+        retrieval_inputs(pipeline, question, filters), include_outputs_from={"dense"}
+    )
+    seconds = time.perf_counter() - start
+    final = "join" if "join" in names else ("dense" if "dense" in names else "bm25")
+    documents = list(out.get(final, {}).get("documents", []))
+    dense = out.get("dense", {}).get("documents")
+    similarity = None
+    if dense is not None:
+        similarity = max((d.score for d in dense if d.score is not None), default=-1.0)
+    return Retrieval(question, mode, documents, similarity, seconds)
+
+
+def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
+    import importlib
+
+    name = next((c.__name__ for c in type(store).__mro__ if c.__name__ in RETRIEVERS), "")
+    if not name:
+        name = type(store).__name__
+        raise RagError(
+            f"The kit does not know the retrievers of {name}; add them to kit.rag.RETRIEVERS "
+            f"(known stores: {', '.join(RETRIEVERS)})."
+        )
+    paths = RETRIEVERS[name]
+
+    def load(path: str | None, kind: str) -> Any:
+        if path is None:
+            raise RagError(
+                f"{name} has no {kind} retriever in the kit, so mode {mode!r} cannot run on it; "
+                "use mode='dense'."
+            )
+        module, _, cls = path.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except ImportError as err:
+            raise RagError(
+                f"{cls} is not installed ({err}); install {name}'s integration."
+            ) from None
+
+    keyword = load(paths[0], "keyword (BM25)") if mode in ("bm25", "hybrid") else None
+    embedding = load(paths[1], "embedding") if mode in ("dense", "hybrid") else None
+    return keyword, embedding
+
+
+# --------------------------------------------------------------------------- 3. answer
+
+
+def prompt_builder(instructions: str = INSTRUCTIONS, system: str = DEFAULT_SYSTEM) -> Any:
+    """Haystack ChatPromptBuilder for the RAG prompt: a system message and the numbered sources."""
+    from haystack.components.builders import ChatPromptBuilder
+
+    template = [
+        ChatMessage.from_system(
+            SYSTEM_TEMPLATE.replace("{{ system }}", system).replace(
+                "{{ instructions }}", instructions
+            )
+        ),
+        ChatMessage.from_user(USER_TEMPLATE),
+    ]
+    return ChatPromptBuilder(template=template, required_variables=["sources", "question"])
+
+
+def chat_generator(
+    generator: Any = None, max_new_tokens: int = 64, dtype: str = "bfloat16"
+) -> tuple[Any, Any]:
+    """A Haystack chat generator and the tokenizer it uses (``None`` if unknown).
+
+    ``generator`` may be ``None`` (the bundled SmolLM2), a model name, folder or hub id (see
+    ``kit.models``), an already-loaded ``(model, tokenizer)`` pair (e.g. a peft-wrapped fine-tuned
+    model), or any Haystack chat generator component, used as it is. Decoding is greedy.
+    """
+    from haystack_integrations.components.generators.transformers import (
+        TransformersChatGenerator,
+    )
+
+    from kit.models import load_generator
+
+    if generator is not None and not isinstance(generator, str | Path | tuple | list):
+        if not hasattr(generator, "run"):
+            raise RagError(
+                f"generator must be a model name, a (model, tokenizer) pair or a Haystack chat "
+                f"generator, not {type(generator).__name__}."
+            )
+        return generator, getattr(getattr(generator, "pipeline", None), "tokenizer", None)
+    if isinstance(generator, tuple | list):
+        if len(generator) != 2:
+            raise RagError("Pass the generator as a (model, tokenizer) pair.")
+        model, tokenizer = generator
+    else:
+        model, tokenizer = load_generator(str(generator or DEFAULT_GENERATOR), dtype=dtype)
+    component = TransformersChatGenerator(
+        model=str(getattr(model, "name_or_path", "model")),
+        task="text-generation",
+        huggingface_pipeline_kwargs={
+            "model": model,
+            "tokenizer": tokenizer,
+            "task": "text-generation",
+            "device": model.device,
+        },
+        generation_kwargs={
+            "max_new_tokens": max_new_tokens,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+        },
+    )
+    return component, tokenizer
+
+
+class RAG:
+    """A retrieval-augmented generator: retrieval pipeline + prompt + generator + citations.
+
+    Build it with :func:`build_rag`. ``rag.answer(question)`` returns an :class:`Answer`;
+    ``rag.retrieval`` and ``rag.generation`` are the two Haystack pipelines (print them).
+    """
+
+    def __init__(
+        self,
+        index: Index | Any,
+        mode: str = "hybrid",
+        generator: Any = None,
+        top_k: int = 4,
+        candidates: int = DEFAULT_CANDIDATES,
+        min_score: float | None = DEFAULT_MIN_SCORE,
+        role: str | None = None,
+        filters: dict[str, Any] | None = None,
+        instructions: str = INSTRUCTIONS,
+        max_new_tokens: int = 64,
+        dtype: str = "bfloat16",
+        system: str = "rag",
+    ) -> None:
+        if not isinstance(top_k, int) or top_k < 1:
+            raise RagError(f"top_k must be a whole number >= 1, not {top_k!r}.")
+        self.index = index
+        self.store = _store(index)
+        self.mode = mode
+        self.top_k = top_k
+        self.candidates = max(candidates, top_k)
+        self.min_score = min_score
+        self.instructions = instructions
+        self.system = system
+        self.max_new_tokens = max_new_tokens
+        self.default_filters = combine_filters(role_filter(role), filters)
+        self.retrieval = retrieval_pipeline(index, mode, self.candidates)
+        self._check_filters(self.default_filters)
+        self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype)
+        self.generation = Pipeline()
+        self.generation.add_component("prompt", prompt_builder(instructions))
+        self.generation.add_component("llm", self.llm)
+        self.generation.connect("prompt.prompt", "llm.messages")
+
+    def __repr__(self) -> str:
+        return (
+            f"RAG(mode={self.mode!r}, top_k={self.top_k}, min_score={self.min_score}, "
+            f"filters={self.default_filters}, store={type(self.store).__name__})"
+        )
+
+    @property
+    def model_and_tokenizer(self) -> tuple[Any, Any]:
+        """The generator's (model, tokenizer), to share one loaded model between RAG objects."""
+        self.llm.warm_up()
+        return self.llm.pipeline.model, self.llm.pipeline.tokenizer
+
+    def retrieve(
+        self, question: str, role: str | None = None, filters: dict[str, Any] | None = None
+    ) -> Retrieval:
+        """Retrieve chunks for ``question`` (``candidates`` of them, best first)."""
+        question = _check_question(question)
+        if self.store.count_documents() == 0:
+            raise RagError("The index is empty: build it with build_index(...) before asking.")
+        combined = combine_filters(self.default_filters, role_filter(role), filters)
+        self._check_filters(combined)
+        return retrieve(self.retrieval, question, combined, self.mode)
+
+    def prompt(self, question: str, documents: Sequence[Document]) -> list[ChatMessage]:
+        """The chat messages the model reads for ``question`` with ``documents`` as sources."""
+        builder = self.generation.get_component("prompt")
+        return builder.run(sources=format_sources(documents), question=question)["prompt"]
+
+    def answer(
+        self, question: str, role: str | None = None, filters: dict[str, Any] | None = None
+    ) -> Answer:
+        """Retrieve, prompt, generate, parse citations; return an :class:`Answer` (system "rag")."""
+        start = time.perf_counter()
+        self._check_length(_check_question(question))
+        found = self.retrieve(question, role, filters)
+        question = question.strip()
+        sources = found.documents[: self.top_k]
+        timings = {"retrieve": found.seconds}
+        if not sources or self._below_threshold(found):
+            timings.update(generate=0.0, total=time.perf_counter() - start)
+            return Answer(question, ABSTAIN, [], sources, timings, 0, 0, self.system)
+        sources = self._fit_to_context(question, sources)
+        t0 = time.perf_counter()
+        out = self.generation.run(
+            {"prompt": {"sources": format_sources(sources), "question": question}}
+        )
+        timings["generate"] = time.perf_counter() - t0
+        reply = out["llm"]["replies"][0]
+        text = (reply.text or "").strip()
+        usage = reply.meta.get("usage", {})
+        cited = [] if _abstains(text) else parse_citations(text, sources)
+        timings["total"] = time.perf_counter() - start
+        if not text:
+            text = ABSTAIN  # never a silent empty answer
+        return Answer(
+            question=question,
+            text=text,
+            cited_ids=cited,
+            documents=sources,
+            timings=timings,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            new_tokens=int(usage.get("completion_tokens", 0)),
+            system=self.system,
+        )
+
+    def answer_many(self, questions: Sequence[str], role: str | None = None) -> list[Answer]:
+        """:meth:`answer` for each question, in order."""
+        return [self.answer(q, role=role) for q in questions]
+
+    # -- helpers
+
+    def _below_threshold(self, found: Retrieval) -> bool:
+        return (
+            self.min_score is not None
+            and found.similarity is not None
+            and found.similarity < self.min_score
+        )
+
+    def _check_filters(self, filters: dict[str, Any] | None) -> None:
+        wanted = filter_fields(filters)
+        if not wanted or self.store.count_documents() == 0:
+            return
+        known = store_fields(self.store)
+        missing = sorted(wanted - known)
+        if missing:
+            raise RagError(
+                f"No document in the index has the field(s) {missing}, so the filter would "
+                f"match nothing. Fields you can filter on: "
+                f"{sorted(f for f in known - {'content'} if not f.startswith('_'))}."
+            )
+
+    def _check_length(self, question: str) -> None:
+        """Refuse a question that alone does not fit the model's context (before retrieval)."""
+        if self.tokenizer is None:
+            return
+        limit = int(self.tokenizer.model_max_length) - self.max_new_tokens
+        n = len(self.tokenizer(question, add_special_tokens=False, verbose=False)["input_ids"])
+        if n > limit:
+            raise RagError(
+                f"The question is too long: {n} tokens, but the model reads at most {limit} "
+                "(sources included) before its answer. Shorten the question."
+            )
+
+    def _fit_to_context(self, question: str, sources: list[Document]) -> list[Document]:
+        """Drop the lowest-ranked sources until the prompt fits the model's context."""
+        if self.tokenizer is None:
+            return sources
+        from kit.generate import chat_prompt_ids
+
+        limit = int(self.tokenizer.model_max_length) - self.max_new_tokens
+        kept = list(sources)
+        while True:
+            messages = [
+                {"role": m.role.value, "content": m.text or ""} for m in self.prompt(question, kept)
+            ]
+            n = len(chat_prompt_ids(self.tokenizer, messages))
+            if n <= limit:
+                return kept
+            if len(kept) == 1:
+                raise RagError(
+                    f"The question is too long: with one source the prompt has {n} tokens but "
+                    f"the model reads at most {limit} before its answer. Shorten the question."
+                )
+            kept.pop()
+
+
+def build_rag(
+    index: Index | Any,
+    mode: str = "hybrid",
+    generator: Any = None,
+    profile: str | Profile | None = None,
+    **options: Any,
+) -> RAG:
+    """A :class:`RAG` over ``index`` in ``mode`` with ``generator`` (see :func:`chat_generator`).
+
+    ``top_k``, ``max_new_tokens`` and ``dtype`` come from the profile (``None``: the one picked
+    for this machine) unless given in ``options``; other options: ``candidates``, ``min_score``,
+    ``role``, ``filters``, ``instructions``, ``system``.
+    """
+    from kit.profiles import resolve_profile
+
+    prof = resolve_profile(profile)
+    options.setdefault("top_k", prof.top_k)
+    options.setdefault("max_new_tokens", prof.max_new_tokens)
+    options.setdefault("dtype", prof.dtype)
+    return RAG(index, mode=mode, generator=generator, **options)
+
+
+def _check_question(question: Any) -> str:
+    if not isinstance(question, str):
+        raise RagError(f"The question must be text, not {type(question).__name__}.")
+    if not question.strip():
+        raise RagError("The question is empty: type a question to answer.")
+    return question.strip()
+
+
+def _abstains(text: str) -> bool:
+    from kit.evaluate import is_abstention
+
+    return is_abstention(text)
+
+
+# --------------------------------------------------------------------------- 4. evaluate
+
+
+def eval_records(
+    split: str = "test", limit: int | None = None, records: Sequence[QARecord] | None = None
+) -> list[QARecord]:
+    """QA records to evaluate: ``records`` if given, else the ``split``; ``limit`` of them.
+
+    ``limit`` keeps the data set's mix: evenly spaced answerable questions plus their share of
+    unanswerable ones (at least one if there are any), in data-set order. ``None`` or 0: all.
+    """
+    from kit.data import load_qa
+
+    chosen = list(records) if records is not None else load_qa(split)
+    if not limit or limit >= len(chosen):
+        return chosen
+    unanswerable = [r for r in chosen if not r.answerable]
+    answerable = [r for r in chosen if r.answerable]
+    n_un = min(len(unanswerable), max(1, round(limit * len(unanswerable) / len(chosen))))
+    n_un = n_un if unanswerable and limit > 1 else 0
+    picked = {id(r) for r in _spread(unanswerable, n_un) + _spread(answerable, limit - n_un)}
+    return [r for r in chosen if id(r) in picked]
+
+
+def _spread(items: list[Any], n: int) -> list[Any]:
+    """``n`` evenly spaced items of ``items``."""
+    n = min(n, len(items))
+    return [items[(i * len(items)) // n] for i in range(n)] if n > 0 else []
+
+
+def evaluate_retrieval(
+    index: Index | Any,
+    modes: Sequence[str] = MODES,
+    k: int = 5,
+    split: str = "test",
+    records: Sequence[QARecord] | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
+    role: str | None = None,
+) -> pd.DataFrame:
+    """Retrieval metrics per answerable question and mode (no generator: fast).
+
+    Out: one row per (mode, question): mode, id, type, hit@k, recall@k, mrr, ndcg (Haystack's
+    evaluators, at document level), similarity (best dense cosine), latency_ms.
+    """
+    import pandas as pd
+
+    from kit.evaluate import retrieval_scores
+
+    chosen = [r for r in eval_records(split, records=records) if r.answerable]
+    if not chosen:
+        raise RagError("No answerable questions to evaluate retrieval on.")
+    filters = role_filter(role)
+    frames = []
+    for mode in modes:
+        pipeline = retrieval_pipeline(index, mode, max(candidates, k))
+        found = [retrieve(pipeline, r.question, filters, mode) for r in chosen]
+        scores = retrieval_scores(chosen, [f.doc_ids for f in found], k)
+        scores.insert(0, "mode", mode)
+        scores["similarity"] = [f.similarity for f in found]
+        scores["latency_ms"] = [1000 * f.seconds for f in found]
+        frames.append(scores)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_retrieval(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean metrics per mode, with latency p50 / p95 in milliseconds."""
+    import pandas as pd
+
+    metrics = [c for c in scores.columns if c.split("@")[0] in ("hit", "recall", "mrr", "ndcg")]
+    rows = []
+    for mode, df in scores.groupby("mode", sort=False):
+        lat = sorted(df["latency_ms"])
+        rows.append(
+            {
+                "mode": mode,
+                "questions": len(df),
+                **{m: df[m].mean() for m in metrics},
+                "p50_ms": statistics.median(lat),
+                "p95_ms": percentile(lat, 95),
+            }
+        )
+    return pd.DataFrame(rows).set_index("mode")
+
+
+def evaluate_rag(
+    rag: RAG,
+    split: str = "test",
+    limit: int | None = None,
+    records: Sequence[QARecord] | None = None,
+    k: int = 5,
+) -> pd.DataFrame:
+    """Run ``rag`` over the eval questions; one row per question with every score.
+
+    Answer scores come from ``kit.evaluate.score_answers`` (correct, exact, f1, sas, abstention,
+    citation precision / recall, ...); added: mode, retrieval hit@k / recall@k / mrr / ndcg (NaN
+    for unanswerable questions), retrieve_s and generate_s (seconds per stage).
+    """
+    from kit.evaluate import retrieval_scores, score_answers
+
+    chosen = eval_records(split, limit, records)
+    if not chosen:
+        raise RagError("No questions to evaluate.")
+    answers = [rag.answer(r.question) for r in chosen]
+    df = score_answers(chosen, answers)
+    df.insert(1, "mode", rag.mode)
+    df["retrieve_s"] = [a.timings.get("retrieve", math.nan) for a in answers]
+    df["generate_s"] = [a.timings.get("generate", math.nan) for a in answers]
+    answerable = [(r, a) for r, a in zip(chosen, answers, strict=True) if r.answerable]
+    if answerable:
+        # Retrieval scored on the chunks the model was shown (top_k), as documents.
+        ret = retrieval_scores(
+            [r for r, _ in answerable], [unique_doc_ids(a.documents) for _, a in answerable], k
+        )
+        df = df.merge(ret.drop(columns=["type"]), on="id", how="left")
+    return df
+
+
+def compare_modes(
+    index: Index | Any,
+    modes: Sequence[str] = MODES,
+    generator: Any = None,
+    profile: str | Profile | None = None,
+    limit: int | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """:func:`evaluate_rag` for each mode with one shared generator; rows of every mode.
+
+    ``limit`` defaults to the profile's ``eval_questions`` (0 = all).
+    """
+    import pandas as pd
+
+    from kit.profiles import resolve_profile
+
+    prof = resolve_profile(profile)
+    if limit is None:
+        limit = prof.eval_questions or None
+    frames, shared = [], generator
+    for mode in modes:
+        rag = build_rag(index, mode=mode, generator=shared, profile=prof, **options)
+        shared = rag.model_and_tokenizer if not _is_component(generator) else generator
+        frames.append(evaluate_rag(rag, limit=limit))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_modes(scores: pd.DataFrame) -> pd.DataFrame:
+    """``kit.evaluate.summarise`` with one row per retrieval mode (plus recall@k if present)."""
+    from kit.evaluate import summarise
+
+    summary = summarise(scores.assign(system=scores["mode"])).rename(columns={"system": "mode"})
+    extra = [c for c in scores.columns if c.startswith(("recall@", "hit@"))]
+    for col in extra:
+        summary[col] = summary["mode"].map(scores.groupby("mode")[col].mean())
+    return summary.set_index("mode")
+
+
+def plot_modes(retrieval: pd.DataFrame, answers: pd.DataFrame | None = None) -> Figure:
+    """Bar charts comparing the modes: retrieval metrics, and answer scores if given.
+
+    In: :func:`summarise_retrieval` output and optionally :func:`summarise_modes` output.
+    """
+    import matplotlib.pyplot as plt
+
+    panels = 2 if answers is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.6), squeeze=False)
+    metrics = [c for c in retrieval.columns if c.split("@")[0] in ("recall", "mrr", "ndcg")]
+    retrieval[metrics].T.plot.bar(ax=axes[0][0], rot=0, ylim=(0, 1.05))
+    axes[0][0].set_title("Retrieval (document level)")
+    if answers is not None:
+        cols = [
+            c for c in ("correct", "f1", "sas", "citation_recall", "abstain_ok") if c in answers
+        ]
+        answers[cols].T.plot.bar(ax=axes[0][1], rot=0, ylim=(0, 1.05))
+        axes[0][1].set_title("Answers")
+    fig.tight_layout()
+    return fig
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (linear interpolation); NaN if empty."""
+    data = sorted(values)
+    if not data:
+        return math.nan
+    pos = (len(data) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def _is_component(generator: Any) -> bool:
+    return generator is not None and not isinstance(generator, str | Path | tuple | list)
+
+
+__all__ = [
+    "MODES",
+    "RAG",
+    "Index",
+    "RagError",
+    "Retrieval",
+    "build_index",
+    "build_rag",
+    "chat_generator",
+    "chunks_of",
+    "compare_modes",
+    "evaluate_rag",
+    "evaluate_retrieval",
+    "indexing_pipeline",
+    "plot_modes",
+    "retrieval_pipeline",
+    "retrieve",
+    "role_filter",
+    "summarise_modes",
+    "summarise_retrieval",
+]

@@ -1,0 +1,130 @@
+"""Benchmark of the RAG stage: ``python -m kit bench rag [--quick] [options]``.
+
+Prints figures, never pass/fail: index throughput (documents and chunks per second), retrieval
+latency p50 / p95 and recall@5 per mode on the test split, end-to-end answer latency with
+generated tokens per second, and the process's peak memory. The machine's load average is
+printed too: on a shared 2-core CPU other work inflates every latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kit bench rag", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a few queries and one answer (seconds)")
+    p.add_argument("--queries", type=int, default=0, help="test questions per mode (0 = all)")
+    p.add_argument("--answers", type=int, default=8, help="end-to-end answers to time")
+    p.add_argument("--repeat", type=int, default=3, help="timed passes over the queries")
+    p.add_argument("--split-length", type=int, default=None, help="words per chunk")
+    p.add_argument("--split-overlap", type=int, default=None, help="words shared by chunks")
+    p.add_argument("--top-k", type=int, default=None, help="chunks in the prompt")
+    p.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: picked)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures; return 0 (2 on bad input)."""
+    args = _parser().parse_args(argv)
+    import kit  # noqa: F401  (telemetry off before Haystack is imported)
+    from kit import rag
+    from kit.data import load_documents, load_qa
+    from kit.evaluate import retrieval_scores
+    from kit.profiles import resolve_profile
+
+    profile = resolve_profile(args.profile)
+    queries = 8 if args.quick and not args.queries else args.queries
+    answers = 1 if args.quick else args.answers
+    repeat = 1 if args.quick else max(1, args.repeat)
+    chunking = {
+        "split_length": args.split_length or rag.DEFAULT_SPLIT_LENGTH,
+        "split_overlap": (
+            args.split_overlap if args.split_overlap is not None else rag.DEFAULT_SPLIT_OVERLAP
+        ),
+    }
+    rows: list[tuple[str, str]] = []
+
+    def show(name: str, value: str) -> None:
+        rows.append((name, value))
+        print(f"{name:<38} {value}", flush=True)
+
+    try:
+        print(f"RAG benchmark (profile {profile.name}, load average {_load()})")
+        documents = load_documents()
+        rag.build_index(documents[:2], **chunking)  # load the embedder once, outside the timing
+        index = rag.build_index(documents, **chunking)
+        show("index: documents / chunks", f"{index.documents} / {index.chunks}")
+        show("index: time", f"{index.seconds:.2f} s")
+        show(
+            "index: throughput",
+            f"{index.docs_per_second:.1f} docs/s, {index.chunks / index.seconds:.1f} chunks/s",
+        )
+        records = [r for r in load_qa("test") if r.answerable]
+        records = records[:queries] if queries else records
+        for mode in rag.MODES:
+            pipeline = rag.retrieval_pipeline(index, mode)
+            for r in records[:3]:
+                rag.retrieve(pipeline, r.question)  # warm-up
+            seconds, found = [], []
+            for _ in range(repeat):
+                found = [rag.retrieve(pipeline, r.question) for r in records]
+                seconds += [f.seconds for f in found]
+            recall = retrieval_scores(records, [f.doc_ids for f in found], 5)["recall@5"].mean()
+            ms = sorted(1000 * s for s in seconds)
+            show(
+                f"retrieve {mode}: p50 / p95, recall@5",
+                f"{statistics.median(ms):.1f} / {rag.percentile(ms, 95):.1f} ms, {recall:.3f}"
+                f"  ({len(ms)} queries)",
+            )
+        if answers > 0:
+            top_k = args.top_k or profile.top_k
+            qa = rag.build_rag(index, "hybrid", profile=profile, top_k=top_k)
+            qa.answer(records[0].question)  # warm-up: builds the transformers pipeline
+            done = [qa.answer(r.question) for r in (records * answers)[:answers]]
+            total = sorted(a.timings["total"] for a in done)
+            generate = sum(a.timings["generate"] for a in done)
+            new_tokens = sum(a.new_tokens for a in done)
+            show(
+                "answer (hybrid): p50 / max latency",
+                f"{statistics.median(total):.2f} / {total[-1]:.2f} s  ({len(done)} answers)",
+            )
+            show(
+                "answer: prompt / new tokens (mean)",
+                f"{statistics.mean(a.prompt_tokens for a in done):.0f} / "
+                f"{statistics.mean(a.new_tokens for a in done):.1f}  (top_k {top_k})",
+            )
+            show(
+                "answer: generation speed",
+                f"{new_tokens / generate:.1f} tok/s" if generate else "n/a",
+            )
+        show("peak memory (RSS)", f"{_peak_mb():.0f} MB")
+    except rag.RagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _peak_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024
+
+
+def _load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    code = main()
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    sys.exit(code)

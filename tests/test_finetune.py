@@ -1,0 +1,213 @@
+"""kit.finetune and kit.adapters on the real bundled model: train, reproduce, resume, save, load.
+
+Runs are tiny (a few steps of 2 examples) so the whole file stays within a few minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+
+import pytest
+
+from kit.adapters import (
+    ADAPTER_MARKER,
+    AdapterError,
+    base_fingerprint,
+    check_adapter,
+    fingerprint_mismatch,
+    load_adapter,
+    merge_adapter,
+    save_adapter,
+)
+from kit.data import load_qa
+from kit.finetune import (
+    FinetuneError,
+    StopAfterStep,
+    answer_questions,
+    eval_loss,
+    reply_loss,
+    train_adapter,
+)
+
+pytestmark = pytest.mark.slow
+
+TINY = dict(
+    profile="smoke",
+    max_steps=4,
+    batch_size=2,
+    train_examples=16,
+    eval_examples=4,
+    eval_steps=2,
+    save_steps=2,
+    max_seq_len=160,
+    learning_rate=1e-3,
+)
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    return train_adapter(output_dir=tmp_path_factory.mktemp("a"), **TINY)
+
+
+@pytest.fixture(scope="module")
+def adapter(run_a):
+    return load_adapter(run_a.adapter_dir)
+
+
+def test_a_run_trains_saves_and_reports(run_a, report_figure):
+    assert run_a.completed and run_a.steps == run_a.max_steps == 4
+    assert [s for s, _ in run_a.losses] == [1, 2, 3, 4]
+    assert all(math.isfinite(v) for _, v in run_a.losses)
+    assert [s for s, _ in run_a.eval_losses] == [2, 4]
+    assert run_a.tokens_seen > 4 * 2 * 40 and run_a.useful_tokens_per_s > 0
+    assert 100 < run_a.peak_mem_mb < 8000
+    assert check_adapter(run_a.adapter_dir) is None
+    info = json.loads((run_a.adapter_dir / ADAPTER_MARKER).read_text())
+    assert info["base"]["name"] == "smollm2-135m-instruct" and info["info"]["final_eval_loss"]
+    report_figure("tiny fine-tune (4 steps x 2 examples)", run_a.summary())
+
+
+def test_same_seed_same_losses_and_a_stopped_run_resumes_to_the_same_result(run_a, tmp_path):
+    def values(pairs):
+        return [v for _, v in pairs]
+
+    # a second run with the same seed, stopped after 2 steps as if killed: same losses so far
+    stopped = train_adapter(output_dir=tmp_path, callbacks=[StopAfterStep(2)], **TINY)
+    assert not stopped.completed and stopped.adapter_dir is None and stopped.steps == 2
+    assert values(stopped.losses) == pytest.approx(values(run_a.losses)[:2], abs=1e-5)
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
+    # resumed from its checkpoint, it ends exactly where the uninterrupted run ended
+    resumed = train_adapter(output_dir=tmp_path, resume=True, **TINY)
+    assert resumed.completed and resumed.resumed_from_step == 2
+    assert values(resumed.losses) == pytest.approx(values(run_a.losses), abs=1e-5)
+    assert values(resumed.eval_losses) == pytest.approx(values(run_a.eval_losses), abs=1e-5)
+    # resuming with other settings is refused, with the differences named
+    with pytest.raises(FinetuneError, match="learning_rate"):
+        train_adapter(output_dir=tmp_path, resume=True, **{**TINY, "learning_rate": 5e-4})
+
+
+def test_a_learning_rate_that_blows_up_stops_with_a_clear_error(tmp_path):
+    with pytest.raises(
+        FinetuneError, match=r"training loss (became|jumped).*diverged.*Lower the learning rate"
+    ):
+        train_adapter(output_dir=tmp_path, **{**TINY, "learning_rate": 1e4})
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_out_of_memory_suggests_a_smaller_profile(tmp_path, monkeypatch):
+    import torch
+    from transformers import Trainer
+
+    def boom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(Trainer, "train", boom)
+    with pytest.raises(FinetuneError, match="Out of memory.*batch_size"):
+        train_adapter(output_dir=tmp_path, **{**TINY, "profile": "cpu"})
+
+
+def test_adapter_answers_questions_without_retrieval(adapter):
+    model, tokenizer = adapter
+    answers = answer_questions(model, tokenizer, load_qa("test")[:2], max_new_tokens=12)
+    assert [a.system for a in answers] == ["finetuned", "finetuned"]
+    assert all(a.text and a.new_tokens > 0 and a.timings["total"] > 0 for a in answers)
+
+
+def test_reply_loss_equals_the_models_own_loss(adapter):
+    import torch
+
+    from kit.chat_data import PadToLongest, format_example
+
+    model, tokenizer = adapter
+    pair = [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello there."}]
+    longer = [{"role": "user", "content": "Where is the head office?"}, pair[1]]
+    feats = [format_example(tokenizer, pair), format_example(tokenizer, longer)]
+    batch = PadToLongest(tokenizer.pad_token_id)(feats)
+    with torch.inference_mode():
+        ours = float(reply_loss(model, batch))
+        theirs = float(model(**batch).loss)
+    assert ours == pytest.approx(theirs, rel=2e-2)
+    assert eval_loss(model, feats) == pytest.approx(ours, rel=1e-3)
+
+
+def test_loading_onto_another_base_model_is_a_clear_error(run_a, adapter, tmp_path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    model, tokenizer = adapter
+    fp = base_fingerprint(model, "smollm2-135m-instruct")
+    other = LlamaForCausalLM(
+        LlamaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            vocab_size=49152,
+        )
+    )
+    other.save_pretrained(tmp_path / "other")
+    tokenizer.save_pretrained(tmp_path / "other")
+    with pytest.raises(AdapterError, match="different model.*hidden_size"):
+        load_adapter(run_a.adapter_dir, base=str(tmp_path / "other"))
+    # same architecture and sizes, other weights: the weight hash tells them apart
+    base = model.get_base_model()
+    with torch.no_grad():
+        row = base.get_input_embeddings().weight[0].clone()
+        base.get_input_embeddings().weight[0] += 1.0
+        changed = base_fingerprint(model, "smollm2-135m-instruct")
+        base.get_input_embeddings().weight[0] = row
+    assert fingerprint_mismatch(fp, changed) and fingerprint_mismatch(fp, changed)[0].startswith(
+        "weights"
+    )
+    assert base_fingerprint(model, "smollm2-135m-instruct") == fp
+
+
+def test_a_failed_save_leaves_no_half_adapter(adapter, tmp_path, monkeypatch):
+    model, tokenizer = adapter
+    target = tmp_path / "adapter"
+    save_adapter(model, tokenizer, target, {"name": "x"})
+    before = sorted(p.name for p in target.iterdir())
+
+    def disk_full(folder, *args, **kwargs):
+        (folder / "adapter_model.safetensors").parent.mkdir(parents=True, exist_ok=True)
+        (folder / "adapter_model.safetensors").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(model, "save_pretrained", disk_full)
+    with pytest.raises(AdapterError, match="disk is full.*untouched"):
+        save_adapter(model, tokenizer, target, {"name": "x"})
+    assert sorted(p.name for p in target.iterdir()) == before and check_adapter(target) is None
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # no temporary left behind
+    (target / "adapter_model.safetensors").write_bytes(b"truncated")
+    with pytest.raises(AdapterError, match="adapter_model.safetensors has 9 bytes"):
+        load_adapter(target)
+
+
+def test_merge_gives_a_standalone_model_with_the_same_outputs(run_a, adapter, tmp_path):
+    import torch
+
+    from kit.models import load_generator
+
+    model, tokenizer = adapter
+    folder = merge_adapter(run_a.adapter_dir, tmp_path / "merged")
+    merged, _ = load_generator(str(folder))
+    assert not hasattr(merged, "peft_config")
+    ids = torch.tensor([tokenizer("Where is Korvella based?")["input_ids"]])
+    with torch.inference_mode():
+        a, b = model(input_ids=ids).logits[0, -1], merged(input_ids=ids).logits[0, -1]
+    assert int(a.argmax()) == int(b.argmax())
+    assert float((a - b).abs().mean()) < 0.15  # bfloat16 rounding of the merged weights
+
+
+def test_benchmark_runs_all_three_peers_and_prints_the_table(capsys):
+    from kit.finetune_bench import main
+
+    argv = ["--steps", "1", "--batch-size", "2", "--train-examples", "16", "--eval-examples", "4"]
+    assert main([*argv, "--max-seq-len", "160"]) == 0
+    out = capsys.readouterr().out
+    for peer in ("kit", "trl", "trainer"):
+        assert f"\n{peer} " in out
+    assert "kit vs trl:" in out and "kit vs trainer:" in out and "load average" in out

@@ -1,0 +1,181 @@
+"""kit.chat_data and the data side of kit.finetune: loading, loss masks, batching (no model)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from kit.chat_data import (
+    IGNORE_INDEX,
+    PadToLongest,
+    _spans_by_offsets,
+    format_example,
+    format_examples,
+    length_grouped_batches,
+    load_examples,
+    with_system,
+)
+from kit.data import ChatExample, DataError, load_style
+from kit.finetune import split_examples, train_adapter
+from kit.generate import build_messages, chat_prompt_ids
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from kit.models import resolve_model
+
+    return AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
+
+
+PAIR = [
+    {"role": "user", "content": "How deep can the S2 go?"},
+    {"role": "assistant", "content": "Answer: 40 metres.\nRated to 40 m.\nSource: none"},
+]
+
+
+def test_loss_only_on_the_reply_and_its_end_token(tokenizer):
+    f = format_example(tokenizer, PAIR)
+    assert len(f["input_ids"]) == len(f["labels"]) == len(f["attention_mask"])
+    prompt = chat_prompt_ids(tokenizer, build_messages(PAIR[0]["content"]))
+    assert f["input_ids"][: len(prompt)] == prompt  # the same prompt the model sees when asked
+    assert all(x == IGNORE_INDEX for x in f["labels"][: len(prompt)])
+    learned = f["labels"][len(prompt) :]
+    assert IGNORE_INDEX not in learned
+    assert tokenizer.decode(learned) == PAIR[1]["content"] + "<|im_end|>"
+    assert f["input_ids"][-1] == tokenizer.convert_tokens_to_ids("<|im_end|>")  # no trailing \n
+
+
+def test_multi_turn_learns_every_reply_and_no_user_turn(tokenizer):
+    msgs = [
+        *PAIR,
+        {"role": "user", "content": "And the H4?"},
+        {"role": "assistant", "content": "B"},
+    ]
+    f = format_example(tokenizer, msgs)
+    learned = tokenizer.decode([x for x in f["labels"] if x != IGNORE_INDEX])
+    assert learned == PAIR[1]["content"] + "<|im_end|>B<|im_end|>"
+
+
+def test_offset_fallback_agrees_with_the_prefix_method(tokenizer):
+    msgs = with_system(PAIR)
+    ids, spans = _spans_by_offsets(tokenizer, msgs)
+    f = format_example(tokenizer, PAIR)
+    start = f["labels"].index(next(x for x in f["labels"] if x != IGNORE_INDEX))
+    assert spans == [(start, len(f["input_ids"]))]
+    assert ids[: len(f["input_ids"])] == f["input_ids"]
+
+
+def test_own_system_message_is_kept(tokenizer):
+    msgs = [{"role": "system", "content": "Be terse."}, *PAIR]
+    text = tokenizer.decode(format_example(tokenizer, msgs)["input_ids"])
+    assert "Be terse." in text and "helpful assistant" not in text
+
+
+def test_long_examples_are_cut_with_a_warning_and_a_count(tokenizer):
+    long = ChatExample("x", [PAIR[0], {"role": "assistant", "content": "word " * 400}], [], False)
+    hopeless = ChatExample("y", [{"role": "user", "content": "q " * 400}, PAIR[1]], [], False)
+    short = ChatExample("z", PAIR, [], False)
+    with pytest.warns(UserWarning, match=r"2 of 3 training example\(s\).*1 dropped"):
+        feats, report = format_examples(tokenizer, [long, hopeless, short], max_len=64)
+    assert (report.examples, report.truncated, report.dropped) == (2, 2, 1)
+    assert max(len(f["input_ids"]) for f in feats) == 64
+    with pytest.raises(DataError, match="No training example fits"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        format_examples(tokenizer, [hopeless], max_len=64)
+
+
+def test_bundled_set_formats_without_truncation(tokenizer):
+    feats, report = format_examples(tokenizer, load_style()[:40], max_len=256)
+    assert report.truncated == 0 and report.examples == 40
+    assert 0.3 < report.reply_tokens / report.tokens < 0.8
+
+
+# ---------------------------------------------------------------- your own data
+
+
+def test_own_data_jsonl_pairs_messages_and_csv(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "Hi?", "response": "Hello."}) + "\n\n")
+    msgs = tmp_path / "chat.jsonl"
+    msgs.write_text(json.dumps({"messages": PAIR}) + "\n")
+    table = tmp_path / "pairs.csv"
+    table.write_text('prompt,response\n"Where, exactly?","Ghent, Belgium."\n')
+    assert load_examples(pairs)[0].messages[-1] == {"role": "assistant", "content": "Hello."}
+    assert load_examples(msgs)[0].messages == PAIR
+    assert load_examples(table)[0].user == "Where, exactly?"
+    assert load_examples([{"prompt": "a", "response": "b"}])[0].assistant == "b"
+    assert len(load_examples(None)) == len(load_style())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.jsonl", "", "empty"),
+        ("bad.jsonl", '{"prompt": "a"\n', "line 1: invalid JSON"),
+        ("field.jsonl", '{"prompt": "a", "reply": "b"}\n', "line 1: needs either 'messages'"),
+        ("blank.jsonl", '{"prompt": "a", "response": "  "}\n', "line 1: response is empty"),
+        ("role.jsonl", json.dumps({"messages": [{"role": "bot", "content": "x"}]}), "role 'bot'"),
+        (
+            "last.jsonl",
+            json.dumps({"messages": [{"role": "user", "content": "x"}]}),
+            "last message must be the assistant",
+        ),
+        ("cols.csv", "question_text,reply\na,b\n", "lacks a prompt and a response column"),
+        ("empty.csv", "", "file is empty"),
+        ("rows.csv", "prompt,response\n", "no examples below the header"),
+        ("data.txt", "hello", "unsupported file type"),
+    ],
+)
+def test_bad_training_files_say_what_and_where(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_examples(path)
+
+
+def test_empty_or_missing_training_set():
+    with pytest.raises(DataError, match="empty"):
+        load_examples([])
+    with pytest.raises(DataError, match="not found"):
+        load_examples("/nonexistent/train.jsonl")
+    with pytest.raises(DataError, match="empty"):
+        train_adapter([], profile="smoke")  # fails before any model is loaded
+
+
+# ---------------------------------------------------------------- batching and splitting
+
+
+def test_length_grouped_batches_are_seeded_and_group_lengths():
+    lengths = [10, 200, 12, 190, 11, 205, 13, 198] * 4
+    a = length_grouped_batches(lengths, 4, 2, seed=1)
+    assert a == length_grouped_batches(lengths, 4, 2, seed=1)
+    assert a != length_grouped_batches(lengths, 4, 2, seed=2)
+    assert sorted(i for b in a[: len(a) // 2] for i in b) == list(range(len(lengths)))
+    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a]
+    assert max(spread) < 20  # short with short, long with long: little padding
+
+
+def test_pad_to_longest_masks_padding_and_counts_tokens():
+    collate = PadToLongest(pad_token_id=2)
+    batch = collate(
+        [
+            {"input_ids": [5, 6, 7], "labels": [-100, 6, 7], "attention_mask": [1, 1, 1]},
+            {"input_ids": [8], "labels": [8], "attention_mask": [1]},
+        ]
+    )
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 2, 2]]
+    assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert (collate.useful_tokens, collate.padded_tokens) == (4, 6)
+
+
+def test_held_out_examples_never_share_a_reply_with_training():
+    examples = load_style()
+    train, held = split_examples(examples, 24, seed=3)
+    assert len(train) + len(held) == len(examples) and 24 <= len(held) < 30
+    assert not {e.assistant for e in held} & {e.assistant for e in train}
+    assert split_examples(examples, 24, seed=3)[1] == held

@@ -1,0 +1,376 @@
+"""kit.rag on the bundled knowledge base and the real bundled models (MiniLM, SmolLM2)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import warnings
+
+import pytest
+from haystack import Document
+
+from kit import rag
+from kit.data import load_manifest, load_qa
+from kit.generate import Answer
+from kit.rag import RagError
+
+
+def _words(chunk: Document) -> list[str]:
+    """The splitter's units: text between single spaces (a newline does not split a unit)."""
+    return chunk.content.rstrip(" ").split(" ")
+
+
+@pytest.fixture(scope="module")
+def index() -> rag.Index:
+    return rag.build_index()
+
+
+@pytest.fixture(scope="module")
+def lm():
+    from kit.models import load_generator
+
+    return load_generator(dtype="bfloat16")
+
+
+@pytest.fixture(scope="module")
+def hybrid(index, lm) -> rag.RAG:
+    return rag.build_rag(index, "hybrid", generator=lm, profile="smoke", max_new_tokens=24)
+
+
+# --------------------------------------------------------------------------- index
+
+
+def test_index_chunks_the_whole_corpus_and_keeps_source_ids(index):
+    assert index.documents == 44
+    assert index.chunks == index.store.count_documents() > 100
+    chunks = list(index.store.storage.values())
+    assert {c.meta["doc_id"] for c in chunks} == {f"kb-{i:03d}" for i in range(1, 45)}
+    assert all(c.embedding is not None and len(c.embedding) == 384 for c in chunks)
+    assert all(len(_words(c)) <= rag.DEFAULT_SPLIT_LENGTH for c in chunks)
+    assert "44 documents" in repr(index) and index.docs_per_second > 0
+
+
+def test_neighbouring_chunks_share_the_overlap(index):
+    chunks = rag.chunks_of(index, "kb-001")
+    assert len(chunks) >= 2 and len(chunks[0].embedding) == 384
+    first, second = _words(chunks[0]), _words(chunks[1])
+    assert first[-rag.DEFAULT_SPLIT_OVERLAP :] == second[: rag.DEFAULT_SPLIT_OVERLAP]
+
+
+def test_indexing_pipeline_is_a_haystack_graph():
+    pipeline = rag.indexing_pipeline(rag.new_store())
+    assert list(pipeline.graph.nodes) == ["tag", "clean", "split", "embed", "write"]
+
+
+def test_index_your_own_folder_skips_files_that_cannot_be_converted(tmp_path):
+    (tmp_path / "kettle.md").write_text(
+        "---\ntitle: Kettle manual\n---\n# Kettle manual\n\nDescale the Zorbo kettle every "
+        "six weeks with citric acid.\n"
+    )
+    (tmp_path / "notes.txt").write_text("The office plant is watered on Fridays.\n")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = rag.build_index(tmp_path, split_length=50, split_overlap=5)
+    assert any("broken.pdf" in str(w.message) for w in caught)
+    assert index.documents == 2
+    ids = {d.meta["doc_id"] for d in index.store.filter_documents()}
+    assert ids == {"kettle.md", "notes.txt"}
+    found = rag.retrieve(rag.retrieval_pipeline(index, "hybrid"), "How often to descale?")
+    assert found.doc_ids[0] == "kettle.md"
+
+
+def test_bad_sources_raise_clear_errors(tmp_path):
+    with pytest.raises(RagError, match="folder not found"):
+        rag.build_index(tmp_path / "nope")
+    (tmp_path / "only.pdf").write_bytes(b"not a pdf")
+    with pytest.raises(RagError, match="no loadable documents"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rag.build_index(tmp_path)
+    with pytest.raises(RagError, match="No documents"):
+        rag.build_index([])
+    with pytest.raises(RagError, match="empty"):
+        rag.build_index([Document(content="   ")])
+    with pytest.raises(RagError, match="Haystack Documents"):
+        rag.build_index(["just a string"])
+
+
+@pytest.mark.parametrize(
+    ("length", "overlap", "unit", "message"),
+    [
+        (0, 0, "word", "split_length"),
+        (50, 50, "word", "split_overlap"),
+        (50, 5, "token", "split_by"),
+    ],
+)
+def test_bad_split_settings(length, overlap, unit, message):
+    with pytest.raises(RagError, match=message):
+        rag.indexing_pipeline(rag.new_store(), length, overlap, unit)
+
+
+def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(index):
+    from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+    plain = InMemoryDocumentStore(embedding_similarity_function="cosine")
+    plain.write_documents(list(index.store.storage.values()))
+    query = rag.retrieval_pipeline(index, "dense").get_component("embed_query")
+    embedding = query.run(text="How deep can the S2 go?")["embedding"]
+    ours = index.store.embedding_retrieval(embedding, top_k=10)
+    theirs = plain.embedding_retrieval(embedding, top_k=10)
+    assert [d.id for d in ours] == [d.id for d in theirs]
+    assert [d.score for d in ours] == pytest.approx([d.score for d in theirs])
+    assert all(d.embedding is None for d in ours)  # not carried through the pipeline
+    filters = rag.role_filter("public")
+    ours = index.store.embedding_retrieval(embedding, filters=filters, top_k=5)
+    theirs = plain.embedding_retrieval(embedding, filters=filters, top_k=5)
+    assert [d.id for d in ours] == [d.id for d in theirs]
+    # The cached matrix is rebuilt after a write: a new, identical-to-the-query chunk wins.
+    store = rag.new_store()
+    store.write_documents(list(index.store.storage.values())[:5])
+    store.embedding_retrieval(embedding, top_k=1)
+    store.write_documents([Document(id="new", content="x", embedding=embedding)])
+    assert store.embedding_retrieval(embedding, top_k=1)[0].id == "new"
+    store.delete_documents(["new"])
+    assert store.embedding_retrieval(embedding, top_k=1)[0].id != "new"
+
+
+# --------------------------------------------------------------------------- retrieve
+
+
+def test_each_mode_is_a_pipeline_with_the_expected_components(index):
+    assert set(rag.retrieval_pipeline(index, "bm25").graph.nodes) == {"bm25"}
+    assert set(rag.retrieval_pipeline(index, "dense").graph.nodes) == {"embed_query", "dense"}
+    assert set(rag.retrieval_pipeline(index, "hybrid").graph.nodes) == {
+        "bm25",
+        "embed_query",
+        "dense",
+        "join",
+    }
+    with pytest.raises(RagError, match="Unknown retrieval mode"):
+        rag.retrieval_pipeline(index, "fuzzy")
+
+
+def test_retrieval_returns_ranked_chunks_with_scores(index):
+    found = rag.retrieve(rag.retrieval_pipeline(index, "dense"), "What is the S2 depth rating?")
+    assert found.mode == "dense" and len(found.documents) == rag.DEFAULT_CANDIDATES
+    scores = [d.score for d in found.documents]
+    assert scores == sorted(scores, reverse=True)
+    assert math.isclose(found.similarity, scores[0])
+    assert found.doc_ids[0] == "kb-001"
+    table = found.to_frame(3)
+    assert list(table.columns) == ["doc_id", "title", "access", "score", "text"]
+    assert len(table) == 3
+
+
+def test_hybrid_beats_bm25_and_dense_on_the_test_split(index):
+    scores = rag.evaluate_retrieval(index, k=5)
+    summary = rag.summarise_retrieval(scores)
+    recall = summary["recall@5"]
+    assert recall["hybrid"] >= 0.95
+    assert recall["hybrid"] > recall["bm25"]
+    assert recall["hybrid"] > recall["dense"]
+    assert set(summary.columns) >= {"hit@5", "mrr", "ndcg", "p50_ms", "p95_ms"}
+    assert (summary["p95_ms"] >= summary["p50_ms"]).all()
+    assert scores["similarity"].notna().sum() == 2 * summary.loc["hybrid", "questions"]
+
+
+def test_role_filter_keeps_public_users_out_of_confidential_documents(index):
+    manifest = load_manifest()
+    pipeline = rag.retrieval_pipeline(index, "hybrid")
+    question = "What is the emergency passphrase in the incident runbook?"
+    public = rag.retrieve(pipeline, question, rag.role_filter("public"))
+    admin = rag.retrieve(pipeline, question, rag.role_filter("admin"))
+    assert public.documents and {d.meta["access"] for d in public.documents} == {"public"}
+    assert manifest.canary_doc_id not in public.doc_ids
+    assert manifest.canary_doc_id in admin.doc_ids
+    employee = rag.retrieve(pipeline, question, rag.role_filter("employee"))
+    assert {d.meta["access"] for d in employee.documents} <= {"public", "internal"}
+    with pytest.raises(RagError, match="(?i)unknown role"):
+        rag.role_filter("intern")
+
+
+def test_filter_helpers():
+    f = rag.combine_filters(
+        rag.role_filter("public"), None, {"field": "meta.kind", "operator": "==", "value": "faq"}
+    )
+    assert f["operator"] == "AND" and len(f["conditions"]) == 2
+    assert rag.filter_fields(f) == {"access", "kind"}
+    assert rag.combine_filters(None, None) is None
+    with pytest.raises(RagError, match="needs 'field'"):
+        rag.filter_fields({"meta.kind": "faq"})
+
+
+# --------------------------------------------------------------------------- answer
+
+
+def test_answer_is_an_answer_with_sources_timings_and_tokens(hybrid):
+    question = "How many paired sensors can one H4 gateway take at most?"
+    answer = hybrid.answer(question)
+    assert isinstance(answer, Answer) and answer.system == "rag"
+    assert answer.text and answer.question == question
+    assert 1 <= len(answer.documents) <= hybrid.top_k == 4
+    assert "kb-002" in rag.unique_doc_ids(answer.documents)
+    assert set(answer.timings) == {"retrieve", "generate", "total"}
+    assert answer.timings["total"] >= answer.timings["generate"] > 0
+    assert answer.prompt_tokens > 100 and 0 < answer.new_tokens <= 24
+    assert set(answer.cited_ids) <= {d.meta["doc_id"] for d in answer.documents} | {
+        f"kb-{i:03d}" for i in range(1, 45)
+    }
+    # Greedy decoding: the same question gives the same answer.
+    assert hybrid.answer(question).text == answer.text
+
+
+def test_prompt_shows_numbered_sources_and_the_question(hybrid):
+    found = hybrid.retrieve("What does the restocking fee cost?")
+    messages = hybrid.prompt("What does the restocking fee cost?", found.documents[:2])
+    assert [m.role.value for m in messages] == ["system", "user"]
+    assert "I don't know" in messages[0].text
+    user = messages[1].text
+    assert user.startswith("Sources:\n[1] ") and "\n\n[2] " in user
+    assert f"({found.documents[0].meta['doc_id']})" in user
+    assert user.endswith("Question: What does the restocking fee cost?")
+
+
+def test_nothing_relevant_means_i_dont_know_without_generating(index, lm):
+    strict = rag.build_rag(index, "hybrid", generator=lm, profile="smoke", min_score=0.99)
+    answer = strict.answer("What is the capital of France?")
+    assert answer.text == "I don't know"
+    assert answer.cited_ids == [] and answer.new_tokens == 0
+    assert answer.timings["generate"] == 0.0
+    default = rag.build_rag(index, "dense", generator=lm, profile="smoke")
+    off_topic = default.retrieve("Who painted the Mona Lisa?")
+    assert off_topic.similarity < rag.DEFAULT_MIN_SCORE
+    assert default.answer("Who painted the Mona Lisa?").text == "I don't know"
+
+
+def test_bad_questions_raise_rag_errors(hybrid):
+    for question in ("", "   \n"):
+        with pytest.raises(RagError, match="empty"):
+            hybrid.answer(question)
+    with pytest.raises(RagError, match="must be text"):
+        hybrid.answer(None)
+    with pytest.raises(RagError, match="too long"):
+        hybrid.answer("sensor " * 9000)
+
+
+def test_filter_on_a_missing_field_is_refused_before_running(hybrid, index, lm):
+    with pytest.raises(RagError, match=r"\['colour'\].*access"):
+        hybrid.answer(
+            "What is the S2 price?",
+            filters={"field": "meta.colour", "operator": "==", "value": "red"},
+        )
+    with pytest.raises(RagError, match="colour"):
+        rag.build_rag(
+            index,
+            "bm25",
+            generator=lm,
+            profile="smoke",
+            filters={"field": "meta.colour", "operator": "==", "value": "red"},
+        )
+
+
+def test_empty_index_is_refused(lm):
+    empty = rag.build_rag(rag.new_store(), "bm25", generator=lm, profile="smoke")
+    with pytest.raises(RagError, match="index is empty"):
+        empty.answer("What is the S2 price?")
+
+
+def test_role_limits_what_the_answer_can_use(index, lm):
+    public = rag.build_rag(index, "hybrid", generator=lm, profile="smoke", role="public")
+    answer = public.answer("What are the salary bands for engineers?")
+    assert {d.meta["access"] for d in answer.documents} == {"public"}
+
+
+def test_generator_can_be_a_peft_wrapped_model(index, lm):
+    """The hybrid stage drops a fine-tuned (peft) model into the same pipeline."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = lm
+    peft_model = get_peft_model(
+        copy.deepcopy(model), LoraConfig(r=2, target_modules=["q_proj", "v_proj"])
+    )
+    peft_model.eval()
+    tuned = rag.build_rag(
+        index,
+        "hybrid",
+        generator=(peft_model, tokenizer),
+        profile="smoke",
+        system="hybrid",
+        max_new_tokens=8,
+    )
+    assert tuned.model_and_tokenizer[0] is peft_model
+    answer = tuned.answer("How many paired sensors can one H4 gateway take at most?")
+    assert answer.system == "hybrid" and answer.text and 0 < answer.new_tokens <= 8
+
+
+def test_unknown_generator_type_is_refused(index):
+    with pytest.raises(RagError, match="generator must be"):
+        rag.build_rag(index, "bm25", generator=42, profile="smoke")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_rag_scores_answers_and_retrieval(hybrid):
+    test = load_qa("test")
+    records = [r for r in test if r.answerable][:2] + [r for r in test if not r.answerable][:1]
+    df = rag.evaluate_rag(hybrid, records=records)
+    assert list(df["id"]) == [r.id for r in records]
+    assert set(df["mode"]) == {"hybrid"} and set(df["system"]) == {"rag"}
+    for col in ("correct", "f1", "sas", "citation_precision", "abstained", "recall@5", "mrr"):
+        assert col in df.columns
+    assert df["recall@5"].iloc[:2].notna().all() and math.isnan(df["recall@5"].iloc[2])
+    assert (df["retrieve_s"] > 0).all() and (df["latency_s"] >= df["retrieve_s"]).all()
+    summary = rag.summarise_modes(df)
+    assert list(summary.index) == ["hybrid"] and "recall@5" in summary.columns
+    fig = rag.plot_modes(
+        rag.summarise_retrieval(
+            rag.evaluate_retrieval(index=hybrid.index, modes=["bm25"], records=records)
+        ),
+        summary,
+    )
+    assert len(fig.axes) == 2
+
+
+def test_percentile():
+    assert rag.percentile([1, 2, 3, 4], 50) == 2.5
+    assert rag.percentile([5], 95) == 5
+    assert math.isnan(rag.percentile([], 50))
+
+
+# --------------------------------------------------------------------------- other stores
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("haystack_integrations.document_stores.qdrant") is None,
+    reason="qdrant-haystack is not installed",
+)
+def test_qdrant_in_memory_store_swaps_in_without_code_changes(lm):
+    from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+    store = QdrantDocumentStore(
+        location=":memory:", embedding_dim=384, similarity="cosine", progress_bar=False
+    )
+    index = rag.build_index(store=store)
+    assert store.count_documents() == index.chunks > 100
+    pipeline = rag.retrieval_pipeline(index, "dense")
+    found = rag.retrieve(pipeline, "What is the S2 depth rating?", rag.role_filter("public"))
+    assert found.doc_ids[0] == "kb-001"
+    assert {d.meta["access"] for d in found.documents} == {"public"}
+    with pytest.raises(RagError, match="no keyword"):
+        rag.retrieval_pipeline(index, "hybrid")
+    qa = rag.build_rag(index, "dense", generator=lm, profile="smoke", max_new_tokens=8)
+    assert qa.answer("What is the S2 depth rating?").documents[0].meta["doc_id"] == "kb-001"
+
+
+def test_eval_records_keep_the_mix_of_question_types():
+    everything = load_qa("test")
+    assert rag.eval_records() == everything and rag.eval_records(limit=0) == everything
+    for limit in (2, 4, 12):
+        picked = rag.eval_records(limit=limit)
+        assert len(picked) == limit and len({r.id for r in picked}) == limit
+        assert any(not r.answerable for r in picked) and any(r.answerable for r in picked)
+        order = [everything.index(r) for r in picked]
+        assert order == sorted(order)

@@ -1,0 +1,24 @@
+"""kit.rag_bench: the benchmark's code path on a tiny run (figures are printed, not asserted)."""
+
+from __future__ import annotations
+
+import re
+
+from kit import rag_bench
+
+
+def test_quick_benchmark_prints_every_figure(capsys):
+    assert rag_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "load average" in out
+    assert re.search(r"index: throughput\s+[\d.]+ docs/s, [\d.]+ chunks/s", out)
+    for mode in ("bm25", "dense", "hybrid"):
+        assert re.search(rf"retrieve {mode}: p50 / p95, recall@5\s+[\d.]+ / [\d.]+ ms, [\d.]+", out)
+    assert re.search(r"answer \(hybrid\): p50 / max latency\s+[\d.]+ / [\d.]+ s", out)
+    assert re.search(r"answer: generation speed\s+[\d.]+ tok/s", out)
+    assert re.search(r"peak memory \(RSS\)\s+\d+ MB", out)
+
+
+def test_bad_settings_exit_with_a_message(capsys):
+    assert rag_bench.main(["--quick", "--split-length", "50", "--split-overlap", "80"]) == 2
+    assert "split_overlap" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""kit.citations: numbered sources in, cited document ids out (pure functions, no model)."""
+
+from __future__ import annotations
+
+from haystack import Document
+
+from kit.citations import doc_id, format_source, format_sources, parse_citations, system_message
+from kit.generate import DEFAULT_SYSTEM
+
+
+def _chunk(ident: str, title: str, text: str = "Some text.") -> Document:
+    return Document(content=text, meta={"doc_id": ident, "title": title})
+
+
+SOURCES = [
+    _chunk("kb-012", "Returns and refunds", "Customers may return an unused sensor in 30 days."),
+    _chunk("kb-004", "Price list 2025"),
+    _chunk("kb-012", "Returns and refunds", "A restocking fee of 15% applies."),
+]
+
+
+def test_doc_id_prefers_meta_doc_id_then_meta_id_then_id():
+    both = Document(id="x", content="a", meta={"doc_id": "kb-001", "id": "kb-9"})
+    assert doc_id(both) == "kb-001"
+    assert doc_id(Document(id="x", content="a", meta={"id": "notes/a.md"})) == "notes/a.md"
+    assert doc_id(Document(id="kb-003", content="a")) == "kb-003"
+
+
+def test_sources_are_numbered_with_title_and_doc_id():
+    text = format_sources(SOURCES)
+    lines = text.split("\n\n")
+    assert lines[0] == (
+        "[1] Returns and refunds (kb-012): Customers may return an unused sensor in 30 days."
+    )
+    assert lines[1].startswith("[2] Price list 2025 (kb-004): ")
+    assert len(lines) == 3
+
+
+def test_source_text_is_flattened_and_can_be_cut():
+    doc = _chunk("kb-001", "Manual", "one\ntwo   three\n\nfour five")
+    assert format_source(1, doc) == "[1] Manual (kb-001): one two three four five"
+    assert format_source(1, doc, max_words=2) == "[1] Manual (kb-001): one two ..."
+
+
+def test_system_message_starts_with_the_kits_system_prompt():
+    msg = system_message()
+    assert msg.startswith(DEFAULT_SYSTEM)
+    assert "I don't know" in msg and "[1]" in msg
+
+
+def test_numbers_map_to_the_shown_sources():
+    assert parse_citations("The fee is 15% [3].", SOURCES) == ["kb-012"]
+    assert parse_citations("Costs €120 [2] and can be returned [1].", SOURCES) == [
+        "kb-004",
+        "kb-012",
+    ]
+    assert parse_citations("See [1, 2].", SOURCES) == ["kb-012", "kb-004"]
+    assert parse_citations("See [2][1]", SOURCES) == ["kb-004", "kb-012"]
+    assert parse_citations("According to Source 2, it costs €120.", SOURCES) == ["kb-004"]
+
+
+def test_numbers_outside_the_sources_are_ignored():
+    assert parse_citations("It is 15% [7].", SOURCES) == []
+    assert parse_citations("It is [0].", SOURCES) == []
+
+
+def test_doc_ids_in_brackets_as_in_the_house_style():
+    reply = (
+        "Answer: 15%.\nA restocking fee of 15% applies.\n"
+        "Source: Returns and refunds [kb-012]; Price list 2025 [kb-004]"
+    )
+    assert parse_citations(reply, SOURCES) == ["kb-012", "kb-004"]
+    # Ids shaped like the bundled ones count even if not shown (precision will judge them).
+    assert parse_citations("Source: Leave policy [kb-031]", SOURCES) == ["kb-031"]
+    assert parse_citations("[kb-031; kb-004]") == ["kb-031", "kb-004"]
+
+
+def test_bare_ids_of_shown_sources_and_custom_ids():
+    assert parse_citations("As kb-004 says, it costs €120.", SOURCES) == ["kb-004"]
+    mine = [_chunk("notes/setup.md", "setup")]
+    assert parse_citations("See [notes/setup.md].", mine) == ["notes/setup.md"]
+    assert parse_citations("See [1].", mine) == ["notes/setup.md"]
+
+
+def test_no_citation_means_none_is_invented():
+    assert parse_citations("A restocking fee of 15% applies.", SOURCES) == []
+    assert parse_citations("I don't know.", SOURCES) == []
+    assert parse_citations("Answer: I don't know.\nSource: none", SOURCES) == []
+    # Brackets that are not citations.
+    assert parse_citations("Use the [OK] button, [see manual].", SOURCES) == []
+
+
+def test_repeats_are_collapsed_in_order_of_first_mention():
+    assert parse_citations("[2] then [kb-004] then [1] and [3]", SOURCES) == ["kb-004", "kb-012"]
