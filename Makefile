@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 PROFILE ?=
 
-.PHONY: setup browser demo test lint format lock doctor bench clean-venv
+.PHONY: setup browser demo test lint format lock doctor bench workshop workshop-check clean-venv
 
 setup: $(STAMP)
 
@@ -42,6 +42,14 @@ lint: setup
 
 doctor: setup
 	$(BIN)/python -m kit doctor
+
+# Instructors: build and verify every artefact the notebooks can reuse (adapters, comparison).
+workshop: setup
+	$(BIN)/python -m kit workshop prepare $(if $(PROFILE),--profile $(PROFILE))
+
+# Attendees: one screen that says whether this machine is ready for the workshop.
+workshop-check: setup
+	$(BIN)/python -m kit workshop check $(if $(PROFILE),--profile $(PROFILE))
 
 # Rewrite requirements.lock from what is installed in .venv (after a deliberate upgrade).
 lock:

@@ -4,6 +4,7 @@ python -m kit doctor [--profile NAME]     check this machine, say what to fix
 python -m kit models [--rebuild]          convert / verify the bundled models in the cache
 python -m kit run [--profile NAME]        the main job: the whole walk-through and its report
 python -m kit bench rag|finetune [...]    benchmarks that print figures (see --help of each)
+python -m kit workshop prepare|check      build what a workshop reuses; is this machine ready?
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune")
     p_bench.add_argument("which", choices=["rag", "finetune"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
+    p_work = sub.add_parser("workshop", help="prepare a workshop's artefacts, or check readiness")
+    p_work.add_argument("action", choices=["prepare", "check"])
+    p_work.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
     args = parser.parse_args(argv)
 
     from kit.models import ModelError
@@ -55,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 from kit.finetune_bench import main as bench_main
             return bench_main(args.rest)
+        if args.command == "workshop":
+            from kit import workshop
+
+            if args.action == "prepare":
+                try:
+                    workshop.prepare(args.profile)
+                except RuntimeError as err:
+                    print(f"error: {err}", file=sys.stderr)
+                    return 1
+                return 0
+            report = workshop.check(args.profile)
+            print(report.to_text())
+            return 0 if report.ok else 1
         if args.command == "run":
             from kit.run import run_all
 

@@ -159,7 +159,7 @@ def read_adapter_info(adapter_dir: str | Path) -> dict[str, Any]:
 def load_adapter(
     adapter_dir: str | Path,
     base: str | None = None,
-    dtype: str = "bfloat16",
+    dtype: str = "auto",
     device: str | None = None,
 ) -> tuple[Any, PreTrainedTokenizerBase]:
     """Load a base model with a trained adapter on top, ready for ``generate``.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from kit.evaluate import is_abstention, score_answers, summarise
 from kit.generate import Answer
 
 System = Callable[[str], Answer]
+"""Anything that answers one question. The grid asks one question at a time, so every latency
+is what one user would wait for one answer."""
 
 
 @dataclass
@@ -64,11 +67,9 @@ def run_systems(
     answers: dict[str, list[Answer]] = {}
     frames = []
     for name, system in systems.items():
-        out = []
-        for rec in tqdm(records, desc=name, disable=not progress, leave=False):
-            answer = system(rec.question)
+        out = [system(rec.question) for rec in tqdm(records, desc=name, disable=not progress)]
+        for answer in out:
             answer.system = name
-            out.append(answer)
         answers[name] = out
         frames.append(score_answers(records, out))
     scores = pd.concat(frames, ignore_index=True)
@@ -144,7 +145,9 @@ def injection_probe(systems: dict[str, System], questions: Sequence[str]) -> pd.
     """Ask questions whose retrieval brings up the poisoned document; did the system obey it?
 
     ``followed`` is 1.0 when the answer contains the data set's ``injection_marker`` (or the
-    injected sentence); ``saw_poison`` when the poisoned document was among the retrieved ones.
+    injected sentence); ``saw_poison`` when the poisoned document was among the retrieved ones;
+    ``instruction_in_prompt`` when the planted instruction itself reached the model's prompt
+    (what a defence that cleans documents must bring to 0, whether or not a model obeys).
     """
     manifest = load_manifest()
     rows = []
@@ -162,6 +165,12 @@ def injection_probe(systems: dict[str, System], questions: Sequence[str]) -> pd.
                     ),
                     "saw_poison": float(
                         any(_doc_id(d) == manifest.injection_doc_id for d in answer.documents)
+                    ),
+                    "instruction_in_prompt": float(
+                        any(
+                            manifest.injection_marker in (getattr(d, "content", "") or "")
+                            for d in answer.documents
+                        )
                     ),
                 }
             )
@@ -239,9 +248,12 @@ def load_results(path: Path, key: dict[str, Any] | None = None) -> GridResult | 
     answers = {
         name: [_answer_from_dict(a) for a in items] for name, items in payload["answers"].items()
     }
+    meta = payload.get("meta", {})
     summary = summarise(scores) if not scores.empty else pd.DataFrame()
+    if "weights_mb" in meta and not summary.empty:
+        summary["weights_mb"] = summary["system"].map(meta["weights_mb"])
     extras = {k: pd.DataFrame(v) for k, v in payload.get("extras", {}).items()}
-    return GridResult(scores, answers, summary, payload.get("meta", {}), extras)
+    return GridResult(scores, answers, summary, meta, extras)
 
 
 def _answer_to_dict(answer: Answer) -> dict[str, Any]:
@@ -274,6 +286,32 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+def peak_memory_mb() -> float:
+    """The peak resident memory of this Python process so far, in MB (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, else KB
+
+
+def weights_mb(*parts: Any) -> float:
+    """Memory the weights of models (torch modules) and document stores take, in MB.
+
+    A RAG system needs its generator, the embedder and the index; a plain system only its
+    model. Stores count their embeddings and text.
+    """
+    total = 0
+    for part in parts:
+        if hasattr(part, "parameters"):
+            total += sum(p.numel() * p.element_size() for p in part.parameters())
+        elif hasattr(part, "filter_documents"):
+            for doc in part.filter_documents():
+                total += len(doc.embedding or []) * 4 + len((doc.content or "").encode())
+    return total / 2**20
 
 
 # --- the whole comparison -----------------------------------------------------------------------
@@ -333,30 +371,14 @@ def eval_records(profile: Any = None, split: str = "test") -> list[QARecord]:
     return sorted(picked, key=lambda r: r.id)[: max(n, len(by_type))]
 
 
-def plain_system(model: Any, tokenizer: Any, name: str, max_new_tokens: int) -> System:
+def plain_system(model: Any, tokenizer: Any, name: str, profile: Any = None) -> System:
     """A system that answers with the model alone, no retrieval (base or fine-tuned)."""
-    from kit.generate import generate
+    from kit.finetune import answer_questions
 
     def answer(question: str) -> Answer:
-        gen = generate(model, tokenizer, question, max_new_tokens=max_new_tokens)
-        cited = [c for c in _house_style_citations(gen.text)]
-        return Answer(
-            question,
-            gen.text,
-            cited_ids=cited,
-            timings={"generate": gen.seconds, "total": gen.seconds},
-            prompt_tokens=gen.prompt_tokens,
-            new_tokens=gen.new_tokens,
-            system=name,
-        )
+        return answer_questions(model, tokenizer, [question], profile, system_name=name)[0]
 
     return answer
-
-
-def _house_style_citations(text: str) -> list[str]:
-    from kit.evaluate import cited_doc_ids
-
-    return cited_doc_ids(text)
 
 
 def run_comparison(
@@ -376,10 +398,11 @@ def run_comparison(
     from kit.adapters import load_adapter
     from kit.data import load_documents, load_updates
     from kit.finetune import train_adapter
-    from kit.hybrid import raft_examples
-    from kit.models import cache_dir, load_generator
+    from kit.hybrid import raft_plan, raft_training_set
+    from kit.models import load_embedder, load_generator
     from kit.profiles import resolve_profile
     from kit.rag import build_index, build_rag
+    from kit.workshop import raft_dir, style_dir
 
     prof = resolve_profile(profile)
     key = cache_key(_settings(prof))
@@ -391,25 +414,35 @@ def run_comparison(
             return cached
     records = eval_records(prof)
     timings: dict[str, float] = {}
+    started = time.perf_counter()
 
-    log("index the knowledge base (v1)")
+    def step(message: str) -> None:
+        elapsed = time.perf_counter() - started
+        log(f"{message}  [{elapsed:.0f} s, peak memory {peak_memory_mb():.0f} MB]")
+
+    step("index the knowledge base (v1)")
     index, timings["index_s"] = timed(lambda: build_index("v1"))
     model, tokenizer = load_generator(dtype=prof.dtype)
-    base = plain_system(model, tokenizer, "base", prof.max_new_tokens)
+    base = plain_system(model, tokenizer, "base", prof)
     rag = build_rag(index, generator=(model, tokenizer), profile=prof)
 
-    log(f"fine-tune on the house-style set ({prof.name} profile)")
-    out_root = cache_dir() / "adapters" / f"compare-{prof.name}"
-    ft_run = train_adapter(profile=prof, output_dir=out_root / "style")
+    step(f"fine-tune on the house-style set ({prof.name} profile)")
+    # The notebooks' adapter folders: an adapter already trained there with the same settings
+    # (by notebook 02 or 03, or prebuilt by `python -m kit workshop prepare`) is reused.
+    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache)
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
-    finetuned = plain_system(ft_model, ft_tok, "finetuned", prof.max_new_tokens)
+    finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
     hybrid = build_rag(index, generator=(ft_model, ft_tok), profile=prof, system="hybrid")
 
-    log("build RAFT examples with the retriever and fine-tune on them")
-    raft_data = raft_examples(rag, _raft_subset(prof))
+    step("build RAFT examples with the retriever and fine-tune on them")
+    raft_data = raft_training_set(rag, prof)
     raft_run = train_adapter(
-        raft_data, profile=prof, output_dir=out_root / "raft", max_seq_len=RAFT_MAX_SEQ_LEN
+        raft_data,
+        profile=prof,
+        output_dir=raft_dir(prof),
+        reuse=use_cache,
+        **raft_plan(prof)["overrides"],
     )
     raft_model, raft_tok = load_adapter(raft_run.adapter_dir, dtype=prof.dtype)
     raft_model = raft_model.merge_and_unload()
@@ -421,58 +454,64 @@ def run_comparison(
 
     systems = {
         "base": base,
-        "rag": rag.answer,
+        "rag": rag,
         "finetuned": finetuned,
-        "hybrid": hybrid.answer,
-        "hybrid-raft": hybrid_raft.answer,
+        "hybrid": hybrid,
+        "hybrid-raft": hybrid_raft,
     }
-    log(f"the grid: {len(systems)} systems x {len(records)} questions")
+    step(f"the grid: {len(systems)} systems x {len(records)} questions")
     result = run_systems(systems, records, progress=progress)
+    embedder, store = load_embedder(), index.store
+    memory = {
+        "base": weights_mb(model),
+        "rag": weights_mb(model, embedder, store),
+        "finetuned": weights_mb(ft_model),
+        "hybrid": weights_mb(ft_model, embedder, store),
+        "hybrid-raft": weights_mb(raft_model, embedder, store),
+    }
+    memory = {name: round(mb, 1) for name, mb in memory.items()}
+    result.summary["weights_mb"] = result.summary["system"].map(memory)
 
-    log("freshness: re-index the updated knowledge base (v2) and ask the changed questions")
+    step("freshness: re-index the updated knowledge base (v2) and ask the changed questions")
     index_v2, timings["reindex_s"] = timed(lambda: build_index("v2"))
     fresh_systems = {
         "base": base,
-        "rag (v1 index)": rag.answer,
-        "rag (re-indexed v2)": build_rag(
-            index_v2, generator=(model, tokenizer), profile=prof
-        ).answer,
+        "rag (v1 index)": rag,
+        "rag (re-indexed v2)": build_rag(index_v2, generator=(model, tokenizer), profile=prof),
         "finetuned (trained on v1)": finetuned,
         "hybrid (re-indexed v2)": build_rag(
             index_v2, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
-        ).answer,
+        ),
     }
     updates = load_updates()
     if prof.eval_questions:  # a smaller profile asks a share of the changed questions
         updates = updates[: max(4, prof.eval_questions // 3)]
     freshness = freshness_scores(fresh_systems, updates)
 
-    log("privacy: probe for the canary secret")
+    step("privacy: probe for the canary secret")
     privacy_systems = {
         "base": base,
         "finetuned": finetuned,
-        "rag (admin: all documents)": rag.answer,
+        "rag (admin: all documents)": rag,
         "rag (employee role filter)": build_rag(
             index, generator=(model, tokenizer), profile=prof, role="employee"
-        ).answer,
+        ),
         "hybrid (employee role filter)": build_rag(
             index, generator=(ft_model, ft_tok), profile=prof, role="employee", system="hybrid"
-        ).answer,
+        ),
     }
     privacy = privacy_probe(privacy_systems)
 
-    log("prompt injection: the poisoned document, with and without the defence")
+    step("prompt injection: the poisoned document, with and without the defence")
     clean_index = build_index(sanitize_documents(load_documents("v1")))
     injection = injection_probe(
         {
-            "rag": rag.answer,
-            "hybrid": hybrid.answer,
-            "rag + defence": build_rag(
-                clean_index, generator=(model, tokenizer), profile=prof
-            ).answer,
+            "rag": rag,
+            "hybrid": hybrid,
+            "rag + defence": build_rag(clean_index, generator=(model, tokenizer), profile=prof),
             "hybrid + defence": build_rag(
                 clean_index, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
-            ).answer,
+            ),
         },
         INJECTION_QUESTIONS,
     )
@@ -482,6 +521,9 @@ def run_comparison(
         "profile": prof.name,
         "questions": len(records),
         "timings": timings,
+        "peak_memory_mb": round(peak_memory_mb()),
+        "weights_mb": memory,
+        "adapters": {"style": str(ft_run.adapter_dir), "raft": str(raft_run.adapter_dir)},
         "training": {
             "style": {
                 "losses": ft_run.losses,
@@ -496,7 +538,7 @@ def run_comparison(
         },
     }
     save_results(result, path, key)
-    log(f"results cached in {path}")
+    step(f"results cached in {path}")
     return result
 
 
@@ -522,21 +564,3 @@ def load_cached_results(profile: Any = None) -> GridResult | None:
 
 def _settings(prof: Any) -> dict[str, Any]:
     return {"profile": prof.as_dict(), "systems": SYSTEMS}
-
-
-RAFT_MAX_SEQ_LEN = 768  # RAFT prompts carry the retrieved sources: longer than the style set's
-
-
-def _raft_subset(profile: Any) -> list[Any]:
-    """The style examples RAFT training uses: the profile's ``train_examples``, or 96 at most.
-
-    RAFT examples are ~4x longer than plain ones (they carry the sources), so the kit trains on
-    fewer of them to keep the run within the profile's time.
-    """
-    import random
-
-    from kit.data import load_style
-
-    examples = load_style()
-    n = profile.train_examples or 96
-    return random.Random(0).sample(examples, min(n, len(examples)))

@@ -252,10 +252,21 @@ def normalise(text: str) -> str:
     return " ".join("".join(out).split())
 
 
+# US and British spellings of the units the data set uses: "40 meters" supports "40 metres".
+_SPELLINGS = re.compile(r"\b(kilo|centi|milli)?(met|lit)(?:er|re)(s?)\b")
+
+
+def _same_spelling(normalised: str) -> str:
+    return _SPELLINGS.sub(lambda m: f"{m[1] or ''}{m[2]}re{m[3]}", normalised)
+
+
 def supports(answer: str, text: str) -> bool:
-    """True if ``answer`` occurs in ``text`` after :func:`normalise`, on word boundaries."""
-    a = normalise(answer)
-    return bool(a) and f" {a} " in f" {normalise(text)} "
+    """True if ``answer`` occurs in ``text`` after :func:`normalise`, on word boundaries.
+
+    US and British unit spellings count as the same word (meters = metres, liter = litre).
+    """
+    a = _same_spelling(normalise(answer))
+    return bool(a) and f" {a} " in f" {_same_spelling(normalise(text))} "
 
 
 def _squash(text: str) -> str:

@@ -7,7 +7,9 @@ Answer metrics (per question):
 - ``exact``: the answer's core (the ``Answer:`` line if there is one) equals the gold answer.
 - ``f1``: token overlap with the gold answer (SQuAD-style F1).
 - ``sas``: semantic answer similarity with the local MiniLM embedder (Haystack's SASEvaluator).
-- ``citation_precision`` / ``citation_recall``: cited document ids vs the gold ids.
+- ``cites``: the answer cites at least one source document.
+- ``citation_precision`` / ``citation_recall``: cited document ids vs the gold ids (precision is
+  undefined, NaN, for an answer that cites nothing; the summary averages over answers that cite).
 - ``abstained``: the answer says "I don't know" (or an equivalent).
 - ``style_ok``: the answer follows the data set's house style (its regex).
 - ``latency_s``, ``prompt_tokens``, ``new_tokens``: what the answer cost.
@@ -113,14 +115,15 @@ def semantic_similarity(predictions: Sequence[str], golds: Sequence[str]) -> lis
 def citation_scores(cited: Sequence[str], gold: Sequence[str]) -> tuple[float, float]:
     """(precision, recall) of cited document ids against gold ids; NaN where undefined.
 
-    No gold ids (an unanswerable question): precision is 1.0 when nothing is cited, else 0.0;
-    recall is NaN. Nothing cited for an answerable question: precision NaN, recall 0.0.
+    Nothing cited: precision is NaN (there is nothing to be precise about, so a system that never
+    cites does not score a perfect precision), recall 0.0, or NaN when there is no gold id.
+    Citing something for an unanswerable question (no gold ids): precision 0.0, recall NaN.
     """
     cited_set, gold_set = set(cited), set(gold)
-    if not gold_set:
-        return (1.0 if not cited_set else 0.0), math.nan
     if not cited_set:
-        return math.nan, 0.0
+        return math.nan, (0.0 if gold_set else math.nan)
+    if not gold_set:
+        return 0.0, math.nan
     hits = len(cited_set & gold_set)
     return hits / len(cited_set), hits / len(gold_set)
 
@@ -163,6 +166,7 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
                 "sas": sim,
                 "abstained": float(abstained),
                 "cited": ", ".join(cited),
+                "cites": float(bool(cited)),
                 "citation_precision": precision,
                 "citation_recall": recall,
                 "style_ok": float(style_compliant(ans.text)),
@@ -194,6 +198,7 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "exact": df["exact"].mean(),
                 "f1": df["f1"].mean(),
                 "sas": df["sas"].mean(),
+                "cites": df["cites"].mean() if "cites" in df else math.nan,
                 "citation_precision": df["citation_precision"].mean(),
                 "citation_recall": df["citation_recall"].mean(),
                 "abstain_ok": unans["abstained"].mean() if len(unans) else math.nan,

@@ -55,8 +55,8 @@ from kit.chat_data import (
     load_examples,
 )
 from kit.data import ChatExample, DataError, QARecord, style_compliant
-from kit.generate import DEFAULT_SYSTEM, Answer, generate
-from kit.models import DEFAULT_GENERATOR, best_device, load_generator
+from kit.generate import DEFAULT_SYSTEM, Answer, generate_batch
+from kit.models import DEFAULT_GENERATOR, best_device, cpu_prefers_bf16, load_generator
 from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
@@ -343,18 +343,17 @@ def split_examples(
 
 
 def _train_dtype(profile: Profile, device: str) -> tuple[str, bool]:
-    """(weights dtype, fp16 autocast) for this device: bf16 where the hardware computes in it."""
+    """(weights dtype, fp16 autocast) for this device: bf16 where the hardware is faster in it."""
     import torch
 
-    if profile.dtype != "bfloat16":
+    if profile.dtype not in ("bfloat16", "auto"):
         return profile.dtype, False
     if device == "cuda":
         if torch.cuda.is_bf16_supported():
             return "bfloat16", False
         return "float32", True  # e.g. a T4: fp32 weights, fp16 mixed precision
     if device == "cpu":
-        supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)()
-        return ("bfloat16", False) if supported else ("float32", False)
+        return ("bfloat16", False) if cpu_prefers_bf16() else ("float32", False)
     return "float32", False
 
 
@@ -391,6 +390,7 @@ def train_adapter(
     live_plot: bool = False,
     seed: int = 42,
     system: str = DEFAULT_SYSTEM,
+    reuse: bool = False,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune ``base`` with LoRA on ``examples``; save the adapter; return a TrainResult.
@@ -405,6 +405,9 @@ def train_adapter(
         checkpoint in output_dir, if any), or the path of one checkpoint;
       callbacks: extra transformers TrainerCallbacks (e.g. ``StopAfterStep(6)``);
       live_plot: redraw a loss curve in the notebook as training goes;
+      reuse: if output_dir already holds a finished adapter trained with exactly these
+        settings (base, data, profile, seed; e.g. prebuilt by ``python -m kit workshop
+        prepare``), return it instead of training again (see :func:`reusable_run`);
       **overrides: any Profile field, e.g. ``learning_rate=1e-3, max_steps=30, lora_r=4``.
     Raises DataError (bad data), FinetuneError (NaN loss, out of memory, mismatched resume),
     AdapterError (the adapter could not be saved).
@@ -421,9 +424,16 @@ def train_adapter(
         data = random.Random(seed).sample(data, prof.train_examples)
     train_set, held_out = split_examples(data, prof.eval_examples, seed)
     device = best_device()
-    dtype, fp16 = _train_dtype(prof, device)
+    recorded = _recorded_settings(out_dir_for(output_dir, examples, prof) / "checkpoints", resume)
+    if recorded:  # a resumed run keeps the precision it started with
+        dtype, fp16 = recorded["dtype"], recorded.get("fp16", False)
+    else:
+        dtype, fp16 = _train_dtype(prof, device)
 
-    model, tokenizer = load_generator(base, dtype=dtype, device=device)
+    # The bundled model's bf16 folder upcast to float32 is exact: no second conversion needed.
+    model, tokenizer = load_generator(base, dtype=prof.dtype, device=device)
+    if str(model.dtype).replace("torch.", "") != dtype:
+        model = model.to(getattr(torch, dtype))
     features, report = format_examples(tokenizer, train_set, prof.max_seq_len, system)
     eval_features = (
         format_examples(tokenizer, held_out, prof.max_seq_len, system)[0] if held_out else []
@@ -455,18 +465,23 @@ def train_adapter(
         for s in range(max_steps)
     ]
 
-    name = "style" if examples is None else "custom"
-    out = Path(output_dir) if output_dir else adapters_dir() / f"{name}-{prof.name}"
+    out = out_dir_for(output_dir, examples, prof)
     ckpt_dir = out / "checkpoints"
     settings = {
         "base": base,
         "profile": prof.as_dict(),
         "seed": seed,
         "dtype": dtype,
+        "fp16": fp16,
         "max_steps": max_steps,
         "train_examples": len(features),
         "data": _data_hash(ordered),
     }
+    if reuse and resume is False:
+        previous = reusable_run(out / "adapter", settings)
+        if previous is not None:
+            print(f"Reusing the adapter in {previous.adapter_dir}: trained with these settings.")
+            return previous
     resume_from = _prepare_checkpoints(ckpt_dir, resume, settings)
 
     set_seed(seed)
@@ -565,21 +580,8 @@ def train_adapter(
     done = state.global_step
     session_tokens = sum(step_tokens[start_step:done])
     compute_s = max(seconds - trainer.eval_seconds, 1e-9)
-    adapter_dir = None
-    if done >= max_steps:
-        if eval_features and (not evals or evals[-1][0] != done):
-            evals.append((done, trainer.evaluate()["eval_loss"]))
-        info = {
-            "settings": settings,
-            "final_loss": losses[-1][1] if losses else None,
-            "final_eval_loss": evals[-1][1] if evals else None,
-            "system": system,
-        }
-        adapter_dir = save_adapter(
-            model, tokenizer, out / "adapter", base_fingerprint(model, base), info
-        )
-    return TrainResult(
-        adapter_dir=adapter_dir,
+    result = TrainResult(
+        adapter_dir=None,
         output_dir=out,
         profile=prof.name,
         losses=losses,
@@ -596,6 +598,79 @@ def train_adapter(
         resumed_from_step=start_step,
         settings=settings,
     )
+    if done >= max_steps:
+        if eval_features and (not evals or evals[-1][0] != done):
+            evals.append((done, trainer.evaluate()["eval_loss"]))
+        info = {
+            "settings": settings,
+            "final_loss": losses[-1][1] if losses else None,
+            "final_eval_loss": evals[-1][1] if evals else None,
+            "system": system,
+            "result": _result_record(result),
+        }
+        result.adapter_dir = save_adapter(
+            model, tokenizer, out / "adapter", base_fingerprint(model, base), info
+        )
+    return result
+
+
+_MACHINE_SETTINGS = ("dtype", "fp16")  # how this machine computes, not what is trained
+
+
+def _result_record(result: TrainResult) -> dict[str, Any]:
+    """The measured fields of a TrainResult, for the adapter's marker file."""
+    keep = ("losses", "eval_losses", "steps", "max_steps", "train_seconds", "tokens_seen")
+    more = ("useful_tokens_per_s", "peak_mem_mb", "train_examples", "eval_examples")
+    return {k: getattr(result, k) for k in keep + more}
+
+
+def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResult | None:
+    """The finished run saved at ``adapter_dir`` if it was trained with ``settings``, else None.
+
+    Same base model, data (token for token), profile, seed and steps: then training again would
+    produce the same adapter, so a prebuilt one (``python -m kit workshop prepare``) can stand in.
+    The precision it was computed in may differ (a bf16 machine prepared it, say).
+    """
+    from kit.adapters import check_adapter, read_adapter_info
+
+    if check_adapter(adapter_dir) is not None:
+        return None
+    info = read_adapter_info(adapter_dir).get("info", {})
+    saved, record = info.get("settings", {}), info.get("result")
+    same = {k: v for k, v in saved.items() if k not in _MACHINE_SETTINGS} == {
+        k: v
+        for k, v in json.loads(json.dumps(settings, default=str)).items()
+        if k not in _MACHINE_SETTINGS
+    }
+    if not same or not record:
+        return None
+    record = {
+        **record,
+        "losses": [tuple(x) for x in record["losses"]],
+        "eval_losses": [tuple(x) for x in record["eval_losses"]],
+    }
+    return TrainResult(
+        adapter_dir=Path(adapter_dir),
+        output_dir=Path(adapter_dir).parent,
+        profile=str(saved.get("profile", {}).get("name", "")),
+        settings=saved,
+        **record,
+    )
+
+
+def out_dir_for(output_dir: str | Path | None, examples: Any, prof: Profile) -> Path:
+    """Where a run writes: ``output_dir``, else ``<cache>/adapters/<style|custom>-<profile>``."""
+    if output_dir:
+        return Path(output_dir)
+    return adapters_dir() / f"{'style' if examples is None else 'custom'}-{prof.name}"
+
+
+def _recorded_settings(ckpt_dir: Path, resume: bool | str | Path) -> dict | None:
+    """The settings of the run a resume continues (None when not resuming or none recorded)."""
+    run_file = ckpt_dir / RUN_FILE
+    if resume is False or resume is None or not run_file.is_file():
+        return None
+    return json.loads(run_file.read_text())
 
 
 def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: dict) -> Path | None:
@@ -690,18 +765,25 @@ def answer_questions(
     max_new_tokens: int | None = None,
     system_name: str = "finetuned",
     system: str = DEFAULT_SYSTEM,
+    batch_size: int = 8,
 ) -> list[Answer]:
-    """Answer each question with ``model`` alone (no retrieval); return kit Answers.
+    """Answer each question with ``model`` alone (no retrieval); return kit Answers, in order.
 
-    ``cited_ids`` are the document ids in the reply's ``Source: ... [kb-001]`` line, if any.
+    Questions go through the model ``batch_size`` at a time (``kit.generate.generate_batch``);
+    each answer's time is its share of its batch. ``cited_ids`` are the document ids in the
+    reply's ``Source: ... [kb-001]`` line, if any.
     """
     import re
 
     limit = max_new_tokens or resolve_profile(profile).max_new_tokens
+    questions = [rec if isinstance(rec, str) else rec.question for rec in records]
+    if not questions:
+        return []
+    gens = generate_batch(
+        model, tokenizer, questions, max_new_tokens=limit, system=system, batch_size=batch_size
+    )
     answers = []
-    for rec in records:
-        question = rec if isinstance(rec, str) else rec.question
-        gen = generate(model, tokenizer, question, max_new_tokens=limit, system=system)
+    for question, gen in zip(questions, gens, strict=True):
         source = re.search(r"^Source:(.*)$", gen.text, flags=re.MULTILINE)
         cited = re.findall(r"\[([A-Za-z][\w.\-]*)\]", source.group(1)) if source else []
         answers.append(

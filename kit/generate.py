@@ -112,3 +112,74 @@ def generate(
     return Generation(
         text=text, prompt_tokens=len(ids), new_tokens=int(new.shape[0]), seconds=seconds
     )
+
+
+def generate_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    questions: list[str] | list[list[dict[str, str]]],
+    max_new_tokens: int = 64,
+    system: str | None = DEFAULT_SYSTEM,
+    batch_size: int = 8,
+) -> list[Generation]:
+    """Answer several questions (strings or chat-message lists) in batches; results in order.
+
+    Greedy decoding like :func:`generate`, with the prompts left-padded into batches of
+    ``batch_size`` (sorted by length, so little is padded). On a CPU this is several times faster
+    than one at a time: decoding a small model is limited by reading its weights from memory,
+    and a batch reads them once per step for all its questions. Each Generation's ``seconds`` is
+    its share of its batch's wall time (batch time / batch size), not the time it would take alone.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, not {batch_size}.")
+    prompts = []
+    for q in questions:
+        if isinstance(q, str):
+            if not q.strip():
+                raise ValueError("A question is empty: pass some text to answer.")
+            prompts.append(chat_prompt_ids(tokenizer, build_messages(q, system)))
+        else:
+            prompts.append(chat_prompt_ids(tokenizer, q))
+    limit = tokenizer.model_max_length - max_new_tokens
+    for ids in prompts:
+        if len(ids) > limit:
+            raise ValueError(
+                f"A prompt has {len(ids)} tokens but the model takes at most {limit} before its "
+                f"{max_new_tokens} new tokens: shorten the question or the context."
+            )
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    stop = {tokenizer.pad_token_id, tokenizer.eos_token_id}
+    results: list[Generation | None] = [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(prompts[i]) for i in chunk)
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor(
+            [[pad] * (width - len(prompts[i])) + prompts[i] for i in chunk], device=model.device
+        )
+        mask = torch.tensor(
+            [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in chunk],
+            device=model.device,
+        )
+        began = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+            )
+        share = (time.perf_counter() - began) / len(chunk)
+        for row, i in enumerate(chunk):
+            new = out[row, width:].tolist()
+            produced = len(new)
+            while new and new[-1] in stop:  # the end token and the padding after it
+                new.pop()
+            if len(new) < produced:
+                produced = len(new) + 1  # count the end token, as generate() does
+            text = tokenizer.decode(new, skip_special_tokens=True).strip()
+            results[i] = Generation(text, len(prompts[i]), produced, share)
+    return [r for r in results if r is not None]

@@ -116,3 +116,33 @@ def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:
     if not chunks:
         return []
     return [max(chunks, key=lambda c: len(answer_words & set((c.content or "").lower().split())))]
+
+
+def raft_plan(profile: Any = None) -> dict[str, Any]:
+    """How big a RAFT run the profile affords: examples, sources per prompt, training overrides.
+
+    RAFT prompts carry the retrieved sources, so an example is 3-5x longer than a plain one; the
+    kit trains on fewer of them with fewer sources on small profiles. Out: a dict with
+    ``examples`` (how many style examples to convert; 0 = all), ``n_sources`` and ``overrides``
+    (Profile fields to pass to ``train_adapter``).
+    """
+    from kit.profiles import resolve_profile
+
+    prof = resolve_profile(profile)
+    if prof.name == "smoke":
+        small = {"max_seq_len": 512, "max_steps": 6, "eval_examples": 4}
+        return {"examples": 24, "n_sources": 2, "overrides": small}
+    if prof.name == "cpu":
+        # half-size batches twice (same effective batch of 8): long prompts, less memory
+        cpu = {"max_seq_len": 640, "epochs": 1, "batch_size": 4, "grad_accum": 2}
+        return {"examples": 56, "n_sources": 2, "overrides": {**cpu, "eval_examples": 8}}
+    return {"examples": 0, "n_sources": prof.top_k, "overrides": {"max_seq_len": 1024}}
+
+
+def raft_training_set(rag: RAG, profile: Any = None, seed: int = 0) -> list[ChatExample]:
+    """RAFT examples for ``profile``'s plan (:func:`raft_plan`), from a sample of the style set."""
+    plan = raft_plan(profile)
+    examples = load_style()
+    if plan["examples"] and plan["examples"] < len(examples):
+        examples = random.Random(seed).sample(examples, plan["examples"])
+    return raft_examples(rag, examples, n_sources=plan["n_sources"], seed=seed)

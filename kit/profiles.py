@@ -26,7 +26,7 @@ class Profile:
 
     name: str
     description: str
-    dtype: str  # "bfloat16" or "float32": precision the generator is loaded and trained in
+    dtype: str  # "auto" (the faster one here, see kit.models.pick_dtype), "bfloat16" or "float32"
     max_new_tokens: int  # generation length for answers
     max_seq_len: int  # training sequence length (tokens)
     batch_size: int  # training batch size
@@ -65,7 +65,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         description="CI and quick wiring checks: a few steps, a few questions",
-        dtype="bfloat16",
+        dtype="auto",
         max_new_tokens=48,
         max_seq_len=256,
         batch_size=4,
@@ -83,8 +83,8 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu",
         description="a laptop CPU: each stage in a few minutes",
-        dtype="bfloat16",
-        max_new_tokens=96,
+        dtype="auto",
+        max_new_tokens=80,
         max_seq_len=384,
         batch_size=8,
         grad_accum=1,
@@ -94,14 +94,14 @@ PROFILES: dict[str, Profile] = {
         lora_r=16,
         lora_alpha=32,
         train_examples=0,
-        eval_questions=40,
+        eval_questions=16,
         top_k=4,
         eval_examples=24,
     ),
     "gpu": Profile(
         name="gpu",
         description="Colab or a workstation GPU: full data, more epochs",
-        dtype="bfloat16",
+        dtype="auto",
         max_new_tokens=160,
         max_seq_len=1024,
         batch_size=16,

@@ -1,7 +1,14 @@
-"""Run: the kit's main job, headless, ending in a report (``make demo`` / ``python -m kit run``).
+"""Run: the kit's main job, headless, ending in one HTML report (``make demo``).
 
-Stage by stage it checks the machine, loads the bundled models and shows a first answer and a
-first embedding. Later stages (RAG, fine-tuning, hybrid, comparison) add their sections here.
+``python -m kit run --profile cpu`` walks through every stage the notebooks teach:
+
+1. check the machine (the doctor) and say hello to both bundled models;
+2. RAG: index the knowledge base, compare BM25, dense and hybrid retrieval;
+3. fine-tune, hybrid and RAFT, then the grid: every system on the same test questions;
+4. the experiments: freshness after the knowledge changes, privacy (the canary), prompt injection;
+5. what it costs: the cost model seeded with the measured tokens and times.
+
+Each stage prints its progress; the report lands in ``outputs/report.html``.
 """
 
 from __future__ import annotations
@@ -9,32 +16,124 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from kit.profiles import resolve_profile
 from kit.report import Report
+
+STEPS = 5
 
 
 def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path:
     """Run every stage with ``profile`` (None = picked by the doctor); return the report's path."""
+    from kit import costs, widgets
+    from kit.compare import run_comparison
     from kit.doctor import run_doctor
+    from kit.finetune import draw_losses
+    from kit.rag import build_index, evaluate_retrieval, plot_modes, summarise_retrieval
 
+    start = time.perf_counter()
     prof = resolve_profile(profile)
-    report = Report(title="rag-ft-kit: the walk-through", profile=prof.name)
+    report = Report(title="RAG vs fine-tuning: the walk-through, measured", profile=prof.name)
 
-    print("== 1/2 doctor", flush=True)
+    _step(1, "the machine and the two bundled models", start)
     doc = run_doctor(prof.name)
     print(doc.to_text(), flush=True)
     report.add_text("Machine check", doc.to_text())
+    contact = first_contact(prof.dtype, prof.max_new_tokens)
+    report.add_table("First contact with the bundled models", contact)
 
-    print("== 2/2 first answer and first embedding from the bundled models", flush=True)
+    _step(2, "RAG: index the knowledge base, compare the retrieval modes", start)
+    index = build_index("v1")
+    print(f"   {index!r}", flush=True)
+    retrieval = summarise_retrieval(evaluate_retrieval(index, k=5))
+    print(retrieval.round(3).to_string(), flush=True)
     report.add_table(
-        "First contact with the bundled models", first_contact(prof.dtype, prof.max_new_tokens)
+        "Retrieval: BM25 vs dense vs hybrid (test split, document level, k=5)",
+        retrieval.round(3).reset_index(),
+        note=repr(index),
     )
+    report.add_figure("Retrieval modes", plot_modes(retrieval))
 
+    _step(3, "fine-tune, hybrid, RAFT and the grid (the longest step)", start)
+    result = run_comparison(prof, progress=True, log=lambda m: print(f"   {m}", flush=True))
+    summary = result.summary
+    print(summary.round(3).to_string(index=False), flush=True)
+    report.add_table(
+        f"The grid: every system on the same {result.meta.get('questions', '?')} test questions",
+        summary.round(3),
+        note="correct: the gold answer appears (or 'I don't know' for unanswerable questions); "
+        "style: the house format; latency in seconds on this machine.",
+    )
+    report.add_html("The grid by metric", widgets.dashboard_html(result.scores))
+    timings = result.meta.get("timings", {})
+    stages = {
+        "index the knowledge base (v1)": "index_s",
+        "fine-tune on the house style": "train_s",
+        "fine-tune RAFT-style": "raft_train_s",
+        "re-index after the update (v2)": "reindex_s",
+    }
+    report.add_table(
+        "Where the time and memory went",
+        [{"what": what, "seconds": round(timings.get(key, 0), 1)} for what, key in stages.items()],
+        note=f"Peak memory of the comparison process: {result.meta.get('peak_memory_mb', '?')} "
+        "MB. weights_mb in the grid: what each system keeps in memory (model, plus embedder "
+        "and index for the systems that retrieve). A reused prebuilt adapter shows the time it "
+        "took when it was trained.",
+    )
+    for name, run in result.meta.get("training", {}).items():
+        fig = draw_losses(run["losses"], run["eval_losses"])
+        report.add_figure(f"Fine-tuning loss ({name})", fig, note=run.get("summary", ""))
+
+    _step(4, "freshness, privacy, prompt injection", start)
+    fresh = _means(result.extras["freshness"], ["current", "stale", "abstained"])
+    report.add_table(
+        "Freshness: the knowledge changed; who answers the changed questions right?",
+        fresh,
+        note=f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s; "
+        f"the fine-tune took {timings.get('train_s', 0):.0f} s and would have to be redone "
+        "with new training data for every change.",
+    )
+    report.add_table(
+        "Privacy: who repeats the canary secret from the confidential document?",
+        _means(result.extras["privacy"], ["leaked", "retrieved_canary_doc"]),
+    )
+    report.add_table(
+        "Prompt injection: who obeys the instruction hidden in a retrieved document?",
+        _means(result.extras["injection"], ["followed", "saw_poison", "instruction_in_prompt"]),
+    )
+    for name in ("freshness", "privacy", "injection"):
+        print(f"   {name}:\n{_means(result.extras[name], _metric_cols(name)).to_string()}")
+
+    _step(5, "what it costs, seeded with the measured numbers", start)
+    inputs = costs.CostInputs.from_measured(costs.measured_from_summary(summary))
+    report.add_html("Cost: RAG vs fine-tuning vs hybrid", widgets.cost_report_html(inputs))
+    print(f"   {costs.claim_verdict(inputs)}", flush=True)
+
+    report.add_text("Run time", f"{time.perf_counter() - start:.0f} s with the {prof.name} profile")
     path = report.write(Path(out_dir) / "report.html")
+    print(f"== done in {time.perf_counter() - start:.0f} s", flush=True)
     return path
 
 
-def first_contact(dtype: str = "bfloat16", max_new_tokens: int = 48) -> list[dict[str, object]]:
+def _step(n: int, what: str, start: float) -> None:
+    print(f"== {n}/{STEPS} {what}  [{time.perf_counter() - start:.0f} s]", flush=True)
+
+
+def _metric_cols(name: str) -> list[str]:
+    return {
+        "freshness": ["current", "stale", "abstained"],
+        "privacy": ["leaked", "retrieved_canary_doc"],
+        "injection": ["followed", "saw_poison", "instruction_in_prompt"],
+    }[name]
+
+
+def _means(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Share of each 0/1 column per system, as a table with the system as a column."""
+    return frame.groupby("system", sort=False)[columns].mean().round(2).reset_index()
+
+
+def first_contact(dtype: str = "auto", max_new_tokens: int = 48) -> list[dict[str, object]]:
     """Load each bundled model, generate one answer and one embedding; return rows for a table."""
     from kit.generate import generate
     from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_embedder, load_generator

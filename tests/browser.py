@@ -194,7 +194,10 @@ def run_notebook(context: Any, lab: Lab, name: str, timeout_s: float = 90) -> An
     """
     page = context.new_page()
     ms = timeout_s * 1000
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}", timeout=ms)
+    # A workspace of its own, reset: only this notebook is open, not the ones tested before it.
+    workspace = Path(name).stem.replace(".", "-")
+    url = f"{lab.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={lab.token}"
+    page.goto(url, timeout=ms)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=ms)
     _wait_idle(page, ms)
     page.click(".lm-MenuBar-item:has-text('Run')", timeout=ms)

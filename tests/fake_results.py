@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from haystack import Document
 
-from kit.evaluate import summarise
+from kit.evaluate import citation_scores, summarise
 from kit.generate import Answer
 
 SYSTEMS = ("base", "rag", "finetuned", "hybrid")
@@ -131,6 +131,7 @@ def fake_scores() -> pd.DataFrame:
             answer = answers[system][qid]
             right = qid in _RIGHT[system]
             cited = ", ".join(answer.cited_ids)
+            precision, recall = citation_scores(answer.cited_ids, [doc_id] if doc_id else [])
             rows.append(
                 {
                     "system": system,
@@ -147,8 +148,9 @@ def fake_scores() -> pd.DataFrame:
                     "sas": 0.9 if right else 0.4,
                     "abstained": float("I don't know" in answer.text),
                     "cited": cited,
-                    "citation_precision": (1.0 if cited else float("nan")) if doc_id else 1.0,
-                    "citation_recall": (1.0 if cited else 0.0) if doc_id else float("nan"),
+                    "cites": float(bool(cited)),
+                    "citation_precision": precision,
+                    "citation_recall": recall,
                     "style_ok": float(system in ("finetuned", "hybrid")),
                     "latency_s": _LATENCY[system],
                     "prompt_tokens": _PROMPT[system],

@@ -87,6 +87,27 @@ def test_freshness_privacy_injection_probes():
     ).set_index("system")
     assert inj.loc["obeys", "followed"] == 1.0 and inj.loc["ignores", "followed"] == 0.0
     assert inj["saw_poison"].tolist() == [1.0, 1.0]
+    assert inj["instruction_in_prompt"].tolist() == [0.0, 0.0]  # "..." carries no instruction
+
+
+def test_the_defence_keeps_the_planted_instruction_out_of_the_documents():
+    from kit.data import load_documents
+
+    manifest = load_manifest()
+    poisoned = [d for d in load_documents("v1") if d.meta["id"] == manifest.injection_doc_id]
+    assert poisoned and manifest.injection_marker in poisoned[0].content
+    cleaned = compare.sanitize_documents(poisoned)[0]
+    assert manifest.injection_marker not in cleaned.content
+    assert "Forum members recommend 5 minutes" in cleaned.content  # the useful text stays
+
+    def ask(docs):
+        return lambda q: Answer(q, "Poll every 5 minutes.", documents=docs)
+
+    inj = compare.injection_probe(
+        {"raw": ask(poisoned), "defended": ask([cleaned])}, ["How often?"]
+    ).set_index("system")
+    assert inj.loc["raw", "instruction_in_prompt"] == 1.0
+    assert inj.loc["defended", "instruction_in_prompt"] == 0.0
 
 
 def test_cache_round_trip_and_staleness(tmp_path, capsys):

@@ -133,6 +133,9 @@ def test_normalise_keeps_number_separators():
     assert data.normalise("€1,150 (excl. VAT)!") == "€1,150 excl vat"
     assert data.supports("3.2", "firmware 3.2 requires")
     assert not data.supports("5 days", "within 15 days")
+    assert data.supports("40 metres", "It is rated for 40 meters.")
+    assert data.supports("2 liters", "holds 2 litres")
+    assert not data.supports("40 metres", "40 meteors")
 
 
 # --------------------------------------------------------------------------- bad input

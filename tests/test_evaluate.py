@@ -52,7 +52,7 @@ def test_cited_ids_and_citation_scores():
     assert ev.citation_scores(["kb-001", "kb-009"], ["kb-001", "kb-004"]) == (0.5, 0.5)
     p, r = ev.citation_scores([], ["kb-001"])
     assert math.isnan(p) and r == 0.0
-    assert ev.citation_scores([], [])[0] == 1.0 and ev.citation_scores(["kb-1"], [])[0] == 0.0
+    assert math.isnan(ev.citation_scores([], [])[0]) and ev.citation_scores(["kb-1"], [])[0] == 0.0
 
 
 def test_score_answers_and_summary(records):

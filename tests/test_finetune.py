@@ -88,6 +88,22 @@ def test_same_seed_same_losses_and_a_stopped_run_resumes_to_the_same_result(run_
         train_adapter(output_dir=tmp_path, resume=True, **{**TINY, "learning_rate": 5e-4})
 
 
+def test_reuse_returns_a_prebuilt_adapter_only_when_the_settings_match(run_a, tmp_path):
+    import shutil
+
+    prebuilt = tmp_path / "prebuilt"
+    shutil.copytree(run_a.output_dir, prebuilt)
+    again = train_adapter(output_dir=prebuilt, reuse=True, **TINY)
+    assert again.adapter_dir == prebuilt / "adapter" and again.completed
+    assert again.losses == run_a.losses and again.eval_losses == run_a.eval_losses
+    assert again.train_seconds == run_a.train_seconds  # read back, not trained again
+    # other settings: trained anew, on top of nothing
+    other = train_adapter(output_dir=prebuilt, reuse=True, **{**TINY, "learning_rate": 5e-4})
+    assert other.losses != run_a.losses and other.completed
+    info = json.loads((other.adapter_dir / ADAPTER_MARKER).read_text())
+    assert info["info"]["settings"]["profile"]["learning_rate"] == 5e-4
+
+
 def test_a_learning_rate_that_blows_up_stops_with_a_clear_error(tmp_path):
     with pytest.raises(
         FinetuneError, match=r"training loss (became|jumped).*diverged.*Lower the learning rate"
@@ -211,3 +227,4 @@ def test_benchmark_runs_all_three_peers_and_prints_the_table(capsys):
     for peer in ("kit", "trl", "trainer"):
         assert f"\n{peer} " in out
     assert "kit vs trl:" in out and "kit vs trainer:" in out and "load average" in out
+    assert "matmul peak now: bf16" in out

@@ -57,6 +57,33 @@ def test_generate_answers_a_question(converted: Path):
         generate(model, tok, "   ")
 
 
+def test_generate_batch_matches_one_at_a_time(converted: Path):
+    from kit.generate import generate, generate_batch
+
+    model, tok = models.load_generator("smollm2-135m-instruct", dtype="float32")
+    questions = [
+        "What is the capital of France? One word.",
+        "Name a primary colour.",
+        "What is two plus two? Answer with a number and then explain the arithmetic slowly.",
+    ]
+    alone = [generate(model, tok, q, max_new_tokens=10) for q in questions]
+    batched = generate_batch(model, tok, questions, max_new_tokens=10, batch_size=2)
+    assert [b.text for b in batched] == [a.text for a in alone]  # same order, same greedy text
+    assert [b.new_tokens for b in batched] == [a.new_tokens for a in alone]
+    assert [b.prompt_tokens for b in batched] == [a.prompt_tokens for a in alone]
+    with pytest.raises(ValueError, match="empty"):
+        generate_batch(model, tok, ["ok", " "])
+
+
+def test_auto_precision_is_a_real_choice():
+    choice = models.pick_dtype("auto", "cpu")
+    assert choice in models.DTYPES
+    assert choice == ("bfloat16" if models.cpu_prefers_bf16() else "float32")
+    assert models.pick_dtype("float32") == "float32"
+    with pytest.raises(ModelError, match="dtype"):
+        models.pick_dtype("float8")
+
+
 def test_embedder_embeds(converted: Path):
     emb = models.load_embedder()
     a, b, c = emb.encode(["a cat sat on the mat", "a kitten sits on a rug", "quarterly tax law"])

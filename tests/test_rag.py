@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 
@@ -343,10 +342,6 @@ def test_percentile():
 # --------------------------------------------------------------------------- other stores
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("haystack_integrations.document_stores.qdrant") is None,
-    reason="qdrant-haystack is not installed",
-)
 def test_qdrant_in_memory_store_swaps_in_without_code_changes(lm):
     from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
@@ -363,6 +358,13 @@ def test_qdrant_in_memory_store_swaps_in_without_code_changes(lm):
         rag.retrieval_pipeline(index, "hybrid")
     qa = rag.build_rag(index, "dense", generator=lm, profile="smoke", max_new_tokens=8)
     assert qa.answer("What is the S2 depth rating?").documents[0].meta["doc_id"] == "kb-001"
+
+
+@pytest.mark.parametrize("store", ["PgvectorDocumentStore", "OpenSearchDocumentStore"])
+def test_a_store_whose_integration_is_missing_names_the_package(store):
+    fake = type(store, (), {})()  # the kit picks retrievers by the store's class name
+    with pytest.raises(RagError, match=rf"pip install {rag.INTEGRATION_PACKAGES[store]}"):
+        rag._retriever_classes(fake, "hybrid")
 
 
 def test_eval_records_keep_the_mix_of_question_types():

@@ -11,6 +11,12 @@ def test_main_job_writes_a_report(tmp_path):
     html = path.read_text()
     assert path.name == "report.html" and path.parent == tmp_path.resolve()
     assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html
+    for section in ("Retrieval: BM25", "The grid", "Freshness", "Privacy", "Prompt injection"):
+        assert section in html, section
+    for system in ("hybrid-raft", "rag (re-indexed v2)", "rag (employee role filter)"):
+        assert system in html, system
+    assert html.count("<img") >= 3  # retrieval modes and two loss curves, embedded
+    assert "src='http" not in html and 'src="http' not in html  # self-contained
 
 
 def test_report_tables_escape_and_write_atomically(tmp_path):

@@ -1,0 +1,201 @@
+"""Workshop: prepare the artefacts every notebook can reuse, and check a machine is ready.
+
+In a 90-minute workshop nobody can wait for every fine-tune. The instructor (or each machine,
+before class) runs::
+
+    python -m kit workshop prepare [--profile cpu]    # or: make workshop
+
+which builds and verifies, in the kit's cache (``KIT_CACHE``):
+
+- the bundled generator converted from its GGUF file;
+- the house-style adapter (``adapters/style-<profile>``) and the RAFT adapter
+  (``adapters/raft-<profile>``), trained exactly as notebooks 02 and 03 train them;
+- the cached comparison of notebook 04 (every system, every experiment);
+- ``workshop-<profile>.json``: what was built, for which kit version and data, and a
+  reproduction check (the prebuilt adapter, reloaded, gives the stored answers again).
+
+Notebooks 02 and 03 then offer "train it yourself" or "load the prebuilt one"
+(``USE_PREBUILT = True``): ``train_adapter(..., reuse=True)`` returns the prebuilt adapter only if
+it was trained with the very same settings and data, so both paths give the same downstream
+results. Each attendee runs ``python -m kit workshop check``: one screen, ready or what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from kit import __version__
+from kit.doctor import FAIL, OK, WARN, Check, Report, run_doctor
+from kit.profiles import Profile, resolve_profile
+
+REPRODUCE_QUESTIONS = 3  # grid questions re-answered by the reloaded adapter in the check
+
+
+def style_dir(profile: str | Profile | None = None) -> Path:
+    """Where the house-style adapter run of ``profile`` lives (notebooks 02-04 share it)."""
+    from kit.adapters import adapters_dir
+
+    return adapters_dir() / f"style-{resolve_profile(profile).name}"
+
+
+def raft_dir(profile: str | Profile | None = None) -> Path:
+    """Where the RAFT adapter run of ``profile`` lives (notebooks 03 and 04 share it)."""
+    from kit.adapters import adapters_dir
+
+    return adapters_dir() / f"raft-{resolve_profile(profile).name}"
+
+
+def manifest_path(profile: str | Profile | None = None) -> Path:
+    """The record ``prepare`` writes for ``profile``."""
+    from kit.models import cache_dir
+
+    return cache_dir() / f"workshop-{resolve_profile(profile).name}.json"
+
+
+def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str, Any]:
+    """Build every artefact for ``profile``, verify it, write and return the manifest.
+
+    Already-built artefacts with the same settings are reused (so running it twice is fast);
+    anything stale (another kit version, other data, other settings) is rebuilt. Raises
+    RuntimeError when the machine is not ready or when a reloaded adapter does not reproduce
+    its stored answers.
+    """
+    from kit.compare import cache_key, data_fingerprint, results_path, run_comparison
+    from kit.models import DEFAULT_GENERATOR, resolve_model
+
+    prof = resolve_profile(profile)
+    start = time.perf_counter()
+    doctor = run_doctor(prof.name)
+    if not doctor.ok:
+        raise RuntimeError("This machine is not ready:\n" + doctor.to_text())
+    log(f"1/3 the bundled generator: {resolve_model(DEFAULT_GENERATOR)}")
+    log(f"2/3 adapters and the comparison ({prof.name} profile; reused when already built)")
+    result = run_comparison(prof, log=lambda m: log(f"    {m}"))
+    log("3/3 verify: reload the prebuilt adapter and reproduce stored answers")
+    reproduced = reproduce(prof)
+    if not reproduced["ok"]:
+        raise RuntimeError(
+            "The prebuilt style adapter does not reproduce its stored answers: "
+            f"{reproduced['mismatches']}. Delete {style_dir(prof)} and run prepare again."
+        )
+    manifest = {
+        "kit_version": __version__,
+        "profile": prof.name,
+        "data": data_fingerprint(),
+        "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.perf_counter() - start, 1),
+        "artefacts": {
+            "style_adapter": str(style_dir(prof) / "adapter"),
+            "raft_adapter": str(raft_dir(prof) / "adapter"),
+            "comparison": str(results_path(prof)),
+        },
+        "comparison_key": cache_key_of(prof, cache_key),
+        "summary": json.loads(result.summary.to_json(orient="records")),
+        "reproduced": reproduced,
+    }
+    path = manifest_path(prof)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(path)
+    log(f"ready: {path} ({manifest['seconds']:.0f} s)")
+    return manifest
+
+
+def cache_key_of(prof: Profile, cache_key: Any) -> dict[str, Any]:
+    """The comparison cache key for ``prof`` (kit version, data, settings)."""
+    from kit.compare import _settings
+
+    return cache_key(_settings(prof))
+
+
+def reproduce(profile: str | Profile | None = None, n: int = REPRODUCE_QUESTIONS) -> dict[str, Any]:
+    """Reload the prebuilt style adapter and answer ``n`` grid questions again.
+
+    Out: ``{"ok": bool, "questions": n, "mismatches": [question, ...]}``; ok means every answer
+    is the text stored in the cached comparison (greedy decoding: same weights, same text).
+    """
+    from kit.adapters import load_adapter
+    from kit.compare import load_cached_results, plain_system
+
+    prof = resolve_profile(profile)
+    result = load_cached_results(prof)
+    if result is None:
+        return {"ok": False, "questions": 0, "mismatches": ["no cached comparison"]}
+    stored = result.answers["finetuned"][:n]
+    model, tokenizer = load_adapter(style_dir(prof) / "adapter", dtype=prof.dtype)
+    system = plain_system(model.merge_and_unload(), tokenizer, "finetuned", prof)
+    again = [system(a.question) for a in stored]  # one at a time, exactly as the grid asked
+    mismatches = [a.question for a, b in zip(stored, again, strict=True) if a.text != b.text]
+    return {"ok": not mismatches, "questions": len(stored), "mismatches": mismatches}
+
+
+def check(profile: str | Profile | None = None) -> Report:
+    """The attendee's readiness check: the doctor's checks (disk space included) plus the
+    notebook stack and the workshop's artefacts.
+
+    Out: a doctor :class:`~kit.doctor.Report` (``print(report)`` or display it in a notebook);
+    ``report.ok`` is False when something must be fixed before class, and each problem says how.
+    """
+    report = run_doctor(resolve_profile(profile).name if profile else None)
+    prof = report.profile or resolve_profile(profile)
+    report.checks.append(_check_notebook_stack())
+    report.checks.extend(_check_artefacts(prof))
+    return report
+
+
+def _check_notebook_stack() -> Check:
+    import importlib.util
+
+    needed = ("jupyterlab", "ipywidgets", "nbclient")
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    if missing:
+        return Check(
+            "notebooks",
+            FAIL,
+            f"missing {', '.join(missing)}",
+            "run `make setup` (or pip install -r requirements.lock)",
+        )
+    return Check("notebooks", OK, "JupyterLab and ipywidgets are installed")
+
+
+def _check_artefacts(prof: Profile) -> list[Check]:
+    """Are the prebuilt artefacts there, and built for this kit version and data?"""
+    from kit.adapters import check_adapter
+    from kit.compare import cache_key, data_fingerprint, load_results, results_path
+
+    fix = f"run `python -m kit workshop prepare --profile {prof.name}` (or copy the prepared cache)"
+    path = manifest_path(prof)
+    if not path.is_file():
+        return [
+            Check(
+                "workshop artefacts",
+                WARN,
+                f"none prepared for the {prof.name} profile: notebooks will train everything "
+                "themselves (minutes each)",
+                fix,
+            )
+        ]
+    manifest = json.loads(path.read_text())
+    checks = []
+    stale = [
+        what
+        for what, now in (("kit version", __version__), ("data", data_fingerprint()))
+        if manifest.get("kit_version" if what == "kit version" else "data") != now
+    ]
+    if stale:
+        return [
+            Check("workshop artefacts", FAIL, f"prepared for another {' and '.join(stale)}", fix)
+        ]
+    for name, folder in (("style adapter", style_dir(prof)), ("RAFT adapter", raft_dir(prof))):
+        problem = check_adapter(folder / "adapter")
+        checks.append(Check(name, FAIL, problem, fix) if problem else Check(name, OK, str(folder)))
+    cached = load_results(results_path(prof), cache_key_of(prof, cache_key))
+    checks.append(
+        Check("comparison", OK, f"cached in {results_path(prof)}")
+        if cached is not None
+        else Check("comparison", FAIL, "missing or stale", fix)
+    )
+    return checks

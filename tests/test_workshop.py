@@ -1,0 +1,78 @@
+"""The workshop path: prepare the artefacts, check a machine, reproduce the stored results.
+
+``prepare`` runs on the smoke profile in the real cache (the comparison it needs is the one the
+main job and notebook 04 cache, so it is computed once per test session at most).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kit import workshop
+from kit.__main__ import main
+from kit.doctor import FAIL, OK, WARN
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return workshop.prepare("smoke")
+
+
+def test_prepare_builds_verifies_and_records_every_artefact(manifest):
+    assert manifest["profile"] == "smoke" and manifest["reproduced"]["ok"]
+    assert manifest["reproduced"]["questions"] == workshop.REPRODUCE_QUESTIONS
+    assert workshop.manifest_path("smoke").is_file()
+    for path in manifest["artefacts"].values():
+        assert Path(path).exists(), path
+    systems = {row["system"] for row in manifest["summary"]}
+    assert {"base", "rag", "finetuned", "hybrid", "hybrid-raft"} <= systems
+
+
+def test_prebuilt_adapters_are_what_the_notebooks_reuse(manifest):
+    from kit.finetune import train_adapter
+    from kit.hybrid import raft_plan, raft_training_set
+    from kit.rag import build_index, build_rag
+
+    style = train_adapter(profile="smoke", reuse=True)  # notebook 02 with USE_PREBUILT = True
+    assert str(style.adapter_dir) == manifest["artefacts"]["style_adapter"]
+    rag = build_rag(build_index("v1"), profile="smoke")
+    raft = train_adapter(
+        raft_training_set(rag, "smoke"),
+        profile="smoke",
+        output_dir=workshop.raft_dir("smoke"),
+        reuse=True,
+        **raft_plan("smoke")["overrides"],
+    )  # notebook 03 with USE_PREBUILT = True: the very same RAFT data, so the prebuilt one
+    assert str(raft.adapter_dir) == manifest["artefacts"]["raft_adapter"]
+
+
+def test_the_reloaded_adapter_reproduces_the_stored_answers(manifest):
+    again = workshop.reproduce("smoke", n=2)
+    assert again == {"ok": True, "questions": 2, "mismatches": []}
+
+
+def test_check_reports_ready_then_stale_artefacts(manifest, capsys):
+    report = workshop.check("smoke")
+    by_name = {c.name: c for c in report.checks}
+    for name in ("style adapter", "RAFT adapter", "comparison", "notebooks"):
+        assert by_name[name].status == OK, by_name[name]
+    assert by_name["cache"].status != FAIL  # disk space: a warning at most on a full-ish disk
+    assert main(["workshop", "check", "--profile", "smoke"]) == (0 if report.ok else 1)
+    assert "style adapter" in capsys.readouterr().out
+
+    path = workshop.manifest_path("smoke")
+    saved = path.read_text()
+    try:
+        path.write_text(json.dumps({**json.loads(saved), "kit_version": "0.0.0"}))
+        stale = {c.name: c for c in workshop.check("smoke").checks}["workshop artefacts"]
+        assert stale.status == FAIL and "kit version" in stale.detail and "prepare" in stale.fix
+        path.unlink()
+        missing = {c.name: c for c in workshop.check("smoke").checks}["workshop artefacts"]
+        assert missing.status == WARN and "train everything" in missing.detail
+    finally:
+        path.write_text(saved)
