@@ -386,8 +386,12 @@ def run_comparison(
     use_cache: bool = True,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    index: Any = None,
 ) -> GridResult:
     """Build every system, run the grid and the three experiments; cache and return the result.
+
+    ``index``: the v1 index if you built one already (``kit.rag.build_index("v1")``), else it
+    is built here.
 
     Steps (each logged): index v1 -> base and RAG -> fine-tune on the style set -> fine-tuned and
     hybrid -> RAFT data and fine-tune -> hybrid-RAFT -> the grid on the test split -> freshness
@@ -420,8 +424,11 @@ def run_comparison(
         elapsed = time.perf_counter() - started
         log(f"{message}  [{elapsed:.0f} s, peak memory {peak_memory_mb():.0f} MB]")
 
-    step("index the knowledge base (v1)")
-    index, timings["index_s"] = timed(lambda: build_index("v1"))
+    step("index the knowledge base (v1)" if index is None else "reuse the v1 index")
+    if index is None:
+        index, timings["index_s"] = timed(lambda: build_index("v1"))
+    else:
+        timings["index_s"] = index.seconds
     model, tokenizer = load_generator(dtype=prof.dtype)
     base = plain_system(model, tokenizer, "base", prof)
     rag = build_rag(index, generator=(model, tokenizer), profile=prof)

@@ -56,7 +56,9 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
     report.add_figure("Retrieval modes", plot_modes(retrieval))
 
     _step(3, "fine-tune, hybrid, RAFT and the grid (the longest step)", start)
-    result = run_comparison(prof, progress=True, log=lambda m: print(f"   {m}", flush=True))
+    result = run_comparison(
+        prof, progress=True, log=lambda m: print(f"   {m}", flush=True), index=index
+    )
     summary = result.summary
     print(summary.round(3).to_string(index=False), flush=True)
     report.add_table(
