@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.models import DEFAULT_GENERATOR, cache_dir, load_generator
+from kit.models import DEFAULT_GENERATOR, cache_dir, check_listed_files, load_generator
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -132,20 +132,9 @@ def check_adapter(adapter_dir: str | Path) -> str | None:
     folder = Path(adapter_dir)
     if not folder.is_dir():
         return f"{folder} does not exist or is not a folder"
-    marker = folder / ADAPTER_MARKER
-    if not marker.is_file():
+    if not (folder / ADAPTER_MARKER).is_file():
         return f"no {ADAPTER_MARKER}: not a kit adapter, or its save did not finish"
-    try:
-        files = json.loads(marker.read_text())["files"]
-    except (ValueError, KeyError) as err:
-        return f"{ADAPTER_MARKER} is unreadable ({err})"
-    for fname, size in files.items():
-        path = folder / fname
-        if not path.is_file():
-            return f"{fname} is missing"
-        if path.stat().st_size != size:
-            return f"{fname} has {path.stat().st_size} bytes, expected {size}"
-    return None
+    return check_listed_files(folder, ADAPTER_MARKER)
 
 
 def read_adapter_info(adapter_dir: str | Path) -> dict[str, Any]:

@@ -409,7 +409,7 @@ def run_comparison(
     from kit.workshop import raft_dir, style_dir
 
     prof = resolve_profile(profile)
-    key = cache_key(_settings(prof))
+    key = comparison_key(prof)
     path = results_path(prof)
     if use_cache:
         cached = load_results(path, key)
@@ -566,7 +566,14 @@ def load_cached_results(profile: Any = None) -> GridResult | None:
     from kit.profiles import resolve_profile
 
     prof = resolve_profile(profile)
-    return load_results(results_path(prof), cache_key(_settings(prof)))
+    return load_results(results_path(prof), comparison_key(prof))
+
+
+def comparison_key(profile: Any = None) -> dict[str, Any]:
+    """The cache key of :func:`run_comparison` for ``profile``: kit version, data, settings."""
+    from kit.profiles import resolve_profile
+
+    return cache_key(_settings(resolve_profile(profile)))
 
 
 def _settings(prof: Any) -> dict[str, Any]:

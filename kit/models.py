@@ -327,13 +327,21 @@ def _write_converted(gguf_file: Path, folder: Path, model: BundledModel, dtype: 
 
 def _check_converted(folder: Path) -> str | None:
     """Return what is wrong with a converted folder, or None if it looks complete."""
-    marker = folder / MARKER
-    if not marker.is_file():
+    if not (folder / MARKER).is_file():
         return f"no {MARKER}: the conversion did not finish, or the folder is not the kit's"
+    return check_listed_files(folder, MARKER)
+
+
+def check_listed_files(folder: Path, marker: str) -> str | None:
+    """Check the files a folder's marker JSON lists (``{"files": {name: size}}``) are all there.
+
+    Out: what is wrong (a sentence), or None. The kit writes such a marker last, when it saves a
+    converted model or an adapter, so a folder whose save was cut short is caught here.
+    """
     try:
-        files = json.loads(marker.read_text())["files"]
-    except (ValueError, KeyError) as err:
-        return f"{MARKER} is unreadable ({err})"
+        files = json.loads((folder / marker).read_text())["files"]
+    except (OSError, ValueError, KeyError) as err:
+        return f"{marker} is unreadable ({err})"
     for fname, size in files.items():
         path = folder / fname
         if not path.is_file():

@@ -63,7 +63,7 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
     RuntimeError when the machine is not ready or when a reloaded adapter does not reproduce
     its stored answers.
     """
-    from kit.compare import cache_key, data_fingerprint, results_path, run_comparison
+    from kit.compare import comparison_key, data_fingerprint, results_path, run_comparison
     from kit.models import DEFAULT_GENERATOR, resolve_model
 
     prof = resolve_profile(profile)
@@ -92,7 +92,7 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
             "raft_adapter": str(raft_dir(prof) / "adapter"),
             "comparison": str(results_path(prof)),
         },
-        "comparison_key": cache_key_of(prof, cache_key),
+        "comparison_key": comparison_key(prof),
         "summary": json.loads(result.summary.to_json(orient="records")),
         "reproduced": reproduced,
     }
@@ -102,13 +102,6 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
     tmp.replace(path)
     log(f"ready: {path} ({manifest['seconds']:.0f} s)")
     return manifest
-
-
-def cache_key_of(prof: Profile, cache_key: Any) -> dict[str, Any]:
-    """The comparison cache key for ``prof`` (kit version, data, settings)."""
-    from kit.compare import _settings
-
-    return cache_key(_settings(prof))
 
 
 def reproduce(profile: str | Profile | None = None, n: int = REPRODUCE_QUESTIONS) -> dict[str, Any]:
@@ -164,7 +157,7 @@ def _check_notebook_stack() -> Check:
 def _check_artefacts(prof: Profile) -> list[Check]:
     """Are the prebuilt artefacts there, and built for this kit version and data?"""
     from kit.adapters import check_adapter
-    from kit.compare import cache_key, data_fingerprint, load_results, results_path
+    from kit.compare import data_fingerprint, load_cached_results, results_path
 
     fix = f"run `python -m kit workshop prepare --profile {prof.name}` (or copy the prepared cache)"
     path = manifest_path(prof)
@@ -192,7 +185,7 @@ def _check_artefacts(prof: Profile) -> list[Check]:
     for name, folder in (("style adapter", style_dir(prof)), ("RAFT adapter", raft_dir(prof))):
         problem = check_adapter(folder / "adapter")
         checks.append(Check(name, FAIL, problem, fix) if problem else Check(name, OK, str(folder)))
-    cached = load_results(results_path(prof), cache_key_of(prof, cache_key))
+    cached = load_cached_results(prof)
     checks.append(
         Check("comparison", OK, f"cached in {results_path(prof)}")
         if cached is not None
