@@ -158,12 +158,31 @@ def load_adapter(
     :class:`AdapterError` if the folder is incomplete or if ``base`` is not the model the adapter
     was trained on (compared by fingerprint, not by name).
     """
-    from peft import PeftModel
+    from transformers import AutoTokenizer
 
     info = read_adapter_info(adapter_dir)
-    expected = info["base"]
-    base_name = base or expected.get("name") or DEFAULT_GENERATOR
+    base_name = base or info["base"].get("name") or DEFAULT_GENERATOR
     model, _ = load_generator(base_name, dtype=dtype, device=device)
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+    peft_model = attach_adapter(model, adapter_dir, base_name)
+    peft_model.eval()
+    return peft_model, tokenizer
+
+
+def attach_adapter(
+    model: PreTrainedModel, adapter_dir: str | Path, base_name: str = "", trainable: bool = False
+) -> Any:
+    """Put a saved adapter on an already loaded base model; return the peft model.
+
+    In: the base model, the adapter folder, the base's kit name (for the message), and whether
+    the adapter's weights should be trained further (``trainable=True``, as
+    ``kit.finetune.train_adapter(init_adapter=...)`` does). Out: a ``peft.PeftModel``.
+    Raises :class:`AdapterError` if the folder is incomplete or the adapter was trained on
+    another base model (compared by fingerprint, not by name).
+    """
+    from peft import PeftModel
+
+    expected = read_adapter_info(adapter_dir)["base"]
     wrong = fingerprint_mismatch(expected, base_fingerprint(model, base_name))
     if wrong:
         raise AdapterError(
@@ -172,12 +191,19 @@ def load_adapter(
             "the exact base model it was trained on: load it with base="
             f"{expected.get('name')!r} (or leave base out)."
         )
-    from transformers import AutoTokenizer
+    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
 
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
-    peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
-    peft_model.eval()
-    return peft_model, tokenizer
+
+def adapter_weights_hash(adapter_dir: str | Path) -> str:
+    """A short hash of an adapter's weight files: two adapters with the same hash are the same.
+
+    Raises :class:`AdapterError` if the folder is not a complete kit adapter.
+    """
+    read_adapter_info(adapter_dir)
+    digest = hashlib.sha256()
+    for path in sorted(Path(adapter_dir).glob("adapter_model.*")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def merge_adapter(

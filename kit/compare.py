@@ -442,13 +442,14 @@ def run_comparison(
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
     hybrid = build_rag(index, generator=(ft_model, ft_tok), profile=prof, system="hybrid")
 
-    step("build RAFT examples with the retriever and fine-tune on them")
+    step("build RAFT examples with the retriever and fine-tune the style adapter on them")
     raft_data = raft_training_set(rag, prof)
     raft_run = train_adapter(
         raft_data,
         profile=prof,
         output_dir=raft_dir(prof),
         reuse=use_cache,
+        init_adapter=ft_run.adapter_dir,  # RAFT adds retrieval skills on top of the house style
         **raft_plan(prof)["overrides"],
     )
     raft_model, raft_tok = load_adapter(raft_run.adapter_dir, dtype=prof.dtype)

@@ -184,13 +184,11 @@ def _check_hardware() -> list[Check]:
     checks = []
     cpu = platform.processor() or platform.machine()
     threads = torch.get_num_threads()
-    bf16 = _cpu_has_bf16(torch)
     checks.append(
         Check(
             "cpu",
             OK,
-            f"{cpu}, {os.cpu_count()} cores, torch uses {threads} threads, "
-            f"bf16 {'native' if bf16 else 'emulated (slower)'}",
+            f"{cpu}, {os.cpu_count()} cores, torch uses {threads} threads, {_cpu_precision(torch)}",
         )
     )
     mem = _memory_gib()
@@ -206,6 +204,18 @@ def _check_hardware() -> list[Check]:
     else:
         checks.append(Check("gpu", OK, "none: everything runs on the CPU (that is fine)"))
     return checks
+
+
+def _cpu_precision(torch) -> str:
+    """Which precision the kit computes in on this CPU, and why (measured by ``pick_dtype``)."""
+    from kit.models import pick_dtype
+
+    chosen = pick_dtype("auto", "cpu")
+    if chosen == "bfloat16":
+        return "computes in bfloat16 (native bf16, measured faster than float32)"
+    if _cpu_has_bf16(torch):
+        return "computes in float32 (bf16 is supported but measured no faster here)"
+    return "computes in float32 (no native bf16)"
 
 
 def _cpu_has_bf16(torch) -> bool:

@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from kit.adapters import (
     AdapterError,
+    adapter_weights_hash,
     adapters_dir,
+    attach_adapter,
     base_fingerprint,
     load_adapter,
     merge_adapter,
@@ -391,6 +393,7 @@ def train_adapter(
     seed: int = 42,
     system: str = DEFAULT_SYSTEM,
     reuse: bool = False,
+    init_adapter: str | Path | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune ``base`` with LoRA on ``examples``; save the adapter; return a TrainResult.
@@ -408,6 +411,9 @@ def train_adapter(
       reuse: if output_dir already holds a finished adapter trained with exactly these
         settings (base, data, profile, seed; e.g. prebuilt by ``python -m kit workshop
         prepare``), return it instead of training again (see :func:`reusable_run`);
+      init_adapter: an adapter folder to start from instead of a fresh LoRA (e.g. the style
+        adapter, so that RAFT training adds retrieval skills on top of the house style); its
+        LoRA shape (rank, alpha, targets) is kept and the profile's is ignored;
       **overrides: any Profile field, e.g. ``learning_rate=1e-3, max_steps=30, lora_r=4``.
     Raises DataError (bad data), FinetuneError (NaN loss, out of memory, mismatched resume),
     AdapterError (the adapter could not be saved).
@@ -423,6 +429,7 @@ def train_adapter(
     if prof.train_examples and len(data) > prof.train_examples:
         data = random.Random(seed).sample(data, prof.train_examples)
     train_set, held_out = split_examples(data, prof.eval_examples, seed)
+    init_hash = adapter_weights_hash(init_adapter) if init_adapter else None  # checks the folder
     device = best_device()
     recorded = _recorded_settings(out_dir_for(output_dir, examples, prof) / "checkpoints", resume)
     if recorded:  # a resumed run keeps the precision it started with
@@ -477,6 +484,8 @@ def train_adapter(
         "train_examples": len(features),
         "data": _data_hash(ordered),
     }
+    if init_hash:
+        settings["init_adapter"] = init_hash
     if reuse and resume is False:
         previous = reusable_run(out / "adapter", settings)
         if previous is not None:
@@ -495,7 +504,10 @@ def train_adapter(
         task_type="CAUSAL_LM",
     )
     try:
-        model = get_peft_model(model, lora)
+        if init_adapter:
+            model = attach_adapter(model, init_adapter, base, trainable=True)
+        else:
+            model = get_peft_model(model, lora)
     except ValueError as err:
         raise FinetuneError(f"LoRA could not be attached: {err}") from err
 

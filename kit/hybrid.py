@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from kit.citations import doc_id
 from kit.data import ChatExample, load_style
 
@@ -146,3 +148,61 @@ def raft_training_set(rag: RAG, profile: Any = None, seed: int = 0) -> list[Chat
     if plan["examples"] and plan["examples"] < len(examples):
         examples = random.Random(seed).sample(examples, plan["examples"])
     return raft_examples(rag, examples, n_sources=plan["n_sources"], seed=seed)
+
+
+# (model, the system that answers without sources, the system that answers with them)
+CONTEXT_PAIRS = (
+    ("style adapter (trained without sources)", "finetuned", "hybrid"),
+    ("RAFT adapter (trained with sources)", "raft", "hybrid-raft"),
+)
+
+
+def context_effect(
+    summary: pd.DataFrame,
+    metrics: Sequence[str] = ("style", "cites", "citation_precision", "correct"),
+    pairs: Sequence[tuple[str, str, str]] = CONTEXT_PAIRS,
+) -> pd.DataFrame:
+    """What adding retrieved sources to the prompt does to each fine-tuned model.
+
+    In: a grid summary (``GridResult.summary`` from ``kit.compare.run_systems``) with, for each
+    model in ``pairs``, the system that answers without sources and the one with them. Out: one
+    row per model and metric: the value without sources, with sources, and the change. A model
+    whose no-sources system is not in the grid (the comparison of ``kit.compare`` does not run
+    "raft" alone) gets NaN there; a model with neither system is left out.
+    """
+    by_system = summary.set_index("system")
+    rows = []
+    for model, without, with_ in pairs:
+        if with_ not in by_system.index and without not in by_system.index:
+            continue
+        for metric in metrics:
+            if metric not in by_system.columns:
+                raise KeyError(f"{metric!r} is not a column of the summary: {list(summary)}")
+            before = by_system[metric].get(without, float("nan"))
+            after = by_system[metric].get(with_, float("nan"))
+            rows.append(
+                {
+                    "model": model,
+                    "metric": metric,
+                    "without sources": before,
+                    "with sources": after,
+                    "change": after - before,
+                }
+            )
+    if not rows:
+        names = sorted({s for _, a, b in pairs for s in (a, b)})
+        raise ValueError(f"The summary has none of the systems {names}: run them in the grid.")
+    return pd.DataFrame(rows)
+
+
+def describe_context_effect(effect: pd.DataFrame, metric: str = "style") -> str:
+    """One sentence per model from :func:`context_effect`'s table: ``metric`` without and with."""
+    parts = []
+    for model, rows in effect[effect["metric"] == metric].groupby("model", sort=False):
+        row = rows.iloc[0]
+        before, after = row["without sources"], row["with sources"]
+        if pd.isna(before):
+            parts.append(f"{model}: {metric} {after:.2f} with sources.")
+        else:
+            parts.append(f"{model}: {metric} {before:.2f} without sources, {after:.2f} with them.")
+    return " ".join(parts)

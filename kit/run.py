@@ -30,6 +30,7 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
     from kit.compare import run_comparison
     from kit.doctor import run_doctor
     from kit.finetune import draw_losses
+    from kit.hybrid import context_effect, describe_context_effect
     from kit.rag import build_index, evaluate_retrieval, plot_modes, summarise_retrieval
 
     start = time.perf_counter()
@@ -68,6 +69,14 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         "style: the house format; latency in seconds on this machine.",
     )
     report.add_html("The grid by metric", widgets.dashboard_html(result.scores))
+    effect = context_effect(summary, metrics=("style", "cites", "citation_precision", "correct"))
+    report.add_table(
+        "Sources in the prompt: what they do to each fine-tuned model",
+        effect.round(3),
+        note=describe_context_effect(effect)
+        + " The style adapter never saw a RAG prompt in training; the RAFT adapter continued "
+        "from it on RAG prompts with distractors. (RAFT without sources: notebook 03.)",
+    )
     timings = result.meta.get("timings", {})
     stages = {
         "index the knowledge base (v1)": "index_s",

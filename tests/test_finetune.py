@@ -14,6 +14,7 @@ import pytest
 from kit.adapters import (
     ADAPTER_MARKER,
     AdapterError,
+    adapter_weights_hash,
     base_fingerprint,
     check_adapter,
     fingerprint_mismatch,
@@ -102,6 +103,42 @@ def test_reuse_returns_a_prebuilt_adapter_only_when_the_settings_match(run_a, tm
     assert other.losses != run_a.losses and other.completed
     info = json.loads((other.adapter_dir / ADAPTER_MARKER).read_text())
     assert info["info"]["settings"]["profile"]["learning_rate"] == 5e-4
+
+
+def test_training_can_continue_from_a_trained_adapter(run_a, tmp_path):
+    from safetensors.torch import load_file
+
+    start = load_file(run_a.adapter_dir / "adapter_model.safetensors")
+    settings = {**TINY, "max_steps": 1, "learning_rate": 1e-12}
+    cont = train_adapter(output_dir=tmp_path / "c", init_adapter=run_a.adapter_dir, **settings)
+    fresh = train_adapter(output_dir=tmp_path / "f", **settings)
+    # same seed, same first batch: the continued run starts from the trained adapter, so its
+    # first loss is the trained model's, lower than a fresh LoRA's (which equals the base model's)
+    assert cont.losses[0][1] < fresh.losses[0][1] - 0.05
+    assert fresh.losses[0][1] == pytest.approx(run_a.losses[0][1], abs=1e-4)
+    # a learning rate of 1e-12 moves nothing: it saved the weights it started from
+    end = load_file(cont.adapter_dir / "adapter_model.safetensors")
+    assert end.keys() == start.keys()
+    assert all(torch_allclose(end[k], start[k]) for k in start)
+    assert any(k.endswith("lora_B.weight") and start[k].abs().sum() > 0 for k in start)
+    assert cont.settings["init_adapter"] == adapter_weights_hash(run_a.adapter_dir)
+    # the starting adapter is part of the settings: reuse with another start trains again
+    again = train_adapter(
+        output_dir=tmp_path / "c", init_adapter=run_a.adapter_dir, reuse=True, **settings
+    )
+    assert again.train_seconds == cont.train_seconds
+    other = train_adapter(
+        output_dir=tmp_path / "c", init_adapter=fresh.adapter_dir, reuse=True, **settings
+    )
+    assert other.settings["init_adapter"] != cont.settings["init_adapter"]
+    with pytest.raises(AdapterError, match="not a kit adapter"):
+        train_adapter(output_dir=tmp_path / "x", init_adapter=tmp_path, **settings)
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+
+    return torch.allclose(a.float(), b.float(), atol=1e-6)
 
 
 def test_a_learning_rate_that_blows_up_stops_with_a_clear_error(tmp_path):

@@ -59,3 +59,31 @@ def test_raft_plan_fits_each_profile(rag):
     assert len(data) == smoke["examples"]
     assert all(len(_shown_ids(ex)) <= smoke["n_sources"] for ex in data)
     assert data == raft_training_set(rag, "smoke")  # the same examples every time (reusable)
+
+
+def test_context_effect_sets_each_adapter_without_sources_beside_with_sources():
+    import pandas as pd
+
+    from kit.hybrid import context_effect, describe_context_effect
+
+    summary = pd.DataFrame(
+        {
+            "system": ["finetuned", "hybrid", "hybrid-raft", "rag"],
+            "style": [1.0, 0.125, 0.8125, 0.0],
+            "correct": [0.0, 0.1875, 0.375, 0.125],
+        }
+    )
+    effect = context_effect(summary, metrics=("style", "correct"))
+    style = effect[effect.metric == "style"].set_index("model")
+    plug_in = style.loc["style adapter (trained without sources)"]
+    assert (plug_in["without sources"], plug_in["with sources"]) == (1.0, 0.125)
+    assert plug_in["change"] == pytest.approx(-0.875)
+    raft = style.loc["RAFT adapter (trained with sources)"]
+    assert pd.isna(raft["without sources"]) and raft["with sources"] == 0.8125
+    text = describe_context_effect(effect)
+    assert "style 1.00 without sources, 0.12 with them" in text
+    assert "style 0.81 with sources" in text
+    with pytest.raises(KeyError, match="'f1' is not a column"):
+        context_effect(summary, metrics=("f1",))
+    with pytest.raises(ValueError, match="none of the systems"):
+        context_effect(summary[summary.system == "rag"])

