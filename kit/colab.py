@@ -1,8 +1,8 @@
 """Colab: install the kit and its pinned set into a Colab runtime, keeping what Colab needs.
 
-Run from a clone of the repository, in the notebook's first cell (``python -m kit.colab``; it
-does nothing outside Colab unless asked with ``--force``). This module uses the standard
-library only, because it runs before anything else is installed.
+Run from a clone of the repository, in the notebook's first cell (``import kit.colab;
+kit.colab.main()``); it does nothing outside Colab unless asked with ``--force``. This module
+uses the standard library only, because it runs before anything else is installed.
 
 What it does, and why:
 
@@ -16,12 +16,16 @@ What it does, and why:
   changed version, and says which. Run again after that one restart, it finds everything in
   place and installs nothing, so there is never a second restart.
 
+Not yet tried on a live Colab runtime (this kit is built offline): the plan's logic is tested,
+the install itself is ``pip install --no-deps`` of exact pins.
+
 The profile is picked by ``kit.profiles.pick_profile``: ``gpu`` when Colab gives you a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -57,6 +61,8 @@ KEEP_ON_COLAB = (
     "prompt-toolkit",
     "matplotlib-inline",
     "nest-asyncio",
+    # widgets: Colab's front end renders the ipywidgets version it ships with
+    "ipywidgets",
     "widgetsnbextension",
     # local tooling: the browser tests, the test runner, the linter, notebook stripping
     "playwright",
@@ -69,18 +75,6 @@ KEEP_ON_COLAB = (
     "terminado",
     "send2trash",
 )
-
-# Module names whose top-level import name differs from the package name.
-IMPORT_NAMES = {
-    "scikit-learn": "sklearn",
-    "pyyaml": "yaml",
-    "pillow": "PIL",
-    "haystack-ai": "haystack",
-    "sentence-transformers": "sentence_transformers",
-    "huggingface-hub": "huggingface_hub",
-    "python-dateutil": "dateutil",
-    "protobuf": "google.protobuf",
-}
 
 
 def normalise(name: str) -> str:
@@ -133,21 +127,31 @@ def install_plan(
 
 
 def restart_needed(
-    to_install: list[str], installed: dict[str, str], imported: set[str]
+    to_install: list[str],
+    installed: dict[str, str],
+    imported: set[str] | None,
+    owners: dict[str, list[str]] | None = None,
 ) -> list[str]:
     """The packages whose new version cannot take effect without restarting the runtime.
 
-    In: the ``install`` list of :func:`install_plan`, the versions installed before, and the
-    names of the modules imported in the kernel (``sys.modules``). A package counts if it was
-    installed at another version and its top-level module is imported already.
+    In: the ``install`` list of :func:`install_plan`; the versions installed before; the names of
+    the modules imported in the kernel (``sys.modules``), or None when they cannot be known (run
+    as a separate process): then every package that changed version counts; ``owners`` maps a
+    top-level module to the packages that provide it (default:
+    ``importlib.metadata.packages_distributions()``, so ``sklearn`` -> ``scikit-learn``).
+    A package counts if it was installed at another version and one of its modules is imported.
     """
     have = {normalise(k): v for k, v in installed.items()}
-    out = []
-    for pin in to_install:
-        name = pin.split("==")[0]
-        if name in have and IMPORT_NAMES.get(name, name.replace("-", "_")) in imported:
-            out.append(name)
-    return out
+    changed = [pin.split("==")[0] for pin in to_install if pin.split("==")[0] in have]
+    if imported is None:
+        return changed
+    owners = metadata.packages_distributions() if owners is None else owners
+    loaded = {
+        normalise(package)
+        for module in {m.split(".")[0] for m in imported}
+        for package in owners.get(module, [])
+    }
+    return [name for name in changed if name in loaded]
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -156,17 +160,31 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def installed_versions() -> dict[str, str]:
-    """``{normalised name: version}`` of every distribution in this environment."""
-    return {normalise(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    """``{normalised name: version}`` of the distributions Python imports from here.
+
+    A package installed twice (Colab has some in the system's dist-packages too) counts at the
+    version found first on ``sys.path``, the one ``import`` loads; broken installs are skipped.
+    """
+    versions: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            versions.setdefault(normalise(name), dist.version)
+    return versions
 
 
 def in_colab() -> bool:
-    """True inside a Google Colab runtime."""
-    return "google.colab" in sys.modules
+    """True inside a Google Colab runtime, in the notebook's kernel or in a ``!`` shell command."""
+    return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Install for Colab (see the module's docstring); ``--dry-run`` only prints the plan."""
+def main(argv: list[str] | None = None, in_kernel: bool = True) -> int:
+    """Install for Colab (see the module's docstring); ``--dry-run`` only prints the plan.
+
+    Call it in the notebook's own process (``import kit.colab; kit.colab.main()``) so that it
+    sees which packages the kernel has imported; run as ``python -m kit.colab`` it cannot, and
+    asks for a restart whenever an installed package changed version.
+    """
     parser = argparse.ArgumentParser(prog="python -m kit.colab", description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the plan, install nothing")
     parser.add_argument("--force", action="store_true", help="run outside Colab too")
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in (plan["install"], missing_models, ["-e", str(ROOT)] if kit_missing else []):
         if group:
             subprocess.run([*pip, *group], check=True)
-    stale = restart_needed(plan["install"], before, set(sys.modules))
+    stale = restart_needed(plan["install"], before, set(sys.modules) if in_kernel else None)
     if stale:
         print(
             "Restart the runtime once (Runtime > Restart session), then run this cell again: "
@@ -213,4 +231,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(in_kernel=False))

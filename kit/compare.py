@@ -577,5 +577,9 @@ def comparison_key(profile: Any = None) -> dict[str, Any]:
     return cache_key(_settings(resolve_profile(profile)))
 
 
+# How the systems are built, beyond the profile: a change here makes older caches stale.
+RECIPE = {"hybrid-raft": "RAFT continues from the style adapter"}
+
+
 def _settings(prof: Any) -> dict[str, Any]:
-    return {"profile": prof.as_dict(), "systems": SYSTEMS}
+    return {"profile": prof.as_dict(), "systems": SYSTEMS, "recipe": RECIPE}

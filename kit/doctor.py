@@ -208,13 +208,15 @@ def _check_hardware() -> list[Check]:
 
 def _cpu_precision(torch) -> str:
     """Which precision the kit computes in on this CPU, and why (measured by ``pick_dtype``)."""
-    from kit.models import pick_dtype
+    from kit.models import best_device, pick_dtype
 
-    chosen = pick_dtype("auto", "cpu")
-    if chosen == "bfloat16":
-        return "computes in bfloat16 (native bf16, measured faster than float32)"
+    if best_device() != "cpu":
+        return "the GPU does the computing (see the gpu line)"
+    native = "native bf16" if _cpu_has_bf16(torch) else "bf16 through oneDNN"
+    if pick_dtype("auto", "cpu") == "bfloat16":
+        return f"computes in bfloat16 ({native}, measured faster than float32)"
     if _cpu_has_bf16(torch):
-        return "computes in float32 (bf16 is supported but measured no faster here)"
+        return "computes in float32 (native bf16, but measured no faster here)"
     return "computes in float32 (no native bf16)"
 
 

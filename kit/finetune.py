@@ -413,10 +413,11 @@ def train_adapter(
         prepare``), return it instead of training again (see :func:`reusable_run`);
       init_adapter: an adapter folder to start from instead of a fresh LoRA (e.g. the style
         adapter, so that RAFT training adds retrieval skills on top of the house style); its
-        LoRA shape (rank, alpha, targets) is kept and the profile's is ignored;
+        LoRA shape (rank, alpha, dropout, targets) is kept, and ``lora_*`` overrides are refused;
       **overrides: any Profile field, e.g. ``learning_rate=1e-3, max_steps=30, lora_r=4``.
     Raises DataError (bad data), FinetuneError (NaN loss, out of memory, mismatched resume),
-    AdapterError (the adapter could not be saved).
+    AdapterError (the adapter could not be saved; ``init_adapter`` is incomplete or was trained
+    on another base model).
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -429,7 +430,15 @@ def train_adapter(
     if prof.train_examples and len(data) > prof.train_examples:
         data = random.Random(seed).sample(data, prof.train_examples)
     train_set, held_out = split_examples(data, prof.eval_examples, seed)
-    init_hash = adapter_weights_hash(init_adapter) if init_adapter else None  # checks the folder
+    init_id = None
+    if init_adapter:
+        shape = [k for k in overrides if k.startswith("lora_")]
+        if shape:
+            raise FinetuneError(
+                f"init_adapter keeps the LoRA shape of the adapter it starts from; drop {shape} "
+                "(or leave init_adapter out to train a new LoRA with them)."
+            )
+        prof, init_id = _continue_from(init_adapter, prof)
     device = best_device()
     recorded = _recorded_settings(out_dir_for(output_dir, examples, prof) / "checkpoints", resume)
     if recorded:  # a resumed run keeps the precision it started with
@@ -484,8 +493,8 @@ def train_adapter(
         "train_examples": len(features),
         "data": _data_hash(ordered),
     }
-    if init_hash:
-        settings["init_adapter"] = init_hash
+    if init_id:
+        settings["init_adapter"] = init_id
     if reuse and resume is False:
         previous = reusable_run(out / "adapter", settings)
         if previous is not None:
@@ -627,6 +636,40 @@ def train_adapter(
 
 
 _MACHINE_SETTINGS = ("dtype", "fp16")  # how this machine computes, not what is trained
+
+
+def adapter_identity(adapter_dir: str | Path) -> str:
+    """What an adapter *is*, for the settings of a run that starts from it (``init_adapter``).
+
+    A kit adapter is named by the settings it was trained with (base, data, profile, seed,
+    steps, its own starting adapter), not by its bytes: the same training computed in bfloat16
+    on one machine and float32 on another counts as the same adapter, as :func:`reusable_run`
+    treats it. An adapter trained elsewhere (no recorded settings) is named by a hash of its
+    weights. Raises AdapterError if the folder is not a complete adapter.
+    """
+    from kit.adapters import read_adapter_info
+
+    settings = read_adapter_info(adapter_dir).get("info", {}).get("settings")
+    if not settings:
+        return f"weights:{adapter_weights_hash(adapter_dir)}"
+    trained = {k: v for k, v in settings.items() if k not in _MACHINE_SETTINGS}
+    digest = hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode())
+    return f"settings:{digest.hexdigest()[:16]}"
+
+
+def _continue_from(init_adapter: str | Path, prof: Profile) -> tuple[Profile, str]:
+    """The profile with the LoRA shape of ``init_adapter`` (what training will really use), and
+    the adapter's identity (:func:`adapter_identity`)."""
+    identity = adapter_identity(init_adapter)
+    config = json.loads((Path(init_adapter) / "adapter_config.json").read_text())
+    targets = config.get("target_modules") or list(prof.lora_targets)
+    shape = {
+        "lora_r": int(config.get("r", prof.lora_r)),
+        "lora_alpha": int(config.get("lora_alpha", prof.lora_alpha)),
+        "lora_dropout": float(config.get("lora_dropout", prof.lora_dropout)),
+        "lora_targets": tuple([targets] if isinstance(targets, str) else sorted(targets)),
+    }
+    return prof.with_(**shape), identity
 
 
 def _result_record(result: TrainResult) -> dict[str, Any]:

@@ -201,8 +201,12 @@ def describe_context_effect(effect: pd.DataFrame, metric: str = "style") -> str:
     for model, rows in effect[effect["metric"] == metric].groupby("model", sort=False):
         row = rows.iloc[0]
         before, after = row["without sources"], row["with sources"]
+        if pd.isna(before) and pd.isna(after):
+            continue
         if pd.isna(before):
             parts.append(f"{model}: {metric} {after:.2f} with sources.")
+        elif pd.isna(after):
+            parts.append(f"{model}: {metric} {before:.2f} without sources.")
         else:
             parts.append(f"{model}: {metric} {before:.2f} without sources, {after:.2f} with them.")
     return " ".join(parts)

@@ -55,7 +55,7 @@ class Report:
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
             body = "".join(
                 "<tr>"
-                + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols)
+                + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in cols)
                 + "</tr>"
                 for r in rows
             )
@@ -92,3 +92,10 @@ class Report:
         tmp.write_text(self.to_html(), encoding="utf-8")
         tmp.replace(path)
         return path.resolve()
+
+
+def _cell(value: Any) -> str:
+    """A table cell's text: missing values (None, NaN) as "–"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return str(value)

@@ -185,6 +185,10 @@ def _check_artefacts(prof: Profile) -> list[Check]:
     for name, folder in (("style adapter", style_dir(prof)), ("RAFT adapter", raft_dir(prof))):
         problem = check_adapter(folder / "adapter")
         checks.append(Check(name, FAIL, problem, fix) if problem else Check(name, OK, str(folder)))
+    if not any(c.status == FAIL for c in checks):
+        problem = _raft_start_problem(prof)
+        if problem:
+            checks[-1] = Check("RAFT adapter", FAIL, problem, fix)
     cached = load_cached_results(prof)
     checks.append(
         Check("comparison", OK, f"cached in {results_path(prof)}")
@@ -192,3 +196,19 @@ def _check_artefacts(prof: Profile) -> list[Check]:
         else Check("comparison", FAIL, "missing or stale", fix)
     )
     return checks
+
+
+def _raft_start_problem(prof: Profile) -> str | None:
+    """Why the prebuilt RAFT adapter would not be reused (None if it would): notebook 03 and
+    the comparison train RAFT on top of the style adapter, so it must have started from this
+    very style adapter (:func:`kit.finetune.adapter_identity`)."""
+    from kit.adapters import read_adapter_info
+    from kit.finetune import adapter_identity
+
+    settings = read_adapter_info(raft_dir(prof) / "adapter").get("info", {}).get("settings", {})
+    started = settings.get("init_adapter")
+    if started is None:
+        return "trained from the base model, not from the style adapter (an older kit)"
+    if started != adapter_identity(style_dir(prof) / "adapter"):
+        return "trained on top of another style adapter than the one prepared here"
+    return None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from kit import colab
 
@@ -21,12 +21,13 @@ def test_read_pins_reads_the_lock_and_refuses_a_loose_line():
         colab.read_pins("a==1\nb>=2\n")
 
 
-def test_every_package_the_kit_imports_is_installed_on_colab_except_torch():
+def test_every_package_the_kit_imports_is_installed_on_colab_except_torch_and_widgets():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {colab.normalise(re.split(r"[<>=!~\[ ]", d)[0]) for d in deps}
     kept = {n for n in names if colab.kept(n)}
-    assert kept == {"torch"}  # Colab's CUDA build stays; everything else comes from the lock
-    assert names - {"torch"} <= set(PINS)
+    # Colab's CUDA torch and the widgets its front end renders stay; the rest comes from the lock
+    assert kept == {"torch", "ipywidgets"}
+    assert names <= set(PINS)
 
 
 def test_install_plan_keeps_colabs_runtime_and_installs_what_differs():
@@ -49,10 +50,33 @@ def test_install_plan_keeps_colabs_runtime_and_installs_what_differs():
 def test_a_restart_is_asked_only_for_changed_packages_already_imported():
     before = {"numpy": "1.0", "pandas": "1.0", "scikit-learn": "1.0"}
     to_install = ["numpy==2.0", "pandas==2.0", "peft==0.1", "scikit-learn==2.0"]
-    imported = {"numpy", "numpy.linalg", "sklearn", "os"}
+    owners = {"numpy": ["numpy"], "pandas": ["pandas"], "sklearn": ["scikit-learn"]}
+    imported = {"numpy", "numpy.linalg", "sklearn.base", "os"}
     # peft was not installed before; pandas was, but is not imported yet
-    assert colab.restart_needed(to_install, before, imported) == ["numpy", "scikit-learn"]
-    assert colab.restart_needed([], before, imported) == []
+    assert colab.restart_needed(to_install, before, imported, owners) == ["numpy", "scikit-learn"]
+    assert colab.restart_needed([], before, imported, owners) == []
+    # run in a separate process it cannot see the kernel's modules: every change counts
+    assert colab.restart_needed(to_install, before, None) == ["numpy", "pandas", "scikit-learn"]
+    # the real module -> package table of this environment knows sklearn is scikit-learn
+    assert colab.restart_needed(["scikit-learn==0.1"], before, {"sklearn"}) == ["scikit-learn"]
+
+
+def test_colab_is_recognised_in_the_kernel_and_in_a_shell_command(monkeypatch):
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert not colab.in_colab()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20261101-060000_RC00")
+    assert colab.in_colab()  # `!python -m kit.colab` runs outside the kernel: the variable says
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    monkeypatch.setitem(__import__("sys").modules, "google.colab", object())
+    assert colab.in_colab()
+
+
+def test_installed_versions_are_the_ones_python_imports():
+    from importlib import metadata
+
+    versions = colab.installed_versions()
+    assert versions["numpy"] == metadata.version("numpy")
+    assert versions["scikit-learn"] == metadata.version("scikit-learn")
 
 
 def test_outside_colab_it_does_nothing_and_the_dry_run_matches_this_environment(capsys):

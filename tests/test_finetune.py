@@ -26,6 +26,7 @@ from kit.data import load_qa
 from kit.finetune import (
     FinetuneError,
     StopAfterStep,
+    adapter_identity,
     answer_questions,
     eval_loss,
     reply_loss,
@@ -121,7 +122,8 @@ def test_training_can_continue_from_a_trained_adapter(run_a, tmp_path):
     assert end.keys() == start.keys()
     assert all(torch_allclose(end[k], start[k]) for k in start)
     assert any(k.endswith("lora_B.weight") and start[k].abs().sum() > 0 for k in start)
-    assert cont.settings["init_adapter"] == adapter_weights_hash(run_a.adapter_dir)
+    assert cont.settings["init_adapter"] == adapter_identity(run_a.adapter_dir)
+    assert cont.settings["profile"]["lora_r"] == run_a.settings["profile"]["lora_r"]
     # the starting adapter is part of the settings: reuse with another start trains again
     again = train_adapter(
         output_dir=tmp_path / "c", init_adapter=run_a.adapter_dir, reuse=True, **settings
@@ -133,6 +135,36 @@ def test_training_can_continue_from_a_trained_adapter(run_a, tmp_path):
     assert other.settings["init_adapter"] != cont.settings["init_adapter"]
     with pytest.raises(AdapterError, match="not a kit adapter"):
         train_adapter(output_dir=tmp_path / "x", init_adapter=tmp_path, **settings)
+    with pytest.raises(FinetuneError, match=r"keeps the LoRA shape.*lora_r"):
+        train_adapter(init_adapter=run_a.adapter_dir, **{**settings, "lora_r": 4})
+
+
+def test_an_adapter_identity_is_what_it_was_trained_with_not_its_bytes(run_a, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_a.adapter_dir, copy)
+    assert adapter_identity(copy) == adapter_identity(run_a.adapter_dir)
+    # the same training computed in another precision: other bytes, the same adapter
+    marker = json.loads((copy / ADAPTER_MARKER).read_text())
+    marker["info"]["settings"]["dtype"] = "bfloat16"
+    (copy / ADAPTER_MARKER).write_text(json.dumps(marker))
+    assert adapter_identity(copy) == adapter_identity(run_a.adapter_dir)
+    # other training settings: another adapter
+    marker["info"]["settings"]["seed"] = 7
+    (copy / ADAPTER_MARKER).write_text(json.dumps(marker))
+    assert adapter_identity(copy) != adapter_identity(run_a.adapter_dir)
+    # no recorded settings (trained outside the kit): named by its weights
+    marker["info"] = {}
+    (copy / ADAPTER_MARKER).write_text(json.dumps(marker))
+    assert adapter_identity(copy) == f"weights:{adapter_weights_hash(copy)}"
+
+
+def test_starting_from_an_adapter_of_another_base_model_is_refused(run_a, other_base, tmp_path):
+    with pytest.raises(AdapterError, match="different model"):
+        train_adapter(
+            base=str(other_base), init_adapter=run_a.adapter_dir, output_dir=tmp_path, **TINY
+        )
 
 
 def torch_allclose(a, b) -> bool:
@@ -185,12 +217,12 @@ def test_reply_loss_equals_the_models_own_loss(adapter):
     assert eval_loss(model, feats) == pytest.approx(ours, rel=1e-3)
 
 
-def test_loading_onto_another_base_model_is_a_clear_error(run_a, adapter, tmp_path):
-    import torch
+@pytest.fixture(scope="module")
+def other_base(adapter, tmp_path_factory):
+    """A tiny random Llama with SmolLM2's tokenizer: another base model (unit tests only)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    model, tokenizer = adapter
-    fp = base_fingerprint(model, "smollm2-135m-instruct")
+    folder = tmp_path_factory.mktemp("other")
     other = LlamaForCausalLM(
         LlamaConfig(
             hidden_size=64,
@@ -201,10 +233,18 @@ def test_loading_onto_another_base_model_is_a_clear_error(run_a, adapter, tmp_pa
             vocab_size=49152,
         )
     )
-    other.save_pretrained(tmp_path / "other")
-    tokenizer.save_pretrained(tmp_path / "other")
+    other.save_pretrained(folder)
+    adapter[1].save_pretrained(folder)
+    return folder
+
+
+def test_loading_onto_another_base_model_is_a_clear_error(run_a, adapter, other_base):
+    import torch
+
+    model, tokenizer = adapter
+    fp = base_fingerprint(model, "smollm2-135m-instruct")
     with pytest.raises(AdapterError, match="different model.*hidden_size"):
-        load_adapter(run_a.adapter_dir, base=str(tmp_path / "other"))
+        load_adapter(run_a.adapter_dir, base=str(other_base))
     # same architecture and sizes, other weights: the weight hash tells them apart
     base = model.get_base_model()
     with torch.no_grad():

@@ -83,6 +83,10 @@ def test_context_effect_sets_each_adapter_without_sources_beside_with_sources():
     text = describe_context_effect(effect)
     assert "style 1.00 without sources, 0.12 with them" in text
     assert "style 0.81 with sources" in text
+    only_plain = context_effect(summary[summary.system == "finetuned"], metrics=("style",))
+    assert describe_context_effect(only_plain) == (
+        "style adapter (trained without sources): style 1.00 without sources."
+    )
     with pytest.raises(KeyError, match="'f1' is not a column"):
         context_effect(summary, metrics=("f1",))
     with pytest.raises(ValueError, match="none of the systems"):

@@ -14,6 +14,7 @@ def test_quick_benchmark_prints_every_figure(capsys):
     assert re.search(r"index: throughput\s+[\d.]+ docs/s, [\d.]+ chunks/s", out)
     for mode in ("bm25", "dense", "hybrid"):
         assert re.search(rf"retrieve {mode}: p50 / p95, recall@5\s+[\d.]+ / [\d.]+ ms, [\d.]+", out)
+    assert re.search(r"Haystack.s copy of the query\s+[\d.]+ ms of every dense", out)
     assert re.search(r"answer \(hybrid\): p50 / max latency\s+[\d.]+ / [\d.]+ s", out)
     assert re.search(r"answer: generation speed\s+[\d.]+ tok/s", out)
     assert re.search(r"peak memory \(RSS\)\s+\d+ MB", out)

@@ -40,7 +40,7 @@ def test_environment_yml_and_colab_use_the_lock():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     assert "requirements.lock" in readme  # the manual instructions use the lock too
-    assert "python -m kit.colab" in readme  # Colab: the lock, minus what Colab is built on
+    assert "kit.colab.main()" in readme  # Colab: the lock, minus what Colab is built on
 
 
 def test_ci_runs_the_readme_test_command():

@@ -26,9 +26,9 @@ def test_main_job_writes_a_report(tmp_path):
 
 def test_report_tables_escape_and_write_atomically(tmp_path):
     r = Report("t")
-    r.add_table("rows", [{"a": "<b>", "b": 1}])
+    r.add_table("rows", [{"a": "<b>", "b": 1, "c": None}, {"a": "x", "b": float("nan")}])
     r.add_table("frame", pd.DataFrame({"system": ["rag"], "citation_precision": [float("nan")]}))
     path = r.write(tmp_path / "x" / "r.html")
     html = path.read_text()
     assert "&lt;b&gt;" in html and not list(path.parent.glob(".*tmp*"))
-    assert "<td>–</td>" in html and "NaN" not in html
+    assert html.count("<td>–</td>") == 3 and "NaN" not in html and "None" not in html

@@ -34,10 +34,13 @@ def test_prepare_builds_verifies_and_records_every_artefact(manifest):
 
 
 def test_prebuilt_adapters_are_what_the_notebooks_reuse(manifest):
-    from kit.finetune import train_adapter
+    from kit.adapters import ADAPTER_MARKER
+    from kit.finetune import adapter_identity, train_adapter
     from kit.hybrid import raft_plan, raft_training_set
     from kit.rag import build_index, build_rag
 
+    marker = Path(manifest["artefacts"]["raft_adapter"]) / ADAPTER_MARKER
+    written = marker.stat().st_mtime_ns
     style = train_adapter(profile="smoke", reuse=True)  # notebook 02 with USE_PREBUILT = True
     assert str(style.adapter_dir) == manifest["artefacts"]["style_adapter"]
     rag = build_rag(build_index("v1"), profile="smoke")
@@ -46,9 +49,12 @@ def test_prebuilt_adapters_are_what_the_notebooks_reuse(manifest):
         profile="smoke",
         output_dir=workshop.raft_dir("smoke"),
         reuse=True,
+        init_adapter=style.adapter_dir,
         **raft_plan("smoke")["overrides"],
     )  # notebook 03 with USE_PREBUILT = True: the very same RAFT data, so the prebuilt one
     assert str(raft.adapter_dir) == manifest["artefacts"]["raft_adapter"]
+    assert marker.stat().st_mtime_ns == written  # reused, not trained again
+    assert raft.settings["init_adapter"] == adapter_identity(style.adapter_dir)
 
 
 def test_the_reloaded_adapter_reproduces_the_stored_answers(manifest):
@@ -76,3 +82,23 @@ def test_check_reports_ready_then_stale_artefacts(manifest, capsys):
         assert missing.status == WARN and "train everything" in missing.detail
     finally:
         path.write_text(saved)
+
+
+def test_check_fails_a_raft_adapter_that_started_from_another_style_adapter(manifest):
+    from kit.adapters import ADAPTER_MARKER
+
+    marker = workshop.raft_dir("smoke") / "adapter" / ADAPTER_MARKER
+    saved = marker.read_text()
+    info = json.loads(saved)
+    try:
+        info["info"]["settings"]["init_adapter"] = "settings:0000000000000000"
+        marker.write_text(json.dumps(info))
+        raft = {c.name: c for c in workshop.check("smoke").checks}["RAFT adapter"]
+        assert raft.status == FAIL and "another style adapter" in raft.detail
+        del info["info"]["settings"]["init_adapter"]
+        marker.write_text(json.dumps(info))
+        raft = {c.name: c for c in workshop.check("smoke").checks}["RAFT adapter"]
+        assert raft.status == FAIL and "from the base model" in raft.detail
+    finally:
+        marker.write_text(saved)
+    assert {c.name: c for c in workshop.check("smoke").checks}["RAFT adapter"].status == OK
