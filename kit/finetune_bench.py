@@ -231,12 +231,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-examples", type=int, default=0, help="0 = the whole style set")
     p.add_argument("--eval-examples", type=int, default=cpu.eval_examples)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated seeds, e.g. 42,43,44: every peer runs once per seed (each seed also "
+        "picks another held-out slice) and the table shows the means; a 20-step run's eval loss "
+        "moves with the seed by more than the peers differ",
+    )
     p.add_argument("--profile", default="cpu", help="profile the kit's run starts from")
     p.add_argument("--dtype", choices=["bfloat16", "float32"], help="force the kit's precision")
     p.add_argument("--only", default=",".join(PEERS), help="comma-separated subset of peers")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     return p
+
+
+def mean_per_peer(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per peer (in order of first appearance): the mean of its runs over the seeds.
+
+    Speeds, seconds per step and eval loss are averaged, peak memory is the largest; the row
+    keeps every run's eval loss in ``eval_losses`` and how many runs it averages in ``runs``.
+    """
+    peers = list(dict.fromkeys(r["peer"] for r in runs))
+    rows = []
+    for peer in peers:
+        mine = [r for r in runs if r["peer"] == peer]
+        row = dict(mine[0])
+        for key in ("s_per_step", "useful_tokens_per_s", "eval_loss", "seconds"):
+            row[key] = round(sum(r[key] for r in mine) / len(mine), 4)
+        row["peak_mem_mb"] = max(r["peak_mem_mb"] for r in mine)
+        row["eval_losses"] = [r["eval_loss"] for r in mine]
+        row["runs"] = len(mine)
+        rows.append(row)
+    return rows
 
 
 def format_table(rows: list[dict[str, Any]], peak_now: float, load: tuple[float, ...]) -> str:
@@ -296,29 +323,41 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.max_seq_len}, lr {args.lr:g}, LoRA r={args.lora_r} on {args.targets}",
         flush=True,
     )
-    rows, failed = [], []
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()] or [args.seed]
+    runs, failed = [], []
     base = [a for a in (argv if argv is not None else sys.argv[1:]) if a]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    for peer in peers:
-        print(f"  running {peer} ...", flush=True)
-        cmd = [sys.executable, "-m", "kit.finetune_bench", *base, "--worker", peer]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        found = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-        if proc.returncode != 0 or not found:
-            failed.append(peer)
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            print(f"  {peer} failed (exit {proc.returncode}):\n{tail}", file=sys.stderr)
-            continue
-        rows.append(json.loads(found[-1][len(RESULT_TAG) :]))
-        r = rows[-1]
-        print(f"    {r['useful_tokens_per_s']:.0f} useful tok/s, eval loss {r['eval_loss']:.4f}")
+    for seed in seeds:
+        for peer in peers:
+            print(f"  running {peer} (seed {seed}) ...", flush=True)
+            cmd = [sys.executable, "-m", "kit.finetune_bench", *base]
+            cmd += ["--seed", str(seed), "--worker", peer]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            found = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
+            if proc.returncode != 0 or not found:
+                failed.append(peer)
+                tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+                print(f"  {peer} failed (exit {proc.returncode}):\n{tail}", file=sys.stderr)
+                continue
+            runs.append({**json.loads(found[-1][len(RESULT_TAG) :]), "seed": seed})
+            r = runs[-1]
+            print(
+                f"    {r['useful_tokens_per_s']:.0f} useful tok/s, eval loss {r['eval_loss']:.4f}"
+            )
+    rows = mean_per_peer(runs)
     load_after = os.getloadavg()
     print()
     print(format_table(rows, peak_now, load))
+    if len(seeds) > 1:
+        for r in rows:
+            losses = ", ".join(f"{v:.4f}" for v in r["eval_losses"])
+            print(f"{r['peer']} eval loss per seed ({args.seeds}): {losses}")
     print(f"load average after the runs: {load_after[0]:.2f} / {load_after[1]:.2f}")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"rows": rows, "peak_now_gflops": peak_now, "load": load}, indent=2)
+            json.dumps(
+                {"rows": rows, "runs": runs, "peak_now_gflops": peak_now, "load": load}, indent=2
+            )
         )
     return 1 if failed else 0
 
