@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kit import __version__
+from kit.colab import normalise, read_pins
 from kit.models import BUNDLED, ModelError, cache_dir, package_path
 from kit.profiles import Profile, ProfileError, get_profile, pick_profile
 
@@ -124,20 +125,9 @@ def run_doctor(profile: str | None = None) -> Report:
 
 
 def locked_versions(lock_file: Path = LOCK_FILE) -> dict[str, str]:
-    """Read ``name==version`` pins from the lock file; names normalised (lowercase, '-')."""
-    pins: dict[str, str] = {}
-    if not lock_file.is_file():
-        return pins
-    for line in lock_file.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "==" in line:
-            name, version = line.split("==", 1)
-            pins[_normalise(name)] = version.strip()
-    return pins
-
-
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace("_", "-").replace(".", "-")
+    """Read ``name==version`` pins from the lock file (:func:`kit.colab.read_pins`); names
+    normalised as pip compares them. No lock file: no pins."""
+    return read_pins(lock_file.read_text()) if lock_file.is_file() else {}
 
 
 def _check_python() -> Check:
@@ -156,7 +146,7 @@ def _check_packages() -> list[Check]:
     pins = locked_versions()
     checks = []
     for name in KEY_PACKAGES:
-        want = pins.get(_normalise(name))
+        want = pins.get(normalise(name))
         try:
             have = metadata.version(name)
         except metadata.PackageNotFoundError:
