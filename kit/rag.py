@@ -175,7 +175,9 @@ class InMemoryStore(InMemoryDocumentStore):
     - retrieved documents come back without their embeddings (nothing downstream needs them);
     - the embedding matrix is built once, not on every query (it is rebuilt after a write or a
       delete), and results are not round-tripped through ``to_dict``: together that takes about
-      ten milliseconds off every dense query on this corpus.
+      ten milliseconds off every dense query on this corpus;
+    - BM25 scores the stored chunks where they are, instead of first copying every one of them,
+      and copies only the ``top_k`` it returns: about half of a keyword query's time.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -207,6 +209,60 @@ class InMemoryStore(InMemoryDocumentStore):
         """Delete the documents matching ``filters``; forget the cached matrix."""
         self._matrix = None
         return super().delete_by_filter(filters)
+
+    def bm25_retrieval(
+        self,
+        query: str,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 10,
+        scale_score: bool = False,
+    ) -> list[Document]:
+        """The ``top_k`` chunks that best match ``query`` by BM25 (as Haystack's store does).
+
+        Same scores, same order, same errors; the chunks are scored without being copied first,
+        and the results are built with ``dataclasses.replace`` instead of a ``to_dict`` round trip.
+        """
+        import copy
+        from dataclasses import replace
+
+        from haystack.document_stores.in_memory.document_store import BM25_SCALING_FACTOR
+        from haystack.utils import expit
+        from haystack.utils.filters import document_matches_filter
+
+        if not query:
+            raise ValueError("Query should be a non-empty string")
+        candidates = [d for d in self.storage.values() if d.content is not None]
+        if filters:
+            if "operator" not in filters:
+                raise ValueError(
+                    "Invalid filter syntax. See "
+                    "https://docs.haystack.deepset.ai/docs/metadata-filtering for details."
+                )
+            self._validate_filters(filters)
+            strict = self.strict_datetime_comparison
+            candidates = [
+                d
+                for d in candidates
+                if document_matches_filter(filters, d, strict_datetime_comparison=strict)
+            ]
+        if not candidates:
+            return []
+        if self._avg_doc_len == 0:  # no words anywhere: Haystack scores every chunk 0
+            scored = [(d, 0.0) for d in candidates]
+        else:
+            scored = self.bm25_algorithm_inst(query, candidates)
+        ranked = sorted(scored, key=lambda p: p[1], reverse=True)[:top_k]
+        drop_non_positive = self.bm25_algorithm != "BM25Okapi"  # as Haystack does
+        return [
+            replace(
+                d,
+                score=expit(score / BM25_SCALING_FACTOR) if scale_score else score,
+                meta=copy.deepcopy(d.meta),
+                embedding=d.embedding if self.return_embedding else None,
+            )
+            for d, score in ranked
+            if not (drop_non_positive and score <= 0.0)
+        ]
 
     def embedding_retrieval(
         self,

@@ -133,6 +133,37 @@ def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(in
     assert store.embedding_retrieval(embedding, top_k=1)[0].id != "new"
 
 
+@pytest.mark.parametrize("algorithm", ["BM25L", "BM25Okapi", "BM25Plus"])
+def test_kit_store_bm25_gives_the_same_results_as_haystacks(index, algorithm):
+    from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+    chunks = list(index.store.storage.values())
+    ours = rag.InMemoryStore(bm25_algorithm=algorithm)
+    ours.write_documents(chunks)
+    plain = InMemoryDocumentStore(bm25_algorithm=algorithm)
+    plain.write_documents(chunks)
+    public = rag.role_filter("public")
+    for query, filters, scale in [
+        ("How deep can the S2 go?", None, False),
+        ("battery warranty", public, False),
+        ("battery warranty", public, True),
+        ("zzzz unknown words", None, False),
+    ]:
+        mine = ours.bm25_retrieval(query, filters=filters, top_k=7, scale_score=scale)
+        theirs = plain.bm25_retrieval(query, filters=filters, top_k=7, scale_score=scale)
+        assert [d.id for d in mine] == [d.id for d in theirs], (algorithm, query)
+        assert [d.score for d in mine] == pytest.approx([d.score for d in theirs])
+        assert [d.meta for d in mine] == [d.meta for d in theirs]
+        assert all(d.embedding is None for d in mine)
+    mine = ours.bm25_retrieval("battery", top_k=3)
+    mine[0].meta["changed"] = True  # results are copies: the store's chunk is untouched
+    assert "changed" not in ours.storage[mine[0].id].meta
+    with pytest.raises(ValueError, match="non-empty"):
+        ours.bm25_retrieval("")
+    with pytest.raises(ValueError, match="filter syntax"):
+        ours.bm25_retrieval("battery", filters={"field": "meta.role", "value": "public"})
+
+
 # --------------------------------------------------------------------------- retrieve
 
 
