@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 PROFILE ?=
 
-.PHONY: setup browser demo test lint format lock doctor bench workshop workshop-check clean-venv
+.PHONY: setup browser demo test lint format lock doctor bench workshop workshop-check colab-cells clean-venv
 
 setup: $(STAMP)
 
@@ -50,6 +50,11 @@ workshop: setup
 # Attendees: one screen that says whether this machine is ready for the workshop.
 workshop-check: setup
 	$(BIN)/python -m kit workshop check $(if $(PROFILE),--profile $(PROFILE))
+
+# Maintainers: write the Colab badge and set-up cell into every notebook, from the repository
+# address in pyproject.toml ([project.urls] Repository). The tests check they are in place.
+colab-cells: setup
+	$(BIN)/python -m kit.colab_cells
 
 # Rewrite requirements.lock from what is installed in .venv (after a deliberate upgrade).
 lock:
