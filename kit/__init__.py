@@ -3,7 +3,8 @@
 One module per stage of the pipeline (see README.md, "How the kit is built"):
 ``data`` -> ``models`` -> ``rag`` / ``finetune`` -> ``hybrid`` -> ``evaluate`` -> ``compare``
 -> ``widgets`` / ``report``. ``profiles`` and ``doctor`` say what this machine can do;
-``checks`` powers the exercises.
+``checks`` powers the exercises; ``colab`` installs the kit in Colab and ``colab_cells`` writes
+the notebooks' Colab badge and set-up cell.
 """
 
 import os

@@ -34,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_TORCH = (2, 4)  # pyproject.toml's lower bound
+RESTART = 3  # what main() returns when the runtime must restart before the kit can be used
+RESTART_MARKER = ROOT / ".colab-restart-pending"  # holds the id of the process to restart
 
 # Packages Colab's runtime provides and the kit must not replace there (matched by name prefix
 # after normalising: lower case, "_" and "." as "-").
@@ -184,6 +186,9 @@ def main(argv: list[str] | None = None, in_kernel: bool = True) -> int:
     Call it in the notebook's own process (``import kit.colab; kit.colab.main()``) so that it
     sees which packages the kernel has imported; run as ``python -m kit.colab`` it cannot, and
     asks for a restart whenever an installed package changed version.
+
+    Returns 0 when the kit is ready to use, :data:`RESTART` when the runtime must restart first
+    (asked again, without a restart, it still says so), 1 when it cannot install.
     """
     parser = argparse.ArgumentParser(prog="python -m kit.colab", description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the plan, install nothing")
@@ -214,20 +219,47 @@ def main(argv: list[str] | None = None, in_kernel: bool = True) -> int:
             "(Runtime > Change runtime type) and run this cell again."
         )
         return 1
+    pending = _restart_pending()
+    if pending:
+        print(f"Restart the runtime first (Runtime > Restart session): {pending}.")
+        return RESTART
     # --no-deps: the lock is complete, and pip's resolver must not swap Colab's torch.
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     for group in (plan["install"], missing_models, ["-e", str(ROOT)] if kit_missing else []):
         if group:
-            subprocess.run([*pip, *group], check=True)
+            # Colab does not show a subprocess's output in the notebook: keep it, show it on error.
+            done = subprocess.run([*pip, *group], capture_output=True, text=True)
+            if done.returncode:
+                print(f"pip could not install {' '.join(group)}:\n{done.stdout}{done.stderr}")
+                return 1
     stale = restart_needed(plan["install"], before, set(sys.modules) if in_kernel else None)
     if stale:
+        changed = f"{', '.join(stale)} changed version while already imported"
+        if in_kernel:  # this process is the kernel: remember that it must restart
+            RESTART_MARKER.write_text(f"{os.getpid()}\n{changed}\n")
         print(
             "Restart the runtime once (Runtime > Restart session), then run this cell again: "
-            f"{', '.join(stale)} changed version while already imported."
+            f"{changed}."
         )
-    else:
-        print("Ready: no restart needed. Next: `import kit; kit.doctor()`.")
+        return RESTART
+    print("Ready: no restart needed. Next: `import kit; kit.doctor()`.")
     return 0
+
+
+def _restart_pending() -> str:
+    """Why this process still needs a restart (an earlier run asked for one), or ``""``.
+
+    The marker holds the id of the process that must restart; a new process (after the restart)
+    removes it. Without it, running the cell again without restarting would say "Ready" (the
+    new versions are installed) while the kernel still holds the old modules.
+    """
+    if not RESTART_MARKER.is_file():
+        return ""
+    pid, _, why = RESTART_MARKER.read_text().partition("\n")
+    if pid.strip() == str(os.getpid()):
+        return why.strip() or "packages changed version"
+    RESTART_MARKER.unlink()
+    return ""
 
 
 if __name__ == "__main__":

@@ -27,28 +27,34 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIRS = ("notebooks", "exercises")
-TAG = "colab"  # the metadata tag that marks the two cells this module writes
+TAG = "kit-colab-cells"  # the metadata tag that marks the two cells this module writes
 BRANCH = "main"
 CLONE_DIR = "/content/rag-ft-kit"  # Colab's working folder, shown in its file browser
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 SETUP_SOURCE = """\
 # Colab only: fetch the kit and install its pinned set. Anywhere else this cell does nothing.
+import os
 import sys
 
-if "google.colab" in sys.modules:
-    import os
+if "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG"):
     import subprocess
 
     REPOSITORY = "{url}"
-    HOME = "{home}"
-    if not os.path.isdir(HOME):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY, HOME], check=True)
-    os.chdir(os.path.join(HOME, "{folder}"))
-    sys.path.insert(0, HOME)
+    KIT_DIR = "{home}"
+    if not os.path.isdir(KIT_DIR):
+        clone = ["git", "clone", "-q", "--depth", "1", "--branch", "{branch}", REPOSITORY, KIT_DIR]
+        done = subprocess.run(clone, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"Could not fetch the kit from {{REPOSITORY}}: {{done.stderr}}")
+    os.chdir(os.path.join(KIT_DIR, "{folder}"))
+    if KIT_DIR not in sys.path:
+        sys.path.insert(0, KIT_DIR)
     import kit.colab
 
-    kit.colab.main()"""
+    if kit.colab.main():
+        raise SystemExit("Not ready yet: do what the message above says, then run this cell again.")
+"""
 
 
 class ColabCellsError(ValueError):
@@ -82,20 +88,23 @@ def colab_link(url: str, notebook: str) -> str:
 def badge_cell(url: str, notebook: str) -> nbformat.NotebookNode:
     """The markdown cell with the "Open in Colab" badge for ``notebook``."""
     cell = nbformat.v4.new_markdown_cell(
-        f"[![Open In Colab]({BADGE})]({colab_link(url, notebook)})  \n"
-        "In Colab, run the next cell first (Runtime > Change runtime type > a GPU, if you have "
-        "one); on your own machine it does nothing."
+        f"[![Open In Colab]({BADGE})]({colab_link(url, notebook)})\n\n"
+        "In Colab, pick a GPU runtime first if you can (Runtime > Change runtime type), then run "
+        "the next cell. On your own machine it does nothing."
     )
-    cell.id = "colab-badge"
     cell.metadata["tags"] = [TAG]
     return cell
 
 
-def setup_cell(url: str, notebook: str, home: str = CLONE_DIR) -> nbformat.NotebookNode:
-    """The code cell that, in Colab only, clones ``url`` into ``home`` and installs the kit."""
+def setup_cell(
+    url: str, notebook: str, home: str = CLONE_DIR, branch: str = BRANCH
+) -> nbformat.NotebookNode:
+    """The code cell that, in Colab only, clones ``branch`` of ``url`` into ``home``, moves to
+    ``notebook``'s folder there and runs the installer; it stops "Run all" until the kit is ready.
+    """
     folder = Path(notebook).parent.as_posix()
-    cell = nbformat.v4.new_code_cell(SETUP_SOURCE.format(url=url, home=home, folder=folder))
-    cell.id = "colab-setup"
+    source = SETUP_SOURCE.format(url=url, home=home, folder=folder, branch=branch)
+    cell = nbformat.v4.new_code_cell(source.rstrip("\n"))
     cell.metadata["tags"] = [TAG]
     return cell
 
@@ -114,19 +123,27 @@ def expected_cells(url: str, notebook: str) -> list[nbformat.NotebookNode]:
     return [badge_cell(url, notebook), setup_cell(url, notebook)]
 
 
+def _in_place(nb: nbformat.NotebookNode, wanted: list[nbformat.NotebookNode]) -> bool:
+    """True if ``nb`` starts with the ``wanted`` cells and has no other tagged cell."""
+    have = [(nb.cells[i].cell_type, nb.cells[i].source) for i in _tagged(nb)]
+    return _tagged(nb) == [0, 1] and have == [(c.cell_type, c.source) for c in wanted]
+
+
 def stamp(path: Path, url: str, root: Path = ROOT) -> bool:
     """Put the badge and set-up cells at the top of the notebook ``path``; True if it changed.
 
     Cells this module wrote before are replaced, so running it again after the address changed
-    updates every notebook; the rest of the notebook is left as it is.
+    updates every notebook; the other cells and the notebook's metadata are kept as they are.
+    Cell ids are renumbered 0, 1, ... as ``nbstripout`` (``make lint``) numbers them.
     """
     nb = nbformat.read(path, as_version=4)
     wanted = expected_cells(url, path.relative_to(root).as_posix())
-    tagged = _tagged(nb)
-    have = [(nb.cells[i].cell_type, nb.cells[i].source) for i in tagged]
-    if tagged == [0, 1] and have == [(c.cell_type, c.source) for c in wanted]:
+    if _in_place(nb, wanted):
         return False
+    tagged = _tagged(nb)
     nb.cells = wanted + [c for i, c in enumerate(nb.cells) if i not in tagged]
+    for i, cell in enumerate(nb.cells):
+        cell.id = str(i)
     nbformat.write(nb, path)
     return True
 
@@ -142,14 +159,10 @@ def problems(root: Path = ROOT, url: str | None = None) -> list[str]:
     for path in notebooks(root):
         name = path.relative_to(root).as_posix()
         nb = nbformat.read(path, as_version=4)
-        tagged = _tagged(nb)
         if url is None:
-            if tagged:
+            if _tagged(nb):
                 found.append(f"{name}: has Colab cells but pyproject.toml names no repository")
-            continue
-        have = [(nb.cells[i].cell_type, nb.cells[i].source) for i in tagged]
-        want = [(c.cell_type, c.source) for c in expected_cells(url, name)]
-        if tagged != [0, 1] or have != want:
+        elif not _in_place(nb, expected_cells(url, name)):
             found.append(f"{name}: Colab cells missing or out of date (run make colab-cells)")
     return found
 
@@ -176,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     except ColabCellsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"Colab cells written into {len(changed)} notebook(s)" + (": " if changed else "."))
-    print("\n".join(changed))
+    print(f"Colab cells written into {len(changed)} notebook(s)" + (":" if changed else "."))
+    for name in changed:
+        print(f"  {name}")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -86,3 +88,44 @@ def test_outside_colab_it_does_nothing_and_the_dry_run_matches_this_environment(
     out = capsys.readouterr().out
     # `make setup` installed exactly the lock here, so a Colab-style plan has nothing to add
     assert out.startswith("0 package(s) to install"), out
+
+
+def test_a_restart_once_asked_is_asked_again_until_the_kernel_restarts(monkeypatch, tmp_path):
+    # Colab's runtime has an old numpy, already imported; pip "installs" the pinned one.
+    import numpy  # noqa: F401  (the kernel has imported it)
+
+    marker = tmp_path / "restart-pending"
+    monkeypatch.setattr(colab, "RESTART_MARKER", marker)
+    runtime = colab.installed_versions() | {"numpy": "1.0"}
+    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
+    calls = []
+
+    def pip(command, **kwargs):
+        calls.append(command[command.index("--no-deps") + 1 :])
+        runtime["numpy"] = PINS["numpy"]
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(colab.subprocess, "run", pip)
+    assert colab.main(["--force"]) == colab.RESTART
+    assert calls == [[f"numpy=={PINS['numpy']}"]]
+    assert marker.read_text().startswith(f"{os.getpid()}\n")
+    # run again without a restart: the new numpy is installed, but this kernel holds the old one
+    assert colab.main(["--force"]) == colab.RESTART
+    assert len(calls) == 1
+    # after the restart (another process id) it is ready, and forgets the marker
+    marker.write_text("1\nnumpy changed version while already imported\n")
+    assert colab.main(["--force"]) == 0
+    assert not marker.exists() and len(calls) == 1
+
+
+def test_a_failed_install_shows_pips_message(monkeypatch, capsys):
+    runtime = colab.installed_versions() | {"pandas": "0.0.1"}
+    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
+    monkeypatch.setattr(
+        colab.subprocess,
+        "run",
+        lambda command, **kw: subprocess.CompletedProcess(command, 1, "", "No matching dist"),
+    )
+    assert colab.main(["--force"]) == 1
+    out = capsys.readouterr().out
+    assert f"pip could not install pandas=={PINS['pandas']}" in out and "No matching dist" in out

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from kit import colab, colab_cells
+from tests.test_catalog import title
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "https://github.com/example-org/rag-ft-kit"
@@ -46,7 +47,7 @@ def project(tmp_path):
 def test_stamping_puts_two_cells_on_top_once_and_updates_them_when_the_address_changes(project):
     paths = colab_cells.notebooks(project)
     assert len(paths) >= 10
-    before = {p: nbformat.read(p, as_version=4).cells for p in paths}
+    before = {p: nbformat.read(p, as_version=4) for p in paths}
     assert all(colab_cells.stamp(p, URL, project) for p in paths)
     assert not any(colab_cells.stamp(p, URL, project) for p in paths)  # already in place
     assert colab_cells.problems(project, URL) == []
@@ -62,8 +63,13 @@ def test_stamping_puts_two_cells_on_top_once_and_updates_them_when_the_address_c
         assert nb.cells[0].source.startswith(f"[![Open In Colab]({colab_cells.BADGE})]")
         assert colab_cells.colab_link(other, name) in nb.cells[0].source
         assert other in nb.cells[1].source and URL not in nb.cells[1].source
-        # the notebook's own cells are all still there, in order, unchanged
-        assert [c.source for c in nb.cells[2:]] == [c.source for c in before[path]]
+        # the notebook's own cells (tags, metadata, sources) and its metadata are kept, in order
+        assert [_without_id(c) for c in nb.cells[2:]] == [
+            _without_id(c) for c in before[path].cells
+        ]
+        assert nb.metadata == before[path].metadata
+        assert [c.id for c in nb.cells] == [str(i) for i in range(len(nb.cells))]
+        assert title(path) == title(ROOT / name)  # the catalog still finds the title
         nbformat.validate(nb)
     # the written cells pass the project's own lint and format checks
     ruff = Path(sys.executable).parent / "ruff"
@@ -80,8 +86,13 @@ def test_stamping_puts_two_cells_on_top_once_and_updates_them_when_the_address_c
     assert colab_cells.problems(project) == []
 
 
+def _without_id(cell: nbformat.NotebookNode) -> dict:
+    return {k: v for k, v in cell.items() if k != "id"}
+
+
 def _run_cell(source: str, cwd: Path, fake_colab: Path | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "COLAB_RELEASE_TAG"}
+    env |= {"PIP_NO_INDEX": "1", "PIP_DRY_RUN": "1"}  # should pip run at all, it changes nothing
     if fake_colab is not None:
         env["PYTHONPATH"] = str(fake_colab)
     code = source + "\nimport os, sys\nprint('cwd', os.getcwd())\n"
@@ -101,22 +112,54 @@ def test_outside_colab_the_setup_cell_does_nothing(tmp_path):
 
 
 def test_in_colab_the_setup_cell_clones_the_kit_and_runs_its_installer(tmp_path):
-    # This environment holds exactly the lock, so the installer has nothing to install and the
-    # cell runs for real here: clone, change folder, import the clone's kit, check the packages.
+    # This environment holds exactly the lock, the bundled models and the kit, so the installer
+    # finds nothing to install and the cell runs for real here: clone (the committed HEAD of
+    # this checkout), change folder, import the clone's kit, check every package.
     pins = colab.read_pins((ROOT / "requirements.lock").read_text())
-    plan = colab.install_plan(pins, colab.installed_versions())
-    assert plan["install"] == []
+    installed = colab.installed_versions()
+    assert colab.install_plan(pins, installed)["install"] == []
+    models = colab.read_pins((ROOT / "requirements-models.txt").read_text())
+    assert all(installed.get(name) == version for name, version in models.items())
+    assert "rag-ft-kit" in installed
+    branch = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--abbrev-ref", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert branch != "HEAD", "run the tests from a branch of a git clone"
     fake = tmp_path / "fake"
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "colab" / "__init__.py").write_text("")
     (fake / "sitecustomize.py").write_text("import google.colab\n")  # as Colab's kernel has it
     home = tmp_path / "content" / "rag-ft-kit"
-    cell = colab_cells.setup_cell(f"file://{ROOT}", "exercises/01_rag.ipynb", home=str(home))
+    cell = colab_cells.setup_cell(
+        f"file://{ROOT}", "exercises/01_rag.ipynb", home=str(home), branch=branch
+    )
     first = _run_cell(cell.source, tmp_path, fake)
     assert (home / "kit" / "colab.py").is_file() and (home / ".git").is_dir()
     assert f"cwd {home / 'exercises'}\n" in first
     assert f"kit {home / 'kit' / '__init__.py'}\n" in first
     assert "0 package(s) to install" in first and "Ready: no restart needed" in first
-    # run again (after a restart, say): the clone is reused, not made twice
+    # Run again (after a restart, say): the clone is reused (a second `git clone` into the
+    # folder would fail, and the cell with it).
     second = _run_cell(cell.source, home / "exercises", fake)
-    assert "Ready" in second and not (home / "exercises" / "rag-ft-kit").exists()
+    assert "Ready: no restart needed" in second
+
+
+def test_in_colab_a_failed_clone_stops_the_notebook_with_gits_message(tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "google" / "colab").mkdir(parents=True)
+    (fake / "google" / "colab" / "__init__.py").write_text("")
+    (fake / "sitecustomize.py").write_text("import google.colab\n")
+    cell = colab_cells.setup_cell(
+        f"file://{tmp_path}/no-such-repository", "notebooks/01_rag.ipynb", home=str(tmp_path / "k")
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLAB_RELEASE_TAG"}
+    env["PYTHONPATH"] = str(fake)
+    done = subprocess.run(
+        [sys.executable, "-c", cell.source], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "Could not fetch the kit from file://" in done.stderr
+    assert "no-such-repository" in done.stderr and "fatal" in done.stderr

@@ -135,33 +135,56 @@ def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(in
 
 @pytest.mark.parametrize("algorithm", ["BM25L", "BM25Okapi", "BM25Plus"])
 def test_kit_store_bm25_gives_the_same_results_as_haystacks(index, algorithm):
+    import asyncio
+
     from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-    chunks = list(index.store.storage.values())
-    ours = rag.InMemoryStore(bm25_algorithm=algorithm)
-    ours.write_documents(chunks)
-    plain = InMemoryDocumentStore(bm25_algorithm=algorithm)
-    plain.write_documents(chunks)
-    public = rag.role_filter("public")
-    for query, filters, scale in [
-        ("How deep can the S2 go?", None, False),
-        ("battery warranty", public, False),
-        ("battery warranty", public, True),
-        ("zzzz unknown words", None, False),
-    ]:
-        mine = ours.bm25_retrieval(query, filters=filters, top_k=7, scale_score=scale)
-        theirs = plain.bm25_retrieval(query, filters=filters, top_k=7, scale_score=scale)
-        assert [d.id for d in mine] == [d.id for d in theirs], (algorithm, query)
+    def pair(chunks, return_embedding=False):
+        options = {"return_embedding": return_embedding}  # the kit's default; Haystack's is True
+        ours = rag.InMemoryStore(bm25_algorithm=algorithm, **options)
+        plain = InMemoryDocumentStore(bm25_algorithm=algorithm, shared=False, **options)
+        for store in (ours, plain):
+            store.write_documents(chunks)
+        return ours, plain
+
+    def same(ours, plain, query, **options):
+        mine = ours.bm25_retrieval(query, **options)
+        theirs = plain.bm25_retrieval(query, **options)
+        assert [d.id for d in mine] == [d.id for d in theirs], (algorithm, query, options)
         assert [d.score for d in mine] == pytest.approx([d.score for d in theirs])
         assert [d.meta for d in mine] == [d.meta for d in theirs]
-        assert all(d.embedding is None for d in mine)
+        assert [d.embedding for d in mine] == [d.embedding for d in theirs]
+        return mine
+
+    chunks = list(index.store.storage.values())
+    chunks += [Document(id="no-text", content=None, meta={"access": "public"}, embedding=[0.1])]
+    ours, plain = pair(chunks)
+    public = rag.role_filter("public")
+    assert len(same(ours, plain, "How deep can the S2 go?", top_k=7)) == 7
+    assert len(same(ours, plain, "battery warranty", filters=public, top_k=7)) == 7
+    assert len(same(ours, plain, "battery warranty", filters=public, scale_score=True)) == 10
+    unknown = same(ours, plain, "zzzz unknown words", top_k=7)  # ties (Okapi) or nothing
+    assert len(unknown) == (7 if algorithm == "BM25Okapi" else 0)
+    assert all(d.embedding is None for d in ours.bm25_retrieval("battery", top_k=20))
     mine = ours.bm25_retrieval("battery", top_k=3)
     mine[0].meta["changed"] = True  # results are copies: the store's chunk is untouched
     assert "changed" not in ours.storage[mine[0].id].meta
+    found = asyncio.run(ours.bm25_retrieval_async("battery warranty", top_k=5))
+    assert [d.id for d in found] == [
+        d.id for d in plain.bm25_retrieval("battery warranty", top_k=5)
+    ]
+    # with embeddings returned: equal to the stored ones, but a copy
+    ours, plain = pair(chunks, return_embedding=True)
+    mine = same(ours, plain, "battery warranty", top_k=3)
+    assert mine[0].embedding and mine[0].embedding is not ours.storage[mine[0].id].embedding
+    # an empty store, and a store whose chunks have no words at all
+    assert same(*pair([]), "battery") == []
+    blank = [Document(id=str(i), content=" ") for i in range(3)]
+    assert len(same(*pair(blank), "battery")) == (3 if algorithm == "BM25Okapi" else 0)
     with pytest.raises(ValueError, match="non-empty"):
         ours.bm25_retrieval("")
     with pytest.raises(ValueError, match="filter syntax"):
-        ours.bm25_retrieval("battery", filters={"field": "meta.role", "value": "public"})
+        ours.bm25_retrieval("battery", filters={"field": "meta.access", "value": "public"})
 
 
 # --------------------------------------------------------------------------- retrieve
