@@ -35,7 +35,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MIN_TORCH = (2, 4)  # pyproject.toml's lower bound
 RESTART = 3  # what main() returns when the runtime must restart before the kit can be used
-RESTART_MARKER = ROOT / ".colab-restart-pending"  # holds the id of the process to restart
 
 # Packages Colab's runtime provides and the kit must not replace there (matched by name prefix
 # after normalising: lower case, "_" and "." as "-").
@@ -175,6 +174,11 @@ def installed_versions() -> dict[str, str]:
     return versions
 
 
+STARTED_WITH = installed_versions()
+"""The versions this process started with. ``kit.colab`` is imported once per kernel, so a
+restart (a new process) reads them again; until then, anything installed since needs one."""
+
+
 def in_colab() -> bool:
     """True inside a Google Colab runtime, in the notebook's kernel or in a ``!`` shell command."""
     return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
@@ -188,12 +192,12 @@ def main(argv: list[str] | None = None, in_kernel: bool = True) -> int:
     asks for a restart whenever an installed package changed version.
 
     Returns 0 when the kit is ready to use, :data:`RESTART` when the runtime must restart first
-    (asked again, without a restart, it still says so), 1 when it cannot install.
+    (run again in the same kernel before restarting, it still says so), 1 when it cannot install.
     """
     parser = argparse.ArgumentParser(prog="python -m kit.colab", description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the plan, install nothing")
     parser.add_argument("--force", action="store_true", help="run outside Colab too")
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else argv)  # a kernel's sys.argv is its own
     if not (in_colab() or args.force or args.dry_run):
         print("Not in Colab: nothing to do here. Locally, `make setup` installs the pinned set.")
         return 0
@@ -219,48 +223,42 @@ def main(argv: list[str] | None = None, in_kernel: bool = True) -> int:
             "(Runtime > Change runtime type) and run this cell again."
         )
         return 1
-    pending = _restart_pending()
-    if pending:
-        print(f"Restart the runtime first (Runtime > Restart session): {pending}.")
-        return RESTART
     # --no-deps: the lock is complete, and pip's resolver must not swap Colab's torch.
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    failed = ""
     for group in (plan["install"], missing_models, ["-e", str(ROOT)] if kit_missing else []):
         if group:
             # Colab does not show a subprocess's output in the notebook: keep it, show it on error.
             done = subprocess.run([*pip, *group], capture_output=True, text=True)
             if done.returncode:
-                print(f"pip could not install {' '.join(group)}:\n{done.stdout}{done.stderr}")
-                return 1
-    stale = restart_needed(plan["install"], before, set(sys.modules) if in_kernel else None)
-    if stale:
-        changed = f"{', '.join(stale)} changed version while already imported"
-        if in_kernel:  # this process is the kernel: remember that it must restart
-            RESTART_MARKER.write_text(f"{os.getpid()}\n{changed}\n")
+                failed = f"pip could not install {' '.join(group)}:\n{done.stdout}{done.stderr}"
+                break
+    now = installed_versions()
+    # Compared with what this process started with, not with this run's "before": run again
+    # without restarting, the new versions are installed but the kernel still holds the old ones.
+    changed = [f"{n}=={v}" for n, v in now.items() if STARTED_WITH.get(n, v) != v]
+    stale = restart_needed(changed, STARTED_WITH, set(sys.modules) if in_kernel else None)
+    restart = (
+        "Restart the runtime once (Runtime > Restart session), then run this cell again: "
+        f"{', '.join(stale)} changed version while already imported."
+    )
+    if failed:
+        print(failed + (f"\n{restart}" if stale else ""))
+        return 1
+    wrong = install_plan(pins, now)["install"]
+    wrong += [f"{n}=={v}" for n, v in model_pins.items() if now.get(n) != v]
+    if wrong:
         print(
-            "Restart the runtime once (Runtime > Restart session), then run this cell again: "
-            f"{changed}."
+            "pip finished, but Python still finds other versions of "
+            f"{', '.join(wrong)}: another copy comes first on sys.path. Remove it, then run again."
         )
+        return 1
+    if stale:
+        print(restart)
         return RESTART
     print("Ready: no restart needed. Next: `import kit; kit.doctor()`.")
     return 0
 
 
-def _restart_pending() -> str:
-    """Why this process still needs a restart (an earlier run asked for one), or ``""``.
-
-    The marker holds the id of the process that must restart; a new process (after the restart)
-    removes it. Without it, running the cell again without restarting would say "Ready" (the
-    new versions are installed) while the kernel still holds the old modules.
-    """
-    if not RESTART_MARKER.is_file():
-        return ""
-    pid, _, why = RESTART_MARKER.read_text().partition("\n")
-    if pid.strip() == str(os.getpid()):
-        return why.strip() or "packages changed version"
-    RESTART_MARKER.unlink()
-    return ""
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(in_kernel=False))
+    raise SystemExit(main(sys.argv[1:], in_kernel=False))

@@ -18,6 +18,7 @@ half-made badge.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tomllib
@@ -40,20 +41,20 @@ import sys
 if "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG"):
     import subprocess
 
-    REPOSITORY = "{url}"
-    KIT_DIR = "{home}"
+    REPOSITORY = {url}
+    KIT_DIR = {home}
     if not os.path.isdir(KIT_DIR):
-        clone = ["git", "clone", "-q", "--depth", "1", "--branch", "{branch}", REPOSITORY, KIT_DIR]
+        clone = ["git", "clone", "-q", "--depth", "1", "--branch", {branch}, REPOSITORY, KIT_DIR]
         done = subprocess.run(clone, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"Could not fetch the kit from {{REPOSITORY}}: {{done.stderr}}")
-    os.chdir(os.path.join(KIT_DIR, "{folder}"))
+    os.chdir(os.path.join(KIT_DIR, {folder}))
     if KIT_DIR not in sys.path:
         sys.path.insert(0, KIT_DIR)
     import kit.colab
 
     if kit.colab.main():
-        raise SystemExit("Not ready yet: do what the message above says, then run this cell again.")
+        raise SystemExit("Not ready yet: do what the message above says, then run this again.")
 """
 
 
@@ -102,8 +103,14 @@ def setup_cell(
     """The code cell that, in Colab only, clones ``branch`` of ``url`` into ``home``, moves to
     ``notebook``'s folder there and runs the installer; it stops "Run all" until the kit is ready.
     """
-    folder = Path(notebook).parent.as_posix()
-    source = SETUP_SOURCE.format(url=url, home=home, folder=folder, branch=branch)
+    values = {
+        "url": url,
+        "home": home,
+        "folder": Path(notebook).parent.as_posix(),
+        "branch": branch,
+    }
+    # json.dumps writes each value as a double-quoted Python string literal, escapes included
+    source = SETUP_SOURCE.format(**{k: json.dumps(v) for k, v in values.items()})
     cell = nbformat.v4.new_code_cell(source.rstrip("\n"))
     cell.metadata["tags"] = [TAG]
     return cell

@@ -28,11 +28,12 @@ file that cannot be converted) raises :class:`RagError` with one sentence saying
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -268,7 +269,6 @@ class InMemoryStore(InMemoryDocumentStore):
         Same ranking and scores; the results are built with ``dataclasses.replace`` instead of a
         ``to_dict`` round trip that deep-copies every 384-number embedding (the slow part).
         """
-
         from haystack.utils.filters import document_matches_filter
 
         if not query_embedding or not isinstance(query_embedding[0], float):
@@ -328,9 +328,6 @@ def _handed_out(
     What Haystack's ``to_dict`` / ``from_dict`` round trip gives, without serialising: the
     embedding is kept only if ``embedding`` (default: the store's ``return_embedding``) says so.
     """
-    import copy
-    from dataclasses import replace
-
     keep = store.return_embedding if embedding is None else embedding
     return replace(
         chunk,

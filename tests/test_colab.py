@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -90,13 +90,12 @@ def test_outside_colab_it_does_nothing_and_the_dry_run_matches_this_environment(
     assert out.startswith("0 package(s) to install"), out
 
 
-def test_a_restart_once_asked_is_asked_again_until_the_kernel_restarts(monkeypatch, tmp_path):
+def test_a_restart_once_asked_is_asked_again_until_the_kernel_restarts(monkeypatch):
     # Colab's runtime has an old numpy, already imported; pip "installs" the pinned one.
     import numpy  # noqa: F401  (the kernel has imported it)
 
-    marker = tmp_path / "restart-pending"
-    monkeypatch.setattr(colab, "RESTART_MARKER", marker)
     runtime = colab.installed_versions() | {"numpy": "1.0"}
+    monkeypatch.setattr(colab, "STARTED_WITH", dict(runtime))  # what the kernel started with
     monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
     calls = []
 
@@ -108,14 +107,13 @@ def test_a_restart_once_asked_is_asked_again_until_the_kernel_restarts(monkeypat
     monkeypatch.setattr(colab.subprocess, "run", pip)
     assert colab.main(["--force"]) == colab.RESTART
     assert calls == [[f"numpy=={PINS['numpy']}"]]
-    assert marker.read_text().startswith(f"{os.getpid()}\n")
     # run again without a restart: the new numpy is installed, but this kernel holds the old one
     assert colab.main(["--force"]) == colab.RESTART
     assert len(calls) == 1
-    # after the restart (another process id) it is ready, and forgets the marker
-    marker.write_text("1\nnumpy changed version while already imported\n")
+    # after the restart, a new process starts with the new numpy: ready, nothing installed
+    monkeypatch.setattr(colab, "STARTED_WITH", dict(runtime))
     assert colab.main(["--force"]) == 0
-    assert not marker.exists() and len(calls) == 1
+    assert len(calls) == 1
 
 
 def test_a_failed_install_shows_pips_message(monkeypatch, capsys):
@@ -129,3 +127,21 @@ def test_a_failed_install_shows_pips_message(monkeypatch, capsys):
     assert colab.main(["--force"]) == 1
     out = capsys.readouterr().out
     assert f"pip could not install pandas=={PINS['pandas']}" in out and "No matching dist" in out
+
+
+def test_an_install_that_python_does_not_see_is_an_error_not_a_restart_loop(monkeypatch, capsys):
+    runtime = colab.installed_versions() | {"pandas": "0.0.1"}
+    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
+    monkeypatch.setattr(  # pip succeeds, but another pandas stays first on sys.path
+        colab.subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 0)
+    )
+    assert colab.main(["--force"]) == 1
+    assert f"other versions of pandas=={PINS['pandas']}" in capsys.readouterr().out
+
+
+def test_in_a_kernel_its_command_line_is_not_read_as_options(monkeypatch, capsys):
+    launcher = ["colab_kernel_launcher.py", "-f", "/root/.local/share/jupyter/runtime/k.json"]
+    monkeypatch.setattr(sys, "argv", launcher)
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert colab.main() == 0
+    assert "Not in Colab" in capsys.readouterr().out

@@ -95,13 +95,24 @@ def _run_cell(source: str, cwd: Path, fake_colab: Path | None = None) -> str:
     env |= {"PIP_NO_INDEX": "1", "PIP_DRY_RUN": "1"}  # should pip run at all, it changes nothing
     if fake_colab is not None:
         env["PYTHONPATH"] = str(fake_colab)
-    code = source + "\nimport os, sys\nprint('cwd', os.getcwd())\n"
+    # a kernel's command line, as Colab starts it: the cell must not read it as options
+    code = "import sys\nsys.argv = ['colab_kernel_launcher.py', '-f', 'kernel.json']\n"
+    code += source + "\nimport os, sys\nprint('cwd', os.getcwd())\n"
     code += "print('kit', sys.modules['kit'].__file__ if 'kit' in sys.modules else None)\n"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def _fake_colab(tmp_path: Path) -> Path:
+    """A folder for PYTHONPATH that makes Python start as in Colab: ``google.colab`` imported."""
+    fake = tmp_path / "fake"
+    (fake / "google" / "colab").mkdir(parents=True)
+    (fake / "google" / "colab" / "__init__.py").write_text("")
+    (fake / "sitecustomize.py").write_text("import google.colab\n")
+    return fake
 
 
 def test_outside_colab_the_setup_cell_does_nothing(tmp_path):
@@ -121,21 +132,13 @@ def test_in_colab_the_setup_cell_clones_the_kit_and_runs_its_installer(tmp_path)
     models = colab.read_pins((ROOT / "requirements-models.txt").read_text())
     assert all(installed.get(name) == version for name, version in models.items())
     assert "rag-ft-kit" in installed
-    branch = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--abbrev-ref", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert branch != "HEAD", "run the tests from a branch of a git clone"
-    fake = tmp_path / "fake"
-    (fake / "google" / "colab").mkdir(parents=True)
-    (fake / "google" / "colab" / "__init__.py").write_text("")
-    (fake / "sitecustomize.py").write_text("import google.colab\n")  # as Colab's kernel has it
+    # a repository with this checkout's HEAD on `main` (the branch the badge opens)
+    origin = tmp_path / "origin.git"
+    for git in (["init", "-q", "--bare", str(origin)], ["push", "-q", str(origin), "HEAD:main"]):
+        subprocess.run(["git", "-C", str(ROOT), *git], capture_output=True, check=True)
+    fake = _fake_colab(tmp_path)
     home = tmp_path / "content" / "rag-ft-kit"
-    cell = colab_cells.setup_cell(
-        f"file://{ROOT}", "exercises/01_rag.ipynb", home=str(home), branch=branch
-    )
+    cell = colab_cells.setup_cell(f"file://{origin}", "exercises/01_rag.ipynb", home=str(home))
     first = _run_cell(cell.source, tmp_path, fake)
     assert (home / "kit" / "colab.py").is_file() and (home / ".git").is_dir()
     assert f"cwd {home / 'exercises'}\n" in first
@@ -148,10 +151,7 @@ def test_in_colab_the_setup_cell_clones_the_kit_and_runs_its_installer(tmp_path)
 
 
 def test_in_colab_a_failed_clone_stops_the_notebook_with_gits_message(tmp_path):
-    fake = tmp_path / "fake"
-    (fake / "google" / "colab").mkdir(parents=True)
-    (fake / "google" / "colab" / "__init__.py").write_text("")
-    (fake / "sitecustomize.py").write_text("import google.colab\n")
+    fake = _fake_colab(tmp_path)
     cell = colab_cells.setup_cell(
         f"file://{tmp_path}/no-such-repository", "notebooks/01_rag.ipynb", home=str(tmp_path / "k")
     )

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 from haystack import Document
+from haystack.dataclasses import ByteStream, SparseEmbedding
 
 from kit import rag
 from kit.data import load_manifest, load_qa
@@ -119,6 +120,9 @@ def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(in
     assert [d.id for d in ours] == [d.id for d in theirs]
     assert [d.score for d in ours] == pytest.approx([d.score for d in theirs])
     assert all(d.embedding is None for d in ours)  # not carried through the pipeline
+    best = index.store.embedding_retrieval(embedding, top_k=1, return_embedding=True)[0]
+    stored = index.store.storage[best.id].embedding
+    assert best.embedding == stored and best.embedding is not stored  # asked for: a copy
     filters = rag.role_filter("public")
     ours = index.store.embedding_retrieval(embedding, filters=filters, top_k=5)
     theirs = plain.embedding_retrieval(embedding, filters=filters, top_k=5)
@@ -151,13 +155,21 @@ def test_kit_store_bm25_gives_the_same_results_as_haystacks(index, algorithm):
         mine = ours.bm25_retrieval(query, **options)
         theirs = plain.bm25_retrieval(query, **options)
         assert [d.id for d in mine] == [d.id for d in theirs], (algorithm, query, options)
-        assert [d.score for d in mine] == pytest.approx([d.score for d in theirs])
-        assert [d.meta for d in mine] == [d.meta for d in theirs]
-        assert [d.embedding for d in mine] == [d.embedding for d in theirs]
+        # every field: content, meta, score, embedding, blob, sparse embedding
+        assert [d.to_dict() for d in mine] == [d.to_dict() for d in theirs]
         return mine
 
     chunks = list(index.store.storage.values())
-    chunks += [Document(id="no-text", content=None, meta={"access": "public"}, embedding=[0.1])]
+    chunks += [
+        Document(id="no-text", content=None, meta={"access": "public"}, embedding=[0.1]),
+        Document(
+            id="with-blob",
+            content="battery warranty card",
+            meta={"access": "public"},
+            blob=ByteStream(b"card", meta={"pages": 1}),
+            sparse_embedding=SparseEmbedding(indices=[3], values=[0.5]),
+        ),
+    ]
     ours, plain = pair(chunks)
     public = rag.role_filter("public")
     assert len(same(ours, plain, "How deep can the S2 go?", top_k=7)) == 7
@@ -166,16 +178,21 @@ def test_kit_store_bm25_gives_the_same_results_as_haystacks(index, algorithm):
     unknown = same(ours, plain, "zzzz unknown words", top_k=7)  # ties (Okapi) or nothing
     assert len(unknown) == (7 if algorithm == "BM25Okapi" else 0)
     assert all(d.embedding is None for d in ours.bm25_retrieval("battery", top_k=20))
-    mine = ours.bm25_retrieval("battery", top_k=3)
+    mine = ours.bm25_retrieval("battery warranty card", top_k=3)
+    assert mine[0].id == "with-blob" and mine[0].blob.data == b"card"
     mine[0].meta["changed"] = True  # results are copies: the store's chunk is untouched
-    assert "changed" not in ours.storage[mine[0].id].meta
+    mine[0].blob.meta["changed"] = True
+    mine[0].sparse_embedding.values[0] = 9.0
+    stored = ours.storage["with-blob"]
+    assert "changed" not in stored.meta and "changed" not in stored.blob.meta
+    assert stored.sparse_embedding.values == [0.5]
     found = asyncio.run(ours.bm25_retrieval_async("battery warranty", top_k=5))
     assert [d.id for d in found] == [
         d.id for d in plain.bm25_retrieval("battery warranty", top_k=5)
     ]
     # with embeddings returned: equal to the stored ones, but a copy
     ours, plain = pair(chunks, return_embedding=True)
-    mine = same(ours, plain, "battery warranty", top_k=3)
+    mine = same(ours, plain, "How deep can the S2 go?", top_k=3)
     assert mine[0].embedding and mine[0].embedding is not ours.storage[mine[0].id].embedding
     # an empty store, and a store whose chunks have no words at all
     assert same(*pair([]), "battery") == []
