@@ -132,8 +132,9 @@ def expected_cells(url: str, notebook: str) -> list[nbformat.NotebookNode]:
 
 def _in_place(nb: nbformat.NotebookNode, wanted: list[nbformat.NotebookNode]) -> bool:
     """True if ``nb`` starts with the ``wanted`` cells and has no other tagged cell."""
-    have = [(nb.cells[i].cell_type, nb.cells[i].source) for i in _tagged(nb)]
-    return _tagged(nb) == [0, 1] and have == [(c.cell_type, c.source) for c in wanted]
+    tagged = _tagged(nb)
+    have = [(nb.cells[i].cell_type, nb.cells[i].source) for i in tagged]
+    return tagged == [0, 1] and have == [(c.cell_type, c.source) for c in wanted]
 
 
 def stamp(path: Path, url: str, root: Path = ROOT) -> bool:

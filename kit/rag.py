@@ -250,8 +250,11 @@ class InMemoryStore(InMemoryDocumentStore):
             scored = self.bm25_algorithm_inst(query, candidates)
         ranked = sorted(scored, key=lambda p: p[1], reverse=True)[:top_k]
         drop_non_positive = self.bm25_algorithm != "BM25Okapi"  # as Haystack does
+        keep_embedding = self.return_embedding
         return [
-            _handed_out(d, expit(score / BM25_SCALING_FACTOR) if scale_score else score, self)
+            _handed_out(
+                d, expit(score / BM25_SCALING_FACTOR) if scale_score else score, keep_embedding
+            )
             for d, score in ranked
             if not (drop_non_positive and score <= 0.0)
         ]
@@ -290,7 +293,7 @@ class InMemoryStore(InMemoryDocumentStore):
         )
         keep = self.return_embedding if return_embedding is None else return_embedding
         ranked = sorted(zip(candidates, scores, strict=True), key=lambda p: p[1], reverse=True)
-        return [_handed_out(d, score, self, keep) for d, score in ranked[:top_k]]
+        return [_handed_out(d, score, keep) for d, score in ranked[:top_k]]
 
     def _compute_query_embedding_similarity_scores(
         self, embedding: list[float], documents: list[Document], scale_score: bool = False
@@ -320,20 +323,18 @@ class InMemoryStore(InMemoryDocumentStore):
         return scores.tolist()
 
 
-def _handed_out(
-    chunk: Document, score: float, store: InMemoryStore, embedding: bool | None = None
-) -> Document:
+def _handed_out(chunk: Document, score: float, keep_embedding: bool) -> Document:
     """A copy of a stored ``chunk`` with its ``score``, safe to change (the store's is not).
 
-    What Haystack's ``to_dict`` / ``from_dict`` round trip gives, without serialising: the
-    embedding is kept only if ``embedding`` (default: the store's ``return_embedding``) says so.
+    What Haystack's ``to_dict`` / ``from_dict`` round trip gives, without serialising; the
+    embedding only if ``keep_embedding``.
     """
-    keep = store.return_embedding if embedding is None else embedding
+    keep = keep_embedding and chunk.embedding is not None
     return replace(
         chunk,
         score=score,
         meta=copy.deepcopy(chunk.meta),
-        embedding=list(chunk.embedding) if keep and chunk.embedding is not None else None,
+        embedding=list(chunk.embedding) if keep else None,
         blob=copy.deepcopy(chunk.blob),
         sparse_embedding=copy.deepcopy(chunk.sparse_embedding),
     )

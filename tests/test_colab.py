@@ -90,13 +90,20 @@ def test_outside_colab_it_does_nothing_and_the_dry_run_matches_this_environment(
     assert out.startswith("0 package(s) to install"), out
 
 
+def _runtime(monkeypatch, **versions: str) -> dict[str, str]:
+    """This environment's packages with ``versions`` changed, as ``installed_versions`` sees
+    them from now on; change the returned dict to "install" something."""
+    runtime = colab.installed_versions() | versions
+    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
+    return runtime
+
+
 def test_a_restart_once_asked_is_asked_again_until_the_kernel_restarts(monkeypatch):
     # Colab's runtime has an old numpy, already imported; pip "installs" the pinned one.
     import numpy  # noqa: F401  (the kernel has imported it)
 
-    runtime = colab.installed_versions() | {"numpy": "1.0"}
+    runtime = _runtime(monkeypatch, numpy="1.0")
     monkeypatch.setattr(colab, "STARTED_WITH", dict(runtime))  # what the kernel started with
-    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
     calls = []
 
     def pip(command, **kwargs):
@@ -117,8 +124,7 @@ def test_a_restart_once_asked_is_asked_again_until_the_kernel_restarts(monkeypat
 
 
 def test_a_failed_install_shows_pips_message(monkeypatch, capsys):
-    runtime = colab.installed_versions() | {"pandas": "0.0.1"}
-    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
+    _runtime(monkeypatch, pandas="0.0.1")
     monkeypatch.setattr(
         colab.subprocess,
         "run",
@@ -130,8 +136,7 @@ def test_a_failed_install_shows_pips_message(monkeypatch, capsys):
 
 
 def test_an_install_that_python_does_not_see_is_an_error_not_a_restart_loop(monkeypatch, capsys):
-    runtime = colab.installed_versions() | {"pandas": "0.0.1"}
-    monkeypatch.setattr(colab, "installed_versions", lambda: dict(runtime))
+    _runtime(monkeypatch, pandas="0.0.1")
     monkeypatch.setattr(  # pip succeeds, but another pandas stays first on sys.path
         colab.subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 0)
     )

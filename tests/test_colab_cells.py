@@ -90,7 +90,10 @@ def _without_id(cell: nbformat.NotebookNode) -> dict:
     return {k: v for k, v in cell.items() if k != "id"}
 
 
-def _run_cell(source: str, cwd: Path, fake_colab: Path | None = None) -> str:
+def _run_cell(
+    source: str, cwd: Path, fake_colab: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run a cell's ``source`` in a fresh Python, as a kernel (in Colab if ``fake_colab``)."""
     env = {k: v for k, v in os.environ.items() if k != "COLAB_RELEASE_TAG"}
     env |= {"PIP_NO_INDEX": "1", "PIP_DRY_RUN": "1"}  # should pip run at all, it changes nothing
     if fake_colab is not None:
@@ -99,9 +102,12 @@ def _run_cell(source: str, cwd: Path, fake_colab: Path | None = None) -> str:
     code = "import sys\nsys.argv = ['colab_kernel_launcher.py', '-f', 'kernel.json']\n"
     code += source + "\nimport os, sys\nprint('cwd', os.getcwd())\n"
     code += "print('kit', sys.modules['kit'].__file__ if 'kit' in sys.modules else None)\n"
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True
     )
+
+
+def _output(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -117,7 +123,7 @@ def _fake_colab(tmp_path: Path) -> Path:
 
 def test_outside_colab_the_setup_cell_does_nothing(tmp_path):
     cell = colab_cells.setup_cell(URL, "notebooks/01_rag.ipynb", home=str(tmp_path / "kit"))
-    out = _run_cell(cell.source, tmp_path)
+    out = _output(_run_cell(cell.source, tmp_path))
     assert out == f"cwd {tmp_path}\nkit None\n"
     assert list(tmp_path.iterdir()) == []  # nothing cloned
 
@@ -139,14 +145,14 @@ def test_in_colab_the_setup_cell_clones_the_kit_and_runs_its_installer(tmp_path)
     fake = _fake_colab(tmp_path)
     home = tmp_path / "content" / "rag-ft-kit"
     cell = colab_cells.setup_cell(f"file://{origin}", "exercises/01_rag.ipynb", home=str(home))
-    first = _run_cell(cell.source, tmp_path, fake)
+    first = _output(_run_cell(cell.source, tmp_path, fake))
     assert (home / "kit" / "colab.py").is_file() and (home / ".git").is_dir()
     assert f"cwd {home / 'exercises'}\n" in first
     assert f"kit {home / 'kit' / '__init__.py'}\n" in first
     assert "0 package(s) to install" in first and "Ready: no restart needed" in first
     # Run again (after a restart, say): the clone is reused (a second `git clone` into the
     # folder would fail, and the cell with it).
-    second = _run_cell(cell.source, home / "exercises", fake)
+    second = _output(_run_cell(cell.source, home / "exercises", fake))
     assert "Ready: no restart needed" in second
 
 
@@ -155,11 +161,7 @@ def test_in_colab_a_failed_clone_stops_the_notebook_with_gits_message(tmp_path):
     cell = colab_cells.setup_cell(
         f"file://{tmp_path}/no-such-repository", "notebooks/01_rag.ipynb", home=str(tmp_path / "k")
     )
-    env = {k: v for k, v in os.environ.items() if k != "COLAB_RELEASE_TAG"}
-    env["PYTHONPATH"] = str(fake)
-    done = subprocess.run(
-        [sys.executable, "-c", cell.source], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    done = _run_cell(cell.source, tmp_path, fake)
     assert done.returncode == 1
     assert "Could not fetch the kit from file://" in done.stderr
     assert "no-such-repository" in done.stderr and "fatal" in done.stderr
