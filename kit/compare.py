@@ -493,7 +493,7 @@ def run_comparison(
     }
     updates = load_updates()
     if prof.eval_questions:  # a smaller profile asks a share of the changed questions
-        updates = updates[: max(4, prof.eval_questions // 3)]
+        updates = updates[: max(2, prof.eval_questions // 3)]
     freshness = freshness_scores(fresh_systems, updates)
 
     step("privacy: probe for the canary secret")

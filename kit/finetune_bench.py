@@ -7,10 +7,13 @@ learning rate and LoRA settings, same machine, one after the other, each in a fr
 - ``kit``: :func:`kit.finetune.train_adapter` (reply-only loss, length-grouped batches, bf16
   weights where the CPU computes in bf16, the output layer only on reply tokens);
 - ``trl``: a stock TRL ``SFTTrainer`` + peft LoRA, every other setting at TRL's defaults
-  (conversational dataset, bf16 mixed precision, gradient checkpointing on, loss on all tokens;
-  ``use_cpu=True``, which TRL's bf16 default requires on a CPU);
+  (conversational dataset, gradient checkpointing on, loss on all tokens; ``use_cpu=True``);
 - ``trainer``: a plain transformers ``Trainer`` + peft LoRA with default ``TrainingArguments``
   (chat-template text, ``DataCollatorForLanguageModeling``, loss on all tokens).
+
+Both peers compute in the precision the kit picks on this machine (bf16 mixed precision where
+the CPU is faster in bf16, float32 elsewhere), not in TRL's default bf16, which an AVX2-only CPU
+emulates at about 1% of its float32 speed: each side gets its best shot.
 
 Figures per run: useful (non-padding) tokens/s, seconds per step, peak memory of the process,
 final held-out loss on the reply tokens (one function for all three), and achieved FLOP/s
@@ -38,17 +41,25 @@ RESULT_TAG = "BENCH_RESULT "
 
 
 def measure_matmul_peak(seconds: float = 2.0, dtype: str = "bfloat16") -> float:
-    """Matrix-multiply GFLOP/s in ``dtype`` on this machine now (2048 x 2048, best of a few)."""
+    """Matrix-multiply GFLOP/s in ``dtype`` on this machine now (best of a few multiplies).
+
+    2048 x 2048 where the precision is fast; where it is emulated (bf16 on an AVX2-only CPU,
+    about 1 GFLOP/s) one such multiply would take 17 s, so a quick 256 x 256 probe picks 512.
+    """
     import torch
 
-    a = torch.randn(2048, 2048, dtype=getattr(torch, dtype))
-    b = torch.randn(2048, 2048, dtype=getattr(torch, dtype))
-    a @ b
-    best, stop = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < stop:
+    def gflops(n: int) -> float:
+        a = torch.randn(n, n, dtype=getattr(torch, dtype))
+        b = torch.randn(n, n, dtype=getattr(torch, dtype))
         t = time.perf_counter()
         a @ b
-        best = max(best, 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+        return 2 * n**3 / (time.perf_counter() - t) / 1e9
+
+    gflops(256)  # warm-up
+    n = 2048 if gflops(256) > 10 else 512
+    best, stop = gflops(n), time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        best = max(best, gflops(n))
     return best
 
 
@@ -97,7 +108,7 @@ def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from kit.chat_data import format_examples, with_system
     from kit.finetune import eval_loss
-    from kit.models import load_generator, resolve_model
+    from kit.models import load_generator, pick_dtype, resolve_model
 
     train, held = _common(args)
     set_seed(args.seed)
@@ -138,6 +149,9 @@ def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
         source = resolve_model("smollm2-135m-instruct")
         model = AutoModelForCausalLM.from_pretrained(source)
+        # The peers compute in the precision the kit picks here (bf16 autocast only where the CPU
+        # is faster in it): TRL's own default, bf16, is emulated and ~100x slower on AVX2 CPUs.
+        bf16 = (args.dtype or pick_dtype("auto")) == "bfloat16"
         rows = [{"messages": with_system(ex.messages)} for ex in train]
         if name == "trl":
             from trl import SFTConfig, SFTTrainer
@@ -151,7 +165,8 @@ def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 seed=args.seed,
                 report_to="none",
                 save_strategy="no",
-                use_cpu=not torch.cuda.is_available(),  # TRL's default bf16=True needs it on CPU
+                use_cpu=not torch.cuda.is_available(),
+                bf16=bf16,
             )
             trainer = SFTTrainer(
                 model=model,
@@ -180,6 +195,8 @@ def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
                     seed=args.seed,
                     report_to="none",
                     save_strategy="no",
+                    use_cpu=not torch.cuda.is_available(),
+                    bf16=bf16,
                 ),
                 train_dataset=data,
                 data_collator=DataCollatorForLanguageModeling(tok, mlm=False),

@@ -132,8 +132,8 @@ def raft_plan(profile: Any = None) -> dict[str, Any]:
 
     prof = resolve_profile(profile)
     if prof.name == "smoke":
-        small = {"max_seq_len": 512, "max_steps": 6, "eval_examples": 4}
-        return {"examples": 24, "n_sources": 2, "overrides": small}
+        small = {"max_seq_len": 512, "max_steps": 3, "eval_examples": 4, "eval_steps": 3}
+        return {"examples": 16, "n_sources": 2, "overrides": small}
     if prof.name == "cpu":
         # half-size batches twice (same effective batch of 8): long prompts, less memory
         cpu = {"max_seq_len": 640, "epochs": 1, "batch_size": 4, "grad_accum": 2}

@@ -1,8 +1,20 @@
-"""Shared test set-up: offline, guarded against the network, on the smoke profile."""
+"""Shared test set-up: offline, guarded against the network, on the smoke profile, one cache.
+
+Every test of a session shares one kit cache, ``.test-cache/`` in the checkout (or
+``$KIT_TEST_CACHE``): the converted model, the smoke adapters and the smoke comparison are built
+once per session and then reused, a clean clone starts from an empty cache exactly as CI does, and
+the tests never write into a learner's own cache. Tests about building a thing use their own
+``tmp_path`` cache.
+"""
 
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CACHE = Path(os.environ.get("KIT_TEST_CACHE") or ROOT / ".test-cache")
 
 # Before any library is imported: no hub, no telemetry, small sizes.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -10,6 +22,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("KIT_PROFILE", "smoke")
+os.environ["KIT_CACHE"] = str(TEST_CACHE)  # notebook kernels and subprocesses inherit it
 
 import pytest  # noqa: E402
 
@@ -29,6 +42,24 @@ def _no_network_attempts():
 
 # Figures that tests measure (e.g. time to first answer) are printed at the end of the run.
 FIGURES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def smoke_comparison():
+    """The smoke comparison (both adapters, the grid, the three experiments), once per session.
+
+    ``run_comparison`` caches it in the test cache, so notebook 04, exercise 03, the browser
+    test, the main job and the workshop all read this one result instead of computing their own.
+    """
+    from kit.compare import run_comparison
+
+    start = time.perf_counter()
+    result = run_comparison("smoke", progress=False)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.meta.get("timings", {}).items())
+    FIGURES["smoke comparison (session fixture)"] = (
+        f"{time.perf_counter() - start:.0f} s here; when computed: {stages}"
+    )
+    return result
 
 
 @pytest.fixture

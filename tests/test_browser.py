@@ -31,15 +31,12 @@ def test_there_are_widget_notebooks():
 
 
 @pytest.fixture(scope="module")
-def lab_and_browser():
+def lab_and_browser(smoke_comparison):
+    # Notebook 04 reads the comparison; computing it takes minutes, far beyond a page's patience,
+    # so the session's smoke comparison (cached, exactly as `make demo` leaves it) comes first.
     problem = browser.missing_tools()
     if problem:
         pytest.fail(problem)
-    # Notebook 04 reads the comparison; computing it takes minutes, far beyond a page's patience,
-    # so it is computed (or loaded from the cache) here first, exactly as `make demo` leaves it.
-    from kit.compare import run_comparison
-
-    run_comparison(LAB_ENV["KIT_PROFILE"], progress=False)
     with browser.lab_server(NOTEBOOKS, LAB_ENV) as lab, browser.open_browser() as context:
         yield lab, context
 

@@ -26,9 +26,16 @@ def test_there_are_notebooks_and_exercises():
     assert EXERCISES, "no exercise notebooks found in exercises/"
 
 
+def _reads_the_comparison(path: Path, request: pytest.FixtureRequest) -> None:
+    """A notebook that calls run_comparison reads the session's cached smoke comparison."""
+    if "run_comparison(" in path.read_text():
+        request.getfixturevalue("smoke_comparison")
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path: Path):
+def test_notebook_runs(path: Path, request: pytest.FixtureRequest):
+    _reads_the_comparison(path, request)
     nb = runner.execute(runner.load(path), cwd=path.parent, env=SMOKE)
     errors = [
         c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))
@@ -38,7 +45,8 @@ def test_notebook_runs(path: Path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
-def test_exercise_solutions_pass(path: Path):
+def test_exercise_solutions_pass(path: Path, request: pytest.FixtureRequest):
+    _reads_the_comparison(path, request)
     nb = runner.fill_solutions(runner.load(path))
     assert runner.answer_cells(nb), f"{path.name} has no cells tagged answer:qN"
     executed = runner.execute(nb, cwd=path.parent, env={**SMOKE, "KIT_CHECKS_STRICT": "1"})
@@ -50,7 +58,8 @@ def test_exercise_solutions_pass(path: Path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
-def test_exercise_unfilled_checks_fail(path: Path):
+def test_exercise_unfilled_checks_fail(path: Path, request: pytest.FixtureRequest):
+    _reads_the_comparison(path, request)
     executed = runner.execute(runner.load(path), cwd=path.parent, env=SMOKE)
     checks = [c for c in executed.cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
     assert len(checks) >= len(runner.answer_cells(executed))

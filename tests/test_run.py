@@ -8,8 +8,8 @@ from kit.report import Report
 from kit.run import run_all
 
 
-def test_main_job_writes_a_report(tmp_path):
-    path = run_all(profile="smoke", out_dir=tmp_path)
+def test_main_job_writes_a_report(tmp_path, smoke_comparison):
+    path = run_all(profile="smoke", out_dir=tmp_path)  # reads the session's smoke comparison
     html = path.read_text()
     assert path.name == "report.html" and path.parent == tmp_path.resolve()
     assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html

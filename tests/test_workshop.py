@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def manifest():
-    return workshop.prepare("smoke")
+def manifest(smoke_comparison):
+    return workshop.prepare("smoke")  # reuses the session's smoke comparison and adapters
 
 
 def test_prepare_builds_verifies_and_records_every_artefact(manifest):
