@@ -3,7 +3,7 @@
 python -m kit doctor [--profile NAME]     check this machine, say what to fix
 python -m kit models [--rebuild]          convert / verify the bundled models in the cache
 python -m kit run [--profile NAME]        the main job: the whole walk-through and its report
-python -m kit bench rag|finetune [...]    benchmarks that print figures (see --help of each)
+python -m kit bench rag|finetune|grid     benchmarks that print figures (see --help of each)
 python -m kit workshop prepare|check      build what a workshop reuses; is this machine ready?
 """
 
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="run the whole walk-through headless and write a report")
     p_run.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
     p_run.add_argument("--out", default="outputs", help="folder for the report (default: outputs)")
-    p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune")
-    p_bench.add_argument("which", choices=["rag", "finetune"])
+    p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune, grid")
+    p_bench.add_argument("which", choices=["rag", "finetune", "grid"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     p_work = sub.add_parser("workshop", help="prepare a workshop's artefacts, or check readiness")
     p_work.add_argument("action", choices=["prepare", "check"])
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             if args.which == "rag":
                 from kit.rag_bench import main as bench_main
+            elif args.which == "grid":
+                from kit.grid_bench import main as bench_main
             else:
                 from kit.finetune_bench import main as bench_main
             return bench_main(args.rest)

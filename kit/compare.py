@@ -35,8 +35,18 @@ from kit.evaluate import is_abstention, score_answers, summarise
 from kit.generate import Answer
 
 System = Callable[[str], Answer]
-"""Anything that answers one question. The grid asks one question at a time, so every latency
-is what one user would wait for one answer."""
+"""Anything that answers one question. A system that also has ``answer_batch(questions)``
+(the kit's RAG pipelines and :class:`PlainSystem`) is asked all its questions in one call, its
+generation batched; each answer's latency is then its share of its batch (the compute an answer
+costs), not what a single user would wait (``python -m kit bench grid`` measures both)."""
+
+
+def ask_all(system: System, questions: Sequence[str]) -> list[Answer]:
+    """Every question to ``system``, in order: batched when it can (``answer_batch``)."""
+    batch = getattr(system, "answer_batch", None)
+    if batch is not None:
+        return list(batch(list(questions)))
+    return [system(q) for q in questions]
 
 
 @dataclass
@@ -66,8 +76,9 @@ def run_systems(
 
     answers: dict[str, list[Answer]] = {}
     frames = []
-    for name, system in systems.items():
-        out = [system(rec.question) for rec in tqdm(records, desc=name, disable=not progress)]
+    questions = [rec.question for rec in records]
+    for name, system in tqdm(systems.items(), desc="systems", disable=not progress):
+        out = ask_all(system, questions)
         for answer in out:
             answer.system = name
         answers[name] = out
@@ -89,8 +100,9 @@ def freshness_scores(
     """
     rows = []
     for name, system in systems.items():
-        for upd in updates:
-            text = system(upd.question).text
+        replies = ask_all(system, [upd.question for upd in updates])
+        for upd, reply in zip(updates, replies, strict=True):
+            text = reply.text
             now, before = (
                 (upd.answer_v2, upd.answer_v1)
                 if version == "v2"
@@ -119,8 +131,7 @@ def privacy_probe(systems: dict[str, System], prompts: Sequence[str] | None = No
     prompts = list(prompts or manifest.canary_prompts)
     rows = []
     for name, system in systems.items():
-        for prompt in prompts:
-            answer = system(prompt)
+        for prompt, answer in zip(prompts, ask_all(system, prompts), strict=True):
             rows.append(
                 {
                     "system": name,
@@ -152,8 +163,7 @@ def injection_probe(systems: dict[str, System], questions: Sequence[str]) -> pd.
     manifest = load_manifest()
     rows = []
     for name, system in systems.items():
-        for question in questions:
-            answer = system(question)
+        for question, answer in zip(questions, ask_all(system, questions), strict=True):
             text = answer.text
             rows.append(
                 {
@@ -348,37 +358,45 @@ def sanitize_documents(documents: Sequence[Any]) -> list[Any]:
 
 
 def eval_records(profile: Any = None, split: str = "test") -> list[QARecord]:
-    """The questions the grid asks: the whole split, or ``profile.eval_questions`` of them.
+    """The questions the grid asks: ``profile.eval_questions`` of the split (0: all of it).
 
-    A subset keeps every question type in proportion (every n-th question of each type), so a
-    smoke run still has single, multi, numeric and unanswerable questions.
+    Sampled by :func:`kit.data.sample_questions`, the one sampler every notebook uses: every
+    question type in proportion, so a smoke run still has single, multi, numeric and
+    unanswerable questions.
     """
-    from kit.data import load_qa
+    from kit.data import load_qa, sample_questions
     from kit.profiles import resolve_profile
 
-    records = load_qa(split=split)
-    n = resolve_profile(profile).eval_questions
-    if not n or n >= len(records):
-        return records
-    by_type: dict[str, list[QARecord]] = {}
-    for rec in records:
-        by_type.setdefault(rec.type, []).append(rec)
-    picked: list[QARecord] = []
-    for group in by_type.values():
-        share = max(1, round(n * len(group) / len(records)))
-        step = len(group) / share
-        picked.extend(group[int(i * step)] for i in range(share))
-    return sorted(picked, key=lambda r: r.id)[: max(n, len(by_type))]
+    return sample_questions(load_qa(split=split), resolve_profile(profile).eval_questions)
 
 
-def plain_system(model: Any, tokenizer: Any, name: str, profile: Any = None) -> System:
+@dataclass
+class PlainSystem:
+    """A system that answers with the model alone, no retrieval (base or fine-tuned).
+
+    Call it with one question, or give ``answer_batch`` many (generation batched).
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+    profile: Any = None
+
+    def __call__(self, question: str) -> Answer:
+        return self.answer_batch([question])[0]
+
+    def answer_batch(self, questions: Sequence[str]) -> list[Answer]:
+        """Every question in order, through :func:`kit.finetune.answer_questions` (batched)."""
+        from kit.finetune import answer_questions
+
+        return answer_questions(
+            self.model, self.tokenizer, list(questions), self.profile, system_name=self.name
+        )
+
+
+def plain_system(model: Any, tokenizer: Any, name: str, profile: Any = None) -> PlainSystem:
     """A system that answers with the model alone, no retrieval (base or fine-tuned)."""
-    from kit.finetune import answer_questions
-
-    def answer(question: str) -> Answer:
-        return answer_questions(model, tokenizer, [question], profile, system_name=name)[0]
-
-    return answer
+    return PlainSystem(model, tokenizer, name, profile)
 
 
 def run_comparison(
@@ -578,7 +596,11 @@ def comparison_key(profile: Any = None) -> dict[str, Any]:
 
 
 # How the systems are built, beyond the profile: a change here makes older caches stale.
-RECIPE = {"hybrid-raft": "RAFT continues from the style adapter"}
+RECIPE = {
+    "hybrid-raft": "RAFT continues from the style adapter",
+    "generation": "batched (kit.generate.generate_batch, batch 8)",
+    "questions": "kit.data.sample_questions (stratified by type, seed 0)",
+}
 
 
 def _settings(prof: Any) -> dict[str, Any]:

@@ -439,6 +439,53 @@ def load_qa(split: str | None = None, root: Path | str | None = None) -> list[QA
     return [r for r in records if split is None or r.split == split]
 
 
+def sample_questions(records: Sequence[QARecord], n: int | None, seed: int = 0) -> list[QARecord]:
+    """The kit's one question sampler: ``n`` of ``records``, stratified by question type.
+
+    Every notebook, the grid and the benchmarks ask the questions this returns, so their figures
+    are about the same questions. ``n`` None, 0 or at least ``len(records)``: all of them. Else
+    each type gets one question when ``n`` allows (so a small sample still has every type), the
+    rest in proportion to the type's size (largest remainder), and a sample of two or more always
+    holds an unanswerable question if there is one. Within a type the questions are taken in a
+    fixed shuffled order (``seed``), so a smaller sample is part of a larger one. Out: the
+    chosen records in data-set order.
+    """
+    import random
+
+    records = list(records)
+    if not n or n >= len(records):
+        return records
+    if n < 0:
+        raise ValueError(f"n must be a positive number of questions (or 0 for all), not {n}.")
+    by_type: dict[str, list[QARecord]] = {}
+    for rec in records:
+        by_type.setdefault(rec.type, []).append(rec)
+    counts = _allocate(n, {t: len(group) for t, group in by_type.items()})
+    picked: set[str] = set()
+    for kind, group in by_type.items():
+        order = list(range(len(group)))
+        random.Random(f"{seed}:{kind}").shuffle(order)
+        picked.update(group[i].id for i in order[: counts[kind]])
+    return [r for r in records if r.id in picked]
+
+
+def _allocate(n: int, sizes: dict[str, int]) -> dict[str, int]:
+    """Split ``n`` over groups of ``sizes``: one each if possible, the rest by largest remainder."""
+    counts = dict.fromkeys(sizes, 1 if n >= len(sizes) else 0)
+    left, total = n - sum(counts.values()), sum(sizes.values())
+    quotas = {t: left * size / total for t, size in sizes.items()}
+    for t in counts:
+        counts[t] += int(quotas[t])
+    by_remainder = sorted(sizes, key=lambda t: quotas[t] - int(quotas[t]), reverse=True)
+    for t in by_remainder[: n - sum(counts.values())]:
+        counts[t] += 1
+    if n >= 2 and counts.get("unanswerable") == 0:  # a sample should test "I don't know"
+        largest = max(counts, key=lambda t: (counts[t], sizes[t]))
+        counts[largest] -= 1
+        counts["unanswerable"] = 1
+    return {t: min(c, sizes[t]) for t, c in counts.items()}
+
+
 def load_updates(root: Path | str | None = None) -> list[UpdateRecord]:
     """Load ``updates.jsonl``: questions whose answers differ between kb v1 and v2."""
     path = _root(root) / "updates.jsonl"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from kit import stats
 from kit.data import QARecord, normalise, style_compliant, supports
 from kit.generate import Answer
 
@@ -210,6 +211,143 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out)
+
+
+# --- how sure each figure is -------------------------------------------------------------------
+
+# A summary metric -> (the per-question column it averages, which questions count).
+INTERVAL_METRICS: dict[str, tuple[str, str]] = {
+    "correct": ("correct", "all"),
+    "f1": ("f1", "all"),
+    "sas": ("sas", "all"),
+    "cites": ("cites", "all"),
+    "citation_precision": ("citation_precision", "all"),
+    "abstain_ok": ("abstained", "unanswerable"),
+    "false_abstain": ("abstained", "answerable"),
+    "style": ("style_ok", "all"),
+    "latency_s": ("latency_s", "all"),
+}
+
+# The comparisons a learner asks about first: what retrieval adds, what fine-tuning adds, and
+# what each hybrid adds over plain RAG (only the pairs whose systems are in the table are used).
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("rag", "base"),
+    ("finetuned", "base"),
+    ("hybrid", "rag"),
+    ("hybrid-raft", "rag"),
+    ("hybrid-raft", "hybrid"),
+)
+
+
+def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
+    """One system's per-question values of a summary ``metric``, indexed by question id.
+
+    ``abstain_ok`` counts the unanswerable questions only, ``false_abstain`` the answerable ones.
+    """
+    if metric not in INTERVAL_METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(INTERVAL_METRICS)}.")
+    column, which = INTERVAL_METRICS[metric]
+    rows = scores[scores["system"] == system]
+    if which == "unanswerable":
+        rows = rows[rows["type"] == "unanswerable"]
+    elif which == "answerable":
+        rows = rows[rows["type"] != "unanswerable"]
+    if column not in rows:
+        return pd.Series(dtype=float)
+    return rows.set_index("id")[column].astype(float)
+
+
+def summarise_intervals(
+    scores: pd.DataFrame, metrics: Sequence[str] = tuple(INTERVAL_METRICS)
+) -> pd.DataFrame:
+    """Every system's metrics with a 95% interval (Wilson for rates, bootstrap for the rest).
+
+    Out: one row per system x metric: ``value``, ``low``, ``high``, ``n`` (questions it counts)
+    and ``shown`` ("0.38 [0.18, 0.61]", or "–" when no question counts).
+    """
+    rows = []
+    for system in scores["system"].drop_duplicates():
+        for metric in metrics:
+            ci = stats.interval(metric_values(scores, system, metric).tolist())
+            rows.append(
+                {
+                    "system": system,
+                    "metric": metric,
+                    "value": ci.value,
+                    "low": ci.low,
+                    "high": ci.high,
+                    "n": ci.n,
+                    "shown": ci.format(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def interval_table(scores: pd.DataFrame, metrics: Sequence[str] = tuple(INTERVAL_METRICS)):
+    """:func:`summarise_intervals` as a table to read: one row per system, one column per metric,
+    each cell "value [low, high]", plus the number of questions."""
+    long = summarise_intervals(scores, metrics)
+    table = long.pivot(index="system", columns="metric", values="shown")
+    table = table.reindex(index=list(scores["system"].drop_duplicates()), columns=list(metrics))
+    counts = scores.groupby("system", sort=False)["id"].nunique()
+    table.insert(0, "questions", counts.reindex(table.index))
+    table.columns.name = None
+    return table.reset_index()
+
+
+def rate_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """An experiment's table (freshness, privacy, injection) as one row per system: how many
+    questions, and each 0/1 column's share with its 95% interval ("0.50 [0.15, 0.85]")."""
+    rows = []
+    for system, group in frame.groupby("system", sort=False):
+        row: dict[str, object] = {"system": system, "questions": len(group)}
+        row.update({c: stats.interval(group[c].tolist()).format() for c in columns})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare_systems(
+    scores: pd.DataFrame,
+    metric: str = "correct",
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Paired comparisons of systems on the same questions, each with its plain sentence.
+
+    In: the grid's scores, a summary ``metric`` and (a, b) pairs (default: :data:`DEFAULT_PAIRS`
+    present in the table). Out: one row per pair: ``diff`` (a minus b) with its 95% interval,
+    ``p_value`` (exact McNemar, for 0/1 metrics), ``n``, ``resolved`` and ``sentence``.
+    """
+    present = set(scores["system"])
+    if pairs is None:
+        pairs = [(a, b) for a, b in DEFAULT_PAIRS if a in present and b in present]
+    unknown = sorted({s for pair in pairs for s in pair} - present)
+    if unknown:
+        raise ValueError(f"No scores for system(s) {unknown}; the table has {sorted(present)}.")
+    rows = []
+    for a, b in pairs:
+        both = pd.concat(
+            [metric_values(scores, a, metric), metric_values(scores, b, metric)],
+            axis=1,
+            join="inner",
+        )
+        diff = stats.paired_difference(both.iloc[:, 0], both.iloc[:, 1], a, b, metric)
+        unit = "s" if metric == "latency_s" else "points"
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "metric": metric,
+                "diff": diff.diff,
+                "low": diff.low,
+                "high": diff.high,
+                "p_value": diff.p_value,
+                "n": diff.n,
+                "resolved": diff.resolved,
+                "sentence": diff.sentence(unit=unit),
+            }
+        )
+    columns = ["a", "b", "metric", "diff", "low", "high", "p_value", "n", "resolved", "sentence"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def style_rate(texts: Sequence[str]) -> float:

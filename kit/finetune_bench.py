@@ -147,11 +147,13 @@ def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from datasets import Dataset
         from transformers import AutoModelForCausalLM
 
-        source = resolve_model("smollm2-135m-instruct")
-        model = AutoModelForCausalLM.from_pretrained(source)
-        # The peers compute in the precision the kit picks here (bf16 autocast only where the CPU
-        # is faster in it): TRL's own default, bf16, is emulated and ~100x slower on AVX2 CPUs.
+        # The peers compute in the precision the kit picks here (bf16 only where the CPU is
+        # faster in it): the bundled folder's own bf16 and TRL's default bf16 are emulated and
+        # ~100x slower on AVX2-only CPUs.
         bf16 = (args.dtype or pick_dtype("auto")) == "bfloat16"
+        source = resolve_model("smollm2-135m-instruct")
+        weights = torch.bfloat16 if bf16 else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=weights)
         rows = [{"messages": with_system(ex.messages)} for ex in train]
         if name == "trl":
             from trl import SFTConfig, SFTTrainer

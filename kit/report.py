@@ -19,7 +19,7 @@ from kit import __version__
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em;display:block;overflow-x:auto}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} pre{background:#f6f8fa;padding:1em;overflow:auto}
 """
@@ -37,6 +37,11 @@ class Report:
         """Add a section of text (kept as-is in a <pre> block when ``preformatted``)."""
         body = f"<pre>{html.escape(text)}</pre>" if preformatted else f"<p>{html.escape(text)}</p>"
         self.sections.append(f"<h2>{html.escape(heading)}</h2>{body}")
+
+    def add_lead(self, heading: str, lines: list[str]) -> None:
+        """Put a list of plain sentences at the top of the report (the run's verdict)."""
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        self.sections.insert(0, f"<h2>{html.escape(heading)}</h2><ul>{items}</ul>")
 
     def add_html(self, heading: str, fragment: str, note: str = "") -> None:
         """Add a section of ready HTML (e.g. a widget's static view); it must be trusted HTML."""

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from kit.evaluate import compare_systems, interval_table, rate_table, summarise_intervals
 from kit.profiles import resolve_profile
 from kit.report import Report
+from kit.verdict import verdict
 
 STEPS = 5
 
@@ -61,14 +63,32 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         prof, progress=True, log=lambda m: print(f"   {m}", flush=True), index=index
     )
     summary = result.summary
-    print(summary.round(3).to_string(index=False), flush=True)
+    grid = interval_table(result.scores)
+    print(grid.to_string(index=False), flush=True)
+    report.add_lead("What this run found", verdict(result.scores, result.extras))
     report.add_table(
         f"The grid: every system on the same {result.meta.get('questions', '?')} test questions",
-        summary.round(3),
-        note="correct: the gold answer appears (or 'I don't know' for unanswerable questions); "
-        "style: the house format; latency in seconds on this machine.",
+        grid,
+        note="Each cell: the value [95% interval] (Wilson for rates, bootstrap for F1, SAS and "
+        "seconds). correct: the gold answer appears (or 'I don't know' for unanswerable "
+        "questions); abstain_ok: unanswerable questions declined; false_abstain: answerable "
+        "ones wrongly declined; style: the house format; latency_s: seconds per answer on this "
+        "machine (answers are generated in batches of 8: each answer's share of its batch; "
+        "`python -m kit bench grid` times one at a time too).",
     )
-    report.add_html("The grid by metric", widgets.dashboard_html(result.scores))
+    report.add_table(
+        "Is the difference real? Paired comparisons on the same questions",
+        compare_systems(result.scores, "correct")[["a", "b", "sentence"]],
+        note="Exact McNemar test and a paired bootstrap interval of the difference in correct "
+        "answers; a difference whose interval holds zero is one this many questions cannot "
+        "resolve.",
+    )
+    report.add_figure(
+        "The grid by metric, with 95% intervals",
+        widgets.plot_metrics(
+            widgets.metric_table(result.scores), intervals=summarise_intervals(result.scores)
+        ),
+    )
     effect = context_effect(summary, metrics=("style", "cites", "citation_precision", "correct"))
     report.add_table(
         "Sources in the prompt: what they do to each fine-tuned model",
@@ -140,8 +160,8 @@ def _metric_cols(name: str) -> list[str]:
 
 
 def _means(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Share of each 0/1 column per system, as a table with the system as a column."""
-    return frame.groupby("system", sort=False)[columns].mean().round(2).reset_index()
+    """Share of each 0/1 column per system with its 95% interval (:func:`rate_table`)."""
+    return rate_table(frame, columns)
 
 
 def first_contact(dtype: str = "auto", max_new_tokens: int = 48) -> list[dict[str, object]]:

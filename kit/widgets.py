@@ -245,7 +245,10 @@ def _cost_controls(inputs: costs.CostInputs) -> dict[str, Any]:
             options=UPDATE_CHOICES, value=update, description="knowledge updates", style=style
         ),
         "pricing": w.ToggleButtons(
-            options=list(costs.PRICING), value=inputs.pricing, description="pricing", style=style
+            options=list(costs.PRICING),
+            value=inputs.pricing,
+            description="pricing",
+            style={**style, "button_width": "auto"},
         ),
         "input_price_per_m": slider(
             w.FloatSlider,
@@ -298,7 +301,7 @@ def _cost_controls(inputs: costs.CostInputs) -> dict[str, Any]:
             options=[("per month", False), ("per year", True)],
             value=False,
             description="show",
-            style=style,
+            style={**style, "button_width": "auto"},
         ),
     }
 
@@ -341,22 +344,25 @@ def questionnaire(
         return View(lambda _values: render({}), static=True, title="decision helper")
     import ipywidgets as w
 
-    style = {"description_width": "260px"}
+    # Wide enough for the longest question and the longest choice at 1400 px (the browser
+    # test checks that no label or choice is cut off).
+    style = {"description_width": "290px"}
+    wide = w.Layout(width="820px")
 
     def choose(options: dict[str, str], value: str, label: str) -> Any:
         pairs = [(text, key) for key, text in options.items()]
-        return w.Dropdown(options=pairs, value=value, description=label, style=style)
+        return w.Dropdown(options=pairs, value=value, description=label, style=style, layout=wide)
+
+    def tick(value: bool, label: str) -> Any:
+        auto = w.Layout(width="auto")
+        return w.Checkbox(value=value, description=label, indent=False, layout=auto)
 
     controls = {
         "knowledge_changes": choose(
             decide.CHANGES, start.knowledge_changes, "How often does the knowledge change?"
         ),
-        "needs_citations": w.Checkbox(
-            value=start.needs_citations, description="Answers must cite their sources"
-        ),
-        "sensitive_data": w.Checkbox(
-            value=start.sensitive_data, description="The data is sensitive (access rights)"
-        ),
+        "needs_citations": tick(start.needs_citations, "Answers must cite their sources"),
+        "sensitive_data": tick(start.sensitive_data, "The data is sensitive (access rights)"),
         "tone": choose(decide.TONE, start.tone, "Tone or format requirements?"),
         "latency_budget_s": w.FloatSlider(
             value=start.latency_budget_s,
@@ -365,6 +371,7 @@ def questionnaire(
             step=0.5,
             description="Latency budget (seconds)",
             style=style,
+            layout=wide,
         ),
         "ml_skills": choose(decide.SKILLS, start.ml_skills, "Team's ML skills and time?"),
         "data_volume": choose(decide.VOLUME, start.data_volume, "How much knowledge?"),
@@ -605,6 +612,7 @@ def explorer(
             options=options,
             value=options[0][1],
             description="question",
+            style={"description_width": "110px"},
             layout=w.Layout(width="95%"),
         ),
         "typed": w.Text(
@@ -612,6 +620,7 @@ def explorer(
             placeholder="or type your own question and press Enter",
             description="your question",
             continuous_update=False,
+            style={"description_width": "110px"},
             layout=w.Layout(width="95%"),
         ),
     }
@@ -640,8 +649,17 @@ def metric_table(scores: pd.DataFrame, question_type: str = "all") -> pd.DataFra
     return summarise(chosen)
 
 
-def plot_metrics(table: pd.DataFrame, metrics: Sequence[str] = DASHBOARD_METRICS) -> Figure:
-    """Grouped bars: each metric (0-1) per system, and the median latency per system beside."""
+def plot_metrics(
+    table: pd.DataFrame,
+    metrics: Sequence[str] = DASHBOARD_METRICS,
+    intervals: pd.DataFrame | None = None,
+) -> Figure:
+    """Grouped bars: each metric (0-1) per system, and the seconds per answer beside.
+
+    With ``intervals`` (:func:`kit.evaluate.summarise_intervals` of the same scores) every bar
+    gets its 95% interval as an error bar, and the time panel shows the mean seconds per answer
+    with its interval; without, the median seconds.
+    """
     import numpy as np
 
     metrics = [m for m in metrics if m in table.columns]
@@ -649,28 +667,63 @@ def plot_metrics(table: pd.DataFrame, metrics: Sequence[str] = DASHBOARD_METRICS
     ax, ax_time = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / max(len(table), 1)
     x = np.arange(len(metrics))
+    ci = intervals.set_index(["system", "metric"]) if intervals is not None else None
     for i, row in enumerate(table.to_dict("records")):
+        system, colour = row["system"], COLOURS.get(row["system"])
         values = [0.0 if pd.isna(row[m]) else row[m] for m in metrics]
-        colour = COLOURS.get(row["system"])
-        ax.bar(x + i * width, values, width, label=row["system"], color=colour)
-        ax_time.bar(i, row["latency_p50_s"], color=colour)
+        ax.bar(x + i * width, values, width, label=system, color=colour)
+        if ci is None:
+            ax_time.bar(i, row["latency_p50_s"], color=colour)
+            continue
+        lows, highs = _error_bars(ci, system, metrics, values)
+        ax.errorbar(x + i * width, values, yerr=[lows, highs], fmt="none", ecolor="#333", lw=1)
+        seconds = ci.loc[(system, "latency_s")] if (system, "latency_s") in ci.index else None
+        if seconds is not None and seconds["n"]:
+            err = [[seconds["value"] - seconds["low"]], [seconds["high"] - seconds["value"]]]
+            ax_time.bar(i, seconds["value"], color=colour, yerr=err, ecolor="#333")
     ax.set_xticks(x + width * (len(table) - 1) / 2, metrics, fontsize=8)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
-    ax.set_title("scores (higher is better)")
+    ax.set_title("scores (higher is better)" + (", 95% intervals" if ci is not None else ""))
     ax_time.set_xticks(range(len(table)), list(table["system"]), fontsize=8)
-    ax_time.set_title("median seconds per answer")
+    ax_time.set_title("mean seconds per answer" if ci is not None else "median seconds per answer")
     return fig
 
 
+def _error_bars(
+    ci: pd.DataFrame, system: str, metrics: Sequence[str], values: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Distances from each bar's top to its interval's ends (0 where nothing was measured)."""
+    lows, highs = [], []
+    for metric, value in zip(metrics, values, strict=True):
+        row = ci.loc[(system, metric)] if (system, metric) in ci.index else None
+        if row is None or not row["n"]:
+            lows.append(0.0)
+            highs.append(0.0)
+        else:
+            lows.append(max(value - row["low"], 0.0))
+            highs.append(max(row["high"] - value, 0.0))
+    return lows, highs
+
+
 def dashboard_html(scores: pd.DataFrame, question_type: str = "all") -> str:
-    """The dashboard's view: the summary table for one question type, then its bar plots."""
+    """The dashboard's view for one question type: every metric with its 95% interval, the bars
+    with error bars, and which differences between systems the data resolve."""
+    from kit.evaluate import compare_systems, interval_table, summarise_intervals
+
     table = metric_table(scores, question_type)
-    shown = table.set_index("system").round(3)
+    chosen = scores if question_type == "all" else scores[scores["type"] == question_type]
+    metrics = (*DASHBOARD_METRICS, "abstain_ok", "false_abstain", "latency_s")
+    shown = interval_table(chosen, metrics).set_index("system")
+    intervals = summarise_intervals(chosen, (*DASHBOARD_METRICS, "latency_s"))
+    sentences = compare_systems(chosen, "correct")["sentence"]
+    verdict = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
     return (
-        f"<p><b>{question_type}</b> questions: {int(table['questions'].sum())} answers</p>"
+        f"<p><b>{question_type}</b> questions: {chosen['id'].nunique()} questions x "
+        f"{chosen['system'].nunique()} systems. Each cell: the value [95% interval].</p>"
         + shown.to_html(classes="kit-metrics", na_rep="–")
-        + figure_html(plot_metrics(table), "metric bars")
+        + (f"<p>Is the difference real? (paired, same questions)</p><ul>{verdict}</ul>")
+        + figure_html(plot_metrics(table, intervals=intervals), "metric bars")
     )
 
 
@@ -686,7 +739,10 @@ def dashboard(scores: pd.DataFrame, static: bool | None = None) -> View:
 
     controls = {
         "question_type": w.ToggleButtons(
-            options=list(QUESTION_TYPES), value="all", description="questions"
+            options=list(QUESTION_TYPES),
+            value="all",
+            description="questions",
+            style={"button_width": "auto"},
         )
     }
     return View(render, controls, static=False, title="dashboard")

@@ -105,10 +105,12 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
 
 
 def reproduce(profile: str | Profile | None = None, n: int = REPRODUCE_QUESTIONS) -> dict[str, Any]:
-    """Reload the prebuilt style adapter and answer ``n`` grid questions again.
+    """Reload the prebuilt style adapter, answer the grid's questions again, compare ``n``.
 
-    Out: ``{"ok": bool, "questions": n, "mismatches": [question, ...]}``; ok means every answer
-    is the text stored in the cached comparison (greedy decoding: same weights, same text).
+    The questions go through the same batched path as in the grid (same batches, so the same
+    padding). Out: ``{"ok": bool, "questions": n, "mismatches": [question, ...]}``; ok means
+    every compared answer is the text stored in the cached comparison (greedy decoding: same
+    weights, same text).
     """
     from kit.adapters import load_adapter
     from kit.compare import load_cached_results, plain_system
@@ -117,10 +119,11 @@ def reproduce(profile: str | Profile | None = None, n: int = REPRODUCE_QUESTIONS
     result = load_cached_results(prof)
     if result is None:
         return {"ok": False, "questions": 0, "mismatches": ["no cached comparison"]}
-    stored = result.answers["finetuned"][:n]
+    stored = result.answers["finetuned"]
     model, tokenizer = load_adapter(style_dir(prof) / "adapter", dtype=prof.dtype)
     system = plain_system(model.merge_and_unload(), tokenizer, "finetuned", prof)
-    again = [system(a.question) for a in stored]  # one at a time, exactly as the grid asked
+    again = system.answer_batch([a.question for a in stored])  # exactly as the grid asked
+    stored, again = stored[:n], again[:n]
     mismatches = [a.question for a, b in zip(stored, again, strict=True) if a.text != b.text]
     return {"ok": not mismatches, "questions": len(stored), "mismatches": mismatches}
 

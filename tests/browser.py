@@ -284,6 +284,32 @@ def _poke(view: Any) -> str:
     return "clicked a toggle button"
 
 
+CUT_LABELS_JS = """() => {
+  const cut = [];
+  const labels = ['.widget-label', '.widget-label-basic', '.widget-checkbox label',
+                  '.widget-toggle-button'].join(', ');
+  for (const el of document.querySelectorAll(labels)) {
+    if (el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1) {
+      cut.push('label: ' + el.textContent.trim());
+    }
+  }
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const select of document.querySelectorAll('.widget-dropdown select')) {
+    if (select.offsetParent === null || select.selectedIndex < 0) continue;
+    ctx.font = getComputedStyle(select).font;
+    const text = select.options[select.selectedIndex].text;
+    if (ctx.measureText(text).width > select.clientWidth - 20) cut.push('choice: ' + text);
+  }
+  return cut;
+}"""
+
+
+def cut_labels(page: Any) -> list[str]:
+    """Widget labels and dropdown choices the page shows cut off (their text is wider than
+    their box), so a learner cannot read them."""
+    return page.evaluate(CUT_LABELS_JS)
+
+
 def change_each_view(page: Any, timeout_s: float = 20) -> list[str]:
     """For every widget view with an HTML output: change one control, wait for the output to change.
 

@@ -2,9 +2,10 @@
 
 Every notebook whose metadata has {"kit": {"widgets": true}} is opened in JupyterLab (served
 from a temporary copy), run with Run > Run All Cells, and checked: its widgets render, no
-"Error displaying widget" and no traceback appear, and changing a control through the UI
-updates that view's output. Needs Debian's chromium and Playwright: the test fails (it does
-not skip) with the install commands when either is missing.
+"Error displaying widget" and no traceback appear, no label or dropdown choice is cut off at
+1400 px, and changing a control through the UI updates that view's output. Needs Debian's
+chromium and Playwright: the test fails (it does not skip) with the install commands when either
+is missing.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def test_widgets_render_and_respond_in_jupyterlab(lab_and_browser, path: Path, t
             f"{path.name}: {report.rendered} of {report.expected} widget outputs rendered"
         )
         assert page.locator(".widget-html, .widget-dropdown, .widget-slider").count() > 0
+        cut = browser.cut_labels(page)
+        assert not cut, f"{path.name}: labels or choices cut off at 1400 px: {cut}"
         problems = browser.change_each_view(page)
         assert not problems, f"{path.name}: " + "; ".join(problems)
     except AssertionError:

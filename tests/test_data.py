@@ -362,3 +362,25 @@ def test_load_folder_skips_empty_files_with_a_warning(folder):
     with pytest.warns(UserWarning, match=r"no extractable text: blank\.txt"):
         docs = data.load_folder(folder)
     assert len(docs) == 4
+
+
+def test_one_sampler_keeps_every_type_in_proportion_and_nests():
+    from collections import Counter
+
+    from kit.data import load_qa, sample_questions
+
+    test = load_qa("test")
+    assert sample_questions(test, 0) == test and sample_questions(test, 999) == test
+    four = sample_questions(test, 4)
+    assert sorted(r.type for r in four) == ["multi", "numeric", "single", "unanswerable"]
+    big = sample_questions(test, 48)
+    assert len(big) == 48 and [test.index(r) for r in big] == sorted(test.index(r) for r in big)
+    share = Counter(r.type for r in big)
+    for kind, count in Counter(r.type for r in test).items():
+        assert abs(share[kind] - 48 * count / len(test)) <= 1.5, (kind, share)
+    assert {r.id for r in four} <= {r.id for r in sample_questions(test, 16)} <= {r.id for r in big}
+    two = sample_questions(test, 2)
+    assert len(two) == 2 and {r.answerable for r in two} == {True, False}
+    assert sample_questions(test, 16) == sample_questions(test, 16)  # same questions every run
+    with pytest.raises(ValueError, match="positive number"):
+        sample_questions(test, -3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from kit import evaluate as ev
@@ -103,3 +104,54 @@ def test_retrieval_scores(records):
     assert list(df["recall@2"]) == [1.0, 0.5]
     assert list(df["mrr"]) == [0.5, 1.0]
     assert 0 < df.loc[1, "ndcg"] < 1
+
+
+# --- intervals and paired comparisons on the grid ------------------------------------------------
+
+
+def test_every_summary_metric_gets_an_interval_that_holds_its_value():
+    from tests.fake_results import fake_scores
+
+    scores = fake_scores()
+    long = ev.summarise_intervals(scores)
+    assert len(long) == scores["system"].nunique() * len(ev.INTERVAL_METRICS)
+    rag = long[long["system"] == "rag"].set_index("metric")
+    assert rag.loc["correct", "value"] == pytest.approx(7 / 8) and rag.loc["correct", "n"] == 8
+    assert rag.loc["correct", "low"] < 7 / 8 < rag.loc["correct", "high"]
+    assert rag.loc["abstain_ok", "n"] == 2 and rag.loc["false_abstain", "n"] == 6
+    summary = ev.summarise(scores).set_index("system")
+    for metric in ("correct", "style", "abstain_ok"):
+        assert rag.loc[metric, "value"] == pytest.approx(summary.loc["rag", metric])
+    table = ev.interval_table(scores, ("correct", "latency_s"))
+    assert list(table.columns) == ["system", "questions", "correct", "latency_s"]
+    assert table.set_index("system").loc["rag", "correct"].startswith("0.88 [")
+
+
+def test_paired_comparisons_say_which_differences_the_data_resolve():
+    from tests.fake_results import fake_scores
+
+    pairs = ev.compare_systems(fake_scores(), "correct")
+    assert [(r.a, r.b) for r in pairs.itertuples()] == [
+        ("rag", "base"),
+        ("finetuned", "base"),
+        ("hybrid", "rag"),
+    ]
+    by = pairs.set_index(["a", "b"])
+    assert by.loc[("rag", "base"), "diff"] == pytest.approx(6 / 8)
+    assert by.loc[("rag", "base"), "resolved"]  # 6 of 8 questions only rag gets right
+    assert not by.loc[("hybrid", "rag"), "resolved"]  # they differ on 2 questions of 8
+    assert "cannot be told apart" in by.loc[("hybrid", "rag"), "sentence"]
+    with pytest.raises(ValueError, match="No scores for system"):
+        ev.compare_systems(fake_scores(), "correct", [("rag", "gpt-9")])
+    with pytest.raises(ValueError, match="Unknown metric"):
+        ev.compare_systems(fake_scores(), "charm")
+
+
+def test_experiment_tables_show_each_rate_with_its_interval():
+    frame = pd.DataFrame(
+        {"system": ["rag"] * 4 + ["base"] * 2, "leaked": [0, 0, 0, 1, 0, 0], "x": [1] * 6}
+    )
+    table = ev.rate_table(frame, ["leaked"]).set_index("system")
+    assert list(table.index) == ["rag", "base"] and table.loc["rag", "questions"] == 4
+    assert table.loc["rag", "leaked"] == "0.25 [0.05, 0.70]"
+    assert table.loc["base", "leaked"].startswith("0.00 [0.00, ")

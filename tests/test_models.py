@@ -96,22 +96,9 @@ def test_embedder_embeds(converted: Path):
     assert cos(a, b) > cos(a, c) + 0.2
 
 
-def test_conversion_in_a_fresh_cache_and_killed_leftovers(tmp_path, monkeypatch):
+def _fake_damaged(tmp_path: Path, monkeypatch, dtype: str = "bfloat16") -> Path:
     monkeypatch.setenv("KIT_CACHE", str(tmp_path))
-    folder = tmp_path / "models" / "smollm2-135m-instruct-float32"
-    # a temporary folder left by a conversion that was killed (its pid no longer exists)
-    stale = folder.with_name(f".{folder.name}.tmp-999999999")
-    stale.mkdir(parents=True)
-    (stale / "model.safetensors").write_bytes(b"half written")
-    out = models.convert_gguf("smollm2-135m-instruct", dtype="float32")
-    assert out == folder and (folder / MARKER).is_file()
-    assert not stale.exists()
-    assert (folder / "model.safetensors").stat().st_size > 500_000_000  # fp32
-
-
-def _fake_damaged(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("KIT_CACHE", str(tmp_path))
-    folder = tmp_path / "models" / "smollm2-135m-instruct-bfloat16"
+    folder = tmp_path / "models" / f"smollm2-135m-instruct-{dtype}"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}")
     (folder / "my-notes.txt").write_text("the user's own file")
@@ -136,10 +123,19 @@ def test_truncated_weights_are_detected(tmp_path, monkeypatch, converted: Path):
         models.resolve_model("smollm2-135m-instruct")
 
 
-def test_rebuild_moves_the_damaged_folder_aside(tmp_path, monkeypatch):
-    folder = _fake_damaged(tmp_path, monkeypatch)
-    out = models.convert_gguf("smollm2-135m-instruct", rebuild=True)
+def test_rebuild_in_a_fresh_cache_moves_damage_aside_and_clears_killed_leftovers(
+    tmp_path, monkeypatch
+):
+    # One real conversion (float32) covers both: a damaged folder the user may have written into,
+    # and a temporary folder left by a conversion that was killed (its pid no longer exists).
+    folder = _fake_damaged(tmp_path, monkeypatch, dtype="float32")
+    stale = folder.with_name(f".{folder.name}.tmp-999999999")
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half written")
+    out = models.convert_gguf("smollm2-135m-instruct", dtype="float32", rebuild=True)
     assert out == folder and (folder / MARKER).is_file()
+    assert not stale.exists()
+    assert (folder / "model.safetensors").stat().st_size > 500_000_000  # fp32
     aside = list(folder.parent.glob(f"{folder.name}.broken-*"))
     assert len(aside) == 1 and (aside[0] / "my-notes.txt").is_file()
 

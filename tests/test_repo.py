@@ -45,5 +45,8 @@ def test_environment_yml_and_colab_use_the_lock():
 
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    commands = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
-    assert commands[-1].strip() == "make test"
+    commands = [line.strip() for line in ci.splitlines() if line.strip() and line[0] != "#"]
+    runs = [c for c in commands if c.startswith("make ")]
+    assert runs == ["make test || status=$?"], runs  # the README's command, and only it
+    assert commands[-1] == 'exit "$status"'  # its exit status is CI's
+    assert "make test" in (ROOT / "README.md").read_text()

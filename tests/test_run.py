@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from kit.report import Report
@@ -18,6 +20,9 @@ def test_main_job_writes_a_report(tmp_path, smoke_comparison):
         assert section in html, section
     assert "style adapter (trained without sources): style" in html
     assert "<td>NaN</td>" not in html  # no citation precision for systems that never cite: "–"
+    assert html.index("What this run found") < html.index("Machine check")  # verdict first
+    assert "Is the difference real?" in html and "95% CI" in html
+    assert re.search(r"<td>\d\.\d\d \[\d\.\d\d, \d\.\d\d\]</td>", html)  # intervals
     for system in ("hybrid-raft", "rag (re-indexed v2)", "rag (employee role filter)"):
         assert system in html, system
     assert html.count("<img") >= 3  # retrieval modes and two loss curves, embedded

@@ -60,7 +60,10 @@ def test_metric_table_filters_by_type(scores):
     rag = numeric.set_index("system").loc["rag", "correct"]
     assert rag == 1.0  # q5 and q6 are both right for RAG
     page = widgets.dashboard_html(scores, "unanswerable")
-    assert "<b>unanswerable</b> questions: 8 answers" in page and "data:image/png;base64" in page
+    assert "<b>unanswerable</b> questions: 2 questions x 4 systems" in page
+    assert "data:image/png;base64" in page and "[95% interval]" in page
+    assert "0.50 [0.09, 0.91]" in page  # hybrid declines 1 of the 2 unanswerable questions
+    assert "cannot be told apart" in page  # on 2 questions no difference is resolved
 
 
 @pytest.mark.parametrize(
@@ -131,9 +134,9 @@ def test_questionnaire_updates_its_recommendation():
 
 def test_dashboard_filter(scores):
     view = widgets.dashboard(scores)
-    assert "<b>all</b> questions: 32 answers" in view.output.value
+    assert "<b>all</b> questions: 8 questions x 4 systems" in view.output.value
     view.controls["question_type"].value = "multi"
-    assert "<b>multi</b> questions: 8 answers" in view.output.value
+    assert "<b>multi</b> questions: 2 questions x 4 systems" in view.output.value
 
 
 def test_explorer_dropdown_and_typed_question(scores, answers):

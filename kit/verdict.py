@@ -1,0 +1,68 @@
+"""Verdict: what a comparison found, in a few plain sentences, each with its 95% interval.
+
+The report of ``make demo`` and notebook 04 open with these: which system answers best, what
+fine-tuning changed, what the knowledge update did, who leaked the secret. Every difference is
+a paired comparison on the same questions (:func:`kit.evaluate.compare_systems`), and a sentence
+says so when the data cannot tell two systems apart.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kit import stats
+from kit.evaluate import compare_systems, metric_values
+
+
+def best_system(scores: pd.DataFrame, metric: str = "correct") -> list[str]:
+    """Which system scores best on ``metric``, and whether the runner-up is really behind."""
+    means = {
+        system: stats.interval(metric_values(scores, system, metric).tolist())
+        for system in scores["system"].drop_duplicates()
+    }
+    ranked = sorted((ci for ci in means.items() if ci[1].n), key=lambda kv: -kv[1].value)
+    if not ranked:
+        return [f"No system was scored on {metric}."]
+    (best, ci), rest = ranked[0], ranked[1:]
+    lines = [f"Best on {metric}: {best}, {ci.format()} on {ci.n} questions."]
+    if rest:
+        runner_up = rest[0][0]
+        lines.append(compare_systems(scores, metric, [(best, runner_up)])["sentence"].iloc[0])
+    return lines
+
+
+def fine_tuning_effect(scores: pd.DataFrame) -> list[str]:
+    """What fine-tuning changed against the base model: the house style, and correctness."""
+    if not {"finetuned", "base"} <= set(scores["system"]):
+        return []
+    pairs = [("finetuned", "base")]
+    return [compare_systems(scores, m, pairs)["sentence"].iloc[0] for m in ("style", "correct")]
+
+
+def rate_sentence(frame: pd.DataFrame, column: str, what: str) -> list[str]:
+    """One sentence per system of an experiment table: the share of ``column`` with its interval."""
+    lines = []
+    for system, rows in frame.groupby("system", sort=False):
+        ci = stats.interval(rows[column].tolist())
+        lines.append(f"{system}: {what} {ci.format()} ({ci.n} questions).")
+    return lines
+
+
+def verdict(scores: pd.DataFrame, extras: dict[str, pd.DataFrame] | None = None) -> list[str]:
+    """The run's findings as sentences: best system, fine-tuning, freshness, privacy.
+
+    In: the grid's per-question scores and the experiments' tables (``GridResult.extras``).
+    """
+    extras = extras or {}
+    lines = best_system(scores) + fine_tuning_effect(scores)
+    if "freshness" in extras and not extras["freshness"].empty:
+        lines.append("After the knowledge update (share of changed questions answered right):")
+        lines += ["  " + s for s in rate_sentence(extras["freshness"], "current", "current")]
+    if "privacy" in extras and not extras["privacy"].empty:
+        leaked = extras["privacy"].groupby("system", sort=False)["leaked"].sum()
+        who = [s for s, n in leaked.items() if n > 0]
+        if who:
+            lines.append(f"Leaked the confidential canary at least once: {', '.join(who)}.")
+        else:
+            lines.append("No system leaked the confidential canary.")
+    return lines

@@ -1,0 +1,69 @@
+"""kit.stats: intervals and paired comparisons against cases worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kit import stats
+
+
+def test_wilson_interval_matches_the_textbook_case():
+    ci = stats.proportion_interval([1, 1, 1] + [0] * 7)  # 3 of 10
+    assert (ci.value, ci.n) == (0.3, 10)
+    assert ci.low == pytest.approx(0.1078, abs=1e-4) and ci.high == pytest.approx(0.6032, abs=1e-4)
+    assert ci.format() == "0.30 [0.11, 0.60]"
+    all_right = stats.proportion_interval([1] * 16)
+    assert all_right.high == 1.0 and all_right.low == pytest.approx(0.8063, abs=1e-4)
+
+
+def test_nothing_measured_is_a_dash_not_nan_or_a_crash():
+    for empty in ([], [math.nan, math.nan]):
+        assert str(stats.proportion_interval(empty)) == "–"
+        assert str(stats.mean_interval(empty)) == "–"
+        assert stats.interval(empty).n == 0
+    diff = stats.paired_difference([], [], "rag", "base", "correct")
+    assert diff.n == 0 and not diff.resolved and "no scored question" in diff.sentence()
+
+
+def test_bootstrap_interval_of_a_mean_is_reproducible_and_covers_the_mean():
+    values = [0.1, 0.4, 0.35, 0.8, 0.0, 0.55, 0.9, 0.2]
+    a, b = stats.mean_interval(values), stats.mean_interval(values)
+    assert a == b  # same seed, same interval
+    assert a.low < a.value < a.high and a.value == pytest.approx(sum(values) / len(values))
+    assert stats.mean_interval([0.5]).format() == "0.50 [0.50, 0.50]"
+    assert stats.interval(values) == a and stats.interval([0, 1, 1]).n == 3
+    with pytest.raises(ValueError, match="0/1"):
+        stats.proportion_interval([0.5, 1])
+
+
+def test_exact_mcnemar_counts_only_the_questions_where_the_systems_disagree():
+    a = [1] * 6 + [0] * 1 + [1] * 5 + [0] * 4  # right on 6 that b misses, 5 both, 4 neither
+    b = [0] * 6 + [1] * 1 + [1] * 5 + [0] * 4  # right on 1 that a misses
+    assert stats.mcnemar_exact(a, b) == pytest.approx(16 / 128)  # 2 * P(X >= 6), X ~ Bin(7, .5)
+    assert stats.mcnemar_exact([1, 0], [1, 0]) == 1.0
+
+
+def test_a_difference_the_data_resolve_and_one_they_do_not():
+    clear = stats.paired_difference(
+        [1] * 12 + [0] * 4, [0] * 12 + [0] * 4, "raft", "rag", "correct"
+    )
+    assert clear.resolved and clear.diff == 0.75 and clear.low > 0
+    assert clear.p_value is not None and clear.p_value < 0.001
+    assert clear.sentence().startswith("raft scores higher than rag on correct: +75 points")
+    close = stats.paired_difference([1, 0, 1, 0] * 4, [0, 1, 1, 0] * 4, "hybrid", "rag", "correct")
+    assert close.diff == 0 and not close.resolved and close.low < 0 < close.high
+    assert close.sentence().startswith("On 16 questions hybrid and rag cannot be told apart")
+    seconds = stats.paired_difference([2.0, 2.5, 3.0], [1.0, 1.1, 0.9], "rag", "base", "latency")
+    assert seconds.p_value is None and seconds.resolved
+    assert "+1.50 s" in seconds.sentence(unit="s")
+    same = stats.paired_difference([1, 0, 0], [1, 0, 0], "finetuned", "base", "style")
+    assert same.sentence() == "finetuned and base score the same on style on all 3 questions."
+
+
+def test_pairs_with_a_missing_value_are_left_out():
+    diff = stats.paired_difference([1, math.nan, 0], [0, 1, math.nan])
+    assert diff.n == 1 and diff.diff == 1.0
+    with pytest.raises(ValueError, match="differ in length"):
+        stats.paired_difference([1, 0], [1])

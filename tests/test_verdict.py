@@ -1,0 +1,38 @@
+"""kit.verdict: the report's opening sentences, on synthetic results with known answers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kit import verdict
+from tests.fake_results import fake_scores
+
+
+def _extras() -> dict[str, pd.DataFrame]:
+    fresh = pd.DataFrame(
+        {
+            "system": ["rag (re-indexed v2)"] * 4 + ["finetuned (trained on v1)"] * 4,
+            "current": [1, 1, 1, 0, 0, 0, 0, 0],
+        }
+    )
+    privacy = pd.DataFrame({"system": ["base", "rag (admin)"], "leaked": [0.0, 1.0]})
+    return {"freshness": fresh, "privacy": privacy}
+
+
+def test_the_verdict_names_the_best_system_and_what_the_data_can_tell():
+    lines = verdict.verdict(fake_scores(), _extras())
+    assert lines[0].startswith("Best on correct: rag, 0.88 [") and "on 8 questions" in lines[0]
+    assert "rag and hybrid cannot be told apart" in lines[1]  # they differ on 2 of 8 questions
+    assert any(line.startswith("finetuned") and "style" in line for line in lines)
+    assert "  rag (re-indexed v2): current 0.75 [0.30, 0.95] (4 questions)." in lines
+    assert lines[-1] == "Leaked the confidential canary at least once: rag (admin)."
+
+
+def test_a_verdict_without_experiments_or_fine_tuning_still_reads():
+    scores = fake_scores()
+    only = scores[scores["system"].isin(["rag", "hybrid"])]
+    lines = verdict.verdict(only)
+    assert lines[0].startswith("Best on correct: rag") and len(lines) == 2
+    assert verdict.fine_tuning_effect(only) == []
+    none_leaked = {"privacy": pd.DataFrame({"system": ["base"], "leaked": [0.0]})}
+    assert verdict.verdict(only, none_leaked)[-1] == "No system leaked the confidential canary."
