@@ -39,9 +39,16 @@ class Report:
         self.sections.append(f"<h2>{html.escape(heading)}</h2>{body}")
 
     def add_lead(self, heading: str, lines: list[str]) -> None:
-        """Put a list of plain sentences at the top of the report (the run's verdict)."""
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-        self.sections.insert(0, f"<h2>{html.escape(heading)}</h2><ul>{items}</ul>")
+        """Put a list of plain sentences at the top of the report (the run's verdict); a line
+        that starts with two spaces is a sub-item of the line before it."""
+        items: list[str] = []
+        for line in lines:
+            if line.startswith("  ") and items:
+                items[-1] += f"<li>{html.escape(line.strip())}</li>"
+            else:
+                items.append(f"{html.escape(line)}<ul>")
+        body = "".join(f"<li>{item}</ul></li>".replace("<ul></ul>", "") for item in items)
+        self.sections.insert(0, f"<h2>{html.escape(heading)}</h2><ul>{body}</ul>")
 
     def add_html(self, heading: str, fragment: str, note: str = "") -> None:
         """Add a section of ready HTML (e.g. a widget's static view); it must be trusted HTML."""

@@ -37,3 +37,13 @@ def test_report_tables_escape_and_write_atomically(tmp_path):
     html = path.read_text()
     assert "&lt;b&gt;" in html and not list(path.parent.glob(".*tmp*"))
     assert html.count("<td>–</td>") == 3 and "NaN" not in html and "None" not in html
+
+
+def test_the_verdict_leads_the_report_with_nested_items(tmp_path):
+    r = Report("t")
+    r.add_text("Machine check", "ok")
+    r.add_lead("What this run found", ["Best: rag.", "After the update:", "  rag: 1.00", "Done <"])
+    html = r.write(tmp_path / "r.html").read_text()
+    assert html.index("What this run found") < html.index("Machine check")
+    assert "<li>After the update:<ul><li>rag: 1.00</li></ul></li>" in html
+    assert "<li>Best: rag.</li>" in html and "<li>Done &lt;</li>" in html
