@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -367,7 +368,16 @@ def eval_records(profile: Any = None, split: str = "test") -> list[QARecord]:
     from kit.data import load_qa, sample_questions
     from kit.profiles import resolve_profile
 
-    return sample_questions(load_qa(split=split), resolve_profile(profile).eval_questions)
+    prof = resolve_profile(profile)
+    records = load_qa(split=split)
+    if prof.eval_questions > len(records):
+        warnings.warn(
+            f"The {prof.name} profile asks for {prof.eval_questions} questions but the {split} "
+            f"split has {len(records)}: all {len(records)} are asked. Set eval_questions to 0 "
+            "(all) or at most that to silence this.",
+            stacklevel=2,
+        )
+    return sample_questions(records, prof.eval_questions)
 
 
 @dataclass
