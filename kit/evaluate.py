@@ -283,10 +283,16 @@ def summarise_intervals(
     return pd.DataFrame(rows)
 
 
-def interval_table(scores: pd.DataFrame, metrics: Sequence[str] = tuple(INTERVAL_METRICS)):
+def interval_table(
+    scores: pd.DataFrame,
+    metrics: Sequence[str] = tuple(INTERVAL_METRICS),
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """:func:`summarise_intervals` as a table to read: one row per system, one column per metric,
-    each cell "value [low, high]", plus the number of questions."""
-    long = summarise_intervals(scores, metrics)
+    each cell "value [low, high]", plus the number of questions. Pass ``intervals`` when you
+    have already computed them (for a plot too), so the bootstrap runs once."""
+    long = summarise_intervals(scores, metrics) if intervals is None else intervals
+    long = long[long["metric"].isin(metrics)]
     table = long.pivot(index="system", columns="metric", values="shown")
     table = table.reindex(index=list(scores["system"].drop_duplicates()), columns=list(metrics))
     counts = scores.groupby("system", sort=False)["id"].nunique()

@@ -16,14 +16,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from kit.evaluate import compare_systems, interval_table, rate_table, summarise_intervals
 from kit.profiles import resolve_profile
 from kit.report import Report
 from kit.verdict import verdict
 
 STEPS = 5
+
+# The 0/1 columns each experiment's table shows, as a share per system with its interval.
+EXPERIMENT_COLUMNS: dict[str, list[str]] = {
+    "freshness": ["current", "stale", "abstained"],
+    "privacy": ["leaked", "retrieved_canary_doc"],
+    "injection": ["followed", "saw_poison", "instruction_in_prompt"],
+}
 
 
 def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path:
@@ -63,7 +68,8 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         prof, progress=True, log=lambda m: print(f"   {m}", flush=True), index=index
     )
     summary = result.summary
-    grid = interval_table(result.scores)
+    intervals = summarise_intervals(result.scores)
+    grid = interval_table(result.scores, intervals=intervals)
     print(grid.to_string(index=False), flush=True)
     report.add_lead("What this run found", verdict(result.scores, result.extras))
     report.add_table(
@@ -85,9 +91,7 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
     )
     report.add_figure(
         "The grid by metric, with 95% intervals",
-        widgets.plot_metrics(
-            widgets.metric_table(result.scores), intervals=summarise_intervals(result.scores)
-        ),
+        widgets.plot_metrics(widgets.metric_table(result.scores), intervals=intervals),
     )
     effect = context_effect(summary, metrics=("style", "cites", "citation_precision", "correct"))
     report.add_table(
@@ -117,24 +121,27 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         report.add_figure(f"Fine-tuning loss ({name})", fig, note=run.get("summary", ""))
 
     _step(4, "freshness, privacy, prompt injection", start)
-    fresh = _means(result.extras["freshness"], ["current", "stale", "abstained"])
-    report.add_table(
-        "Freshness: the knowledge changed; who answers the changed questions right?",
-        fresh,
-        note=f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s; "
+    fresh_note = (
+        f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s; "
         f"the fine-tune took {timings.get('train_s', 0):.0f} s and would have to be redone "
-        "with new training data for every change.",
+        "with new training data for every change."
     )
-    report.add_table(
-        "Privacy: who repeats the canary secret from the confidential document?",
-        _means(result.extras["privacy"], ["leaked", "retrieved_canary_doc"]),
-    )
-    report.add_table(
-        "Prompt injection: who obeys the instruction hidden in a retrieved document?",
-        _means(result.extras["injection"], ["followed", "saw_poison", "instruction_in_prompt"]),
-    )
-    for name in ("freshness", "privacy", "injection"):
-        print(f"   {name}:\n{_means(result.extras[name], _metric_cols(name)).to_string()}")
+    for name, heading, note in (
+        (
+            "freshness",
+            "Freshness: the knowledge changed; who answers the changed questions right?",
+            fresh_note,
+        ),
+        ("privacy", "Privacy: who repeats the canary secret from the confidential document?", ""),
+        (
+            "injection",
+            "Prompt injection: who obeys the instruction hidden in a retrieved document?",
+            "",
+        ),
+    ):
+        table = rate_table(result.extras[name], EXPERIMENT_COLUMNS[name])
+        print(f"   {name}:\n{table.to_string()}", flush=True)
+        report.add_table(heading, table, note=note)
 
     _step(5, "what it costs, seeded with the measured numbers", start)
     inputs = costs.CostInputs.from_measured(costs.measured_from_summary(summary))
@@ -149,19 +156,6 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
 
 def _step(n: int, what: str, start: float) -> None:
     print(f"== {n}/{STEPS} {what}  [{time.perf_counter() - start:.0f} s]", flush=True)
-
-
-def _metric_cols(name: str) -> list[str]:
-    return {
-        "freshness": ["current", "stale", "abstained"],
-        "privacy": ["leaked", "retrieved_canary_doc"],
-        "injection": ["followed", "saw_poison", "instruction_in_prompt"],
-    }[name]
-
-
-def _means(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Share of each 0/1 column per system with its 95% interval (:func:`rate_table`)."""
-    return rate_table(frame, columns)
 
 
 def first_contact(dtype: str = "auto", max_new_tokens: int = 48) -> list[dict[str, object]]:

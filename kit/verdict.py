@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kit import stats
-from kit.evaluate import compare_systems, metric_values
+from kit.evaluate import compare_systems, rate_table, summarise_intervals
 
 
 def best_system(scores: pd.DataFrame, metric: str = "correct") -> list[str]:
     """Which system scores best on ``metric``, and whether the runner-up is really behind."""
-    means = {
-        system: stats.interval(metric_values(scores, system, metric).tolist())
-        for system in scores["system"].drop_duplicates()
-    }
-    ranked = sorted((ci for ci in means.items() if ci[1].n), key=lambda kv: -kv[1].value)
-    if not ranked:
+    ranked = summarise_intervals(scores, [metric])
+    ranked = ranked[ranked["n"] > 0].sort_values("value", ascending=False, kind="stable")
+    if ranked.empty:
         return [f"No system was scored on {metric}."]
-    (best, ci), rest = ranked[0], ranked[1:]
-    lines = [f"Best on {metric}: {best}, {ci.format()} on {ci.n} questions."]
-    if rest:
-        runner_up = rest[0][0]
-        lines.append(compare_systems(scores, metric, [(best, runner_up)])["sentence"].iloc[0])
+    best = ranked.iloc[0]
+    lines = [f"Best on {metric}: {best['system']}, {best['shown']} on {best['n']} questions."]
+    if len(ranked) > 1:
+        pair = [(best["system"], ranked.iloc[1]["system"])]
+        lines.append(compare_systems(scores, metric, pair)["sentence"].iloc[0])
     return lines
 
 
@@ -41,11 +37,11 @@ def fine_tuning_effect(scores: pd.DataFrame) -> list[str]:
 
 def rate_sentence(frame: pd.DataFrame, column: str, what: str) -> list[str]:
     """One sentence per system of an experiment table: the share of ``column`` with its interval."""
-    lines = []
-    for system, rows in frame.groupby("system", sort=False):
-        ci = stats.interval(rows[column].tolist())
-        lines.append(f"{system}: {what} {ci.format()} ({ci.n} questions).")
-    return lines
+    table = rate_table(frame, [column])
+    return [
+        f"{r['system']}: {what} {r[column]} ({r['questions']} questions)."
+        for _, r in table.iterrows()
+    ]
 
 
 def verdict(scores: pd.DataFrame, extras: dict[str, pd.DataFrame] | None = None) -> list[str]:

@@ -714,8 +714,8 @@ def dashboard_html(scores: pd.DataFrame, question_type: str = "all") -> str:
     table = metric_table(scores, question_type)
     chosen = scores if question_type == "all" else scores[scores["type"] == question_type]
     metrics = (*DASHBOARD_METRICS, "abstain_ok", "false_abstain", "latency_s")
-    shown = interval_table(chosen, metrics).set_index("system")
-    intervals = summarise_intervals(chosen, (*DASHBOARD_METRICS, "latency_s"))
+    intervals = summarise_intervals(chosen, metrics)
+    shown = interval_table(chosen, metrics, intervals).set_index("system")
     sentences = compare_systems(chosen, "correct")["sentence"]
     verdict = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
     return (
