@@ -19,7 +19,7 @@ from kit import __version__
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em;display:block;overflow-x:auto}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em} .wide{overflow-x:auto}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} pre{background:#f6f8fa;padding:1em;overflow:auto}
 """
@@ -73,7 +73,8 @@ class Report:
             )
             table = f"<table><tr>{head}</tr>{body}</table>"
         extra = f"<p>{html.escape(note)}</p>" if note else ""
-        self.sections.append(f"<h2>{html.escape(heading)}</h2>{extra}{table}")
+        wrapped = f"<div class='wide'>{table}</div>"  # a wide table scrolls, the page does not
+        self.sections.append(f"<h2>{html.escape(heading)}</h2>{extra}{wrapped}")
 
     def add_figure(self, heading: str, figure: Any, note: str = "") -> None:
         """Add a matplotlib figure, embedded as a PNG."""

@@ -64,6 +64,7 @@ COLOURS: dict[str, str] = {
     "finetuned": "#d62728",
     "hybrid": "#2ca02c",
     "base": "#7f7f7f",
+    "hybrid-raft": "#9467bd",  # its own colour: it used to share rag's default blue
 }
 
 
@@ -685,7 +686,9 @@ def plot_metrics(
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title("scores (higher is better)" + (", 95% intervals" if ci is not None else ""))
-    ax_time.set_xticks(range(len(table)), list(table["system"]), fontsize=8)
+    ax_time.set_xticks(
+        range(len(table)), list(table["system"]), fontsize=8, rotation=30, ha="right"
+    )
     ax_time.set_title("mean seconds per answer" if ci is not None else "median seconds per answer")
     return fig
 
