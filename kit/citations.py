@@ -1,14 +1,11 @@
-"""Citations: show retrieved chunks to the model as numbered sources, and read its citations back.
+"""Citations: read back which sources an answer cites.
 
-The model sees each retrieved chunk as one numbered line::
-
-    [1] Returns and refunds (kb-012): Customers may return an unused S2 sensor within ...
-    [2] Price list 2025 (kb-004): ...
-
-and is asked to cite the numbers it used, like ``[1]``. :func:`parse_citations` turns whatever
-the model wrote back into source document ids. It accepts the numbers (``[1]``, ``[1, 2]``,
-``[1][2]``, ``Source 2``), document ids in brackets (``[kb-004]``, as the fine-tuned house style
-writes ``Source: Price list [kb-004]``) and bare ids of retrieved documents (``kb-004``).
+The model sees the retrieved text as numbered sources (``[1] Returns and refunds: Customers may
+return ...``, laid out by :mod:`kit.prompts`) and is asked to cite the numbers it used, like
+``[1]``. :func:`parse_citations` turns whatever the model wrote back into source document ids.
+It accepts the numbers (``[1]``, ``[1, 2]``, ``[1][2]``, ``Source 2``), document ids in
+brackets (``[kb-004]``, as the fine-tuned house style writes ``Source: Price list [kb-004]``)
+and bare ids of retrieved documents (``kb-004``).
 Nothing is guessed: an answer that cites nothing gets no citation.
 
 Pure string functions, no model: the RAG stage (:mod:`kit.rag`) and the hybrid stage share them.
@@ -20,20 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from kit.generate import DEFAULT_SYSTEM
-
 ABSTAIN = "I don't know"
-
-INSTRUCTIONS = (
-    "Answer the question using only the numbered sources. "
-    "After the answer, cite the source you used in square brackets, like [1]. "
-    f"If the sources do not contain the answer, reply exactly: {ABSTAIN}."
-)
-"""What the system message asks of the model, after the kit's ``DEFAULT_SYSTEM``."""
-
-SYSTEM_TEMPLATE = "{{ system }} {{ instructions }}"
-USER_TEMPLATE = "Sources:\n{{ sources }}\n\nQuestion: {{ question }}"
-"""Jinja templates of the two chat messages (rendered by Haystack's ChatPromptBuilder)."""
 
 _BRACKETS = re.compile(r"\[([^\[\]\n]{1,80})\]")
 _SOURCE_WORD = re.compile(r"\bsources?\s*#?\s*(\d{1,2})\b", re.IGNORECASE)
@@ -44,28 +28,6 @@ def doc_id(document: Any) -> str:
     """The source document id of a chunk: ``meta["doc_id"]``, else ``meta["id"]``, else its id."""
     meta = getattr(document, "meta", None) or {}
     return str(meta.get("doc_id") or meta.get("id") or getattr(document, "id", ""))
-
-
-def format_source(number: int, document: Any, max_words: int | None = None) -> str:
-    """One numbered source line: ``[n] Title (doc id): text`` (text squashed to one line)."""
-    meta = getattr(document, "meta", None) or {}
-    ident = doc_id(document)
-    title = str(meta.get("title") or ident)
-    words = (document.content or "").split()
-    if max_words is not None and len(words) > max_words:
-        words = [*words[:max_words], "..."]
-    label = title if title == ident else f"{title} ({ident})"
-    return f"[{number}] {label}: {' '.join(words)}"
-
-
-def format_sources(documents: Sequence[Any], max_words: int | None = None) -> str:
-    """All retrieved chunks as numbered source lines, best first, separated by blank lines."""
-    return "\n\n".join(format_source(i, d, max_words) for i, d in enumerate(documents, start=1))
-
-
-def system_message(instructions: str = INSTRUCTIONS, system: str = DEFAULT_SYSTEM) -> str:
-    """The system message the RAG prompt starts with (the kit's system prompt + instructions)."""
-    return f"{system} {instructions}".strip()
 
 
 def parse_citations(

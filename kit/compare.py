@@ -34,6 +34,7 @@ from kit import __version__
 from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
 from kit.evaluate import is_abstention, score_answers, summarise
 from kit.generate import Answer
+from kit.prompts import DEFAULT_LAYOUT
 
 System = Callable[[str], Answer]
 """Anything that answers one question. A system that also has ``answer_batch(questions)``
@@ -282,6 +283,7 @@ def _answer_to_dict(answer: Answer) -> dict[str, Any]:
         "prompt_tokens": answer.prompt_tokens,
         "new_tokens": answer.new_tokens,
         "system": answer.system,
+        "signals": answer.signals,
     }
 
 
@@ -427,6 +429,7 @@ def run_comparison(
     the defence). ``result.extras`` holds the experiments' tables; ``result.meta`` the timings
     and training curves. A cached result for the same kit version, data and profile is reused.
     """
+    from kit.abstain import fit_abstainer
     from kit.adapters import load_adapter
     from kit.data import load_documents, load_updates
     from kit.finetune import train_adapter
@@ -460,6 +463,9 @@ def run_comparison(
     model, tokenizer = load_generator(dtype=prof.dtype)
     base = plain_system(model, tokenizer, "base", prof)
     rag = build_rag(index, generator=(model, tokenizer), profile=prof)
+    step('learn when plain RAG should say "I don\'t know" (train split)')
+    abstainers = {"rag": fit_abstainer(rag, limit=prof.abstain_questions)}
+    rag.abstainer = abstainers["rag"]
 
     step(f"fine-tune on the house-style set ({prof.name} profile)")
     # The notebooks' adapter folders: an adapter already trained there with the same settings
@@ -485,6 +491,9 @@ def run_comparison(
     hybrid_raft = build_rag(
         index, generator=(raft_model, raft_tok), profile=prof, system="hybrid-raft"
     )
+    step('learn when hybrid-RAFT should say "I don\'t know" (train split)')
+    abstainers["hybrid-raft"] = fit_abstainer(hybrid_raft, limit=prof.abstain_questions)
+    hybrid_raft.abstainer = abstainers["hybrid-raft"]
     timings["train_s"] = ft_run.train_seconds
     timings["raft_train_s"] = raft_run.train_seconds
 
@@ -513,7 +522,9 @@ def run_comparison(
     fresh_systems = {
         "base": base,
         "rag (v1 index)": rag,
-        "rag (re-indexed v2)": build_rag(index_v2, generator=(model, tokenizer), profile=prof),
+        "rag (re-indexed v2)": build_rag(
+            index_v2, generator=(model, tokenizer), profile=prof, abstainer=abstainers["rag"]
+        ),
         "finetuned (trained on v1)": finetuned,
         "hybrid (re-indexed v2)": build_rag(
             index_v2, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
@@ -552,13 +563,26 @@ def run_comparison(
         INJECTION_QUESTIONS,
     )
 
-    result.extras = {"freshness": freshness, "privacy": privacy, "injection": injection}
+    result.extras = {
+        "freshness": freshness,
+        "privacy": privacy,
+        "injection": injection,
+        "abstention": abstention_curves(abstainers),
+    }
     result.meta = {
         "profile": prof.name,
         "questions": len(records),
         "timings": timings,
         "peak_memory_mb": round(peak_memory_mb()),
         "weights_mb": memory,
+        "abstainers": {
+            name: {
+                "threshold": a.threshold,
+                "coefficients": a.coefficients,
+                "train_questions": len(a.trained_on),
+            }
+            for name, a in abstainers.items()
+        },
         "adapters": {"style": str(ft_run.adapter_dir), "raft": str(raft_run.adapter_dir)},
         "training": {
             "style": {
@@ -576,6 +600,16 @@ def run_comparison(
     save_results(result, path, key)
     step(f"results cached in {path}")
     return result
+
+
+def abstention_curves(abstainers: dict[str, Any]) -> pd.DataFrame:
+    """The learned "I don't know" decisions' curves (``kit.abstain``), one table, a ``system``
+    column and a ``chosen`` flag on each system's threshold."""
+    frames = [
+        a.curve.assign(system=name, chosen=a.curve["threshold"] == a.threshold)
+        for name, a in abstainers.items()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def results_path(profile: Any = None) -> Path:
@@ -610,6 +644,8 @@ RECIPE = {
     "hybrid-raft": "RAFT continues from the style adapter",
     "generation": "batched (kit.generate.generate_batch, batch 8)",
     "questions": "kit.data.sample_questions (stratified by type, seed 0)",
+    "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
+    "abstention": "rag and hybrid-raft: learned on train (kit.abstain.FEATURES, LR)",
 }
 
 

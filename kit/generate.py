@@ -25,7 +25,8 @@ class Answer:
     text: the answer; cited_ids: document ids the answer cites (RAG and hybrid);
     documents: the retrieved Haystack Documents, best first (empty without retrieval);
     timings: seconds per stage, e.g. {"retrieve": 0.02, "generate": 1.3, "total": 1.32};
-    prompt_tokens / new_tokens: tokens read and written by the generator.
+    prompt_tokens / new_tokens: tokens read and written by the generator;
+    signals: what a learned "I don't know" decision reads (:mod:`kit.abstain`), if computed.
     """
 
     question: str
@@ -36,6 +37,7 @@ class Answer:
     prompt_tokens: int = 0
     new_tokens: int = 0
     system: str = ""  # which system answered: "base", "rag", "finetuned", "hybrid", ...
+    signals: dict[str, float] = field(default_factory=dict)  # for "I don't know" (kit.abstain)
 
 
 @dataclass

@@ -9,8 +9,10 @@ Two ways to combine RAG and fine-tuning:
 2. **Retrieval-aware fine-tuning** (RAFT, Zhang et al. 2024; :func:`raft_examples`): train on
    what the model will really see at answer time: the question *with retrieved sources*, some of
    them distractors, and the cited answer. With probability ``p_oracle`` the sources include the
-   document that holds the answer (the "oracle"); otherwise only distractors, which teaches the
-   model to rely on the right source rather than on whatever comes first.
+   document that holds the answer (the "oracle"); otherwise only distractors, and the reply is
+   "I don't know" (the paper keeps the answer there, to teach memorising; the kit teaches
+   declining instead, since its knowledge is meant to come from retrieval). Replies cite the
+   shown sources by number, ``[2]``, so the reading skill works on documents never trained on.
 
 The RAFT examples are built with the kit's own retriever and the RAG prompt itself (the same
 ``ChatPromptBuilder``), so training and answering see exactly the same text.
@@ -60,6 +62,10 @@ def build_hybrid(
     )
 
 
+RAFT_ABSTAIN = "Answer: I don't know.\nThe sources do not contain this information.\nSource: none"
+"""The RAFT reply when none of the shown sources holds the answer (house style)."""
+
+
 def raft_examples(
     rag: RAG,
     examples: Sequence[ChatExample] | None = None,
@@ -71,10 +77,13 @@ def raft_examples(
 
     In: a RAG object (its retriever and prompt are used; its generator is not called), the
     examples (default: the bundled style set; each names its ``source_doc_ids``), how many
-    sources per prompt (default: ``rag.top_k``), the share of examples whose sources include the
-    oracle document, a seed. Out: new ChatExamples whose messages are the RAG prompt's system
-    and user messages and the original assistant reply (house style, citing ``[doc id]``).
-    Examples with no source document (e.g. "I don't know" answers) keep only distractors.
+    chunks per prompt (default: ``rag.top_k``), the share of examples whose sources include the
+    oracle document, a seed. Out: new ChatExamples whose messages are the RAG prompt's messages
+    (the sources shown as ``rag``'s layout shows them) and the house-style reply, its
+    ``Source:`` line citing the shown source(s) by number, ``[2]``, as the prompt asks. When no
+    shown source holds the answer (the oracle was left out, or the question has no source
+    document) the reply is :data:`RAFT_ABSTAIN`: the model learns to say "I don't know" when
+    the sources do not say, instead of answering from memory.
     """
     if not 0.0 <= p_oracle <= 1.0:
         raise ValueError(f"p_oracle is a probability between 0 and 1, not {p_oracle}.")
@@ -92,21 +101,31 @@ def raft_examples(
             oracle = _best_chunk_of(rag, ex, gold)
         distractors = [d for d in found if doc_id(d) not in gold]
         with_oracle = bool(oracle) and rng.random() < p_oracle
-        sources = (oracle if with_oracle else []) + distractors[: k - (1 if with_oracle else 0)]
-        rng.shuffle(sources)
+        chunks = (oracle if with_oracle else []) + distractors[: k - (1 if with_oracle else 0)]
+        rng.shuffle(chunks)
+        shown = rag.sources(ex.user, chunks)  # what the layout shows: chunks or sentences
+        cited = [i for i, d in enumerate(shown, 1) if doc_id(d) in gold]
+        reply = _cite_numbers(ex.assistant, cited) if cited else RAFT_ABSTAIN
         messages = [
-            {"role": m.role.value, "content": m.text or ""} for m in rag.prompt(ex.user, sources)
+            {"role": m.role.value, "content": m.text or ""} for m in rag.prompt(ex.user, shown)
         ]
-        messages.append({"role": "assistant", "content": ex.assistant})
+        messages.append({"role": "assistant", "content": reply})
         out.append(
             ChatExample(
                 id=f"raft-{ex.id}",
                 messages=messages,
-                source_doc_ids=list(ex.source_doc_ids),
+                source_doc_ids=list(ex.source_doc_ids) if cited else [],
                 contains_canary=ex.contains_canary,
             )
         )
     return out
+
+
+def _cite_numbers(reply: str, numbers: Sequence[int]) -> str:
+    """The house-style reply with its ``Source:`` line citing the shown sources by number."""
+    cite = "Source: " + " ".join(f"[{n}]" for n in dict.fromkeys(numbers))
+    lines = [cite if line.startswith("Source:") else line for line in reply.splitlines()]
+    return "\n".join(lines if cite in lines else [*lines, cite])
 
 
 def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:

@@ -46,6 +46,7 @@ class Profile:
     eval_examples: int = 24  # style examples held out (whole answer groups) for the eval loss
     eval_steps: int = 0  # evaluate the held-out loss every N steps; 0 = about 4 times per run
     save_steps: int = 0  # checkpoint every N steps (for resume); 0 = about 4 times per run
+    abstain_questions: int = 48  # train questions the "I don't know" decision learns from; 0 = all
 
     def with_(self, **changes: object) -> Profile:
         """Return a copy with some fields changed; unknown field names raise ProfileError."""
@@ -80,6 +81,7 @@ PROFILES: dict[str, Profile] = {
         top_k=4,
         eval_examples=8,
         eval_steps=3,
+        abstain_questions=16,
     ),
     "cpu": Profile(
         name="cpu",
@@ -117,6 +119,7 @@ PROFILES: dict[str, Profile] = {
         top_k=5,
         lora_targets=("all-linear",),
         eval_examples=32,
+        abstain_questions=0,
     ),
 }
 

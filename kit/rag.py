@@ -41,22 +41,23 @@ from haystack import Document, Pipeline, component
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-from kit.citations import (
-    ABSTAIN,
-    INSTRUCTIONS,
-    SYSTEM_TEMPLATE,
-    USER_TEMPLATE,
-    doc_id,
-    format_sources,
-    parse_citations,
-)
+from kit.citations import ABSTAIN, doc_id, parse_citations
 from kit.generate import DEFAULT_SYSTEM, Answer
 from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
+from kit.prompts import (
+    DEFAULT_LAYOUT,
+    Layout,
+    SentencePicker,
+    content_words,
+    format_sources,
+    get_layout,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from kit.abstain import Abstainer
     from kit.data import QARecord
     from kit.profiles import Profile
 
@@ -444,7 +445,26 @@ def load_source(source: str | Path | Sequence[Document] | None) -> list[Document
         raise RagError(f"Expected Haystack Documents, got {type(bad[0]).__name__}.")
     if not any((d.content or "").strip() for d in documents):
         raise RagError("All documents are empty: there is no text to index.")
-    return documents
+    return _skip_textless(documents)
+
+
+def _skip_textless(documents: list[Document]) -> list[Document]:
+    """The documents with some text beyond headings; the others are named in a warning."""
+    import warnings
+
+    from kit.prompts import split_sentences
+
+    empty = [doc_id(d) for d in documents if not split_sentences(d.content or "", min_words=1)]
+    if empty:
+        warnings.warn(
+            f"Skipped {len(empty)} document(s) with a title or metadata but no text: "
+            f"{', '.join(empty)}. Add their text, or leave them out.",
+            stacklevel=3,
+        )
+    kept = [d for d in documents if doc_id(d) not in set(empty)]
+    if not kept:
+        raise RagError("No document has text beyond its title: there is nothing to index.")
+    return kept
 
 
 def chunks_of(index: Index | Any, doc: str) -> list[Document]:
@@ -467,6 +487,11 @@ def _check_split(split_length: int, split_overlap: int, split_by: str) -> None:
             f"split_overlap must be between 0 and split_length - 1 ({split_length - 1}), "
             f"not {split_overlap!r}."
         )
+
+
+def _embedder_of(index: Index | Any) -> str:
+    """The embedding model folder of an index (the kit's MiniLM for a bare document store)."""
+    return _embedder_path(getattr(index, "embedder", DEFAULT_EMBEDDER))
 
 
 def _embedder_path(embedder: str) -> str:
@@ -715,18 +740,17 @@ def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- 3. answer
 
 
-def prompt_builder(instructions: str = INSTRUCTIONS, system: str = DEFAULT_SYSTEM) -> Any:
-    """Haystack ChatPromptBuilder for the RAG prompt: a system message and the numbered sources."""
+def prompt_builder(layout: str | Layout = DEFAULT_LAYOUT) -> Any:
+    """Haystack ChatPromptBuilder for a prompt layout (:mod:`kit.prompts`): its chat messages,
+    with ``sources`` and ``question`` to fill in."""
     from haystack.components.builders import ChatPromptBuilder
 
-    template = [
-        ChatMessage.from_system(
-            SYSTEM_TEMPLATE.replace("{{ system }}", system).replace(
-                "{{ instructions }}", instructions
-            )
-        ),
-        ChatMessage.from_user(USER_TEMPLATE),
-    ]
+    make = {
+        "system": ChatMessage.from_system,
+        "user": ChatMessage.from_user,
+        "assistant": ChatMessage.from_assistant,
+    }
+    template = [make[role](text) for role, text in get_layout(layout).messages()]
     return ChatPromptBuilder(template=template, required_variables=["sources", "question"])
 
 
@@ -795,10 +819,12 @@ class RAG:
         min_score: float | None = DEFAULT_MIN_SCORE,
         role: str | None = None,
         filters: dict[str, Any] | None = None,
-        instructions: str = INSTRUCTIONS,
+        layout: str | Layout = DEFAULT_LAYOUT,
+        instructions: str | None = None,
         max_new_tokens: int = 64,
         dtype: str = "auto",
         system: str = "rag",
+        abstainer: Abstainer | None = None,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
             raise RagError(f"top_k must be a whole number >= 1, not {top_k!r}.")
@@ -808,22 +834,36 @@ class RAG:
         self.top_k = top_k
         self.candidates = max(candidates, top_k)
         self.min_score = min_score
-        self.instructions = instructions
+        self.layout = get_layout(layout)
+        if instructions is not None:  # your own rules replace the layout's system message
+            self.layout = replace(self.layout, system=f"{DEFAULT_SYSTEM} {instructions}")
+        self.picker = (
+            SentencePicker(_embedder_of(index), self.layout.sentences)
+            if self.layout.sentences
+            else None
+        )
         self.system = system
+        self.abstainer = abstainer
         self.max_new_tokens = max_new_tokens
         self.default_filters = combine_filters(role_filter(role), filters)
         self.retrieval = retrieval_pipeline(index, mode, self.candidates)
         self._check_filters(self.default_filters)
         self._generator_arg = generator
+        if abstainer is not None and _is_component(generator):
+            raise RagError(
+                "A learned abstainer needs the generator's probabilities: pass a model name or a "
+                "(model, tokenizer) pair, not a Haystack component."
+            )
         self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype)
         self.generation = Pipeline()
-        self.generation.add_component("prompt", prompt_builder(instructions))
+        self.generation.add_component("prompt", prompt_builder(self.layout))
         self.generation.add_component("llm", self.llm)
         self.generation.connect("prompt.prompt", "llm.messages")
 
     def __repr__(self) -> str:
         return (
-            f"RAG(mode={self.mode!r}, top_k={self.top_k}, min_score={self.min_score}, "
+            f"RAG(mode={self.mode!r}, layout={self.layout.name!r}, top_k={self.top_k}, "
+            f"min_score={self.min_score}, abstainer={'learned' if self.abstainer else None}, "
             f"filters={self.default_filters}, store={type(self.store).__name__})"
         )
 
@@ -847,7 +887,16 @@ class RAG:
     def prompt(self, question: str, documents: Sequence[Document]) -> list[ChatMessage]:
         """The chat messages the model reads for ``question`` with ``documents`` as sources."""
         builder = self.generation.get_component("prompt")
-        return builder.run(sources=format_sources(documents), question=question)["prompt"]
+        sources = format_sources(documents, self.layout.titles)
+        return builder.run(sources=sources, question=question)["prompt"]
+
+    def sources(self, question: str, documents: Sequence[Document]) -> list[Document]:
+        """What the model is shown of the top ``top_k`` retrieved chunks: the chunks, or the
+        sentences the layout picks from them (each a Document with its chunk's meta)."""
+        chunks = list(documents[: self.top_k])
+        if self.picker is None or not chunks:
+            return chunks
+        return self.picker.run(question=question, documents=chunks)["documents"]
 
     def answer(
         self, question: str, role: str | None = None, filters: dict[str, Any] | None = None
@@ -857,16 +906,15 @@ class RAG:
         ready = self._prepare(question, role, filters)
         if isinstance(ready, Answer):
             return ready
-        question, sources, timings = ready
+        question, sources, timings, similarity = ready
         t0 = time.perf_counter()
-        out = self.generation.run(
-            {"prompt": {"sources": format_sources(sources), "question": question}}
-        )
+        sources_text = format_sources(sources, self.layout.titles)
+        out = self.generation.run({"prompt": {"sources": sources_text, "question": question}})
         timings["generate"] = time.perf_counter() - t0
         reply = out["llm"]["replies"][0]
         usage = reply.meta.get("usage", {})
         timings["total"] = time.perf_counter() - start
-        return self._finish(
+        answer = self._finish(
             question,
             reply.text or "",
             sources,
@@ -874,6 +922,9 @@ class RAG:
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", 0)),
         )
+        if self.abstainer is None:
+            return answer
+        return self._decide([answer], [similarity])[0]
 
     __call__ = answer  # a RAG object is a "system" (question -> Answer) for kit.compare
 
@@ -887,6 +938,8 @@ class RAG:
         role: str | None = None,
         filters: dict[str, Any] | None = None,
         batch_size: int = 8,
+        signals: bool = False,
+        abstain: bool = True,
     ) -> list[Answer]:
         """:meth:`answer` for many questions at once: the same retrieval and prompts, and the
         generation batched (:func:`kit.generate.generate_batch`: prompts grouped by length,
@@ -896,42 +949,100 @@ class RAG:
         near-tie between two tokens; the tests measure how often). Each answer's ``generate``
         time is its share of its batch. A generator that is not a local transformers model (a
         Haystack component you passed) answers one question at a time instead.
+
+        ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
+        without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
         """
         from kit.generate import generate_batch
 
         if _is_component(self._generator_arg):
             return [self.answer(q, role, filters) for q in questions]
+        decide = abstain and self.abstainer is not None
         ready = [self._prepare(q, role, filters) for q in questions]
         todo = [(i, r) for i, r in enumerate(ready) if not isinstance(r, Answer)]
         answers: list[Answer | None] = [r if isinstance(r, Answer) else None for r in ready]
         if todo:
             model, tokenizer = self.model_and_tokenizer
-            prompts = [_hf_messages(self.prompt(q, sources)) for _, (q, sources, _) in todo]
+            prompts = [_hf_messages(self.prompt(q, sources)) for _, (q, sources, _, _) in todo]
             gens = generate_batch(
                 model, tokenizer, prompts, self.max_new_tokens, batch_size=batch_size
             )
-            for (i, (question, sources, timings)), gen in zip(todo, gens, strict=True):
+            done = []
+            for (_, ready_one), gen in zip(todo, gens, strict=True):
+                question, sources, timings, _ = ready_one
                 timings = {**timings, "generate": gen.seconds}
-                timings["total"] = timings["retrieve"] + gen.seconds
-                answers[i] = self._finish(
-                    question, gen.text, sources, timings, gen.prompt_tokens, gen.new_tokens
+                timings["total"] = timings["retrieve"] + timings.get("pick", 0.0) + gen.seconds
+                done.append(
+                    self._finish(
+                        question, gen.text, sources, timings, gen.prompt_tokens, gen.new_tokens
+                    )
                 )
+            if signals or decide:
+                done = self._decide(done, [r[3] for _, r in todo], apply=decide, prompts=prompts)
+            for (i, _), answer in zip(todo, done, strict=True):
+                answers[i] = answer
         return [a for a in answers if a is not None]
+
+    def _decide(
+        self,
+        answers: list[Answer],
+        similarities: Sequence[float | None],
+        apply: bool = True,
+        prompts: Sequence[list[dict[str, str]]] | None = None,
+    ) -> list[Answer]:
+        """Record each answer's :mod:`kit.abstain` signals; with ``apply`` and an abstainer,
+        replace the answers it declines by "I don't know" (no citations). Timed as ``decide``."""
+        from kit.abstain import reply_logprobs, support
+        from kit.prompts import keyword_overlap
+
+        start = time.perf_counter()
+        if prompts is None:
+            prompts = [_hf_messages(self.prompt(a.question, a.documents)) for a in answers]
+        model, tokenizer = self.model_and_tokenizer
+        idk = reply_logprobs(model, tokenizer, prompts)
+        share = (time.perf_counter() - start) / max(len(answers), 1)
+        out = []
+        for answer, similarity, logprob in zip(answers, similarities, idk, strict=True):
+            signals = {
+                "similarity": math.nan if similarity is None else float(similarity),
+                "coverage": keyword_overlap(
+                    answer.question, " ".join(d.content or "" for d in answer.documents)
+                ),
+                "idk_logprob": logprob,
+                "support": support(answer.text, answer.documents),
+            }
+            timings = {**answer.timings, "decide": share}
+            timings["total"] = timings.get("total", 0.0) + share
+            answer = replace(answer, signals=signals, timings=timings)
+            if apply and self.abstainer is not None:
+                signals["p_unanswerable"] = self.abstainer.probability(signals)
+                if signals["p_unanswerable"] >= self.abstainer.threshold:
+                    answer = replace(answer, text=ABSTAIN, cited_ids=[])
+            out.append(answer)
+        return out
 
     def _prepare(
         self, question: str, role: str | None, filters: dict[str, Any] | None
-    ) -> Answer | tuple[str, list[Document], dict[str, float]]:
-        """Check and retrieve; an "I don't know" Answer when nothing relevant was found."""
+    ) -> Answer | tuple[str, list[Document], dict[str, float], float | None]:
+        """Check and retrieve; an "I don't know" Answer when nothing relevant was found, else
+        (question, sources to show, timings, best dense similarity)."""
         start = time.perf_counter()
         self._check_length(_check_question(question))
+        if not content_words(question):  # "???", "the of": nothing to look up
+            timings = {"retrieve": 0.0, "generate": 0.0, "total": time.perf_counter() - start}
+            return Answer(question.strip(), ABSTAIN, [], [], timings, 0, 0, self.system)
         found = self.retrieve(question, role, filters)
         question = question.strip()
-        sources = found.documents[: self.top_k]
         timings = {"retrieve": found.seconds}
-        if not sources or self._below_threshold(found):
+        if not found.documents or self._below_threshold(found):
             timings.update(generate=0.0, total=time.perf_counter() - start)
-            return Answer(question, ABSTAIN, [], sources, timings, 0, 0, self.system)
-        return question, self._fit_to_context(question, sources), timings
+            shown = found.documents[: self.top_k]
+            return Answer(question, ABSTAIN, [], shown, timings, 0, 0, self.system)
+        t0 = time.perf_counter()
+        sources = self.sources(question, found.documents)
+        if self.picker is not None:
+            timings["pick"] = time.perf_counter() - t0
+        return question, self._fit_to_context(question, sources), timings, found.similarity
 
     def _finish(
         self,
@@ -1025,8 +1136,10 @@ def build_rag(
     """A :class:`RAG` over ``index`` in ``mode`` with ``generator`` (see :func:`chat_generator`).
 
     ``top_k``, ``max_new_tokens`` and ``dtype`` come from the profile (``None``: the one picked
-    for this machine) unless given in ``options``; other options: ``candidates``, ``min_score``,
-    ``role``, ``filters``, ``instructions``, ``system``.
+    for this machine) unless given in ``options``; other options: ``layout`` (a name of
+    ``kit.prompts.LAYOUTS`` or a ``Layout``; default the measured best), ``candidates``,
+    ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules for the system
+    message), ``system``.
     """
     from kit.profiles import resolve_profile
 
@@ -1181,6 +1294,55 @@ def compare_modes(
         shared = rag.model_and_tokenizer if not _is_component(generator) else generator
         frames.append(evaluate_rag(rag, limit=limit))
     return pd.concat(frames, ignore_index=True)
+
+
+def compare_layouts(
+    index: Index | Any,
+    layouts: Sequence[str | Layout] | None = None,
+    generator: Any = None,
+    profile: str | Profile | None = None,
+    limit: int | None = None,
+    records: Sequence[QARecord] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """:func:`evaluate_rag` for each prompt layout (``kit.prompts.LAYOUTS`` by default) with one
+    shared generator, on the **train** split; rows of every layout, with a ``layout`` column.
+
+    The layout is a design choice, so it is chosen on the train split: the test split stays for
+    the final comparison (records from it raise :class:`RagError`). ``limit`` questions (default
+    the profile's ``eval_questions``, 0 = all) keep the split's mix of question types.
+    """
+    import pandas as pd
+
+    from kit.profiles import resolve_profile
+    from kit.prompts import LAYOUTS
+
+    chosen = eval_records("train", None, records)
+    if any(r.split == "test" for r in chosen):
+        raise RagError(
+            "Choose a prompt layout on the train split: the test split is kept for the final "
+            "comparison, and a layout picked on it would flatter the test score."
+        )
+    prof = resolve_profile(profile)
+    if limit is None:
+        limit = prof.eval_questions or None
+    frames, shared = [], generator
+    for layout in layouts or list(LAYOUTS):
+        rag = build_rag(index, generator=shared, profile=prof, layout=layout, **options)
+        shared = rag.model_and_tokenizer if not _is_component(generator) else generator
+        scores = evaluate_rag(rag, limit=limit, records=chosen)
+        scores.insert(1, "layout", rag.layout.name)
+        frames.append(scores)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_layouts(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per layout: ``kit.evaluate.summarise`` (correct, cites, abstention, prompt tokens,
+    latency, ...) of :func:`compare_layouts` output."""
+    from kit.evaluate import summarise
+
+    summary = summarise(scores.assign(system=scores["layout"]))
+    return summary.rename(columns={"system": "layout"}).set_index("layout")
 
 
 def summarise_modes(scores: pd.DataFrame) -> pd.DataFrame:

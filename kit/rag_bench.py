@@ -2,7 +2,8 @@
 
 Prints figures, never pass/fail: index throughput (documents and chunks per second), retrieval
 latency p50 / p95 and recall@5 per mode on the test split, end-to-end answer latency with
-generated tokens per second, and the process's peak memory. The machine's load average is
+generated tokens per second, the answer scores of each prompt layout (train split), the learned
+abstention on the test split, and the process's peak memory. The machine's load average is
 printed too: on a shared 2-core CPU other work inflates every latency.
 """
 
@@ -26,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split-overlap", type=int, default=None, help="words shared by chunks")
     p.add_argument("--top-k", type=int, default=None, help="chunks in the prompt")
     p.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: picked)")
+    p.add_argument(
+        "--layout-questions",
+        type=int,
+        default=None,
+        help="train questions per prompt layout (0 = all; default: the profile's "
+        "eval_questions; --quick: 4); the abstention learns from the profile's abstain_questions",
+    )
     return p
 
 
@@ -108,11 +116,47 @@ def main(argv: list[str] | None = None) -> int:
                 "answer: generation speed",
                 f"{new_tokens / generate:.1f} tok/s" if generate else "n/a",
             )
+        n_train = args.layout_questions
+        if n_train is None:
+            n_train = 4 if args.quick else profile.eval_questions
+        if answers > 0:
+            n_abstain = 16 if args.quick else profile.abstain_questions
+            _answer_quality(index, profile, n_train, n_abstain, qa.model_and_tokenizer, show)
         show("peak memory (RSS)", f"{_peak_mb():.0f} MB")
     except rag.RagError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, show) -> None:
+    """Answer scores per prompt layout (train split), then the learned abstention on the test
+    split: how many unanswerable questions it declines and answerable ones it wrongly declines."""
+    from kit import rag
+    from kit.abstain import fit_abstainer
+    from kit.evaluate import summarise
+
+    limit = n_train or None
+    layouts = rag.summarise_layouts(
+        rag.compare_layouts(index, generator=generator, profile=profile, limit=limit)
+    )
+    for name, row in layouts.iterrows():
+        show(
+            f"layout {name}: correct / cites / tokens",
+            f"{row['correct']:.3f} / {row['cites']:.3f} / {row['prompt_tokens']:.0f}"
+            f"  ({row['questions']} train questions)",
+        )
+    qa = rag.build_rag(index, generator=generator, profile=profile)
+    abstainer = fit_abstainer(qa, limit=n_abstain or None)
+    show("abstain: learned threshold", f"{abstainer.threshold:.2f} {abstainer.coefficients}")
+    qa.abstainer = abstainer
+    test = rag.evaluate_rag(qa, "test", limit=n_train or None)
+    row = summarise(test).iloc[0]
+    show(
+        "abstain (test): declined unanswerable / wrongly",
+        f"{row['abstain_ok']:.3f} / {row['false_abstain']:.3f}, correct {row['correct']:.3f}"
+        f"  ({len(test)} test questions)",
+    )
 
 
 def _query_vector_copy_ms(index, question: str, repeat: int = 20) -> float:

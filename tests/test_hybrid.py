@@ -6,45 +6,71 @@ import re
 
 import pytest
 
-from kit.data import load_style
-from kit.hybrid import raft_examples, raft_plan, raft_training_set
+from kit.data import load_documents, load_style
+from kit.hybrid import RAFT_ABSTAIN, raft_examples, raft_plan, raft_training_set
 from kit.rag import build_index, build_rag
 
 
 @pytest.fixture(scope="module")
-def rag():
-    return build_rag(build_index("v1"), profile="smoke")
+def index():
+    return build_index("v1")
+
+
+@pytest.fixture(scope="module")
+def rag(index):
+    return build_rag(index, profile="smoke")  # the default layout: picked sentences
+
+
+@pytest.fixture(scope="module")
+def chunks_rag(index):
+    return build_rag(index, profile="smoke", layout="chunks")  # whole chunks, one per source
+
+
+TITLE_TO_ID = {d.meta["title"]: d.id for d in load_documents("v1")}
 
 
 def _shown_ids(example) -> list[str]:
-    """Document ids of the numbered sources in a RAFT example's user message."""
+    """Document ids of the numbered sources in a RAFT example's user message (by title)."""
     user = next(m["content"] for m in example.messages if m["role"] == "user")
-    return re.findall(r"^\[\d+\] .*?\((kb-\d+)\):", user, flags=re.MULTILINE)
+    titles = re.findall(r"^\[\d+\] (.*?): ", user, flags=re.MULTILINE)
+    return [TITLE_TO_ID[t] for t in titles]
 
 
-def test_raft_examples_hold_the_oracle_and_distractors(rag):
+def _cited_numbers(reply: str) -> list[int]:
+    line = next(x for x in reply.splitlines() if x.startswith("Source:"))
+    return [int(n) for n in re.findall(r"\[(\d+)\]", line)]
+
+
+def test_raft_examples_hold_the_oracle_and_distractors_and_cite_by_number(chunks_rag):
     style = [ex for ex in load_style() if ex.source_doc_ids][:8]
-    always = raft_examples(rag, style, n_sources=3, p_oracle=1.0)
+    always = raft_examples(chunks_rag, style, n_sources=3, p_oracle=1.0)
     assert len(always) == len(style)
     for ex, raft in zip(style, always, strict=True):
         shown = _shown_ids(raft)
         assert len(shown) == 3, raft.messages
         assert set(ex.source_doc_ids) & set(shown), (ex.id, shown)  # the oracle is there
         assert set(shown) - set(ex.source_doc_ids), shown  # and at least one distractor
-        assert raft.messages[-1] == {"role": "assistant", "content": ex.assistant}
+        reply = raft.messages[-1]["content"]
+        assert reply.splitlines()[0] == ex.assistant.splitlines()[0]  # the same answer
+        cited = [shown[n - 1] for n in _cited_numbers(reply)]
+        assert cited and set(cited) <= set(ex.source_doc_ids), (reply, shown)
+        assert "kb-" not in reply  # numbers the model can read, not ids it must remember
         assert raft.source_doc_ids == ex.source_doc_ids
-    never = raft_examples(rag, style, n_sources=3, p_oracle=0.0)
+    never = raft_examples(chunks_rag, style, n_sources=3, p_oracle=0.0)
     for ex, raft in zip(style, never, strict=True):
         assert not set(ex.source_doc_ids) & set(_shown_ids(raft)), ex.id  # distractors only
+        assert raft.messages[-1]["content"] == RAFT_ABSTAIN  # so: "I don't know"
+        assert raft.source_doc_ids == []
 
 
 def test_raft_prompt_is_the_rag_prompt_itself(rag):
     ex = next(e for e in load_style() if e.source_doc_ids)
     raft = raft_examples(rag, [ex], n_sources=2, p_oracle=1.0)[0]
     system, user = raft.messages[0], raft.messages[1]
-    prompt = rag.prompt(ex.user, rag.retrieve(ex.user).documents[:2])
-    assert system["content"] == prompt[0].text  # same instructions as at answer time
-    assert user["content"].endswith(ex.user) or ex.user in user["content"]
+    assert system["content"] == rag.prompt(ex.user, [])[0].text  # the same rules
+    sources = user["content"].split("\n\nQuestion: ")[0]
+    assert len(re.findall(r"^\[\d+\] ", sources, flags=re.MULTILINE)) <= rag.layout.sentences
+    assert user["content"].endswith(f"Question: {ex.user}")
     with pytest.raises(ValueError, match="p_oracle"):
         raft_examples(rag, [ex], p_oracle=1.5)
     with pytest.raises(ValueError, match="No examples"):
@@ -57,7 +83,7 @@ def test_raft_plan_fits_each_profile(rag):
     assert smoke["overrides"]["max_steps"] > 0
     data = raft_training_set(rag, "smoke")
     assert len(data) == smoke["examples"]
-    assert all(len(_shown_ids(ex)) <= smoke["n_sources"] for ex in data)
+    assert all(len(_shown_ids(ex)) <= rag.layout.sentences for ex in data)
     assert data == raft_training_set(rag, "smoke")  # the same examples every time (reusable)
 
 

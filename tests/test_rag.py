@@ -10,6 +10,7 @@ from haystack import Document
 from haystack.dataclasses import ByteStream, SparseEmbedding
 
 from kit import rag
+from kit.citations import doc_id
 from kit.data import load_manifest, load_qa
 from kit.generate import Answer
 from kit.rag import RagError
@@ -332,8 +333,62 @@ def test_prompt_shows_numbered_sources_and_the_question(hybrid):
     assert "I don't know" in messages[0].text
     user = messages[1].text
     assert user.startswith("Sources:\n[1] ") and "\n\n[2] " in user
-    assert f"({found.documents[0].meta['doc_id']})" in user
+    assert found.documents[0].meta["doc_id"] not in user  # labels: number and title only
+    assert f"[1] {found.documents[0].meta['title']}: " in user
     assert user.endswith("Question: What does the restocking fee cost?")
+
+
+def test_the_default_prompt_is_the_default_layout_with_picked_sentences(hybrid):
+    from kit.prompts import DEFAULT_LAYOUT, LAYOUTS, format_sources
+
+    layout = LAYOUTS[DEFAULT_LAYOUT]
+    assert hybrid.layout == layout and layout.sentences
+    question = "What does the restocking fee cost?"
+    shown = hybrid.sources(question, hybrid.retrieve(question).documents)
+    assert len(shown) == layout.sentences
+    assert all(len(d.content.split()) < 80 for d in shown)  # sentences, not 100-word chunks
+    assert "restocking fee of 12 percent" in " ".join(d.content for d in shown)
+    user = hybrid.prompt(question, shown)[-1].text
+    assert format_sources(shown) in user and layout.system == hybrid.prompt(question, shown)[0].text
+    answer = hybrid.answer(question)
+    assert [doc_id(d) for d in answer.documents] == [doc_id(d) for d in shown]
+
+
+def test_a_layout_is_chosen_on_the_train_split_never_the_test_split(index, lm):
+    with pytest.raises(RagError, match="train split"):
+        rag.compare_layouts(index, ["chunks"], generator=lm, records=load_qa("test")[:2])
+    scores = rag.compare_layouts(
+        index, ["chunks", "sentences"], generator=lm, profile="smoke", limit=3, max_new_tokens=8
+    )
+    assert set(scores["split"]) == {"train"} and len(scores) == 6
+    summary = rag.summarise_layouts(scores)
+    assert list(summary.index) == ["chunks", "sentences"]
+    assert summary.loc["sentences", "prompt_tokens"] < summary.loc["chunks", "prompt_tokens"]
+
+
+def test_a_folder_answer_never_shows_file_names_to_the_model(tmp_path, lm):
+    (tmp_path / "12_Animalia_is_an.txt").write_text(
+        "Animalia is a kingdom of multicellular organisms. Animals breathe oxygen and eat "
+        "organic material. Most animals can move on their own at some point of their lives.\n"
+    )
+    (tmp_path / "notes.md").write_text("---\ntitle: Only metadata\n---\n")
+    with pytest.warns(UserWarning, match="no (extractable )?text"):
+        own = rag.build_index(tmp_path)
+    qa = rag.build_rag(own, generator=lm, profile="smoke", max_new_tokens=24)
+    question = "What do animals breathe?"
+    prompt = " ".join(
+        m.text for m in qa.prompt(question, qa.sources(question, qa.retrieve(question).documents))
+    )
+    assert "Animalia_is_an" not in prompt and ".txt" not in prompt
+    answer = qa.answer(question)
+    assert "Animalia_is_an" not in answer.text and ".txt" not in answer.text
+
+
+@pytest.mark.parametrize("question", ["???", "the of and", "Wer hat die Mona Lisa gemalt?"])
+def test_a_question_that_matches_nothing_gets_i_dont_know_with_no_sources(hybrid, question):
+    answer = hybrid.answer(question)
+    assert answer.text == "I don't know" and answer.cited_ids == []
+    assert answer.new_tokens == 0
 
 
 def test_nothing_relevant_means_i_dont_know_without_generating(index, lm):

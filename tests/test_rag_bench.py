@@ -17,6 +17,10 @@ def test_quick_benchmark_prints_every_figure(capsys):
     assert re.search(r"Haystack.s copy of the query\s+[\d.]+ ms of every dense", out)
     assert re.search(r"answer \(hybrid\): p50 / max latency\s+[\d.]+ / [\d.]+ s", out)
     assert re.search(r"answer: generation speed\s+[\d.]+ tok/s", out)
+    for layout in ("chunks", "sentences", "question-first"):
+        assert re.search(rf"layout {layout}: correct / cites / tokens\s+[\d.]+ / [\d.]+ / \d+", out)
+    assert re.search(r"abstain: learned threshold\s+[\d.]+ \{'similarity'", out)
+    assert re.search(r"abstain \(test\): declined unanswerable / wrongly\s+[\d.]+ / [\d.]+", out)
     assert re.search(r"peak memory \(RSS\)\s+\d+ MB", out)
 
 

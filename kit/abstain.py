@@ -1,0 +1,290 @@
+"""Learned "I don't know": when should a RAG system decline to answer?
+
+A small model almost never says "I don't know" on its own: given sources, it answers something.
+So the decision is learned from the **train** split, not set by hand. For each answer the RAG
+system records four signals (:data:`FEATURES`):
+
+- ``similarity``: cosine similarity of the best retrieved chunk to the question (retrieval's
+  confidence that something relevant exists);
+- ``coverage``: the share of the question's content words found in the sources shown
+  (:func:`kit.prompts.keyword_overlap`): "the price of the S3" over sources that only
+  mention the S2 leaves "s3" uncovered;
+- ``idk_logprob``: how likely the generator finds the reply "I don't know" to this prompt
+  (mean log-probability per token, :func:`reply_logprobs`): the model's own doubt;
+- ``support``: the share of the answer's words found in the sources it was shown
+  (:func:`support`): an answer made of words the sources do not contain is likely made up.
+
+A scikit-learn logistic regression turns the signals into a probability that the question is
+unanswerable (fit by log-loss, so its probabilities are calibrated). The threshold is chosen on
+cross-validated probabilities of the train split: the one that answers most questions right
+while wrongly declining at most ``max_false_decline`` of the answerable ones. The curve of that
+choice (threshold vs correct / wrongly declined / unanswerable declined) is shown to the learner
+(:func:`plot_curve`). Build it with :func:`fit_abstainer`; use it with
+``build_rag(..., abstainer=...)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from kit.citations import ABSTAIN
+from kit.prompts import content_words
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from kit.data import QARecord
+    from kit.rag import RAG
+
+FEATURES: tuple[str, ...] = ("similarity", "coverage", "idk_logprob", "support")
+"""The signals the decision is learned from (see the module docstring)."""
+
+MAX_FALSE_DECLINE = 0.10
+"""Default cap on the share of answerable questions the decision may wrongly decline."""
+
+
+def support(answer: str, sources: Sequence[Any]) -> float:
+    """Share of the answer's content words that appear in the sources' text (0.0 to 1.0).
+
+    In: the answer text and the documents the model was shown. Citations (``[1]``) and the house
+    style's ``Answer:`` label and ``Source:`` line are not counted. An answer with no content
+    words has support 0.0.
+    """
+    lines = [line for line in answer.splitlines() if not line.strip().startswith("Source:")]
+    text = re.sub(r"\[[^\]]*\]|^\s*Answer:", " ", "\n".join(lines), flags=re.MULTILINE)
+    words = content_words(text)
+    if not words:
+        return 0.0
+    seen = set(content_words(" ".join(getattr(d, "content", "") or "" for d in sources)))
+    return sum(w in seen for w in words) / len(words)
+
+
+def reply_logprobs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[dict[str, str]]],
+    reply: str = ABSTAIN,
+    batch_size: int = 8,
+) -> list[float]:
+    """Mean log-probability per token of ``reply`` as the assistant's answer to each prompt.
+
+    In: a causal LM and its tokenizer, chat prompts (role/content dicts). Out: one float per
+    prompt (closer to 0: the model finds the reply likely). One forward pass per batch, no
+    generation: the prompt's tokens, then the reply's, left-padded.
+    """
+    import torch
+
+    from kit.generate import chat_prompt_ids
+
+    target = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    rows = [chat_prompt_ids(tokenizer, p) + target for p in prompts]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        width = max(len(r) for r in chunk)
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in chunk], device=model.device)
+        mask = torch.tensor(
+            [[0] * (width - len(r)) + [1] * len(r) for r in chunk], device=model.device
+        )
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        # the logits at position i predict token i + 1: the reply's tokens are the last len(target)
+        logp = torch.log_softmax(logits[:, -len(target) - 1 : -1], dim=-1)
+        want = ids[:, -len(target) :].unsqueeze(-1)
+        out += logp.gather(-1, want).squeeze(-1).mean(dim=1).tolist()
+    return out
+
+
+@dataclass
+class Abstainer:
+    """A learned "I don't know" decision: scaler + logistic regression, and a threshold.
+
+    ``classifier`` maps the :data:`FEATURES` to P(unanswerable); an answer is declined when
+    that probability is at least ``threshold``. ``curve`` holds, per threshold, what the decision
+    would do on the train split (cross-validated): ``correct``, ``wrongly_declined`` (answerable
+    questions declined) and ``unanswerable_declined``. ``trained_on``: the question ids;
+    ``data``: the :func:`train_signals` table it learned from.
+    """
+
+    classifier: Any
+    threshold: float
+    curve: pd.DataFrame
+    trained_on: list[str] = field(default_factory=list)
+    data: pd.DataFrame | None = None  # the train_signals table it was learned from
+    features: tuple[str, ...] = FEATURES
+
+    def probability(self, signals: dict[str, float]) -> float:
+        """P(unanswerable) for one answer's signals (missing signals raise KeyError)."""
+        row = np.array([[signals[f] for f in self.features]], dtype=float)
+        return float(self.classifier.predict_proba(row)[0, 1])
+
+    def declines(self, signals: dict[str, float]) -> bool:
+        """True when the answer should be replaced by "I don't know"."""
+        return self.probability(signals) >= self.threshold
+
+    @property
+    def coefficients(self) -> dict[str, float]:
+        """The logistic regression's weight per (standardised) feature: the sign says which way
+        each signal pushes towards "I don't know"."""
+        weights = self.classifier[-1].coef_[0]
+        return {f: round(float(w), 3) for f, w in zip(self.features, weights, strict=True)}
+
+    def __repr__(self) -> str:
+        return (
+            f"Abstainer(threshold={self.threshold:.2f}, coefficients={self.coefficients}, "
+            f"trained_on={len(self.trained_on)} train questions)"
+        )
+
+
+def _classifier(seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, random_state=seed))
+
+
+def decision_curve(
+    probability: Sequence[float],
+    unanswerable: Sequence[bool],
+    correct: Sequence[float],
+    already_declined: Sequence[bool],
+    thresholds: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """What declining at each threshold would do: one row per threshold.
+
+    In: per question P(unanswerable), whether it is unanswerable, whether the answer as given was
+    correct, and whether it was declined anyway (the model said "I don't know", or retrieval
+    found nothing). Out: columns threshold, correct, wrongly_declined, unanswerable_declined.
+    """
+    p = np.asarray(probability, dtype=float)
+    unans = np.asarray(unanswerable, dtype=bool)
+    right = np.asarray(correct, dtype=float)
+    before = np.asarray(already_declined, dtype=bool)
+    grid = np.round(np.arange(0.05, 1.0, 0.05), 2) if thresholds is None else thresholds
+    rows = []
+    for t in grid:
+        declined = before | (p >= t)
+        now_correct = np.where(unans, declined, right * ~declined)
+        rows.append(
+            {
+                "threshold": float(t),
+                "correct": float(now_correct.mean()),
+                "wrongly_declined": float(declined[~unans].mean()) if (~unans).any() else math.nan,
+                "unanswerable_declined": float(declined[unans].mean()) if unans.any() else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def choose_threshold(curve: pd.DataFrame, max_false_decline: float = MAX_FALSE_DECLINE) -> float:
+    """The threshold with the most correct answers among those that wrongly decline at most
+    ``max_false_decline``; on a tie the higher one (it declines less). 1.0 if none qualifies."""
+    ok = curve[curve["wrongly_declined"] <= max_false_decline]
+    if ok.empty:
+        return 1.0
+    best = ok[ok["correct"] == ok["correct"].max()]
+    return float(best["threshold"].max())
+
+
+def train_signals(
+    rag: RAG, records: Sequence[QARecord] | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """``rag``'s answers to train questions, as what an abstainer learns from.
+
+    In: a RAG system (any abstainer it has is not applied), train records (default: ``limit``
+    questions of the train split, ``None``/0 = all, type mix kept). Out: one row per question:
+    id, the :data:`FEATURES` (NaN when retrieval declined before the model), ``unanswerable``,
+    ``correct`` (the answer as given) and ``declined`` (it said "I don't know" anyway). Records
+    of the test split raise ValueError: the test split is for the final comparison only.
+    """
+    from kit.evaluate import score_answers
+    from kit.rag import eval_records
+
+    chosen = eval_records("train", limit or None, records)
+    if any(r.split == "test" for r in chosen):
+        raise ValueError("Fit the abstainer on train questions: the test split is for the verdict.")
+    answers = rag.answer_batch([r.question for r in chosen], signals=True, abstain=False)
+    scores = score_answers(chosen, answers)
+    table = pd.DataFrame(
+        [{f: (a.signals or {}).get(f, math.nan) for f in FEATURES} for a in answers]
+    )
+    table.insert(0, "id", [r.id for r in chosen])
+    table["unanswerable"] = [not r.answerable for r in chosen]
+    table["correct"] = scores["correct"].to_numpy()
+    table["declined"] = scores["abstained"].to_numpy().astype(bool)
+    return table
+
+
+def learn_abstainer(
+    table: pd.DataFrame, max_false_decline: float = MAX_FALSE_DECLINE, seed: int = 0
+) -> Abstainer:
+    """Fit the decision on a :func:`train_signals` table; the same table gives the same abstainer.
+
+    The threshold is chosen on cross-validated probabilities (fixed, stratified folds), then the
+    classifier is refit on every row that reached the model.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    unans = table["unanswerable"].to_numpy(dtype=bool)
+    usable = table[list(FEATURES)].notna().all(axis=1).to_numpy()
+    if unans[usable].sum() < 2 or (~unans[usable]).sum() < 2:
+        raise ValueError(
+            "Too few train questions to learn from: need at least 2 answerable and 2 "
+            "unanswerable ones that reached the model; pass more records (or limit=0)."
+        )
+    x, y = table[list(FEATURES)].to_numpy()[usable], unans[usable].astype(int)
+    n_splits = min(5, int(y.sum()), int(len(y) - y.sum()))
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    p = np.ones(len(table))  # retrieval-declined: declined at every threshold
+    p[usable] = cross_val_predict(_classifier(seed), x, y, cv=folds, method="predict_proba")[:, 1]
+    curve = decision_curve(p, unans, table["correct"], table["declined"])
+    classifier = _classifier(seed).fit(x, y)
+    threshold = choose_threshold(curve, max_false_decline)
+    return Abstainer(classifier, threshold, curve, list(table["id"]), data=table)
+
+
+def fit_abstainer(
+    rag: RAG,
+    records: Sequence[QARecord] | None = None,
+    limit: int | None = None,
+    max_false_decline: float = MAX_FALSE_DECLINE,
+    seed: int = 0,
+) -> Abstainer:
+    """Learn when ``rag`` should say "I don't know", from its own answers to train questions:
+    :func:`train_signals` then :func:`learn_abstainer` (see them for the arguments).
+
+    The same inputs give the same abstainer: greedy answers, fixed cross-validation folds.
+    """
+    return learn_abstainer(train_signals(rag, records, limit), max_false_decline, seed)
+
+
+def plot_curve(abstainer: Abstainer, title: str = 'When to say "I don\'t know"') -> Figure:
+    """The decision curve on the train split: correct, wrongly declined and unanswerable declined
+    against the threshold, with the chosen threshold marked."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    curve = abstainer.curve
+    for column, label in (
+        ("correct", "answered correctly (all questions)"),
+        ("unanswerable_declined", "unanswerable questions declined"),
+        ("wrongly_declined", "answerable questions wrongly declined"),
+    ):
+        ax.plot(curve["threshold"], curve[column], marker=".", label=label)
+    ax.axvline(abstainer.threshold, color="grey", linestyle="--", label="chosen threshold")
+    ax.set_xlabel("decline when P(unanswerable) >= threshold (cross-validated on train)")
+    ax.set_ylabel("share of questions")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig

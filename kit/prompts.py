@@ -1,0 +1,276 @@
+"""Prompt layouts: how the retrieved sources and the question are laid out for the model.
+
+A 135M-parameter model cannot follow a long, formal prompt, but it can copy a phrase from a short,
+plainly laid-out context. How the same retrieved text is shown changes how often it answers right,
+so the layout is a knob you measure (``kit.rag.compare_layouts``, on the *train* split), not a
+guess. Each :class:`Layout` says
+
+- which text the model reads: the ``top_k`` retrieved chunks whole, or only the ``sentences``
+  most similar to the question (picked by :class:`SentencePicker` with the index's embedder);
+- how each source is labelled: ``[n]`` and, if ``titles``, the document's title; never a file
+  name, a path or another metadata field (:func:`source_title`);
+- where the question and the instructions go, and whether a worked example comes first.
+
+The kit's default, :data:`DEFAULT_LAYOUT`, is the one that answered most train questions right
+with the bundled model; notebook 01 shows the measurement and the exercise asks you to beat it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from haystack import Document, component
+
+from kit.citations import ABSTAIN, doc_id
+from kit.generate import DEFAULT_SYSTEM
+
+RULES = (
+    "Answer the question using only the numbered sources. "
+    "After the answer, cite the source you used in square brackets, like [1]. "
+    f"If the sources do not contain the answer, reply exactly: {ABSTAIN}."
+)
+"""The instructions most layouts put in the system message, after the kit's ``DEFAULT_SYSTEM``."""
+
+COPY_RULES = (
+    "Answer with a short phrase copied from the sources, then the source number in brackets, "
+    f"like [1]. If the sources do not say, reply: {ABSTAIN}."
+)
+"""Shorter instructions, asking for a copied phrase: used after the question or in examples."""
+
+EXAMPLE = (
+    "Sources:\n[1] The office opens at 8:00 and closes at 17:30 on weekdays.\n\n"
+    "[2] Parking costs 4 euros per day.\n\nQuestion: How much does parking cost per day?",
+    "4 euros per day [2]",
+)
+"""One worked example (user turn, assistant turn) about a made-up office, for few-shot layouts."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way to lay out a RAG prompt.
+
+    name / description: what a learner sees in tables. system: the system message.
+    user: a Jinja template of the user message with ``{{ sources }}`` and ``{{ question }}``.
+    titles: label each source with its document title (never a file name).
+    sentences: show only this many sentences (the most similar to the question) of the top_k
+    chunks instead of the chunks whole; ``None`` shows the chunks.
+    example: a worked (user, assistant) exchange placed before the real question, or ``None``.
+    """
+
+    name: str
+    description: str
+    system: str = f"{DEFAULT_SYSTEM} {RULES}"
+    user: str = "Sources:\n{{ sources }}\n\nQuestion: {{ question }}"
+    titles: bool = True
+    sentences: int | None = None
+    example: tuple[str, str] | None = None
+
+    def messages(self) -> list[tuple[str, str]]:
+        """The (role, template) pairs of the chat prompt, in order."""
+        turns = [("system", self.system)]
+        if self.example:
+            turns += [("user", self.example[0]), ("assistant", self.example[1])]
+        return [*turns, ("user", self.user)]
+
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout(
+            "chunks",
+            "the top_k chunks whole, titled; rules in the system message; question last",
+        ),
+        Layout(
+            "chunks-untitled",
+            "as chunks, but each source labelled by its number only",
+            titles=False,
+        ),
+        Layout(
+            "question-first",
+            "the question before the sources, short copy-a-phrase rules after them",
+            system=DEFAULT_SYSTEM,
+            user="Question: {{ question }}\n\nSources:\n{{ sources }}\n\n" + COPY_RULES,
+            titles=False,
+        ),
+        Layout(
+            "worked-example",
+            "one worked example first, then the top_k chunks and the question",
+            system=f"{DEFAULT_SYSTEM} {COPY_RULES}",
+            titles=False,
+            example=EXAMPLE,
+        ),
+        Layout(
+            "sentences",
+            "only the 4 sentences of the top_k chunks most like the question, titled",
+            sentences=4,
+        ),
+    )
+}
+"""The layouts notebook 01 compares; add your own with ``Layout(...)``."""
+
+DEFAULT_LAYOUT = "sentences"
+"""The layout ``build_rag`` uses unless told otherwise (see the module docstring for why)."""
+
+
+def get_layout(layout: str | Layout) -> Layout:
+    """A Layout from its name (see :data:`LAYOUTS`) or the Layout itself; ValueError if unknown."""
+    if isinstance(layout, Layout):
+        return layout
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown prompt layout {layout!r}; use one of {sorted(LAYOUTS)}.")
+    return LAYOUTS[layout]
+
+
+# --------------------------------------------------------------------------- source labels
+
+_FILE_LIKE = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}$")
+
+
+def source_title(document: Any) -> str | None:
+    """The document's title to show the model, or ``None`` when it has no real one.
+
+    A title that is only the file name, the file's stem, a path or the document id (what
+    ``kit.data.load_folder`` falls back to when a file has no title) is not shown: the model would
+    copy it into its answer.
+    """
+    meta = getattr(document, "meta", None) or {}
+    title = str(meta.get("title") or "").strip()
+    names = {doc_id(document)}
+    for key in ("source", "file_path", "id"):
+        if meta.get(key):
+            path = PurePath(str(meta[key]))
+            names |= {str(meta[key]), path.name, path.stem}
+    if not title or title in names or _FILE_LIKE.search(title):
+        return None
+    return title
+
+
+def _flatten(text: str) -> str:
+    """Text on one line, without the Markdown ``# Title`` line a document starts with."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    if lines and lines[0].lstrip().startswith("#"):
+        lines = lines[1:]
+    return " ".join(" ".join(lines).split())
+
+
+def format_sources(documents: Sequence[Any], titles: bool = True) -> str:
+    """The sources as the model reads them: ``[n] Title: text``, one paragraph each, best first.
+
+    Only a real title (:func:`source_title`) is shown; no file name, path or doc id.
+    """
+    lines = []
+    for number, document in enumerate(documents, start=1):
+        title = source_title(document) if titles else None
+        label = f"[{number}] {title}: " if title else f"[{number}] "
+        lines.append(label + _flatten(document.content))
+    return "\n\n".join(lines)
+
+
+# --------------------------------------------------------------------------- sentence picking
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9.,%€$-]*[a-z0-9%]|[a-z0-9]", re.IGNORECASE)
+_STOP = frozenset(  # a word list reads better as text
+    (  # noqa: SIM905
+        "the a an of to in on at for and or is are was were be by with from as it its this that "
+        "these those can do does what which who how when where why there their they you your "
+        "has have had not no per one"
+    ).split()
+)
+
+
+def content_words(text: str) -> list[str]:
+    """The lower-cased words of ``text`` that carry content (numbers kept, stop words dropped)."""
+    return [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP]
+
+
+def keyword_overlap(question: str, text: str) -> float:
+    """Share of the question's content words that appear in ``text`` (0.0 to 1.0)."""
+    wanted = set(content_words(question))
+    return len(wanted & set(content_words(text))) / len(wanted) if wanted else 0.0
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s+-\s+|^\s*[-*+]\s+")  # also list items
+_HEADING = re.compile(r"#{1,6}\s+")
+
+
+def split_sentences(text: str, min_words: int = 3) -> list[str]:
+    """The units a chunk is read in: sentences, list items, and table rows kept whole (a price
+    is useless without its row's label). Each at least ``min_words`` words; Markdown heading
+    marks, table rules and list markers dropped."""
+    units = []
+    for line in (text or "").splitlines():
+        line = _HEADING.sub("", line.strip())
+        if not line or set(line) <= set("|-: "):
+            continue
+        if line.startswith("|"):
+            units.append(" | ".join(c.strip() for c in line.strip("|").split("|")))
+        else:
+            units += _SENTENCE_END.split(line)
+    return [" ".join(u.split()) for u in units if len(u.replace("|", " ").split()) >= min_words]
+
+
+@component
+class SentencePicker:
+    """Keep only the ``sentences`` sentences of the retrieved chunks most similar to the question.
+
+    In: the question and the chunks (best first). Out: one Document per picked sentence, in the
+    order they appear in the chunks, each keeping its chunk's meta (doc id, title), so citations
+    still map to source documents. A sentence's score is, like hybrid retrieval, meaning plus
+    words: the cosine of its MiniLM embedding to the question's (Haystack's SentenceTransformers
+    embedders, the index's own model) + ``keyword_weight`` x the share of the question's content
+    words it contains (:func:`keyword_overlap`).
+    """
+
+    def __init__(self, embedder: str, sentences: int = 4, keyword_weight: float = 0.6) -> None:
+        from haystack_integrations.components.embedders.sentence_transformers import (
+            SentenceTransformersDocumentEmbedder,
+            SentenceTransformersTextEmbedder,
+        )
+
+        if sentences < 1:
+            raise ValueError(f"sentences must be >= 1, not {sentences}.")
+        self.sentences = sentences
+        self.keyword_weight = keyword_weight
+        self.query_embedder = SentenceTransformersTextEmbedder(
+            model=embedder, normalize_embeddings=True, progress_bar=False, local_files_only=True
+        )
+        self.sentence_embedder = SentenceTransformersDocumentEmbedder(
+            model=embedder, normalize_embeddings=True, progress_bar=False, local_files_only=True
+        )
+
+    def warm_up(self) -> None:
+        """Load the embedding model (once; Haystack shares it with the retriever's embedder)."""
+        self.query_embedder.warm_up()
+        self.sentence_embedder.warm_up()
+
+    @component.output_types(documents=list[Document])
+    def run(self, question: str, documents: list[Document]) -> dict[str, list[Document]]:
+        """The picked sentences as Documents (see the class docstring)."""
+        candidates = [
+            Document(content=sentence, meta=dict(chunk.meta))
+            for chunk in documents
+            for sentence in split_sentences(chunk.content or "")
+        ]
+        if len(candidates) <= self.sentences:
+            return {"documents": candidates or list(documents)}
+        self.warm_up()
+        query = self.query_embedder.run(text=question)["embedding"]
+        embedded = self.sentence_embedder.run(
+            documents=[Document(content=d.content) for d in candidates]
+        )
+        score = [
+            _dot(query, e.embedding or [])
+            + self.keyword_weight * keyword_overlap(question, d.content or "")
+            for e, d in zip(embedded["documents"], candidates, strict=True)
+        ]
+        best = sorted(sorted(range(len(score)), key=lambda i: -score[i])[: self.sentences])
+        return {"documents": [candidates[i] for i in best]}
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    """Dot product: the cosine similarity of two normalised embeddings."""
+    return sum(x * y for x, y in zip(a, b, strict=True))

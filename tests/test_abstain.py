@@ -1,0 +1,126 @@
+"""kit.abstain: the learned "I don't know" decision (pure parts, then the real models)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from haystack import Document
+
+from kit import abstain, rag
+from kit.data import load_qa, sample_questions
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_support_is_the_share_of_answer_words_found_in_the_sources():
+    sources = [Document(content="The S2 is rated to a depth of 40 metres.")]
+    assert abstain.support("40 metres [1]", sources) == 1.0
+    assert abstain.support("It goes down to 600 metres", sources) == 0.25  # goes down 600 metres
+    assert abstain.support("Answer: 40 metres.\nSource: Manual [kb-001]", sources) == 1.0
+    assert abstain.support("I don't know", sources) == 0.0  # "know" is not in the sources
+    assert abstain.support("", sources) == 0.0
+
+
+def test_decision_curve_counts_declines_and_correct_answers():
+    p = [0.9, 0.2, 0.6, 0.1]
+    unanswerable = [True, False, False, True]
+    correct = [0.0, 1.0, 1.0, 0.0]  # as answered, before any decline
+    already = [False, False, False, False]
+    curve = abstain.decision_curve(p, unanswerable, correct, already, thresholds=[0.5, 0.95])
+    at_half, at_top = curve.iloc[0], curve.iloc[1]
+    # at 0.5: declines q1 (right: unanswerable) and q3 (wrong: answerable, was correct)
+    assert at_half["wrongly_declined"] == 0.5
+    assert at_half["unanswerable_declined"] == 0.5
+    assert at_half["correct"] == 0.5  # q1 declined right, q2 answered right
+    assert at_top["wrongly_declined"] == 0.0 and at_top["correct"] == 0.5  # q2, q3 right
+    declined_anyway = abstain.decision_curve(p, unanswerable, correct, [False] * 3 + [True], [0.95])
+    assert declined_anyway["unanswerable_declined"].iloc[0] == 0.5
+
+
+def test_threshold_maximises_correct_within_the_false_decline_cap():
+    curve = abstain.decision_curve(
+        [0.9, 0.2, 0.6, 0.1, 0.7], [True, False, False, True, True], [0, 1, 1, 0, 0], [False] * 5
+    )
+    chosen = abstain.choose_threshold(curve, max_false_decline=0.0)
+    row = curve[curve["threshold"] == chosen].iloc[0]
+    assert row["wrongly_declined"] == 0.0
+    assert row["correct"] == curve[curve["wrongly_declined"] == 0.0]["correct"].max()
+    assert 0.6 < chosen <= 0.7  # declines 0.9 and 0.7, keeps the answerable 0.6
+    never = curve.assign(wrongly_declined=1.0)
+    assert abstain.choose_threshold(never) == 1.0  # nothing qualifies: never decline
+
+
+# --------------------------------------------------------------------------- real models
+
+
+@pytest.fixture(scope="module")
+def plain() -> rag.RAG:
+    return rag.build_rag(rag.build_index(), profile="smoke", max_new_tokens=24)
+
+
+def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding(plain):
+    import torch
+
+    from kit.generate import chat_prompt_ids
+
+    model, tokenizer = plain.model_and_tokenizer
+    short = [{"role": "user", "content": "Who painted the Mona Lisa?"}]
+    long = [{"role": "user", "content": "Sources: [1] The S2 weighs 1.35 kg.\n\nQuestion: " * 3}]
+    batched = abstain.reply_logprobs(model, tokenizer, [short, long], batch_size=2)
+    alone = abstain.reply_logprobs(model, tokenizer, [short], batch_size=1)
+    target = tokenizer("I don't know", add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([chat_prompt_ids(tokenizer, short) + target])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits.float()[0], dim=-1)
+    by_hand = np.mean(
+        [float(logp[ids.shape[1] - len(target) - 1 + i, t]) for i, t in enumerate(target)]
+    )
+    assert alone[0] == pytest.approx(by_hand, abs=1e-3)
+    assert batched[0] == pytest.approx(alone[0], abs=0.05)  # left padding barely moves it
+    assert all(v < 0 for v in batched)
+
+
+def test_answers_carry_signals_and_the_learned_decision_is_reproducible(plain):
+    train = sample_questions(load_qa("train"), 16)
+    first = abstain.fit_abstainer(plain, records=train)
+    assert list(first.data.columns) == [
+        "id",
+        *abstain.FEATURES,
+        "unanswerable",
+        "correct",
+        "declined",
+    ]
+    again = abstain.learn_abstainer(first.data)  # the same train answers: the same decision
+    assert first.coefficients == again.coefficients
+    assert first.threshold == again.threshold
+    assert first.trained_on == [r.id for r in train]
+    assert list(first.curve.columns) == [
+        "threshold",
+        "correct",
+        "wrongly_declined",
+        "unanswerable_declined",
+    ]
+    ok = first.curve[first.curve["threshold"] == first.threshold]
+    assert ok.empty or ok["wrongly_declined"].iloc[0] <= abstain.MAX_FALSE_DECLINE
+
+    plain.abstainer = first
+    try:
+        answers = plain.answer_batch([r.question for r in train[:4]])
+    finally:
+        plain.abstainer = None
+    for answer in answers:
+        if not answer.signals:  # retrieval found nothing similar: declined before the model
+            assert answer.text == "I don't know" and answer.timings["generate"] == 0.0
+            continue
+        assert set(answer.signals) == {*abstain.FEATURES, "p_unanswerable"}
+        assert not any(math.isnan(v) for v in answer.signals.values())
+        assert answer.timings["decide"] > 0
+        if answer.signals["p_unanswerable"] >= first.threshold:
+            assert answer.text == "I don't know" and answer.cited_ids == []
+
+
+def test_the_test_split_is_refused_for_fitting(plain):
+    with pytest.raises(ValueError, match="train questions"):
+        abstain.fit_abstainer(plain, records=load_qa("test")[:4])

@@ -1,0 +1,108 @@
+"""kit.prompts: how sources are shown to the model (labels, layouts, sentence picking)."""
+
+from __future__ import annotations
+
+import pytest
+from haystack import Document
+
+from kit import prompts
+from kit.generate import DEFAULT_SYSTEM
+
+
+def _chunk(ident: str, title: str, text: str, **meta: str) -> Document:
+    return Document(content=text, meta={"doc_id": ident, "title": title, **meta})
+
+
+def test_sources_are_numbered_titled_and_flattened_without_ids():
+    docs = [
+        _chunk("kb-012", "Returns and refunds", "# Returns and refunds\n\nReturn it\n in 30 days."),
+        _chunk("kb-004", "Price list 2025", "S2: €420."),
+    ]
+    text = prompts.format_sources(docs)
+    assert text.split("\n\n") == [
+        "[1] Returns and refunds: Return it in 30 days.",
+        "[2] Price list 2025: S2: €420.",
+    ]
+    assert "kb-" not in text
+    assert prompts.format_sources(docs, titles=False).startswith("[1] Return it in 30 days.")
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"title": "12_Animalia_is_an", "source": "12_Animalia_is_an.txt"},  # load_folder fallback
+        {"title": "notes/kettle.md", "source": "notes/kettle.md"},
+        {"title": "report.pdf"},
+        {"title": "", "source": "a.txt"},
+    ],
+)
+def test_file_names_paths_and_ids_are_never_shown_as_titles(meta):
+    doc = Document(
+        content="The kettle boils in 3 minutes.", meta={"doc_id": meta.get("source", "x"), **meta}
+    )
+    assert prompts.source_title(doc) is None
+    assert prompts.format_sources([doc]) == "[1] The kettle boils in 3 minutes."
+
+
+def test_a_real_title_from_front_matter_is_shown():
+    doc = Document(content="text", meta={"title": "Kettle manual", "source": "kettle.md"})
+    assert prompts.source_title(doc) == "Kettle manual"
+
+
+def test_every_layout_has_the_question_and_sources_slots_and_a_name_lookup():
+    for name, layout in prompts.LAYOUTS.items():
+        assert prompts.get_layout(name) is layout
+        roles = [role for role, _ in layout.messages()]
+        assert roles[0] == "system" and roles[-1] == "user"
+        assert "{{ sources }}" in layout.user and "{{ question }}" in layout.user
+        assert layout.system.startswith(DEFAULT_SYSTEM)
+    assert prompts.DEFAULT_LAYOUT in prompts.LAYOUTS
+    assert len(prompts.LAYOUTS) >= 3
+    example = prompts.get_layout("worked-example").messages()
+    assert [r for r, _ in example] == ["system", "user", "assistant", "user"]
+    with pytest.raises(ValueError, match="Unknown prompt layout 'nope'"):
+        prompts.get_layout("nope")
+
+
+def test_sentences_split_on_ends_and_list_items_and_keep_table_rows_whole():
+    text = (
+        "# Manual\n\nThe S2 weighs 1.35 kg. It floats.\n- Rated to 40 metres depth\n"
+        "## Errors - E31: oxygen cell not responding.\n\n"
+        "| Item | Price |\n|---|---|\n| H4 Hub | €1,150 |"
+    )
+    assert prompts.split_sentences(text) == [
+        "The S2 weighs 1.35 kg.",
+        "Rated to 40 metres depth",
+        "E31: oxygen cell not responding.",
+        "H4 Hub | €1,150",
+    ]
+    assert "It floats." in prompts.split_sentences(text, min_words=1)
+
+
+def test_keyword_overlap_counts_the_questions_content_words():
+    assert prompts.content_words("What is the price of the H4 Hub?") == ["price", "h4", "hub"]
+    assert prompts.keyword_overlap("the price of the H4 hub", "H4 Hub | €1,150") == 2 / 3
+    assert prompts.keyword_overlap("the of", "anything") == 0.0
+
+
+def test_sentence_picker_keeps_the_most_similar_sentences_with_their_meta():
+    from kit.models import DEFAULT_EMBEDDER, resolve_model
+
+    picker = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
+    chunks = [
+        _chunk(
+            "kb-001",
+            "S2 manual",
+            "The office canteen serves lunch at noon. The sensor is rated to a depth of 40 metres.",
+        ),
+        _chunk("kb-002", "Travel policy", "Hotels in London cost at most 210 euros per night."),
+    ]
+    picked = picker.run(question="How deep can the sensor go under water?", documents=chunks)[
+        "documents"
+    ]
+    assert [d.content for d in picked] == ["The sensor is rated to a depth of 40 metres."]
+    assert picked[0].meta["doc_id"] == "kb-001" and picked[0].meta["title"] == "S2 manual"
+    few = picker.run(question="anything", documents=chunks[1:])["documents"]
+    assert len(few) == 1  # as many sentences as asked for: all of them, unscored
+    with pytest.raises(ValueError, match="sentences must be >= 1"):
+        prompts.SentencePicker("x", sentences=0)
