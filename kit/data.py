@@ -496,6 +496,20 @@ def load_updates(root: Path | str | None = None) -> list[UpdateRecord]:
     return out
 
 
+def load_transfer(root: Path | str | None = None) -> tuple[Path, list[QARecord]]:
+    """Documents the kit never trained on, and questions about them: ``(folder, records)``.
+
+    ``data/transfer/docs`` holds five pages of a fictional allotment society's handbook, in a
+    chatty register unlike the Korvella documents; ``data/transfer/questions.jsonl`` twelve
+    questions (two unanswerable), with the pages' ids as gold. Index the folder with
+    ``kit.rag.build_index(folder)``.
+    """
+    base = _root(root) / "transfer"
+    path = base / "questions.jsonl"
+    records = [_qa_from(obj, f"{_show(path)} line {n}") for n, obj in read_jsonl(path, QA_FIELDS)]
+    return base / "docs", records
+
+
 def load_style(root: Path | str | None = None) -> list[ChatExample]:
     """Load ``style.jsonl``: house-style chat examples for fine-tuning."""
     path = _root(root) / "style.jsonl"

@@ -169,6 +169,27 @@ def raft_training_set(rag: RAG, profile: Any = None, seed: int = 0) -> list[Chat
     return raft_examples(rag, examples, n_sources=plan["n_sources"], seed=seed)
 
 
+def transfer_test(generators: dict[str, Any], profile: Any = None) -> pd.DataFrame:
+    """Do the systems read documents they were never trained on? Scores on ``data/transfer``.
+
+    In: system name -> generator (a model name, a ``(model, tokenizer)`` pair, e.g. the RAFT
+    adapter, or None for the bundled model), a profile. Each becomes a RAG pipeline over the
+    transfer folder (``kit.data.load_transfer``: a fictional allotment society's handbook) and
+    answers its twelve questions. Out: ``kit.rag.evaluate_rag`` rows of every system (a
+    ``system`` column; summarise with ``kit.evaluate.summarise``).
+    """
+    from kit.data import load_transfer
+    from kit.rag import build_index, build_rag, evaluate_rag
+
+    folder, records = load_transfer()
+    index = build_index(folder)
+    frames = [
+        evaluate_rag(build_rag(index, generator=gen, profile=profile, system=name), records=records)
+        for name, gen in generators.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 # (model, the system that answers without sources, the system that answers with them)
 CONTEXT_PAIRS = (
     ("style adapter (trained without sources)", "finetuned", "hybrid"),

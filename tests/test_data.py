@@ -384,3 +384,17 @@ def test_one_sampler_keeps_every_type_in_proportion_and_nests():
     assert sample_questions(test, 16) == sample_questions(test, 16)  # same questions every run
     with pytest.raises(ValueError, match="positive number"):
         sample_questions(test, -3)
+
+
+def test_transfer_set_answers_are_in_their_pages_and_nothing_else_is_korvella():
+    folder, questions = data.load_transfer()
+    pages = {d.meta["id"]: d.content for d in data.load_folder(folder)}
+    assert len(pages) == 5 and len(questions) == 12
+    assert sum(not q.answerable for q in questions) == 2
+    for q in questions:
+        if q.answerable:
+            assert q.gold_doc_ids and all(g in pages for g in q.gold_doc_ids), q.id
+            assert data.supports(q.answer, " ".join(pages[g] for g in q.gold_doc_ids)), q.id
+        else:
+            assert q.answer == data.IDK and not q.gold_doc_ids
+    assert not any("Korvella" in text or "Fennick" in text for text in pages.values())

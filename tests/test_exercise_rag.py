@@ -34,7 +34,7 @@ def _solve(question) -> dict:
 
 
 def test_blank_answers_are_not_attempted():
-    for question in (ex.q1, ex.q2, ex.q3):
+    for question in (ex.q1, ex.q2, ex.q3, ex.q4):
         values = {v: ____ for v in question.variables}
         result = question.evaluate(**values)
         assert not result.passed and not result.attempted
@@ -89,3 +89,16 @@ def test_q3_threshold_between_off_topic_and_answerable():
     strict = ex.q3.evaluate(min_score=0.5)
     assert not strict.passed and "lower it" in strict.message
     assert "number" in ex.q3.evaluate(min_score="0.3").message
+
+
+def test_q4_refuses_a_layout_it_cannot_fill_before_running_the_model():
+    from kit.prompts import Layout
+
+    result = ex.q4.evaluate(my_layout="sentences")
+    assert not result.passed and "kit.prompts.Layout" in result.message
+    no_slot = Layout("mine", "no question slot", user="Sources:\n{{ sources }}")
+    result = ex.q4.evaluate(my_layout=no_slot)
+    assert not result.passed and "{{ question }}" in result.message
+    result = ex.q4.evaluate(my_layout=Layout("sentences", "same name"))
+    assert not result.passed and "own name" in result.message
+    assert ex.layout_scores.cache_info().currsize == 0  # refused before asking the model

@@ -1,4 +1,5 @@
-"""Exercise 01 (exercises/01_rag.ipynb): wire a hybrid retriever, pick chunk sizes, set a threshold.
+"""Exercise 01 (exercises/01_rag.ipynb): wire a hybrid retriever, pick chunk sizes, set a
+threshold, design a prompt layout that answers as many train questions right as the default.
 
 Each check measures the learner's answer on the bundled data (test or train split), so a check
 passes because the answer works, not because it matches one string.
@@ -19,6 +20,8 @@ CHUNK_WORDS = (20, 400)
 MAX_LOST = 1
 """q3: the threshold may wrongly refuse at most this many answerable train questions."""
 JOINER_NAMES = ("bm25", "embed_query", "dense", "join")
+LAYOUT_QUESTIONS = 12
+"""q4: train questions (the usual type mix) both layouts answer; yours must get as many right."""
 
 
 @cache
@@ -159,6 +162,63 @@ def _check_threshold(min_score: object) -> str:
     )
 
 
+SOLUTION_LAYOUT = """from kit.prompts import Layout
+
+my_layout = Layout(
+    "three-sentences",
+    "the 3 sentences most like the question, titled",
+    sentences=3,
+)"""
+
+
+@cache
+def layout_scores(layout) -> tuple[int, int, int]:
+    """(right with ``layout``, right with the default layout, questions) on the q4 sample."""
+    from kit.data import load_qa, sample_questions
+    from kit.prompts import DEFAULT_LAYOUT
+    from kit.rag import compare_layouts
+
+    records = sample_questions(load_qa("train"), LAYOUT_QUESTIONS)
+    scores = compare_layouts(
+        default_index(),
+        [DEFAULT_LAYOUT, layout],
+        generator=_generator(),
+        records=records,
+        limit=0,
+        max_new_tokens=32,
+    )
+    right = scores.groupby("layout", sort=False)["correct"].sum()
+    return int(right.iloc[-1]), int(right.iloc[0]), len(records)
+
+
+@cache
+def _generator():
+    from kit.models import load_generator
+
+    return load_generator()
+
+
+def _check_layout(my_layout: object) -> str:
+    from kit.prompts import DEFAULT_LAYOUT, Layout
+
+    if not isinstance(my_layout, Layout):
+        kind = type(my_layout).__name__
+        raise Incorrect(f"`my_layout` should be a kit.prompts.Layout, not {kind}.")
+    for slot in ("{{ sources }}", "{{ question }}"):
+        if slot not in my_layout.user:
+            raise Incorrect(f"The user template must contain {slot}, where the kit fills it in.")
+    if my_layout.name == DEFAULT_LAYOUT:
+        raise Incorrect(f"Give your layout its own name, not {DEFAULT_LAYOUT!r}.")
+    mine, default, n = layout_scores(my_layout)
+    summary = f"your layout answered {mine} of {n} train questions right, the default {default}"
+    if mine < default:
+        raise Incorrect(f"{summary}. Try shorter sources, or the rules in another place.")
+    return (
+        f"{summary}. On {n} questions a difference of one or two is noise: run "
+        "rag.compare_layouts on more train questions (limit=0: all 128) before you trust it."
+    )
+
+
 q1 = Question(
     "Question 1",
     ["hybrid"],
@@ -194,4 +254,13 @@ q3 = Question(
     "Compare the best-match similarities of OFF_TOPIC questions with those of the company's "
     "answerable questions (the `similarity` of a dense retrieval): pick a value in between.",
     "min_score = 0.3",
+)
+q4 = Question(
+    "Question 4",
+    ["my_layout"],
+    _check_layout,
+    "Start from a layout in kit.prompts.LAYOUTS and change one thing: the number of sentences, "
+    "titles or not, the wording of the rules. Keep the question last: a 135M model copies "
+    "whatever comes after the sources.",
+    SOLUTION_LAYOUT,
 )
