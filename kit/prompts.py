@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 from haystack import Document, component
 
 from kit.citations import ABSTAIN, doc_id
@@ -258,19 +259,12 @@ class SentencePicker:
         if len(candidates) <= self.sentences:
             return {"documents": candidates or list(documents)}
         self.warm_up()
-        query = self.query_embedder.run(text=question)["embedding"]
+        query = np.array(self.query_embedder.run(text=question)["embedding"])
         embedded = self.sentence_embedder.run(
             documents=[Document(content=d.content) for d in candidates]
-        )
-        score = [
-            _dot(query, e.embedding or [])
-            + self.keyword_weight * keyword_overlap(question, d.content or "")
-            for e, d in zip(embedded["documents"], candidates, strict=True)
-        ]
-        best = sorted(sorted(range(len(score)), key=lambda i: -score[i])[: self.sentences])
+        )["documents"]
+        cosine = np.array([e.embedding for e in embedded]) @ query  # normalised: dot = cosine
+        words = np.array([keyword_overlap(question, d.content or "") for d in candidates])
+        score = cosine + self.keyword_weight * words
+        best = sorted(np.argsort(-score, kind="stable")[: self.sentences])
         return {"documents": [candidates[i] for i in best]}
-
-
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    """Dot product: the cosine similarity of two normalised embeddings."""
-    return sum(x * y for x, y in zip(a, b, strict=True))

@@ -32,6 +32,7 @@ import copy
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ from kit.prompts import (
     content_words,
     format_sources,
     get_layout,
+    split_sentences,
 )
 
 if TYPE_CHECKING:
@@ -450,18 +452,15 @@ def load_source(source: str | Path | Sequence[Document] | None) -> list[Document
 
 def _skip_textless(documents: list[Document]) -> list[Document]:
     """The documents with some text beyond headings; the others are named in a warning."""
-    import warnings
-
-    from kit.prompts import split_sentences
-
-    empty = [doc_id(d) for d in documents if not split_sentences(d.content or "", min_words=1)]
-    if empty:
+    textless = [not split_sentences(d.content or "", min_words=1) for d in documents]
+    kept = [d for d, skip in zip(documents, textless, strict=True) if not skip]
+    if any(textless):
+        empty = [doc_id(d) for d, skip in zip(documents, textless, strict=True) if skip]
         warnings.warn(
             f"Skipped {len(empty)} document(s) with a title or metadata but no text: "
             f"{', '.join(empty)}. Add their text, or leave them out.",
             stacklevel=3,
         )
-    kept = [d for d in documents if doc_id(d) not in set(empty)]
     if not kept:
         raise RagError("No document has text beyond its title: there is nothing to index.")
     return kept
