@@ -12,7 +12,8 @@ Two ways to combine RAG and fine-tuning:
    document that holds the answer (the "oracle"); otherwise only distractors, and the reply is
    "I don't know" (the paper keeps the answer there, to teach memorising; the kit teaches
    declining instead, since its knowledge is meant to come from retrieval). Replies cite the
-   shown sources by number, ``[2]``, so the reading skill works on documents never trained on.
+   shown sources by number (``Source: Price list [2]``), so citing works on documents never
+   trained on.
 
 The RAFT examples are built with the kit's own retriever and the RAG prompt itself (the same
 ``ChatPromptBuilder``), so training and answering see exactly the same text.
@@ -29,6 +30,7 @@ import pandas as pd
 
 from kit.citations import doc_id
 from kit.data import ChatExample, load_style
+from kit.prompts import source_title
 
 if TYPE_CHECKING:
     from kit.profiles import Profile
@@ -80,7 +82,8 @@ def raft_examples(
     chunks per prompt (default: ``rag.top_k``), the share of examples whose sources include the
     oracle document, a seed. Out: new ChatExamples whose messages are the RAG prompt's messages
     (the sources shown as ``rag``'s layout shows them) and the house-style reply, its
-    ``Source:`` line citing the shown source(s) by number, ``[2]``, as the prompt asks. When no
+    ``Source:`` line citing the shown source(s) by title and number, ``Price list [2]``: the
+    house style, with the number the prompt asks for. When no
     shown source holds the answer (the oracle was left out, or the question has no source
     document) the reply is :data:`RAFT_ABSTAIN`: the model learns to say "I don't know" when
     the sources do not say, instead of answering from memory.
@@ -105,7 +108,7 @@ def raft_examples(
         rng.shuffle(chunks)
         shown = rag.sources(ex.user, chunks)  # what the layout shows: chunks or sentences
         cited = [i for i, d in enumerate(shown, 1) if doc_id(d) in gold]
-        reply = _cite_numbers(ex.assistant, cited) if cited else RAFT_ABSTAIN
+        reply = _cite_numbers(ex.assistant, shown, cited) if cited else RAFT_ABSTAIN
         messages = [
             {"role": m.role.value, "content": m.text or ""} for m in rag.prompt(ex.user, shown)
         ]
@@ -121,9 +124,15 @@ def raft_examples(
     return out
 
 
-def _cite_numbers(reply: str, numbers: Sequence[int]) -> str:
-    """The house-style reply with its ``Source:`` line citing the shown sources by number."""
-    cite = "Source: " + " ".join(f"[{n}]" for n in dict.fromkeys(numbers))
+def _cite_numbers(reply: str, shown: Sequence[Any], numbers: Sequence[int]) -> str:
+    """The house-style reply with its ``Source:`` line citing the shown sources as the house
+    style does, ``Title [n]``, by their numbers in the prompt (one per document)."""
+    first: dict[str, int] = {}
+    for n in numbers:
+        first.setdefault(doc_id(shown[n - 1]), n)
+    cite = "Source: " + "; ".join(
+        f"{source_title(shown[n - 1]) or 'source'} [{n}]" for n in first.values()
+    )
     lines = [cite if line.startswith("Source:") else line for line in reply.splitlines()]
     return "\n".join(lines if cite in lines else [*lines, cite])
 

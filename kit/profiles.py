@@ -46,7 +46,7 @@ class Profile:
     eval_examples: int = 24  # style examples held out (whole answer groups) for the eval loss
     eval_steps: int = 0  # evaluate the held-out loss every N steps; 0 = about 4 times per run
     save_steps: int = 0  # checkpoint every N steps (for resume); 0 = about 4 times per run
-    abstain_questions: int = 48  # train questions the "I don't know" decision learns from; 0 = all
+    abstain_questions: int = 0  # train questions the "I don't know" decision learns from; 0 = all
 
     def with_(self, **changes: object) -> Profile:
         """Return a copy with some fields changed; unknown field names raise ProfileError."""
@@ -119,7 +119,6 @@ PROFILES: dict[str, Profile] = {
         top_k=5,
         lora_targets=("all-linear",),
         eval_examples=32,
-        abstain_questions=0,
     ),
 }
 

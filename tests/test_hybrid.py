@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kit.data import load_documents, load_style
+from kit.data import load_documents, load_style, style_compliant
 from kit.hybrid import RAFT_ABSTAIN, raft_examples, raft_plan, raft_training_set
 from kit.rag import build_index, build_rag
 
@@ -55,6 +55,7 @@ def test_raft_examples_hold_the_oracle_and_distractors_and_cite_by_number(chunks
         cited = [shown[n - 1] for n in _cited_numbers(reply)]
         assert cited and set(cited) <= set(ex.source_doc_ids), (reply, shown)
         assert "kb-" not in reply  # numbers the model can read, not ids it must remember
+        assert style_compliant(reply), reply  # still the house style: "Source: Title [n]"
         assert raft.source_doc_ids == ex.source_doc_ids
     never = raft_examples(chunks_rag, style, n_sources=3, p_oracle=0.0)
     for ex, raft in zip(style, never, strict=True):
