@@ -12,7 +12,8 @@ system records four signals (:data:`FEATURES`):
 - ``idk_logprob``: how likely the generator finds the reply "I don't know" to this prompt
   (mean log-probability per token, :func:`reply_logprobs`): the model's own doubt;
 - ``support``: the share of the answer's words found in the sources it was shown
-  (:func:`support`): an answer made of words the sources do not contain is likely made up.
+  (:func:`kit.attribution.support`): an answer made of words the sources do not contain is
+  likely made up.
 
 A scikit-learn logistic regression turns the signals into a probability that the question is
 unanswerable (fit by log-loss, so its probabilities are calibrated). The threshold is chosen on
@@ -26,7 +27,6 @@ choice (threshold vs correct / wrongly declined / unanswerable declined) is show
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 from kit.citations import ABSTAIN
-from kit.prompts import content_words
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,22 +47,6 @@ FEATURES: tuple[str, ...] = ("similarity", "coverage", "idk_logprob", "support")
 
 MAX_FALSE_DECLINE = 0.10
 """Default cap on the share of answerable questions the decision may wrongly decline."""
-
-
-def support(answer: str, sources: Sequence[Any]) -> float:
-    """Share of the answer's content words that appear in the sources' text (0.0 to 1.0).
-
-    In: the answer text and the documents the model was shown. Citations (``[1]``) and the house
-    style's ``Answer:`` label and ``Source:`` line are not counted. An answer with no content
-    words has support 0.0.
-    """
-    lines = [line for line in answer.splitlines() if not line.strip().startswith("Source:")]
-    text = re.sub(r"\[[^\]]*\]|^\s*Answer:", " ", "\n".join(lines), flags=re.MULTILINE)
-    words = content_words(text)
-    if not words:
-        return 0.0
-    seen = set(content_words(" ".join(getattr(d, "content", "") or "" for d in sources)))
-    return sum(w in seen for w in words) / len(words)
 
 
 def reply_logprobs(

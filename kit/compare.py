@@ -33,7 +33,7 @@ import pandas as pd
 from kit import __version__
 from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
 from kit.evaluate import is_abstention, score_answers, summarise
-from kit.generate import Answer
+from kit.generate import BATCH_SIZE, Answer
 from kit.prompts import DEFAULT_LAYOUT
 
 System = Callable[[str], Answer]
@@ -278,6 +278,7 @@ def _answer_to_dict(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "text": answer.text,
         "cited_ids": answer.cited_ids,
+        "attributed_ids": answer.attributed_ids,
         "documents": docs,
         "timings": answer.timings,
         "prompt_tokens": answer.prompt_tokens,
@@ -610,7 +611,7 @@ def comparison_key(profile: Any = None) -> dict[str, Any]:
 # How the systems are built, beyond the profile: a change here makes older caches stale.
 RECIPE = {
     "hybrid-raft": "RAFT continues from the style adapter",
-    "generation": "batched (kit.generate.generate_batch, batch 8)",
+    "generation": f"batched (kit.generate.generate_batch, batch {BATCH_SIZE})",
     "questions": "kit.data.sample_questions (stratified by type, seed 0)",
     "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
     "abstention": "not learned in the grid (it declined 38-54% of answerable test questions)",

@@ -10,6 +10,9 @@ Answer metrics (per question):
 - ``cites``: the answer cites at least one source document.
 - ``citation_precision`` / ``citation_recall``: cited document ids vs the gold ids (precision is
   undefined, NaN, for an answer that cites nothing; the summary averages over answers that cite).
+- ``attributed`` / ``attribution_precision``: the same for the model's citation, else the shown
+  source the kit attributes the answer to after generation (:mod:`kit.attribution`);
+  ``sources``: how many sources the model was shown.
 - ``abstained``: the answer says "I don't know" (or an equivalent).
 - ``style_ok``: the answer follows the data set's house style (its regex).
 - ``latency_s``, ``prompt_tokens``, ``new_tokens``: what the answer cost.
@@ -147,6 +150,8 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
         abstained = is_abstention(ans.text)
         cited = ans.cited_ids or cited_doc_ids(ans.text)
         precision, recall = citation_scores(cited, rec.gold_doc_ids)
+        attributed = ans.attributed_ids or cited
+        attribution_precision, _ = citation_scores(attributed, rec.gold_doc_ids)
         if rec.answerable:
             correct = (not abstained) and supports(rec.answer, ans.text)
         else:
@@ -170,6 +175,9 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
                 "cites": float(bool(cited)),
                 "citation_precision": precision,
                 "citation_recall": recall,
+                "sources": len(ans.documents),
+                "attributed": float(bool(attributed)),
+                "attribution_precision": attribution_precision,
                 "style_ok": float(style_compliant(ans.text)),
                 "latency_s": ans.timings.get("total", sum(ans.timings.values())),
                 "prompt_tokens": ans.prompt_tokens,
@@ -177,6 +185,11 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
             }
         )
     return pd.DataFrame(rows)
+
+
+def _mean(df: pd.DataFrame, column: str) -> float:
+    """The column's mean, or NaN for a table scored before the column existed."""
+    return df[column].mean() if column in df else math.nan
 
 
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
@@ -202,6 +215,12 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "cites": df["cites"].mean() if "cites" in df else math.nan,
                 "citation_precision": df["citation_precision"].mean(),
                 "citation_recall": df["citation_recall"].mean(),
+                "attributed": df["attributed"].mean() if "attributed" in df else math.nan,
+                "attribution_precision": (
+                    df["attribution_precision"].mean()
+                    if "attribution_precision" in df
+                    else math.nan
+                ),
                 "abstain_ok": unans["abstained"].mean() if len(unans) else math.nan,
                 "false_abstain": ans["abstained"].mean() if len(ans) else math.nan,
                 "style": df["style_ok"].mean(),
@@ -228,6 +247,13 @@ INTERVAL_METRICS: dict[str, tuple[str, str]] = {
     "latency_s": ("latency_s", "all"),
 }
 
+# Citations the model wrote vs citations the kit attributed after generation (kit.attribution):
+# scored like the others, shown in a table of their own (the grid table shows what the model did).
+ATTRIBUTION_METRICS: dict[str, tuple[str, str]] = {
+    "attributed": ("attributed", "all"),
+    "attribution_precision": ("attribution_precision", "all"),
+}
+
 # The comparisons a learner asks about first: what retrieval adds, what fine-tuning adds, and
 # what each hybrid adds over plain RAG (only the pairs whose systems are in the table are used).
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
@@ -244,9 +270,10 @@ def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
 
     ``abstain_ok`` counts the unanswerable questions only, ``false_abstain`` the answerable ones.
     """
-    if metric not in INTERVAL_METRICS:
-        raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(INTERVAL_METRICS)}.")
-    column, which = INTERVAL_METRICS[metric]
+    known = {**INTERVAL_METRICS, **ATTRIBUTION_METRICS}
+    if metric not in known:
+        raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(known)}.")
+    column, which = known[metric]
     rows = scores[scores["system"] == system]
     if which == "unanswerable":
         rows = rows[rows["type"] == "unanswerable"]
@@ -299,6 +326,13 @@ def interval_table(
     table.insert(0, "questions", counts.reindex(table.index))
     table.columns.name = None
     return table.reset_index()
+
+
+def citation_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """The systems that retrieve: the model's own citations next to the attributed ones, each
+    "value [95% interval]" (:func:`interval_table` on the four citation metrics)."""
+    retrieving = scores.groupby("system", sort=False)["sources"].transform("max") > 0
+    return interval_table(scores[retrieving], ("cites", "citation_precision", *ATTRIBUTION_METRICS))
 
 
 def rate_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -57,7 +57,7 @@ from kit.chat_data import (
     load_examples,
 )
 from kit.data import ChatExample, DataError, QARecord, style_compliant
-from kit.generate import DEFAULT_SYSTEM, Answer, generate_batch
+from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, generate_batch
 from kit.models import DEFAULT_GENERATOR, best_device, cpu_prefers_bf16, load_generator
 from kit.profiles import Profile, resolve_profile
 
@@ -820,7 +820,7 @@ def answer_questions(
     max_new_tokens: int | None = None,
     system_name: str = "finetuned",
     system: str = DEFAULT_SYSTEM,
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
 ) -> list[Answer]:
     """Answer each question with ``model`` alone (no retrieval); return kit Answers, in order.
 

@@ -18,13 +18,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kit.generate import BATCH_SIZE
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m kit bench grid", description=__doc__.splitlines()[0]
     )
     p.add_argument("--questions", type=int, default=16, help="test questions to answer (16)")
-    p.add_argument("--batch-size", type=int, default=8, help="questions per batch (8)")
+    p.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help=f"questions per batch ({BATCH_SIZE})"
+    )
     p.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: picked)")
     return p
 

@@ -42,8 +42,9 @@ from haystack import Document, Pipeline, component
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from kit.attribution import attribute, support
 from kit.citations import ABSTAIN, doc_id, parse_citations
-from kit.generate import DEFAULT_SYSTEM, Answer
+from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer
 from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
 from kit.prompts import (
     DEFAULT_LAYOUT,
@@ -936,7 +937,7 @@ class RAG:
         questions: Sequence[str],
         role: str | None = None,
         filters: dict[str, Any] | None = None,
-        batch_size: int = 8,
+        batch_size: int = BATCH_SIZE,
         signals: bool = False,
         abstain: bool = True,
     ) -> list[Answer]:
@@ -991,7 +992,7 @@ class RAG:
     ) -> list[Answer]:
         """Record each answer's :mod:`kit.abstain` signals; with ``apply`` and an abstainer,
         replace the answers it declines by "I don't know" (no citations). Timed as ``decide``."""
-        from kit.abstain import reply_logprobs, support
+        from kit.abstain import reply_logprobs
         from kit.prompts import keyword_overlap
 
         start = time.perf_counter()
@@ -1016,7 +1017,7 @@ class RAG:
             if apply and self.abstainer is not None:
                 signals["p_unanswerable"] = self.abstainer.probability(signals)
                 if signals["p_unanswerable"] >= self.abstainer.threshold:
-                    answer = replace(answer, text=ABSTAIN, cited_ids=[])
+                    answer = replace(answer, text=ABSTAIN, cited_ids=[], attributed_ids=[])
             out.append(answer)
         return out
 
@@ -1029,14 +1030,14 @@ class RAG:
         self._check_length(_check_question(question))
         if not content_words(question):  # "???", "the of": nothing to look up
             timings = {"retrieve": 0.0, "generate": 0.0, "total": time.perf_counter() - start}
-            return Answer(question.strip(), ABSTAIN, [], [], timings, 0, 0, self.system)
+            return Answer(question.strip(), ABSTAIN, timings=timings, system=self.system)
         found = self.retrieve(question, role, filters)
         question = question.strip()
         timings = {"retrieve": found.seconds}
         if not found.documents or self._below_threshold(found):
             timings.update(generate=0.0, total=time.perf_counter() - start)
             shown = found.documents[: self.top_k]
-            return Answer(question, ABSTAIN, [], shown, timings, 0, 0, self.system)
+            return Answer(question, ABSTAIN, documents=shown, timings=timings, system=self.system)
         t0 = time.perf_counter()
         sources = self.sources(question, found.documents)
         if self.picker is not None:
@@ -1054,11 +1055,13 @@ class RAG:
     ) -> Answer:
         """The generated text -> an Answer with its cited document ids."""
         text = text.strip()
-        cited = [] if _abstains(text) else parse_citations(text, sources)
+        declined = not text or _abstains(text)
+        cited = [] if declined else parse_citations(text, sources)
         return Answer(
             question=question,
             text=text or ABSTAIN,  # never a silent empty answer
             cited_ids=cited,
+            attributed_ids=cited or ([] if declined else attribute(text, sources)),
             documents=sources,
             timings=timings,
             prompt_tokens=prompt_tokens,

@@ -16,7 +16,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from kit.evaluate import compare_systems, interval_table, rate_table, summarise_intervals
+from kit.evaluate import (
+    citation_table,
+    compare_systems,
+    interval_table,
+    rate_table,
+    summarise_intervals,
+)
+from kit.generate import BATCH_SIZE
 from kit.profiles import resolve_profile
 from kit.report import Report
 from kit.verdict import verdict
@@ -79,8 +86,8 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         "seconds). correct: the gold answer appears (or 'I don't know' for unanswerable "
         "questions); abstain_ok: unanswerable questions declined; false_abstain: answerable "
         "ones wrongly declined; style: the house format; latency_s: seconds per answer on this "
-        "machine (answers are generated in batches of 8: each answer's share of its batch; "
-        "`python -m kit bench grid` times one at a time too).",
+        f"machine (answers are generated in batches of {BATCH_SIZE}: each answer's share of its "
+        "batch; `python -m kit bench grid` times one at a time too).",
     )
     report.add_table(
         "Is the difference real? Paired comparisons on the same questions",
@@ -88,6 +95,14 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         note="Exact McNemar test and a paired bootstrap interval of the difference in correct "
         "answers; a difference whose interval holds zero is one this many questions cannot "
         "resolve.",
+    )
+    report.add_table(
+        "Citations: written by the model, or attributed by the kit",
+        citation_table(result.scores),
+        note="cites / citation_precision: the answers where the model wrote a citation itself, "
+        "and how often it named a right document. attributed / attribution_precision: the "
+        "model's citation, else the shown source that holds most of the answer's words "
+        "(post-hoc attribution, kit.attribution), as a RAG product shows it to its users.",
     )
     report.add_figure(
         "The grid by metric, with 95% intervals",

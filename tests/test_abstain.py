@@ -6,21 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from haystack import Document
 
 from kit import abstain, rag
 from kit.data import load_qa, sample_questions
 
 # --------------------------------------------------------------------------- pure parts
-
-
-def test_support_is_the_share_of_answer_words_found_in_the_sources():
-    sources = [Document(content="The S2 is rated to a depth of 40 metres.")]
-    assert abstain.support("40 metres [1]", sources) == 1.0
-    assert abstain.support("It goes down to 600 metres", sources) == 0.25  # goes down 600 metres
-    assert abstain.support("Answer: 40 metres.\nSource: Manual [kb-001]", sources) == 1.0
-    assert abstain.support("I don't know", sources) == 0.0  # "know" is not in the sources
-    assert abstain.support("", sources) == 0.0
 
 
 def test_decision_curve_counts_declines_and_correct_answers():

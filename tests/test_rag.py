@@ -10,6 +10,7 @@ from haystack import Document
 from haystack.dataclasses import ByteStream, SparseEmbedding
 
 from kit import rag
+from kit.attribution import attribute
 from kit.citations import doc_id
 from kit.data import load_manifest, load_qa
 from kit.generate import Answer
@@ -287,6 +288,9 @@ def test_answer_is_an_answer_with_sources_timings_and_tokens(hybrid):
     assert set(answer.cited_ids) <= {d.meta["doc_id"] for d in answer.documents} | {
         f"kb-{i:03d}" for i in range(1, 45)
     }
+    # the model's citation, else at most one shown source the answer's words come from
+    assert answer.attributed_ids == (answer.cited_ids or attribute(answer.text, answer.documents))
+    assert len(answer.attributed_ids) <= max(1, len(answer.cited_ids))
     # Greedy decoding: the same question gives the same answer.
     assert hybrid.answer(question).text == answer.text
 

@@ -16,6 +16,7 @@ def test_main_job_writes_a_report(tmp_path, smoke_comparison):
     assert path.name == "report.html" and path.parent == tmp_path.resolve()
     assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html
     sections = ("Retrieval: BM25", "The grid", "Sources in the prompt", "Freshness", "Privacy")
+    assert "Citations: written by the model, or attributed by the kit" in html
     for section in (*sections, "Prompt injection"):
         assert section in html, section
     assert "style adapter (trained without sources): style" in html

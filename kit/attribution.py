@@ -1,0 +1,57 @@
+"""Attribution: which of the shown sources an answer's words come from.
+
+A 135M model copies a phrase from its sources well but rarely writes the ``[1]`` that says
+where the phrase came from. Production RAG systems do not rely on the model alone for that:
+they attribute the answer after generation, by matching it against the sources it was shown
+(post-hoc attribution). The kit does the same, and keeps the two apart everywhere it scores:
+
+- ``cites`` / ``citation_precision``: what the model wrote (:mod:`kit.citations`);
+- ``attributed`` / ``attribution_precision``: the model's citation when it wrote one, else the
+  shown source that holds most of the answer's content words, if it holds enough of them.
+
+Pure string functions, no model. Answers that decline ("I don't know") are never attributed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from kit.citations import ABSTAIN, doc_id
+from kit.prompts import content_words
+
+MIN_SUPPORT = 0.6
+"""Share of the answer's content words one source must hold to be named as its source."""
+
+
+def answer_words(answer: str) -> list[str]:
+    """The content words of an answer, without its citations (``[1]``), the house style's
+    ``Answer:`` label or ``Source:`` line."""
+    lines = [line for line in answer.splitlines() if not line.strip().startswith("Source:")]
+    text = re.sub(r"\[[^\]]*\]|^\s*Answer:", " ", "\n".join(lines), flags=re.MULTILINE)
+    return content_words(text)
+
+
+def support(answer: str, sources: Sequence[Any]) -> float:
+    """Share of the answer's content words that appear in the sources' text (0.0 to 1.0).
+
+    In: the answer text and the documents the model was shown (anything with ``.content``).
+    An answer with no content words has support 0.0.
+    """
+    words = answer_words(answer)
+    if not words:
+        return 0.0
+    seen = set(content_words(" ".join(getattr(d, "content", "") or "" for d in sources)))
+    return sum(w in seen for w in words) / len(words)
+
+
+def attribute(answer: str, sources: Sequence[Any], min_support: float = MIN_SUPPORT) -> list[str]:
+    """The document id of the shown source that best supports ``answer``, as a one-item list;
+    empty when the answer declines, has no content words, or no source holds ``min_support`` of
+    them. Ties go to the source shown first (the one the retriever ranked higher)."""
+    if not sources or answer.strip().startswith(ABSTAIN):
+        return []
+    scores = [support(answer, [source]) for source in sources]
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return [doc_id(sources[best])] if scores[best] >= min_support else []

@@ -1,0 +1,78 @@
+"""kit.attribution: which shown source an answer's words come from (pure string functions)."""
+
+from __future__ import annotations
+
+from haystack import Document
+
+from kit import attribution
+from kit.data import QARecord
+from kit.evaluate import score_answers
+from kit.generate import Answer
+
+MANUAL = Document(content="The S2 is rated to a depth of 40 metres.", meta={"doc_id": "kb-001"})
+PRICES = Document(
+    content="The S2 costs 129 euros; the S3 costs 199 euros.", meta={"doc_id": "kb-002"}
+)
+
+
+def test_support_is_the_share_of_answer_words_found_in_the_sources():
+    sources = [MANUAL]
+    assert attribution.support("40 metres [1]", sources) == 1.0
+    assert (
+        attribution.support("It goes down to 600 metres", sources) == 0.25
+    )  # goes down 600 metres
+    assert attribution.support("Answer: 40 metres.\nSource: Manual [kb-001]", sources) == 1.0
+    assert attribution.support("I don't know", sources) == 0.0  # "know" is not in the sources
+    assert attribution.support("", sources) == 0.0
+
+
+def test_attribute_names_the_source_that_holds_the_answer():
+    assert attribution.attribute("It costs 199 euros.", [MANUAL, PRICES]) == ["kb-002"]
+    assert attribution.attribute("Rated to 40 metres.", [PRICES, MANUAL]) == ["kb-001"]
+    # both hold "S2" only: below the share it takes, so nothing is named
+    assert attribution.attribute("The S2 is blue and light.", [MANUAL, PRICES]) == []
+    assert attribution.attribute("I don't know.", [MANUAL, PRICES]) == []
+    assert attribution.attribute("40 metres", []) == []
+    # a tie goes to the source shown first
+    assert attribution.attribute("The S2", [PRICES, MANUAL], min_support=0.5) == ["kb-002"]
+
+
+def test_scores_keep_the_models_citations_apart_from_the_attributed_ones():
+    rec = QARecord(
+        id="q1",
+        question="How deep can the S2 go?",
+        answer="40 metres",
+        gold_doc_ids=["kb-001"],
+        type="single",
+        split="test",
+        evidence=[],
+    )
+    uncited = Answer(rec.question, "40 metres.", attributed_ids=["kb-001"], documents=[MANUAL])
+    cited = Answer(rec.question, "40 metres [1].", cited_ids=["kb-002"], attributed_ids=["kb-002"])
+    bare = Answer(rec.question, "40 metres.")
+    rows = score_answers([rec] * 3, [uncited, cited, bare])
+    assert rows["cites"].tolist() == [0.0, 1.0, 0.0]
+    assert rows["attributed"].tolist() == [1.0, 1.0, 0.0]
+    assert rows["attribution_precision"].tolist()[:2] == [1.0, 0.0]
+    assert rows["citation_precision"].tolist()[1] == 0.0
+
+
+def test_citation_table_shows_the_systems_that_retrieve():
+    from kit.evaluate import citation_table
+
+    rec = QARecord("q1", "How deep?", "40 metres", ["kb-001"], "single", "test", [])
+    rows = score_answers(
+        [rec, rec],
+        [
+            Answer(rec.question, "40 metres.", documents=[MANUAL], system="rag"),
+            Answer(rec.question, "Answer: 40 metres.\nSource: Manual [kb-001]", system="ft"),
+        ],
+    )
+    table = citation_table(rows)
+    assert table["system"].tolist() == ["rag"]  # "ft" saw no sources
+    assert list(table.columns)[2:] == [
+        "cites",
+        "citation_precision",
+        "attributed",
+        "attribution_precision",
+    ]
