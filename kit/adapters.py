@@ -133,8 +133,22 @@ def check_adapter(adapter_dir: str | Path) -> str | None:
     if not folder.is_dir():
         return f"{folder} does not exist or is not a folder"
     if not (folder / ADAPTER_MARKER).is_file():
-        return f"no {ADAPTER_MARKER}: not a kit adapter, or its save did not finish"
+        return f"no {ADAPTER_MARKER}: not a kit adapter, or its save did not finish{_hint(folder)}"
     return check_listed_files(folder, ADAPTER_MARKER)
+
+
+def _hint(folder: Path) -> str:
+    """What the user probably meant, for a folder that is not a kit adapter."""
+    inside = sorted(p.parent for p in folder.glob("*/" + ADAPTER_MARKER))
+    if inside:
+        return f". The kit adapter is one level down: pass {inside[0]}"
+    if (folder / "adapter_config.json").is_file():
+        return (
+            ". It is a plain peft adapter (adapter_config.json, no kit record of its base "
+            "model): load it with peft.PeftModel.from_pretrained(model, folder), or train it "
+            "with the kit (train_adapter) to get a checked one"
+        )
+    return ""
 
 
 def read_adapter_info(adapter_dir: str | Path) -> dict[str, Any]:

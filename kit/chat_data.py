@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.data import ChatExample, DataError, load_style, read_jsonl
+from kit.data import ChatExample, DataError, load_style, read_jsonl, read_text_file
 from kit.generate import DEFAULT_SYSTEM
 
 if TYPE_CHECKING:
@@ -82,11 +82,15 @@ def load_examples(source: Any = None) -> list[ChatExample]:
 def _load_file(path: Path) -> list[ChatExample]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        if suffix == ".json" and path.is_file() and path.read_text().lstrip().startswith("["):
+        text = read_text_file(path, "training file") if suffix == ".json" else ""
+        if text.lstrip().startswith("["):
             try:
-                rows = json.loads(path.read_text())
+                rows = json.loads(text)
             except json.JSONDecodeError as err:
-                raise DataError(f"{path} line {err.lineno}: invalid JSON ({err.msg})") from None
+                raise DataError(
+                    f"{path} line {err.lineno}, column {err.colno}: invalid JSON "
+                    f"({err.msg.removesuffix(' at')})"
+                ) from None
             numbered = list(enumerate(rows, start=1))
             what = "item"
         else:
@@ -107,12 +111,7 @@ def _load_file(path: Path) -> list[ChatExample]:
 
 
 def _load_csv(path: Path) -> list[ChatExample]:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; check the path")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from None
+    text = read_text_file(path, "training file")
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if not header:

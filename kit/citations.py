@@ -4,8 +4,9 @@ The model sees the retrieved text as numbered sources (``[1] Returns and refunds
 return ...``, laid out by :mod:`kit.prompts`) and is asked to cite the numbers it used, like
 ``[1]``. :func:`parse_citations` turns whatever the model wrote back into source document ids.
 It accepts the numbers (``[1]``, ``[1, 2]``, ``[1][2]``, ``Source 2``), document ids in
-brackets (``[kb-004]``, as the fine-tuned house style writes ``Source: Price list [kb-004]``)
-and bare ids of retrieved documents (``kb-004``).
+brackets (``[kb-004]``, as the fine-tuned house style writes ``Source: Price list [kb-004]``),
+bare ids of retrieved documents (``kb-004``) and titles of shown sources on a ``Source:`` line
+(``Source: Price list 2025``).
 Nothing is guessed: an answer that cites nothing gets no citation.
 
 Pure string functions, no model: the RAG stage (:mod:`kit.rag`) and the hybrid stage share them.
@@ -21,6 +22,7 @@ ABSTAIN = "I don't know"
 
 _BRACKETS = re.compile(r"\[([^\[\]\n]{1,80})\]")
 _SOURCE_WORD = re.compile(r"\bsources?\s*#?\s*(\d{1,2})\b", re.IGNORECASE)
+_SOURCE_LINE = re.compile(r"^\s*Sources?:(.*)$", re.IGNORECASE | re.MULTILINE)
 _DOC_ID_SHAPE = re.compile(r"^[A-Za-z][A-Za-z]*-\d+$")  # kb-001, doc-12: the bundled id shape
 
 
@@ -39,7 +41,8 @@ def parse_citations(
     ``meta["doc_id"]`` is what a number maps to); optionally every id that exists in the index.
     Accepted: ``[1]``, ``[1, 2]``, ``[1][3]``, ``Source 2``; doc ids in brackets (``[kb-004]``,
     ``[kb-004; kb-007]``) that are a shown source, in ``known_ids``, or shaped like ``kb-004``;
-    bare ids of shown sources. Numbers outside 1..len(documents) are ignored.
+    bare ids of shown sources; a shown source's title on a ``Source:`` line (whole words, any
+    case). Numbers outside 1..len(documents) are ignored.
     """
     shown = [doc_id(d) for d in documents]
     known = set(shown) | set(known_ids or ())
@@ -63,6 +66,11 @@ def parse_citations(
     for ident in set(shown):
         for match in re.finditer(rf"(?<![\w\[-]){re.escape(ident)}(?![\w\]-])", text):
             add(match.start(), ident)
+    for line in _SOURCE_LINE.finditer(text):  # "Source: Price list 2025", no number or id
+        for document in documents:
+            title = str((getattr(document, "meta", None) or {}).get("title") or "").strip()
+            if title and re.search(rf"(?<!\w){re.escape(title)}(?!\w)", line.group(1), re.I):
+                add(line.start(), doc_id(document))
     ordered: list[str] = []
     for _, ident in sorted(found, key=lambda pair: pair[0]):
         if ident not in ordered:

@@ -162,7 +162,7 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def _read_text(path: Path, what: str = "file") -> str:
+def read_text_file(path: Path, what: str = "file") -> str:
     """Read a UTF-8 file, with clear errors for missing, huge and non-UTF-8 files."""
     if not path.is_file():
         raise DataError(f"{_show(path)}: {what} not found; check the path or restore the file")
@@ -173,6 +173,12 @@ def _read_text(path: Path, what: str = "file") -> str:
             f"{MAX_FILE_BYTES / 1e6:.0f} MB limit (kit.data.MAX_FILE_BYTES); split it or remove it"
         )
     raw = path.read_bytes()
+    if b"\x00" in raw:  # UTF-16 text, or a binary file under a text name
+        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        raise DataError(
+            f"{_show(path)} line {line}: holds NUL bytes, so it is UTF-16 text or not text at "
+            "all; re-save it as UTF-8 text (or leave it out)"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -191,7 +197,7 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
     lacking any of the ``required`` fields.
     """
     path = Path(path)
-    text = _read_text(path, "JSONL file")
+    text = read_text_file(path, "JSONL file")
     rows: list[tuple[int, dict[str, Any]]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -200,7 +206,8 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(
-                f"{_show(path)} line {lineno}: invalid JSON ({err.msg} at column {err.colno}); "
+                f"{_show(path)} line {lineno}, column {err.colno}: invalid JSON "
+                f"({err.msg.removesuffix(' at')}); "
                 "each line must be one complete JSON object"
             ) from None
         if not isinstance(obj, dict):
@@ -279,7 +286,7 @@ def _squash(text: str) -> str:
 def load_manifest(root: Path | str | None = None) -> Manifest:
     """Read ``manifest.json`` from ``root`` (default: the bundled data) into a Manifest."""
     path = _root(root) / "manifest.json"
-    text = _read_text(path, "manifest")
+    text = read_text_file(path, "manifest")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
@@ -320,7 +327,7 @@ def style_compliant(text: str, manifest: Manifest | None = None) -> bool:
 
 def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     """Split a Markdown file into (front matter dict, body). Raises DataError if malformed."""
-    text = _read_text(path, "document")
+    text = read_text_file(path, "document")
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         raise DataError(f"{_show(path)} line 1: expected front matter starting with '---'")
@@ -333,7 +340,11 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 2}" if mark is not None else ""
-        raise DataError(f"{_show(path)}{line}: invalid YAML front matter ({err})") from None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise DataError(
+            f"{_show(path)}{line}: invalid YAML front matter ({problem}); put quotes around a "
+            "value that starts with [ { * & ! | > % @ or holds ': ', e.g. title: \"[Draft] Pay\""
+        ) from None
     if not isinstance(meta, dict):
         raise DataError(f"{_show(path)} line 2: front matter must be key: value pairs")
     meta = {k: (v.isoformat() if isinstance(v, _dt.date) else v) for k, v in meta.items()}
@@ -822,7 +833,7 @@ def _convert(path: Path, kind: str) -> list[Document]:
 
     if kind == "pdf":
         return cv.PyPDFToDocument().run(sources=[path])["documents"]
-    text = _read_text(path)  # UTF-8 check, clear error otherwise
+    text = read_text_file(path)  # UTF-8 check, clear error otherwise
     if kind == "text":
         return cv.TextFileToDocument().run(sources=[path])["documents"]
     if kind == "markdown":
@@ -846,30 +857,119 @@ def _convert(path: Path, kind: str) -> list[Document]:
     return conv.run(sources=[path])["documents"]
 
 
-def load_folder(path: Path | str, default_access: str = "public") -> list[Document]:
+def declared_access(path: Path) -> str | None:
+    """The access level a Markdown file's front matter declares, lower-cased; None when the file
+    has no front matter or no ``access`` key.
+
+    Raises DataError naming the file and the line when the front matter does not parse, or when
+    ``access`` is empty or not one of ``ACCESS_LEVELS``: such a file must never be read as public.
+    """
+    text = read_text_file(path, "document")
+    if path.suffix.lower() not in (".md", ".markdown") or not text.startswith("---"):
+        return None
+    meta, _ = parse_front_matter(path)
+    if "access" not in meta:
+        return None
+    level = str(meta["access"] or "").strip().lower()
+    if level not in ACCESS_LEVELS:
+        line = next(
+            (i for i, row in enumerate(text.splitlines(), 1) if row.lstrip().startswith("access")),
+            2,
+        )
+        raise DataError(
+            f"{path} line {line}: access level {meta['access']!r} is not one of "
+            f"{', '.join(ACCESS_LEVELS)}; write one of them (or fix the typo) so the role filter "
+            "knows who may read this file"
+        )
+    return level
+
+
+def _declared_levels(files: Sequence[Path], skip_bad: bool) -> dict[Path, str | None]:
+    """Each file's declared access level (None: not declared); bad files raise, or with
+    ``skip_bad`` are left out with one warning naming them."""
+    levels: dict[Path, str | None] = {}
+    bad: list[str] = []
+    for p in files:
+        try:
+            levels[p] = declared_access(p)
+        except DataError as err:
+            if not skip_bad:
+                hint = "load_folder(..., skip_bad=True) skips such files"
+                raise DataError(f"{err} ({hint})") from None
+            bad.append(str(err))
+    if bad:
+        warnings.warn(
+            f"load_folder skipped {len(bad)} file(s) whose access could not be read, so that "
+            "they are never indexed as public: " + "; ".join(bad),
+            stacklevel=3,
+        )
+    return levels
+
+
+def _folder_default(
+    declared: dict[Path, str | None], default_access: str | None, base: Path
+) -> str:
+    """The level for files that declare none (see :func:`load_folder`)."""
+    if default_access is not None:
+        level = str(default_access).strip().lower()
+        if level not in ACCESS_LEVELS:
+            raise DataError(
+                f"default_access={default_access!r} is not one of {', '.join(ACCESS_LEVELS)}"
+            )
+        return level
+    silent = [str(p.relative_to(base)) for p, level in declared.items() if level is None]
+    if silent and len(silent) < len(declared):
+        raise DataError(
+            f"{len(declared) - len(silent)} file(s) in {base} declare an access level but "
+            f"{len(silent)} do not: {', '.join(silent[:5])}{' ...' if len(silent) > 5 else ''}. "
+            "Add `access: public|internal|confidential` to their front matter, or say what they "
+            "are: load_folder(folder, default_access='internal')"
+        )
+    return "public"
+
+
+def load_folder(
+    path: Path | str, default_access: str | None = None, skip_bad: bool = False
+) -> list[Document]:
     """Load a user's own documents (``.md``, ``.txt``, ``.pdf``, ``.html``) from a folder.
 
     Sub-folders are included; hidden files are ignored. Each file becomes one Document whose
     meta has ``source`` (path relative to the folder), ``title`` (front matter title, else the
-    file name), ``access`` (front matter access, else ``default_access``) and ``kind``.
+    file name), ``access`` and ``kind``.
+
+    Access levels fail closed. A Markdown file's front matter must parse and its ``access`` must
+    be one of ``ACCESS_LEVELS`` (any case); otherwise loading stops with a DataError naming the
+    file and line, or, with ``skip_bad=True``, skips that file with a warning. A file that
+    declares no level gets ``default_access``. Left at None: a folder where no file declares a
+    level is read as ``public`` (a plain folder of notes: the role filter has nothing to hide);
+    a folder where some files declare one and others do not is refused until you pass
+    ``default_access`` or add the level to those files.
 
     Unsupported file types and files with no extractable text are skipped with a warning naming
     them. Raises DataError when the folder is missing or empty, when nothing loadable remains,
     when a text file is not UTF-8 (re-save it as UTF-8) and when a file is larger than
     ``MAX_FILE_BYTES``.
     """
-    folder = Path(path)
+    folder = Path(path).expanduser()  # "~/docs" is the user's folder, not a folder named "~"
     if not folder.exists():
         raise DataError(f"{folder}: folder not found")
-    files = (
+    visible = (
         [folder]
         if folder.is_file()
         else sorted(
             p
             for p in folder.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            if not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )
     )
+    dangling = [p for p in visible if p.is_symlink() and not p.exists()]  # broken or a loop
+    if dangling:
+        warnings.warn(
+            f"load_folder skipped {len(dangling)} link(s) that lead nowhere (broken, or a loop): "
+            + ", ".join(str(p.relative_to(folder)) for p in dangling),
+            stacklevel=2,
+        )
+    files = [p for p in visible if p.is_file()]
     if not files:
         raise DataError(f"{folder}: folder is empty; add .md, .txt, .pdf or .html files")
     base = folder if folder.is_dir() else folder.parent
@@ -881,27 +981,28 @@ def load_folder(path: Path | str, default_access: str = "public") -> list[Docume
             f"(supported: {', '.join(sorted(FOLDER_SUFFIXES))})",
             stacklevel=2,
         )
-    docs: list[Document] = []
-    empty: list[str] = []
-    for p in files:
-        kind = FOLDER_SUFFIXES.get(p.suffix.lower())
-        if kind is None:
-            continue
+    loadable = [p for p in files if p.suffix.lower() in FOLDER_SUFFIXES]
+    for p in loadable:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
             raise DataError(
                 f"{p}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES / 1e6:.0f} MB "
                 "limit (kit.data.MAX_FILE_BYTES); split it or leave it out"
             )
+    declared = _declared_levels(loadable, skip_bad)
+    default = _folder_default(declared, default_access, base)
+    docs: list[Document] = []
+    empty: list[str] = []
+    for p, level in declared.items():
+        kind = FOLDER_SUFFIXES[p.suffix.lower()]
         rel = str(p.relative_to(base))
         converted = [d for d in _convert(p, kind) if d.content and d.content.strip()]
         if not converted:
             empty.append(rel)
             continue
         for d in converted:
-            meta = {**d.meta, "source": rel, "kind": kind}
+            meta = {**d.meta, "source": rel, "kind": kind, "access": level or default}
             meta["title"] = str(meta.get("title") or p.stem)
-            meta["access"] = str(meta.get("access") or default_access)
             meta.setdefault("id", rel)
             docs.append(Document(content=d.content, meta=meta))
     if empty:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kit import __version__
 from kit.colab import normalise, read_pins
-from kit.models import BUNDLED, ModelError, cache_dir, package_path
+from kit.models import BUNDLED, ModelError, cache_dir, package_path, writable_problem
 from kit.profiles import Profile, ProfileError, get_profile, pick_profile
 
 LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
@@ -242,17 +242,17 @@ def _check_models() -> list[Check]:
 
 
 def _check_cache() -> Check:
-    folder = cache_dir()
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        return Check(
-            "cache", FAIL, f"{folder} is not writable", "set KIT_CACHE to a writable folder"
-        )
+    fix = "set KIT_CACHE to a folder you can write to, e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
+    try:
+        folder = cache_dir()
+    except ModelError as err:
+        return Check("cache", FAIL, str(err).split(". ")[0], fix)
+    problem = writable_problem(folder)
+    if problem:
+        return Check("cache", FAIL, f"{folder} is not writable ({problem})", fix)
     import shutil
 
-    free = shutil.disk_usage(probe).free / 2**30
+    free = shutil.disk_usage(folder).free / 2**30
     if free < 2:
         return Check(
             "cache",

@@ -31,8 +31,11 @@ import math
 import random
 import resource
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,6 +219,39 @@ class StopAfterStep(_callback_base()):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step >= self.step:
             control.should_save = control.should_save or self.save
+            control.should_training_stop = True
+        return control
+
+
+class StopOnSignal(_callback_base()):
+    """SIGTERM (a closed Colab tab, a killed job, a laptop shutting down) ends training at the
+    end of the current step with a checkpoint written, as :class:`StopAfterStep` does, so
+    ``train_adapter(..., resume=True)`` continues from there. Ctrl-C stops at once instead.
+
+    ``with stopper.listening():`` installs the handler (main thread only) and restores the
+    previous one on the way out; ``received`` is the signal number once one arrived.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    @contextmanager
+    def listening(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # Python delivers signals to the main thread only
+            return
+        previous = signal.signal(signal.SIGTERM, self._note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            control.should_save = True
             control.should_training_stop = True
         return control
 
@@ -549,8 +585,8 @@ def train_adapter(
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    guard = _LossGuard(prof.learning_rate)
-    all_callbacks = [guard, *(callbacks or [])]
+    guard, stopper = _LossGuard(prof.learning_rate), StopOnSignal()
+    all_callbacks = [guard, *(callbacks or []), stopper]  # last: sees a signal sent at this step
     if live_plot:
         all_callbacks.append(LiveLossPlot(every=max(1, max_steps // 25)))
     collator = PadToLongest(tokenizer.pad_token_id)
@@ -565,7 +601,8 @@ def train_adapter(
     )
     start = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        with stopper.listening():
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except torch.OutOfMemoryError as err:
         raise FinetuneError(_oom_message(prof)) from err
     except RuntimeError as err:
@@ -593,6 +630,15 @@ def train_adapter(
         )
         raise
     seconds = time.perf_counter() - start
+    if stopper.received is not None:
+        name = signal.Signals(stopper.received).name
+        print(
+            f"\n{name} received: stopped at step {trainer.state.global_step} and wrote a "
+            "checkpoint. Call train_adapter(..., resume=True) with the same settings and "
+            f"output_dir={str(out)!r} to continue from there.",
+            flush=True,
+        )
+        raise SystemExit(128 + stopper.received)  # the exit status of a process ended by it
 
     state = trainer.state
     start_step = int(resume_from.name.split("-")[-1]) if resume_from else 0

@@ -63,6 +63,13 @@ class Generation:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+def decode_reply(tokenizer: Any, token_ids: Any) -> str:
+    """The text of generated tokens, stripped, without special tokens and without the half
+    character a token limit can leave (a UTF-8 character cut after its first bytes decodes to
+    U+FFFD, the replacement character)."""
+    return tokenizer.decode(token_ids, skip_special_tokens=True).strip().rstrip("\ufffd").strip()
+
+
 def build_messages(question: str, system: str | None = DEFAULT_SYSTEM) -> list[dict[str, str]]:
     """Wrap a question as chat messages: ``[{"role": "system", ...}, {"role": "user", ...}]``."""
     messages = [{"role": "system", "content": system}] if system else []
@@ -118,7 +125,7 @@ def generate(
         )
     seconds = time.perf_counter() - start
     new = out[0, input_ids.shape[1] :]
-    text = tokenizer.decode(new, skip_special_tokens=True).strip()
+    text = decode_reply(tokenizer, new)
     return Generation(
         text=text, prompt_tokens=len(ids), new_tokens=int(new.shape[0]), seconds=seconds
     )
@@ -190,6 +197,6 @@ def generate_batch(
                 new.pop()
             if len(new) < produced:
                 produced = len(new) + 1  # count the end token, as generate() does
-            text = tokenizer.decode(new, skip_special_tokens=True).strip()
+            text = decode_reply(tokenizer, new)
             results[i] = Generation(text, len(prompts[i]), produced, share)
     return [r for r in results if r is not None]

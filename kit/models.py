@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +88,36 @@ BUNDLED: dict[str, BundledModel] = {
 
 
 def cache_dir() -> Path:
-    """The kit's cache folder (not created here): ``$KIT_CACHE``, else the user cache folder."""
+    """The kit's cache folder (not created here): ``$KIT_CACHE``, else the user cache folder.
+
+    Raises ModelError when that path exists but is a file, not a folder.
+    """
     if os.environ.get("KIT_CACHE"):
-        return Path(os.environ["KIT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rag-ft-kit"
+        folder = Path(os.environ["KIT_CACHE"]).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder = Path(base) / "rag-ft-kit"
+    if folder.exists() and not folder.is_dir():
+        raise ModelError(
+            f"The kit's cache folder {folder} is a file, not a folder. Point KIT_CACHE at a "
+            "folder (it is created if missing), e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
+        )
+    return folder
+
+
+def writable_problem(folder: Path) -> str | None:
+    """Why the kit could not write into ``folder`` (created if missing), or None if it can.
+
+    Tries for real (a temporary file in the folder): permission bits alone mislead, e.g. as
+    root or on a read-only mount.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err}"
+    return None
 
 
 def package_path(name: str) -> Path:
@@ -174,7 +200,12 @@ def convert_gguf(
         aside = target.with_name(f"{target.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
         target.rename(aside)
     gguf_file = package_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    problem = writable_problem(target.parent)
+    if problem:
+        raise ModelError(
+            f"Cannot write the converted model into {target.parent} ({problem}). Set KIT_CACHE "
+            "to a folder you can write to, e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
+        )
     _remove_stale_temporaries(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from haystack import Document, Pipeline, component
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
+from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
 from kit.citations import ABSTAIN, doc_id, parse_citations
@@ -433,6 +434,16 @@ def load_source(source: str | Path | Sequence[Document] | None) -> list[Document
     """Documents to index from ``source`` (see :func:`build_index`); RagError if there are none."""
     from kit.data import VERSIONS, DataError, load_documents, load_folder
 
+    missing = isinstance(source, str | Path) and not Path(source).expanduser().exists()
+    if missing and str(source) not in VERSIONS:
+        raise RagError(
+            f"Cannot load documents: {str(source)[:80]!r} is not a folder or file that exists "
+            f"(nor {' or '.join(VERSIONS)}, the bundled knowledge base). Pass a folder path, "
+            "a list of Documents, or None; to index a text itself, pass "
+            "[Document(content=text)]."
+        )
+    if isinstance(source, Document):
+        source = [source]  # one Document is a list of one
     try:
         if source is None or (isinstance(source, str) and source in VERSIONS):
             return load_documents(source or "v1")
@@ -533,20 +544,40 @@ def combine_filters(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def filter_fields(filters: dict[str, Any] | None) -> set[str]:
-    """Field names a Haystack filter refers to (``meta.access`` -> ``access``)."""
+    """Field names a Haystack filter refers to (``meta.access`` -> ``access``).
+
+    Checks the filter's shape on the way, against Haystack's own lists of operators, so a typo
+    gets a RagError that names it instead of an error from inside the pipeline.
+    """
     if not filters:
         return set()
     if not isinstance(filters, dict):
         raise RagError(f"A filter must be a dict in Haystack's filter syntax, not {filters!r}.")
+    operator = filters.get("operator")
     if "conditions" in filters:
+        if operator not in LOGICAL_OPERATORS or not isinstance(filters["conditions"], list):
+            raise RagError(
+                f"A filter with 'conditions' (a list) needs an operator among "
+                f"{sorted(LOGICAL_OPERATORS)}; got operator {operator!r} in {filters}."
+            )
         out: set[str] = set()
         for cond in filters["conditions"]:
             out |= filter_fields(cond)
         return out
-    if "field" not in filters:
+    if "field" not in filters or "value" not in filters:
         raise RagError(
             "A filter needs 'field', 'operator' and 'value' (or 'operator' and 'conditions'), "
             f"e.g. {{'field': 'meta.access', 'operator': '==', 'value': 'public'}}; got {filters}."
+        )
+    if operator not in COMPARISON_OPERATORS:
+        raise RagError(
+            f"Unknown filter operator {operator!r} in {filters}: use one of "
+            f"{', '.join(repr(o) for o in COMPARISON_OPERATORS)}."
+        )
+    if operator in ("in", "not in") and not isinstance(filters["value"], list):
+        raise RagError(
+            f"The operator {operator!r} takes a list of values, e.g. ['public', 'internal']; "
+            f"got {filters['value']!r}."
         )
     return {str(filters["field"]).removeprefix("meta.")}
 

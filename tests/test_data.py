@@ -143,7 +143,7 @@ def test_normalise_keeps_number_separators():
 
 def test_malformed_jsonl_line_names_file_and_line(copy):
     _rewrite_jsonl(copy / "qa.jsonl", 3, lambda line: line[:-5])
-    with pytest.raises(DataError, match=r"qa\.jsonl line 3: invalid JSON"):
+    with pytest.raises(DataError, match=r"qa\.jsonl line 3, column \d+: invalid JSON"):
         data.load_qa(root=copy)
     assert any("qa.jsonl line 3" in p for p in data.validate(copy))
 
@@ -311,7 +311,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_load_folder_reads_md_txt_html_pdf(folder):
-    docs = data.load_folder(folder)
+    docs = data.load_folder(folder, default_access="public")
     by_source = {d.meta["source"]: d for d in docs}
     assert sorted(by_source) == ["guide.md", "manual.pdf", "notes.txt", "page.html"]
     assert "40 rpm" in by_source["guide.md"].content
@@ -327,7 +327,7 @@ def test_load_folder_reads_md_txt_html_pdf(folder):
 def test_load_folder_skips_unsupported_files_with_a_warning(folder):
     (folder / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
     with pytest.warns(UserWarning, match=r"unsupported file\(s\): report\.docx"):
-        docs = data.load_folder(folder)
+        docs = data.load_folder(folder, default_access="public")
     assert len(docs) == 4
 
 
@@ -347,20 +347,20 @@ def test_load_folder_empty_and_missing_folders_are_errors(tmp_path):
 def test_load_folder_non_utf8_text_names_the_file(folder):
     (folder / "latin1.txt").write_bytes("Caf\xe9 au lait\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin1\.txt line 1: not valid UTF-8"):
-        data.load_folder(folder)
+        data.load_folder(folder, default_access="public")
 
 
 def test_load_folder_huge_file_names_size_and_limit(folder, monkeypatch):
     monkeypatch.setattr(data, "MAX_FILE_BYTES", 100)
     (folder / "big.txt").write_text("x" * 500, encoding="utf-8")
     with pytest.raises(DataError, match=r"big\.txt: file is .* MB limit|big\.txt"):
-        data.load_folder(folder)
+        data.load_folder(folder, default_access="public")
 
 
 def test_load_folder_skips_empty_files_with_a_warning(folder):
     (folder / "blank.txt").write_text("", encoding="utf-8")
     with pytest.warns(UserWarning, match=r"no extractable text: blank\.txt"):
-        docs = data.load_folder(folder)
+        docs = data.load_folder(folder, default_access="public")
     assert len(docs) == 4
 
 
@@ -388,7 +388,7 @@ def test_one_sampler_keeps_every_type_in_proportion_and_nests():
 
 def test_transfer_set_answers_are_in_their_pages_and_nothing_else_is_korvella():
     folder, questions = data.load_transfer()
-    pages = {d.meta["id"]: d.content for d in data.load_folder(folder)}
+    pages = {d.meta["id"]: d.content for d in data.load_folder(folder, default_access="public")}
     assert len(pages) == 5 and len(questions) == 12
     assert sum(not q.answerable for q in questions) == 2
     for q in questions:
@@ -398,3 +398,107 @@ def test_transfer_set_answers_are_in_their_pages_and_nothing_else_is_korvella():
         else:
             assert q.answer == data.IDK and not q.gold_doc_ids
     assert not any("Korvella" in text or "Fennick" in text for text in pages.values())
+
+
+# --- access levels fail closed: a file whose level cannot be read is never public ------------
+
+_GOOD = "---\ntitle: Handbook\naccess: internal\n---\nThe office opens at eight.\n"
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "message"),
+    [
+        ("title: [Draft] Payroll 2025\naccess: confidential", r"pay\.md line 2: invalid YAML"),
+        ("access: confidential\ntitle: [Draft] Payroll", r"pay\.md line 3: invalid YAML"),
+        ("title: Payroll\naccess: Secret", r"pay\.md line 3: access level 'Secret' is not one"),
+        ("title: Payroll\naccess:", r"pay\.md line 3: access level None is not one"),
+        ("title: Payroll\naccess: [confidential]", r"access level \['confidential'\]"),
+        ("- just\n- a list", r"pay\.md line 2: front matter must be key: value pairs"),
+    ],
+    ids=[
+        "yaml-list-title",
+        "yaml-error-later",
+        "unknown-level",
+        "empty-level",
+        "list-level",
+        "not-a-mapping",
+    ],
+)
+def test_a_file_whose_access_cannot_be_read_stops_loading_or_is_skipped(
+    tmp_path, front_matter, message
+):
+    (tmp_path / "handbook.md").write_text(_GOOD, encoding="utf-8")
+    (tmp_path / "pay.md").write_text(f"---\n{front_matter}\n---\nSalaries.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message) as err:
+        data.load_folder(tmp_path)
+    assert "skip_bad=True" in str(err.value)
+    with pytest.warns(UserWarning, match=r"never indexed as public: .*pay\.md"):
+        docs = data.load_folder(tmp_path, skip_bad=True)
+    assert [(d.meta["source"], d.meta["access"]) for d in docs] == [("handbook.md", "internal")]
+
+
+def test_an_unclosed_front_matter_stops_loading(tmp_path):
+    (tmp_path / "pay.md").write_text("---\naccess: confidential\nSalaries.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pay\.md: front matter is not closed"):
+        data.load_folder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "default", "expected"),
+    [
+        ({"a.txt": "Plain notes.\n", "b.md": "# B\n\nMore notes.\n"}, None, ["public", "public"]),
+        ({"a.txt": "Plain notes.\n"}, "Confidential", ["confidential"]),
+        ({"a.txt": "Plain notes.\n", "h.md": _GOOD}, "confidential", ["confidential", "internal"]),
+        ({"h.md": _GOOD.replace("internal", "CONFIDENTIAL")}, None, ["confidential"]),
+    ],
+    ids=["no-file-declares: public", "explicit-default", "explicit-default-mixed", "any-case"],
+)
+def test_files_without_a_level_get_the_default_the_folder_implies(
+    tmp_path, files, default, expected
+):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    docs = data.load_folder(tmp_path, default_access=default)
+    assert [d.meta["access"] for d in sorted(docs, key=lambda d: d.meta["source"])] == expected
+
+
+def test_a_folder_that_mixes_declared_and_silent_files_needs_a_default(tmp_path):
+    (tmp_path / "h.md").write_text(_GOOD, encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("Salaries are paid monthly.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"1 do not: notes\.txt.*default_access='internal'"):
+        data.load_folder(tmp_path)
+    with pytest.raises(DataError, match=r"default_access='secret' is not one of"):
+        data.load_folder(tmp_path, default_access="secret")
+
+
+def test_build_index_refuses_a_folder_with_a_bad_access_level(tmp_path):
+    from kit.rag import RagError, build_index
+
+    (tmp_path / "pay.md").write_text("---\ntitle: Pay\naccess: Secret\n---\nX.\n", "utf-8")
+    with pytest.raises(RagError, match=r"Cannot load documents: .*pay\.md line 3"):
+        build_index(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("utf16.txt", "Pump speed: 40 rpm\n".encode("utf-16"), r"utf16\.txt line 1: holds NUL"),
+        ("nul.md", b"# Notes\n\nfine\x00hidden\n", r"nul\.md line 3: holds NUL bytes"),
+        ("latin1.html", "<p>Caf\xe9</p>".encode("latin-1"), r"latin1\.html line 1: not valid UTF"),
+    ],
+    ids=["utf-16", "nul-byte", "latin-1-html"],
+)
+def test_a_file_that_is_not_utf8_text_is_named_not_indexed(tmp_path, name, raw, message):
+    (tmp_path / "ok.txt").write_text("The boiler pressure is 3 bar.\n", encoding="utf-8")
+    (tmp_path / name).write_bytes(raw)
+    with pytest.raises(DataError, match=message):
+        data.load_folder(tmp_path)
+
+
+def test_links_that_lead_nowhere_are_named_when_skipped(tmp_path):
+    (tmp_path / "ok.txt").write_text("The boiler pressure is 3 bar.\n", encoding="utf-8")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    (tmp_path / "gone.md").symlink_to(tmp_path / "deleted.md")
+    with pytest.warns(UserWarning, match=r"2 link\(s\) that lead nowhere .*: gone\.md, loop\.txt"):
+        docs = data.load_folder(tmp_path)
+    assert [d.meta["source"] for d in docs] == ["ok.txt"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
+import signal
 
 import pytest
 
@@ -362,3 +364,40 @@ def test_benchmark_averages_peers_over_seeds(capsys):
     out = capsys.readouterr().out
     assert "running kit (seed 1)" in out and "running kit (seed 2)" in out
     assert "kit eval loss per seed (1,2): " in out
+
+
+class _SendSigterm(StopAfterStep):
+    """At ``step``, the process receives SIGTERM, as a closed Colab tab or a killed job sends."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return control
+
+
+def test_sigterm_stops_at_the_end_of_the_step_with_a_checkpoint_to_resume_from(
+    run_a, tmp_path, capsys
+):
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        train_adapter(output_dir=tmp_path, callbacks=[_SendSigterm(2)], **TINY)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert "SIGTERM received: stopped at step 2" in capsys.readouterr().out
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is only there while training
+    resumed = train_adapter(output_dir=tmp_path, resume=True, **TINY)
+    assert resumed.completed and resumed.resumed_from_step == 2
+    assert resumed.losses[-1][1] == pytest.approx(run_a.losses[-1][1], abs=1e-5)
+
+
+def test_a_folder_that_is_not_a_kit_adapter_says_what_to_pass_instead(run_a, tmp_path):
+    import shutil
+
+    above = check_adapter(run_a.output_dir)  # the run's folder, one level above its adapter
+    assert f"one level down: pass {run_a.adapter_dir}" in above
+    plain = tmp_path / "plain"
+    shutil.copytree(run_a.adapter_dir, plain)
+    (plain / ADAPTER_MARKER).unlink()  # what peft's own save_pretrained leaves
+    assert "plain peft adapter" in check_adapter(plain)
+    with pytest.raises(Exception, match="PeftModel.from_pretrained"):
+        load_adapter(plain)

@@ -115,7 +115,7 @@ def test_own_data_jsonl_pairs_messages_and_csv(tmp_path):
     ("name", "content", "message"),
     [
         ("empty.jsonl", "", "empty"),
-        ("bad.jsonl", '{"prompt": "a"\n', "line 1: invalid JSON"),
+        ("bad.jsonl", '{"prompt": "a"\n', r"line 1, column \d+: invalid JSON"),
         ("field.jsonl", '{"prompt": "a", "reply": "b"}\n', "line 1: needs either 'messages'"),
         ("blank.jsonl", '{"prompt": "a", "response": "  "}\n', "line 1: response is empty"),
         ("role.jsonl", json.dumps({"messages": [{"role": "bot", "content": "x"}]}), "role 'bot'"),
@@ -135,6 +135,27 @@ def test_bad_training_files_say_what_and_where(tmp_path, name, content, message)
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         load_examples(path)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".csv"])
+def test_a_training_file_that_is_not_utf8_is_named_in_any_format(tmp_path, suffix):
+    path = tmp_path / f"latin1{suffix}"
+    rows = {
+        ".json": '[{"prompt": "Caf\xe9?", "response": "Oui."}]',
+        ".jsonl": '{"prompt": "Caf\xe9?", "response": "Oui."}\n',
+        ".csv": "prompt,response\nCaf\xe9?,Oui.\n",
+    }
+    path.write_bytes(rows[suffix].encode("latin-1"))
+    with pytest.raises(DataError, match=rf"latin1\{suffix} line \d: not valid UTF-8.*re-save"):
+        load_examples(path)
+
+
+def test_a_json_error_reads_as_a_sentence(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text('[{"prompt": "a", "response": "b}]')
+    with pytest.raises(DataError, match=r"line 1, column \d+: invalid JSON") as err:
+        load_examples(path)
+    assert "at at" not in str(err.value) and "starting at)" not in str(err.value)
 
 
 def test_empty_or_missing_training_set():

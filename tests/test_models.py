@@ -57,6 +57,22 @@ def test_generate_answers_a_question(converted: Path):
         generate(model, tok, "   ")
 
 
+def test_a_reply_cut_inside_a_character_loses_the_half_character(converted: Path):
+    from transformers import AutoTokenizer
+
+    from kit.generate import decode_reply
+
+    tok = AutoTokenizer.from_pretrained(converted)
+    ids = tok("東京の天気 🙂🙂", add_special_tokens=False)["input_ids"]
+    cuts = [ids[:k] for k in range(1, len(ids) + 1)]  # a token limit at every position
+    half = [cut for cut in cuts if tok.decode(cut).endswith("\ufffd")]
+    assert len(half) >= 3  # a plain decode shows a half character at several of them
+    for cut in cuts:
+        text = decode_reply(tok, cut)
+        assert "\ufffd" not in text and tok.decode(cut).startswith(text)
+    assert decode_reply(tok, ids) == "東京の天気 🙂🙂"
+
+
 def test_generate_batch_matches_one_at_a_time(converted: Path):
     from kit.generate import generate, generate_batch
 

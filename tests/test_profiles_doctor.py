@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kit import profiles
@@ -79,3 +81,26 @@ def test_cli_doctor_and_bad_profile(capsys):
     assert "ready." in capsys.readouterr().out
     assert main(["run", "--profile", "huge"]) == 2
     assert "Unknown profile 'huge'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make_cache", "message"),
+    [
+        (lambda tmp: (tmp / "cache.txt", (tmp / "cache.txt").write_text("x")), "is a file, not a"),
+        (lambda tmp: (tmp / "file" / "sub", (tmp / "file").write_text("x")), "not writable"),
+        (lambda tmp: (Path("/proc/kit-cache"), None), "not writable"),
+    ],
+    ids=["a-file", "under-a-file", "read-only-filesystem"],
+)
+def test_a_cache_the_kit_cannot_write_fails_the_doctor_and_the_commands_say_why(
+    monkeypatch, tmp_path, capsys, make_cache, message
+):
+    folder, _ = make_cache(tmp_path)
+    monkeypatch.setenv("KIT_CACHE", str(folder))
+    report = run_doctor()
+    cache = next(c for c in report.checks if c.name == "cache")
+    assert cache.status == FAIL and message in cache.detail and "KIT_CACHE" in cache.fix
+    assert not report.ok and "ready." not in report.to_text()
+    assert main(["models"]) == 2  # a message, not a traceback
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "KIT_CACHE" in err and "Traceback" not in err

@@ -83,8 +83,11 @@ def test_index_your_own_folder_skips_files_that_cannot_be_converted(tmp_path):
 
 
 def test_bad_sources_raise_clear_errors(tmp_path):
-    with pytest.raises(RagError, match="folder not found"):
+    with pytest.raises(RagError, match="'.*nope' is not a folder or file that exists"):
         rag.build_index(tmp_path / "nope")
+    with pytest.raises(RagError, match=r"'The pump runs at 40 rpm\.' is not a folder.*Document"):
+        rag.build_index("The pump runs at 40 rpm.")  # text, not a path
+    assert rag.load_source(Document(content="One document.")) == [Document(content="One document.")]
     (tmp_path / "only.pdf").write_bytes(b"not a pdf")
     with pytest.raises(RagError, match="no loadable documents"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -270,6 +273,40 @@ def test_filter_helpers():
     assert rag.combine_filters(None, None) is None
     with pytest.raises(RagError, match="needs 'field'"):
         rag.filter_fields({"meta.kind": "faq"})
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"field": "meta.kind", "operator": "=", "value": "faq"}, "Unknown filter operator '='"),
+        ({"field": "meta.kind", "operator": "contains", "value": "f"}, "use one of '==', '!='"),
+        ({"field": "meta.kind", "operator": "in", "value": "faq"}, "takes a list of values"),
+        ({"field": "meta.kind", "operator": "=="}, "needs 'field', 'operator' and 'value'"),
+        ({"operator": "XOR", "conditions": []}, r"operator among \['AND', 'NOT', 'OR'\]"),
+        ({"operator": "AND", "conditions": {"field": "x"}}, "'conditions' \\(a list\\)"),
+        (
+            {
+                "operator": "AND",
+                "conditions": [{"field": "meta.kind", "operator": "~", "value": 1}],
+            },
+            "Unknown filter operator '~'",
+        ),
+        ("meta.kind == faq", "must be a dict"),
+    ],
+    ids=[
+        "typo",
+        "not-haystack",
+        "in-scalar",
+        "no-value",
+        "logic",
+        "conditions-dict",
+        "nested",
+        "string",
+    ],
+)
+def test_a_malformed_filter_is_named_before_haystack_sees_it(bad, message):
+    with pytest.raises(RagError, match=message):
+        rag.filter_fields(bad)
 
 
 # --------------------------------------------------------------------------- answer

@@ -69,3 +69,14 @@ def test_no_citation_means_none_is_invented():
 
 def test_repeats_are_collapsed_in_order_of_first_mention():
     assert parse_citations("[2] then [kb-004] then [1] and [3]", SOURCES) == ["kb-004", "kb-012"]
+
+
+def test_a_shown_sources_title_on_a_source_line_is_a_citation():
+    assert parse_citations("Answer: €120.\nIt costs €120.\nSource: Price list 2025", SOURCES) == [
+        "kb-004"
+    ]
+    assert parse_citations("source: returns and refunds", SOURCES) == ["kb-012"]
+    # a title in the answer's text is not a citation, nor is part of a longer word
+    assert parse_citations("The Price list 2025 says €120.", SOURCES) == []
+    assert parse_citations("Source: Price list 20256", SOURCES) == []
+    assert parse_citations("Source: none", SOURCES) == []
