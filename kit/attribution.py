@@ -21,8 +21,12 @@ from typing import Any
 from kit.citations import ABSTAIN, doc_id
 from kit.prompts import content_words
 
-MIN_SUPPORT = 0.6
-"""Share of the answer's content words one source must hold to be named as its source."""
+MIN_SUPPORT = 0.3
+"""Share of the answer's content words one source must hold to be named as its source.
+
+Chosen on 64 train questions (plain RAG, float32): the threshold that attributes the most answers
+to a right document while at least 3 in 4 attributions are right. 0.3 attributed 78% of the
+answers, 75% of them to a gold document; 0.4: 67% / 78%; 0.6: 34% / 84%; 0.8: 20% / 81%."""
 
 
 def answer_words(answer: str) -> list[str]:
