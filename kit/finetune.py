@@ -66,9 +66,12 @@ from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     import pandas as pd
-    from transformers import TrainerCallback
+    from peft import LoraConfig
+    from transformers import TrainerCallback, TrainingArguments
 
 __all__ = [
+    "lora_config",
+    "training_arguments",
     "AdapterError",
     "DataError",
     "FinetuneError",
@@ -418,6 +421,111 @@ def _data_hash(features: Sequence[dict]) -> str:
     return digest.hexdigest()[:16]
 
 
+def lora_config(profile: str | Profile | None = None) -> LoraConfig:
+    """The profile's LoRA settings as the peft ``LoraConfig`` that :func:`train_adapter` uses:
+    rank ``r``, ``lora_alpha`` (the update is scaled by alpha / r), dropout and the modules that
+    get an adapter. Change one and pass it back: ``train_adapter(lora_config=config)``."""
+    return _lora_for(resolve_profile(profile))
+
+
+def _lora_for(prof: Profile) -> LoraConfig:
+    from peft import LoraConfig
+
+    targets = list(prof.lora_targets)
+    return LoraConfig(
+        r=prof.lora_r,
+        lora_alpha=prof.lora_alpha,
+        lora_dropout=prof.lora_dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+# LoraConfig fields beyond the profile's four that change what is trained (recorded if changed).
+_LORA_EXTRAS = ("bias", "use_rslora", "use_dora", "init_lora_weights", "modules_to_save")
+
+
+def _adopt_lora(config: Any, prof: Profile) -> tuple[LoraConfig, Profile, dict[str, Any]]:
+    """A LoraConfig the learner built -> (a copy for causal LM, the profile with its shape, the
+    fields it changes beyond the shape). FinetuneError if it is not a LoraConfig."""
+    import copy
+
+    from peft import LoraConfig
+
+    if not isinstance(config, LoraConfig):
+        raise FinetuneError(
+            f"lora_config must be a peft LoraConfig (e.g. kit.finetune.lora_config(profile)), "
+            f"not {type(config).__name__}."
+        )
+    config = copy.deepcopy(config)
+    config.task_type = config.task_type or "CAUSAL_LM"
+    targets = config.target_modules
+    targets = [targets] if isinstance(targets, str) else sorted(targets or ())
+    if set(targets) == set(prof.lora_targets):  # the same modules: the same profile, reusable
+        targets = list(prof.lora_targets)
+    prof = prof.with_(
+        lora_r=int(config.r),
+        lora_alpha=int(config.lora_alpha),
+        lora_dropout=float(config.lora_dropout),
+        lora_targets=tuple(targets),
+    )
+    default = LoraConfig()
+    extras = {
+        k: repr(getattr(config, k))
+        for k in _LORA_EXTRAS
+        if getattr(config, k) != getattr(default, k)
+    }
+    return config, prof, extras
+
+
+def training_arguments(
+    profile: str | Profile | None,
+    output_dir: str | Path,
+    max_steps: int,
+    evaluate: bool = True,
+    seed: int = 42,
+    fp16: bool = False,
+) -> TrainingArguments:
+    """The transformers ``TrainingArguments`` :func:`train_adapter` runs the Trainer with.
+
+    In: the profile (batch size, learning rate, ...), the checkpoint folder, the number of
+    optimizer steps (train_adapter derives it from the data and ``epochs``), whether there is a
+    held-out set to evaluate. The held-out loss and the checkpoints come about 4 times per run
+    unless the profile's ``eval_steps`` / ``save_steps`` say otherwise.
+    """
+    from transformers import TrainingArguments
+
+    prof = resolve_profile(profile)
+    every = lambda n, k: n if n > 0 else max(1, math.ceil(max_steps / k))  # noqa: E731
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=prof.batch_size,
+        per_device_eval_batch_size=max(prof.batch_size, 8),
+        gradient_accumulation_steps=prof.grad_accum,
+        learning_rate=prof.learning_rate,
+        max_steps=max_steps,
+        lr_scheduler_type="cosine",  # down to 0 by the last step, after a short warm-up
+        warmup_steps=round(prof.warmup_ratio * max_steps),
+        logging_steps=1,  # a loss point per step for the curve
+        logging_nan_inf_filter=False,  # a NaN must reach the loss guard, not be hidden
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=every(prof.eval_steps, 4),
+        save_strategy="steps",
+        save_steps=every(prof.save_steps, 4),
+        save_total_limit=2,
+        seed=seed,
+        data_seed=seed,
+        train_sampling_strategy="sequential",  # the kit orders the batches itself (by length)
+        remove_unused_columns=False,
+        prediction_loss_only=True,
+        use_cpu=best_device() == "cpu",
+        fp16=fp16,
+        report_to="none",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
 def train_adapter(
     examples: Any = None,
     profile: str | Profile | None = None,
@@ -430,6 +538,7 @@ def train_adapter(
     system: str = DEFAULT_SYSTEM,
     reuse: bool = False,
     init_adapter: str | Path | None = None,
+    lora_config: LoraConfig | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune ``base`` with LoRA on ``examples``; save the adapter; return a TrainResult.
@@ -450,14 +559,16 @@ def train_adapter(
       init_adapter: an adapter folder to start from instead of a fresh LoRA (e.g. the style
         adapter, so that RAFT training adds retrieval skills on top of the house style); its
         LoRA shape (rank, alpha, dropout, targets) is kept, and ``lora_*`` overrides are refused;
+      lora_config: a peft LoraConfig to train instead of the profile's (start from
+        :func:`lora_config`); its rank, alpha, dropout and targets replace the profile's;
       **overrides: any Profile field, e.g. ``learning_rate=1e-3, max_steps=30, lora_r=4``.
     Raises DataError (bad data), FinetuneError (NaN loss, out of memory, mismatched resume),
     AdapterError (the adapter could not be saved; ``init_adapter`` is incomplete or was trained
     on another base model).
     """
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import TrainingArguments, set_seed
+    from peft import get_peft_model
+    from transformers import set_seed
 
     prof = resolve_profile(profile).with_(**overrides) if overrides else resolve_profile(profile)
     if not (prof.learning_rate > 0 and math.isfinite(prof.learning_rate)):
@@ -466,7 +577,14 @@ def train_adapter(
     if prof.train_examples and len(data) > prof.train_examples:
         data = random.Random(seed).sample(data, prof.train_examples)
     train_set, held_out = split_examples(data, prof.eval_examples, seed)
-    init_id = None
+    init_id, lora, lora_extras = None, None, {}
+    if lora_config is not None:
+        if init_adapter:
+            raise FinetuneError(
+                "init_adapter continues the LoRA of the adapter it starts from: pass lora_config "
+                "or init_adapter, not both."
+            )
+        lora, prof, lora_extras = _adopt_lora(lora_config, prof)
     if init_adapter:
         shape = [k for k in overrides if k.startswith("lora_")]
         if shape:
@@ -531,6 +649,8 @@ def train_adapter(
     }
     if init_id:
         settings["init_adapter"] = init_id
+    if lora_extras:
+        settings["lora"] = lora_extras
     if reuse and resume is False:
         previous = reusable_run(out / "adapter", settings)
         if previous is not None:
@@ -540,50 +660,16 @@ def train_adapter(
 
     set_seed(seed)
     model.config.use_cache = False
-    targets = list(prof.lora_targets)
-    lora = LoraConfig(
-        r=prof.lora_r,
-        lora_alpha=prof.lora_alpha,
-        lora_dropout=prof.lora_dropout,
-        target_modules="all-linear" if targets == ["all-linear"] else targets,
-        task_type="CAUSAL_LM",
-    )
     try:
         if init_adapter:
             model = attach_adapter(model, init_adapter, base, trainable=True)
         else:
-            model = get_peft_model(model, lora)
+            model = get_peft_model(model, lora or _lora_for(prof))
     except ValueError as err:
         raise FinetuneError(f"LoRA could not be attached: {err}") from err
 
-    every = lambda n, k: n if n > 0 else max(1, math.ceil(max_steps / k))  # noqa: E731
-    eval_steps = every(prof.eval_steps, 4)
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir),
-        per_device_train_batch_size=prof.batch_size,
-        per_device_eval_batch_size=max(prof.batch_size, 8),
-        gradient_accumulation_steps=prof.grad_accum,
-        learning_rate=prof.learning_rate,
-        max_steps=max_steps,
-        lr_scheduler_type="cosine",
-        warmup_steps=round(prof.warmup_ratio * max_steps),
-        logging_steps=1,
-        logging_nan_inf_filter=False,
-        eval_strategy="steps" if eval_features else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=every(prof.save_steps, 4),
-        save_total_limit=2,
-        seed=seed,
-        data_seed=seed,
-        train_sampling_strategy="sequential",
-        remove_unused_columns=False,
-        prediction_loss_only=True,
-        use_cpu=device == "cpu",
-        fp16=fp16,
-        report_to="none",
-        dataloader_num_workers=0,
-        disable_tqdm=False,
+    args = training_arguments(
+        prof, ckpt_dir, max_steps, evaluate=bool(eval_features), seed=seed, fp16=fp16
     )
     guard, stopper = _LossGuard(prof.learning_rate), StopOnSignal()
     all_callbacks = [guard, *(callbacks or []), stopper]  # last: sees a signal sent at this step
@@ -820,7 +906,9 @@ def _oom_message(prof: Profile) -> str:
     )
 
 
-def _trainer_class():
+def trainer_class() -> type:
+    """The transformers ``Trainer`` subclass :func:`train_adapter` uses: the loss is computed on
+    the reply tokens only (:func:`reply_loss`), and evaluation time is counted apart."""
     from transformers import Trainer
 
     class KitTrainer(Trainer):
@@ -849,7 +937,7 @@ class _LazyTrainer:
     """Build the Trainer subclass on first use (importing transformers is slow)."""
 
     def __call__(self, *args, **kwargs):
-        return _trainer_class()(*args, **kwargs)
+        return trainer_class()(*args, **kwargs)
 
 
 _KitTrainer = _LazyTrainer()

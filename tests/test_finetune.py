@@ -401,3 +401,30 @@ def test_a_folder_that_is_not_a_kit_adapter_says_what_to_pass_instead(run_a, tmp
     assert "plain peft adapter" in check_adapter(plain)
     with pytest.raises(Exception, match="PeftModel.from_pretrained"):
         load_adapter(plain)
+
+
+def test_the_notebook_can_build_the_lora_config_and_arguments_and_pass_the_config(run_a, tmp_path):
+    from peft import LoraConfig
+    from transformers import TrainingArguments
+
+    from kit.finetune import lora_config, training_arguments
+    from kit.profiles import get_profile
+
+    smoke = get_profile("smoke")
+    config = lora_config(smoke)
+    assert isinstance(config, LoraConfig) and config.r == smoke.lora_r
+    assert set(config.target_modules) == set(smoke.lora_targets)
+    args = training_arguments(smoke, tmp_path / "ckpt", max_steps=12)
+    assert isinstance(args, TrainingArguments) and args.learning_rate == smoke.learning_rate
+    assert args.max_steps == 12 and args.eval_steps == 3 and args.save_steps == 3
+
+    config.r, config.lora_alpha, config.target_modules = 4, 8, ["q_proj", "v_proj"]
+    run = train_adapter(output_dir=tmp_path, lora_config=config, **TINY)
+    saved = json.loads((run.adapter_dir / "adapter_config.json").read_text())
+    assert saved["r"] == 4 and saved["lora_alpha"] == 8
+    assert sorted(saved["target_modules"]) == ["q_proj", "v_proj"]
+    assert config.r == 4 and "r=4" not in run_a.summary()  # the learner's object is not changed
+    with pytest.raises(FinetuneError, match="not both"):
+        train_adapter(lora_config=config, init_adapter=run_a.adapter_dir, **TINY)
+    with pytest.raises(FinetuneError, match="must be a peft LoraConfig"):
+        train_adapter(lora_config={"r": 4}, **TINY)
