@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from kit.citations import ABSTAIN, doc_id
+from kit.citations import doc_id
+from kit.evaluate import is_abstention
 from kit.prompts import content_words
 
 MIN_SUPPORT = 0.3
@@ -54,7 +55,7 @@ def attribute(answer: str, sources: Sequence[Any], min_support: float = MIN_SUPP
     """The document id of the shown source that best supports ``answer``, as a one-item list;
     empty when the answer declines, has no content words, or no source holds ``min_support`` of
     them. Ties go to the source shown first (the one the retriever ranked higher)."""
-    if not sources or answer.strip().startswith(ABSTAIN):
+    if not sources or is_abstention(answer):
         return []
     scores = [support(answer, [source]) for source in sources]
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))

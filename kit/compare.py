@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from kit import __version__
+from kit.attribution import MIN_SUPPORT
 from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
 from kit.evaluate import is_abstention, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
@@ -615,6 +616,7 @@ RECIPE = {
     "questions": "kit.data.sample_questions (stratified by type, seed 0)",
     "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
     "abstention": "not learned in the grid (it declined 38-54% of answerable test questions)",
+    "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
 }
 
 

@@ -858,35 +858,49 @@ def _convert(path: Path, kind: str) -> list[Document]:
 
 
 def declared_access(path: Path) -> str | None:
-    """The access level a Markdown file's front matter declares, lower-cased; None when the file
-    has no front matter or no ``access`` key.
+    """The access level a file's front matter declares, lower-cased; None when the file has no
+    front matter or no ``access`` key (any case). Only text files (.md, .markdown, .txt) can
+    carry front matter; other files get None without being read.
 
-    Raises DataError naming the file and the line when the front matter does not parse, or when
-    ``access`` is empty or not one of ``ACCESS_LEVELS``: such a file must never be read as public.
+    Raises DataError naming the file and the line when the front matter does not parse, does not
+    start on line 1, or when ``access`` is empty or not one of ``ACCESS_LEVELS``: such a file
+    must never be read as public.
     """
+    if path.suffix.lower() not in (".md", ".markdown", ".txt"):
+        return None
     text = read_text_file(path, "document")
-    if path.suffix.lower() not in (".md", ".markdown") or not text.startswith("---"):
+    if not text.startswith("---"):
+        if text.lstrip().startswith("---"):
+            raise DataError(
+                f"{path} line 1: blank lines before the front matter; start the file with its "
+                "'---' line, or the front matter is read as text and its access level ignored"
+            )
         return None
     meta, _ = parse_front_matter(path)
-    if "access" not in meta:
+    key = next((k for k in meta if str(k).strip().lower() == "access"), None)
+    if key is None:
         return None
-    level = str(meta["access"] or "").strip().lower()
+    level = str(meta[key] or "").strip().lower()
     if level not in ACCESS_LEVELS:
         line = next(
-            (i for i, row in enumerate(text.splitlines(), 1) if row.lstrip().startswith("access")),
+            (
+                i
+                for i, row in enumerate(text.splitlines(), 1)
+                if row.lstrip().lower().startswith("access")
+            ),
             2,
         )
         raise DataError(
-            f"{path} line {line}: access level {meta['access']!r} is not one of "
+            f"{path} line {line}: access level {meta[key]!r} is not one of "
             f"{', '.join(ACCESS_LEVELS)}; write one of them (or fix the typo) so the role filter "
             "knows who may read this file"
         )
     return level
 
 
-def _declared_levels(files: Sequence[Path], skip_bad: bool) -> dict[Path, str | None]:
-    """Each file's declared access level (None: not declared); bad files raise, or with
-    ``skip_bad`` are left out with one warning naming them."""
+def _declared_levels(files: Sequence[Path], skip_bad: bool) -> tuple[dict[Path, str | None], int]:
+    """Each file's declared access level (None: not declared), and how many bad files were
+    skipped; bad files raise, or with ``skip_bad`` are left out with one warning naming them."""
     levels: dict[Path, str | None] = {}
     bad: list[str] = []
     for p in files:
@@ -903,13 +917,14 @@ def _declared_levels(files: Sequence[Path], skip_bad: bool) -> dict[Path, str | 
             "they are never indexed as public: " + "; ".join(bad),
             stacklevel=3,
         )
-    return levels
+    return levels, len(bad)
 
 
 def _folder_default(
-    declared: dict[Path, str | None], default_access: str | None, base: Path
+    declared: dict[Path, str | None], default_access: str | None, base: Path, skipped: int = 0
 ) -> str:
-    """The level for files that declare none (see :func:`load_folder`)."""
+    """The level for files that declare none (see :func:`load_folder`). A skipped bad file
+    counts as one that declares a level: it tried to."""
     if default_access is not None:
         level = str(default_access).strip().lower()
         if level not in ACCESS_LEVELS:
@@ -918,9 +933,10 @@ def _folder_default(
             )
         return level
     silent = [str(p.relative_to(base)) for p, level in declared.items() if level is None]
-    if silent and len(silent) < len(declared):
+    declaring = len(declared) + skipped - len(silent)
+    if silent and declaring:
         raise DataError(
-            f"{len(declared) - len(silent)} file(s) in {base} declare an access level but "
+            f"{declaring} file(s) in {base} declare an access level but "
             f"{len(silent)} do not: {', '.join(silent[:5])}{' ...' if len(silent) > 5 else ''}. "
             "Add `access: public|internal|confidential` to their front matter, or say what they "
             "are: load_folder(folder, default_access='internal')"
@@ -989,8 +1005,8 @@ def load_folder(
                 f"{p}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES / 1e6:.0f} MB "
                 "limit (kit.data.MAX_FILE_BYTES); split it or leave it out"
             )
-    declared = _declared_levels(loadable, skip_bad)
-    default = _folder_default(declared, default_access, base)
+    declared, skipped = _declared_levels(loadable, skip_bad)
+    default = _folder_default(declared, default_access, base, skipped)
     docs: list[Document] = []
     empty: list[str] = []
     for p, level in declared.items():

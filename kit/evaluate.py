@@ -215,12 +215,8 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "cites": df["cites"].mean() if "cites" in df else math.nan,
                 "citation_precision": df["citation_precision"].mean(),
                 "citation_recall": df["citation_recall"].mean(),
-                "attributed": df["attributed"].mean() if "attributed" in df else math.nan,
-                "attribution_precision": (
-                    df["attribution_precision"].mean()
-                    if "attribution_precision" in df
-                    else math.nan
-                ),
+                "attributed": _mean(df, "attributed"),
+                "attribution_precision": _mean(df, "attribution_precision"),
                 "abstain_ok": unans["abstained"].mean() if len(unans) else math.nan,
                 "false_abstain": ans["abstained"].mean() if len(ans) else math.nan,
                 "style": df["style_ok"].mean(),
@@ -331,8 +327,11 @@ def interval_table(
 def citation_table(scores: pd.DataFrame) -> pd.DataFrame:
     """The systems that retrieve: the model's own citations next to the attributed ones, each
     "value [95% interval]" (:func:`interval_table` on the four citation metrics)."""
+    metrics = ("cites", "citation_precision", *ATTRIBUTION_METRICS)
+    if "sources" not in scores or not (scores["sources"] > 0).any():
+        return pd.DataFrame(columns=["system", "questions", *metrics])  # nothing retrieved
     retrieving = scores.groupby("system", sort=False)["sources"].transform("max") > 0
-    return interval_table(scores[retrieving], ("cites", "citation_precision", *ATTRIBUTION_METRICS))
+    return interval_table(scores[retrieving], metrics)
 
 
 def rate_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -227,9 +227,10 @@ class StopAfterStep(_callback_base()):
 
 
 class StopOnSignal(_callback_base()):
-    """SIGTERM (a closed Colab tab, a killed job, a laptop shutting down) ends training at the
-    end of the current step with a checkpoint written, as :class:`StopAfterStep` does, so
-    ``train_adapter(..., resume=True)`` continues from there. Ctrl-C stops at once instead.
+    """SIGTERM (a killed job, a runtime or laptop shutting down) ends training at the end of the
+    current step with a checkpoint written, as :class:`StopAfterStep` does, so
+    ``train_adapter(..., resume=True)`` continues from there; a second SIGTERM is not held back.
+    Ctrl-C stops at once instead.
 
     ``with stopper.listening():`` installs the handler (main thread only) and restores the
     previous one on the way out; ``received`` is the signal number once one arrived.
@@ -237,20 +238,22 @@ class StopOnSignal(_callback_base()):
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self._previous: Any = signal.SIG_DFL
 
     @contextmanager
     def listening(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
             yield  # Python delivers signals to the main thread only
             return
-        previous = signal.signal(signal.SIGTERM, self._note)
+        self._previous = signal.signal(signal.SIGTERM, self._note)
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, self._previous)
 
     def _note(self, signum: int, frame: Any) -> None:
         self.received = signum
+        signal.signal(signal.SIGTERM, self._previous)  # a second SIGTERM is not held back
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.received is not None:
@@ -441,13 +444,10 @@ def _lora_for(prof: Profile) -> LoraConfig:
     )
 
 
-# LoraConfig fields beyond the profile's four that change what is trained (recorded if changed).
-_LORA_EXTRAS = ("bias", "use_rslora", "use_dora", "init_lora_weights", "modules_to_save")
-
-
 def _adopt_lora(config: Any, prof: Profile) -> tuple[LoraConfig, Profile, dict[str, Any]]:
-    """A LoraConfig the learner built -> (a copy for causal LM, the profile with its shape, the
-    fields it changes beyond the shape). FinetuneError if it is not a LoraConfig."""
+    """A LoraConfig the learner built -> (a copy for causal LM, the profile with its shape, every
+    other field where it differs from the profile's config: recorded, so reuse and resume tell
+    the two apart). FinetuneError if it is not a LoraConfig."""
     import copy
 
     from peft import LoraConfig
@@ -469,11 +469,12 @@ def _adopt_lora(config: Any, prof: Profile) -> tuple[LoraConfig, Profile, dict[s
         lora_dropout=float(config.lora_dropout),
         lora_targets=tuple(targets),
     )
-    default = LoraConfig()
-    extras = {
-        k: repr(getattr(config, k))
-        for k in _LORA_EXTRAS
-        if getattr(config, k) != getattr(default, k)
+    same_shape, mine = _lora_for(prof).to_dict(), config.to_dict()
+    skip = {"task_type", "base_model_name_or_path", "revision", "inference_mode", "peft_type"}
+    extras = {  # sets sorted: their order changes from one Python process to the next
+        k: repr(sorted(v) if isinstance(v, set | frozenset) else v)
+        for k, v in sorted(mine.items())
+        if k not in skip and v != same_shape.get(k)
     }
     return config, prof, extras
 
@@ -583,6 +584,12 @@ def train_adapter(
             raise FinetuneError(
                 "init_adapter continues the LoRA of the adapter it starts from: pass lora_config "
                 "or init_adapter, not both."
+            )
+        shape = [k for k in overrides if k.startswith("lora_")]
+        if shape:
+            raise FinetuneError(
+                f"lora_config sets the LoRA shape: change {shape} on the config instead "
+                "(e.g. config.r = 4), not as keyword arguments."
             )
         lora, prof, lora_extras = _adopt_lora(lora_config, prof)
     if init_adapter:

@@ -430,11 +430,19 @@ def build_index(
     )
 
 
+def _exists(path: str | Path) -> bool:
+    """Whether ``path`` names an existing file or folder (a long text is no path: False)."""
+    try:
+        return Path(path).expanduser().exists()
+    except (OSError, ValueError):  # name too long, a NUL character, ...
+        return False
+
+
 def load_source(source: str | Path | Sequence[Document] | None) -> list[Document]:
     """Documents to index from ``source`` (see :func:`build_index`); RagError if there are none."""
     from kit.data import VERSIONS, DataError, load_documents, load_folder
 
-    missing = isinstance(source, str | Path) and not Path(source).expanduser().exists()
+    missing = isinstance(source, str | Path) and not _exists(source)
     if missing and str(source) not in VERSIONS:
         raise RagError(
             f"Cannot load documents: {str(source)[:80]!r} is not a folder or file that exists "

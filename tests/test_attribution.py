@@ -31,7 +31,8 @@ def test_attribute_names_the_source_that_holds_the_answer():
     assert attribution.attribute("Rated to 40 metres.", [PRICES, MANUAL]) == ["kb-001"]
     # both hold "S2" only, 1 of 4 words: below the share it takes, so nothing is named
     assert attribution.attribute("The S2 is blue, light and cheap.", [MANUAL, PRICES]) == []
-    assert attribution.attribute("I don't know.", [MANUAL, PRICES]) == []
+    for declined in ("I don't know.", "i don\u2019t know", "Not mentioned in the sources."):
+        assert attribution.attribute(declined, [MANUAL, PRICES]) == [], declined
     assert attribution.attribute("40 metres", []) == []
     # a tie goes to the source shown first
     assert attribution.attribute("The S2", [PRICES, MANUAL], min_support=0.5) == ["kb-002"]
@@ -76,3 +77,12 @@ def test_citation_table_shows_the_systems_that_retrieve():
         "attributed",
         "attribution_precision",
     ]
+
+
+def test_citation_table_without_a_retrieving_system_is_empty_not_an_error():
+    from kit.evaluate import citation_table
+
+    rec = QARecord("q1", "How deep?", "40 metres", ["kb-001"], "single", "test", [])
+    rows = score_answers([rec], [Answer(rec.question, "40 metres.", system="base")])
+    assert citation_table(rows).empty
+    assert citation_table(rows.drop(columns=["sources"])).empty  # scored before the column

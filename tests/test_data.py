@@ -277,7 +277,8 @@ def _tiny_pdf(text: str) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    # the binary marker line real PDFs carry (and a NUL): not UTF-8, never read as text
+    out, offsets = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\x00\n"), []
     for i, body in enumerate(objects, start=1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
@@ -414,6 +415,7 @@ _GOOD = "---\ntitle: Handbook\naccess: internal\n---\nThe office opens at eight.
         ("title: Payroll\naccess:", r"pay\.md line 3: access level None is not one"),
         ("title: Payroll\naccess: [confidential]", r"access level \['confidential'\]"),
         ("- just\n- a list", r"pay\.md line 2: front matter must be key: value pairs"),
+        ("title: Payroll\nAccess: Secret", r"pay\.md line 3: access level 'Secret'"),
     ],
     ids=[
         "yaml-list-title",
@@ -422,6 +424,7 @@ _GOOD = "---\ntitle: Handbook\naccess: internal\n---\nThe office opens at eight.
         "empty-level",
         "list-level",
         "not-a-mapping",
+        "key-in-another-case",
     ],
 )
 def test_a_file_whose_access_cannot_be_read_stops_loading_or_is_skipped(
@@ -502,3 +505,27 @@ def test_links_that_lead_nowhere_are_named_when_skipped(tmp_path):
     with pytest.warns(UserWarning, match=r"2 link\(s\) that lead nowhere .*: gone\.md, loop\.txt"):
         docs = data.load_folder(tmp_path)
     assert [d.meta["source"] for d in docs] == ["ok.txt"]
+
+
+def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
+    (tmp_path / "late.md").write_text("\n---\naccess: confidential\n---\nSalaries.\n", "utf-8")
+    with pytest.raises(DataError, match=r"late\.md line 1: blank lines before the front matter"):
+        data.load_folder(tmp_path)
+    (tmp_path / "late.md").unlink()
+    (tmp_path / "notes.txt").write_text("---\nAccess: Confidential\n---\nSalaries.\n", "utf-8")
+    (tmp_path / "open.txt").write_text("The canteen opens at noon.\n", "utf-8")
+    docs = data.load_folder(tmp_path, default_access="public")
+    assert {d.meta["source"]: d.meta["access"] for d in docs} == {
+        "notes.txt": "confidential",
+        "open.txt": "public",
+    }
+
+
+def test_a_skipped_bad_file_still_counts_as_one_that_declares_a_level(tmp_path):
+    (tmp_path / "pay.md").write_text("---\ntitle: Pay\naccess: Secret\n---\nSalaries.\n", "utf-8")
+    (tmp_path / "notes.txt").write_text("Salaries are paid monthly.\n", "utf-8")
+    with (
+        pytest.warns(UserWarning, match=r"pay\.md"),
+        pytest.raises(DataError, match=r"1 do not: notes\.txt"),
+    ):
+        data.load_folder(tmp_path, skip_bad=True)  # not public by the typo's absence

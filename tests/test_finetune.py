@@ -419,11 +419,14 @@ def test_the_notebook_can_build_the_lora_config_and_arguments_and_pass_the_confi
     assert args.max_steps == 12 and args.eval_steps == 3 and args.save_steps == 3
 
     config.r, config.lora_alpha, config.target_modules = 4, 8, ["q_proj", "v_proj"]
+    before = repr(config.to_dict())
     run = train_adapter(output_dir=tmp_path, lora_config=config, **TINY)
+    assert repr(config.to_dict()) == before  # the learner's object is not changed
     saved = json.loads((run.adapter_dir / "adapter_config.json").read_text())
     assert saved["r"] == 4 and saved["lora_alpha"] == 8
     assert sorted(saved["target_modules"]) == ["q_proj", "v_proj"]
-    assert config.r == 4 and "r=4" not in run_a.summary()  # the learner's object is not changed
+    with pytest.raises(FinetuneError, match="change \\['lora_r'\\] on the config"):
+        train_adapter(lora_config=config, **{**TINY, "lora_r": 2})
     with pytest.raises(FinetuneError, match="not both"):
         train_adapter(lora_config=config, init_adapter=run_a.adapter_dir, **TINY)
     with pytest.raises(FinetuneError, match="must be a peft LoraConfig"):

@@ -87,6 +87,8 @@ def test_bad_sources_raise_clear_errors(tmp_path):
         rag.build_index(tmp_path / "nope")
     with pytest.raises(RagError, match=r"'The pump runs at 40 rpm\.' is not a folder.*Document"):
         rag.build_index("The pump runs at 40 rpm.")  # text, not a path
+    with pytest.raises(RagError, match="is not a folder or file that exists"):
+        rag.build_index("The pump runs at forty revolutions a minute. " * 20)  # too long a name
     assert rag.load_source(Document(content="One document.")) == [Document(content="One document.")]
     (tmp_path / "only.pdf").write_bytes(b"not a pdf")
     with pytest.raises(RagError, match="no loadable documents"), warnings.catch_warnings():
