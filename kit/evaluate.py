@@ -212,7 +212,7 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "exact": df["exact"].mean(),
                 "f1": df["f1"].mean(),
                 "sas": df["sas"].mean(),
-                "cites": df["cites"].mean() if "cites" in df else math.nan,
+                "cites": _mean(df, "cites"),
                 "citation_precision": df["citation_precision"].mean(),
                 "citation_recall": df["citation_recall"].mean(),
                 "attributed": _mean(df, "attributed"),
