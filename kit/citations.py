@@ -32,6 +32,19 @@ def doc_id(document: Any) -> str:
     return str(meta.get("doc_id") or meta.get("id") or getattr(document, "id", ""))
 
 
+PAGE_WORDS: dict[str, str] = {"pdf": "p.", "pptx": "slide"}
+"""How a chunk's ``meta["page_number"]`` is named, by the document kind it comes from."""
+
+
+def source_label(document: Any) -> str:
+    """How a cited chunk is named to a reader: its title (else its document id), with the page
+    or slide it starts on for PDFs and slide decks, e.g. ``"Pump manual, p. 3"``."""
+    meta = getattr(document, "meta", None) or {}
+    label = str(meta.get("title") or doc_id(document))
+    word, page = PAGE_WORDS.get(str(meta.get("kind", ""))), meta.get("page_number")
+    return f"{label}, {word} {page}" if word and page else label
+
+
 def parse_citations(
     text: str, documents: Sequence[Any] = (), known_ids: Sequence[str] | None = None
 ) -> list[str]:

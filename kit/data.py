@@ -51,8 +51,12 @@ FOLDER_SUFFIXES: dict[str, str] = {
     ".pdf": "pdf",
     ".html": "html",
     ".htm": "html",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".csv": "csv",
+    ".xlsx": "xlsx",
 }
-"""File types :func:`load_folder` reads, by suffix."""
+"""File types :func:`load_folder` reads, by suffix (each through a Haystack converter)."""
 
 
 class DataError(ValueError):
@@ -827,13 +831,45 @@ def _html_to_text(html: str) -> str:
     return "\n".join(line.strip() for line in "".join(p.parts).splitlines() if line.strip())
 
 
+def _office_converter(kind: str) -> Any:
+    """The Haystack converter for a binary office file (``docx``, ``pptx``, ``xlsx``), or for
+    ``pdf``. Pages (PDF) and slides (PPTX) come out separated by form feeds, which the splitter
+    turns into each chunk's ``page_number``."""
+    from haystack.components import converters as cv
+
+    if kind == "pdf":
+        return cv.PyPDFToDocument()
+    if kind == "docx":
+        return cv.DOCXToDocument()
+    if kind == "pptx":
+        return cv.PPTXToDocument()
+    # one Document per sheet, as CSV text with the column letters on top and no row numbers
+    return cv.XLSXToDocument(table_format_kwargs={"index": False})
+
+
+def _flat_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A converter's meta without its nested records (stores and filters want flat values),
+    keeping what a reader needs: a Word file's title, a spreadsheet's sheet name."""
+    flat = {k: v for k, v in meta.items() if not isinstance(v, dict)}
+    title = (meta.get("docx") or {}).get("title")
+    if title and str(title).strip():
+        flat.setdefault("title", str(title).strip())
+    sheet = (meta.get("xlsx") or {}).get("sheet_name")
+    if sheet is not None:
+        flat["sheet"] = str(sheet)
+    return flat
+
+
 def _convert(path: Path, kind: str) -> list[Document]:
     """Run the Haystack converter for ``kind`` on one file (with fallbacks for missing extras)."""
     from haystack.components import converters as cv
 
-    if kind == "pdf":
-        return cv.PyPDFToDocument().run(sources=[path])["documents"]
+    if kind in ("pdf", "docx", "pptx", "xlsx"):
+        docs = _office_converter(kind).run(sources=[path])["documents"]
+        return [Document(content=d.content, meta=_flat_meta(d.meta)) for d in docs]
     text = read_text_file(path)  # UTF-8 check, clear error otherwise
+    if kind == "csv":
+        return cv.CSVToDocument().run(sources=[path])["documents"]
     if kind == "text":
         return cv.TextFileToDocument().run(sources=[path])["documents"]
     if kind == "markdown":
@@ -947,11 +983,13 @@ def _folder_default(
 def load_folder(
     path: Path | str, default_access: str | None = None, skip_bad: bool = False
 ) -> list[Document]:
-    """Load a user's own documents (``.md``, ``.txt``, ``.pdf``, ``.html``) from a folder.
+    """Load a user's own documents from a folder: ``.md``, ``.txt``, ``.pdf``, ``.html``,
+    ``.docx``, ``.pptx``, ``.csv`` and ``.xlsx`` (:data:`FOLDER_SUFFIXES`).
 
-    Sub-folders are included; hidden files are ignored. Each file becomes one Document whose
-    meta has ``source`` (path relative to the folder), ``title`` (front matter title, else the
-    file name), ``access`` and ``kind``.
+    Sub-folders are included; hidden files are ignored. Each file becomes one Document (a
+    spreadsheet one per sheet) whose meta has ``source`` (path relative to the folder),
+    ``title`` (front matter or Word title, else the file name; a sheet's name added), ``access``
+    and ``kind``. Chunks of PDFs and slide decks keep their page / slide in ``page_number``.
 
     Access levels fail closed. A Markdown file's front matter must parse and its ``access`` must
     be one of ``ACCESS_LEVELS`` (any case); otherwise loading stops with a DataError naming the
@@ -987,7 +1025,9 @@ def load_folder(
         )
     files = [p for p in visible if p.is_file()]
     if not files:
-        raise DataError(f"{folder}: folder is empty; add .md, .txt, .pdf or .html files")
+        raise DataError(
+            f"{folder}: folder is empty; add files of these types: {', '.join(FOLDER_SUFFIXES)}"
+        )
     base = folder if folder.is_dir() else folder.parent
     unsupported = [p for p in files if p.suffix.lower() not in FOLDER_SUFFIXES]
     if unsupported:
@@ -1019,6 +1059,8 @@ def load_folder(
         for d in converted:
             meta = {**d.meta, "source": rel, "kind": kind, "access": level or default}
             meta["title"] = str(meta.get("title") or p.stem)
+            if "sheet" in meta:  # a spreadsheet: one document per sheet
+                meta["title"] = f"{meta['title']} ({meta['sheet']})"
             meta.setdefault("id", rel)
             docs.append(Document(content=d.content, meta=meta))
     if empty:
@@ -1028,5 +1070,8 @@ def load_folder(
             stacklevel=2,
         )
     if not docs:
-        raise DataError(f"{folder}: no loadable documents (.md, .txt, .pdf, .html with text)")
+        raise DataError(
+            f"{folder}: no loadable documents (files with text, of these types: "
+            f"{', '.join(FOLDER_SUFFIXES)})"
+        )
     return docs

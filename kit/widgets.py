@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from kit import costs, decide
+from kit.citations import doc_id, source_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -444,11 +445,6 @@ def highlight_passage(passage: str, answer: str) -> str:
     return " ".join(out)
 
 
-def _doc_id(document: Any) -> str:
-    meta = getattr(document, "meta", None) or {}
-    return str(meta.get("doc_id") or getattr(document, "id", ""))
-
-
 def sources_html(cited: Sequence[str], documents: Sequence[Any], answer: str) -> str:
     """The cited documents of one answer, each with its best-supporting passage highlighted.
 
@@ -459,12 +455,12 @@ def sources_html(cited: Sequence[str], documents: Sequence[Any], answer: str) ->
         return "<i>cites no source</i>"
     items = []
     for ident in cited:
-        chunks = [d for d in documents if _doc_id(d) == ident]
+        chunks = [d for d in documents if doc_id(d) == ident]
         if not chunks:
             items.append(f"<li><code>{html.escape(ident)}</code> <i>(not among the passages)</i>")
             continue
         doc = max(chunks, key=lambda d: best_sentence(d.content or "", answer)[1])
-        title = html.escape(str((doc.meta or {}).get("title", "")))
+        title = html.escape(source_label(doc))
         score = f" · score {doc.score:.3f}" if getattr(doc, "score", None) is not None else ""
         items.append(
             f"<li><code>{html.escape(ident)}</code> {title}{score}<br>"

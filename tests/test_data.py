@@ -325,16 +325,79 @@ def test_load_folder_reads_md_txt_html_pdf(folder):
     assert "800 litres" in by_source["manual.pdf"].content
 
 
+def _office_files(folder: Path) -> None:
+    """A Word file, a two-slide deck, a CSV and a two-sheet workbook, written by their libraries."""
+    import docx
+    import openpyxl
+    import pptx
+
+    word = docx.Document()
+    word.add_paragraph("Staff get 27 days of paid leave per year.")
+    word.core_properties.title = "Holiday policy"
+    word.save(folder / "policy.docx")
+    deck = pptx.Presentation()
+    slides = (
+        ("Roadmap", "The new staff portal launches in March next year."),
+        ("Budget", "The portal costs 40k euros in the first year."),
+    )
+    for title, body in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text, slide.placeholders[1].text = title, body
+    deck.save(folder / "deck.pptx")
+    (folder / "prices.csv").write_text("product,price\nBasic plan,9 euros\n", encoding="utf-8")
+    book = openpyxl.Workbook()
+    book.active.title = "Staff"
+    book.active.append(["name", "room"])
+    book.active.append(["Ada", "B12"])
+    book.create_sheet("Rooms").append(["B12", "second floor"])
+    book.save(folder / "staff.xlsx")
+
+
+def test_load_folder_reads_office_files_and_csv(folder):
+    _office_files(folder)
+    docs = data.load_folder(folder, default_access="public")
+    by_title = {d.meta["title"]: d for d in docs}
+    assert "27 days" in by_title["Holiday policy"].content  # the Word file's own title
+    assert by_title["Holiday policy"].meta["kind"] == "docx"
+    assert "March" in by_title["deck"].content and "40k" in by_title["deck"].content
+    assert "Basic plan,9 euros" in by_title["prices"].content
+    assert "Ada" in by_title["staff (Staff)"].content  # one document per sheet
+    assert "second floor" in by_title["staff (Rooms)"].content
+    for doc in docs:  # flat meta: no nested records from the converters
+        assert not any(isinstance(v, dict) for v in doc.meta.values()), doc.meta
+
+
+@pytest.mark.parametrize("name", ["a.docx", "b.pptx", "c.xlsx"])
+def test_a_broken_office_file_is_named_and_skipped(folder, name):
+    (folder / name).write_bytes(b"PK\x03\x04 cut short")  # e.g. a download that stopped
+    with pytest.warns(UserWarning, match=rf"no extractable text: {name}"):
+        docs = data.load_folder(folder, default_access="public")
+    assert len(docs) == 4  # the other files are all there
+
+
+def test_pages_and_slides_reach_chunks_and_citation_labels(tmp_path):
+    from kit.citations import source_label
+    from kit.rag import build_index
+
+    (tmp_path / "manual.pdf").write_bytes(_tiny_pdf("The tank holds 800 litres."))
+    _office_files(tmp_path)
+    index = build_index(data.load_folder(tmp_path), split_length=6, split_overlap=0)
+    labels = {source_label(c) for c in index.store.filter_documents()}
+    assert "manual, p. 1" in labels
+    assert {"deck, slide 1", "deck, slide 2"} <= labels  # chunks of the second slide
+    assert "Holiday policy" in labels  # no page for a Word file: Haystack cannot tell
+
+
 def test_load_folder_skips_unsupported_files_with_a_warning(folder):
-    (folder / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
-    with pytest.warns(UserWarning, match=r"unsupported file\(s\): report\.docx"):
+    (folder / "report.odt").write_bytes(b"PK\x03\x04 an OpenDocument text")
+    with pytest.warns(UserWarning, match=r"unsupported file\(s\): report\.odt"):
         docs = data.load_folder(folder, default_access="public")
     assert len(docs) == 4
 
 
 def test_load_folder_with_only_unsupported_files_is_an_error(tmp_path):
-    (tmp_path / "a.docx").write_bytes(b"x")
-    with pytest.warns(UserWarning, match="a.docx"), pytest.raises(DataError, match="no loadable"):
+    (tmp_path / "a.odt").write_bytes(b"x")
+    with pytest.warns(UserWarning, match="a.odt"), pytest.raises(DataError, match="no loadable"):
         data.load_folder(tmp_path)
 
 
