@@ -14,7 +14,9 @@ skipped with a warning where skipping is what a user wants; nothing is loaded pa
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
+import io
 import json
 import re
 import unicodedata
@@ -1075,3 +1077,116 @@ def load_folder(
             f"{', '.join(FOLDER_SUFFIXES)})"
         )
     return docs
+
+
+# --------------------------------------------------------------------------- your own questions
+
+USER_QA_FIELDS = ("question", "answer")
+"""What each line of a user's question file must have; the rest of ``QA_FIELDS`` is optional."""
+
+
+def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV file") -> list:
+    """Read a CSV file with a header line into ``(line number, row)`` pairs, keys lower-cased.
+
+    Blank rows are skipped. Raises DataError naming the file and line for: a missing, empty or
+    non-UTF-8 file, a header without the ``required`` columns, and a row with more cells than
+    the header has columns.
+    """
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(read_text_file(path, what)))
+    header = [str(h).strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in header]
+    if not header or missing:
+        raise DataError(
+            f"{_show(path)} line 1: the header needs the column(s) {', '.join(required)}"
+            f"{f' (it has {header})' if header else ' (the file is empty)'}"
+        )
+    rows = []
+    for raw in reader:
+        if None in raw:
+            raise DataError(
+                f"{_show(path)} line {reader.line_num}: more cells than header columns "
+                "(put cells holding commas in double quotes)"
+            )
+        row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items()}
+        if any(row.values()):
+            rows.append((reader.line_num, row))
+    if not rows:
+        raise DataError(f"{_show(path)}: no rows below the header")
+    return rows
+
+
+def _user_qa(row: dict[str, Any], where: str, default_id: str) -> QARecord:
+    """One QARecord from a user's row: question and answer required, the rest filled in."""
+    question, answer = (str(row.get(k) or "").strip() for k in USER_QA_FIELDS)
+    for key, value in zip(USER_QA_FIELDS, (question, answer), strict=True):
+        if not value:
+            raise DataError(
+                f"{where}: {key!r} is empty; write the {key} (an unanswerable "
+                f"question's answer is {IDK!r})"
+            )
+    gold = row.get("gold_doc_ids") or []
+    if isinstance(gold, str):  # a CSV cell: ids separated by ';'
+        gold = [g.strip() for g in gold.split(";") if g.strip()]
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise DataError(f"{where}: gold_doc_ids must be a list of document ids, got {gold!r}")
+    unanswerable = normalise(answer) == normalise(IDK)
+    kind = str(row.get("type") or ("unanswerable" if unanswerable else "user"))
+    if unanswerable != (kind == "unanswerable"):
+        raise DataError(
+            f"{where}: type {kind!r} does not fit the answer {answer!r}; an unanswerable "
+            f"question has type 'unanswerable' and the answer {IDK!r}"
+        )
+    split = str(row.get("split") or "test")
+    if split not in SPLITS:
+        raise DataError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
+    return QARecord(
+        id=str(row.get("id") or default_id),
+        question=question,
+        answer=IDK if unanswerable else answer,
+        gold_doc_ids=[] if unanswerable else gold,
+        type=kind,
+        split=split,
+        evidence=[],
+        paraphrase_of=None,
+    )
+
+
+def load_questions(path: Path | str, doc_ids: Sequence[str] | None = None) -> list[QARecord]:
+    """Load a user's question file: JSONL or CSV with a ``question`` and an ``answer`` per line.
+
+    Optional per line: ``id`` (default ``<file name>-<line>``), ``gold_doc_ids`` (the ids of the
+    documents that hold the answer: a JSON list, or ``;``-separated in CSV; without them the
+    retrieval metrics leave the question out), ``type`` (default ``user``, or ``unanswerable``
+    when the answer is "I don't know") and ``split`` (default ``test``). ``doc_ids``: the ids of
+    the indexed documents (e.g. ``[d.meta["id"] for d in load_folder(folder)]``): a gold id that
+    is not among them is an error. Raises DataError naming the file and line for every problem.
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() == ".csv":
+        rows = read_csv_rows(path, USER_QA_FIELDS, "question file")
+    elif path.suffix.lower() in (".jsonl", ".json"):
+        rows = read_jsonl(path, USER_QA_FIELDS)
+    else:
+        raise DataError(f"{path}: a question file is .jsonl or .csv (question and answer columns)")
+    records = [_user_qa(row, f"{_show(path)} line {n}", f"{path.stem}-{n:03d}") for n, row in rows]
+    _check_user_qa(records, rows, path, doc_ids)
+    return records
+
+
+def _check_user_qa(records: list[QARecord], rows: list, path: Path, doc_ids: Any) -> None:
+    """Refuse repeated ids and gold ids that are not among ``doc_ids`` (if given)."""
+    seen: dict[str, int] = {}
+    known = None if doc_ids is None else set(map(str, doc_ids))
+    for rec, (n, _) in zip(records, rows, strict=True):
+        if rec.id in seen:
+            raise DataError(f"{_show(path)} line {n}: id {rec.id!r} is used on line {seen[rec.id]}")
+        seen[rec.id] = n
+        unknown = [g for g in rec.gold_doc_ids if known is not None and g not in known]
+        if unknown:
+            sample = ", ".join(sorted(known)[:5])
+            raise DataError(
+                f"{_show(path)} line {n}: gold document id(s) {', '.join(unknown)} are not in "
+                f"the folder (its ids are the files' paths in it, e.g. {sample}); fix the id or "
+                "leave gold_doc_ids out"
+            )

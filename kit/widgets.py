@@ -29,12 +29,14 @@ import io
 import os
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from kit import costs, decide
 from kit.citations import doc_id, source_label
+from kit.question_writer import QuestionWriter
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -767,3 +769,63 @@ def cached_summary() -> tuple[pd.DataFrame | None, str]:
         "No comparison results cached yet: using the kit's documented defaults, measured on "
         "its 2-core CPU. Run notebooks/04_compare.ipynb to measure your own."
     )
+
+
+# --- writing your own questions ---------------------------------------------------------------
+
+
+def chunk_html(writer: QuestionWriter, message: str = "") -> str:
+    """The writer's current chunk (title, page, text) and a status line, as HTML."""
+    chunk = writer.current
+    status = f"<b>{writer.count}</b> question(s) saved in <code>{html.escape(str(writer.path))}"
+    status += f"</code>. {html.escape(message)}"
+    if chunk is None:
+        return f"<p>Every chunk has been shown.</p><p>{status}</p>"
+    return (
+        f"<div style='border-left:4px solid #1f77b4;padding:4px 10px;max-width:820px'>"
+        f"<b>{html.escape(source_label(chunk))}</b><br>{html.escape(chunk.content or '')}</div>"
+        f"<p>{status}</p>"
+    )
+
+
+def question_writer(chunks: Any, path: str | Path, seed: int = 0) -> Any:
+    """A form over :class:`kit.question_writer.QuestionWriter`: one chunk at a time, a question
+    and its answer (copied from the chunk), and three buttons: save, "not answerable from the
+    documents" (gold: "I don't know"), skip. Each question is saved to ``path`` at once.
+
+    In: an index or a list of chunks, the JSONL file. Out: an ipywidgets VBox whose
+    ``.writer`` is the QuestionWriter (``kit.data.load_questions(path)`` reads the file back).
+    """
+    import ipywidgets as w
+
+    writer = QuestionWriter(chunks, path, seed=seed)
+    wide, style = w.Layout(width="820px"), {"description_width": "220px"}
+    shown = w.HTML(chunk_html(writer))
+    question = w.Text(description="Question", layout=wide, style=style)
+    answer = w.Text(description="Answer (copied from the chunk)", layout=wide, style=style)
+    buttons = {
+        "save": w.Button(description="Save question", button_style="primary"),
+        "none": w.Button(
+            description="Not answerable from the documents", layout=w.Layout(width="auto")
+        ),
+        "skip": w.Button(description="Skip this chunk"),
+    }
+
+    def act(kind: str) -> None:
+        try:
+            if kind == "save":
+                writer.add(question.value, answer.value)
+            elif kind == "none":
+                writer.not_answerable(question.value)
+            else:
+                writer.skip()
+            question.value, answer.value, message = "", "", "Saved." if kind != "skip" else ""
+        except ValueError as err:  # DataError: say what to fix, keep what was typed
+            message = str(err)
+        shown.value = chunk_html(writer, message)
+
+    for kind, button in buttons.items():
+        button.on_click(lambda _b, kind=kind: act(kind))
+    box = w.VBox([shown, question, answer, w.HBox(list(buttons.values()))])
+    box.writer, box.buttons, box.fields = writer, buttons, {"question": question, "answer": answer}
+    return box

@@ -1,0 +1,131 @@
+"""Question writer: make a question set for your own documents, one retrieved chunk at a time.
+
+No question set yet? :class:`QuestionWriter` shows the chunks of your index one by one, in a
+shuffled order that covers every document before it repeats one. For each chunk you write a
+question it answers and the answer (copied from the chunk, as the kit's gold answers are), or a
+question the documents do not answer ("not answerable": its gold answer is "I don't know"), or
+you skip the chunk. Every question is appended to a JSONL file at once, in the format
+:func:`kit.data.load_questions` reads back, so nothing is lost when the kernel stops; opening
+the same file again continues where you were. ``kit.widgets.question_writer`` puts buttons on it.
+
+    writer = QuestionWriter(index, "my_questions.jsonl")
+    writer.current.content          # read it
+    writer.add("How many days of leave?", "27 days")
+    writer.not_answerable("Who founded the company?")
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from haystack import Document
+
+from kit.citations import doc_id
+from kit.data import IDK, DataError, QARecord, load_questions, supports
+
+
+class QuestionWriter:
+    """Write questions about chunks, one chunk at a time, saved as you go.
+
+    In: ``chunks``, an index (anything with ``.store``) or a list of Haystack Documents; ``path``,
+    the JSONL file to append to (created if missing); ``seed`` for the order of the chunks.
+    """
+
+    def __init__(self, chunks: Any, path: Path | str, seed: int = 0) -> None:
+        docs = _chunks_of(chunks)
+        if not docs:
+            raise DataError("there are no chunks to write questions about: index a folder first")
+        self.path = Path(path).expanduser()
+        self.records: list[QARecord] = (
+            load_questions(self.path) if self.path.exists() and self.path.stat().st_size else []
+        )
+        asked = {g for r in self.records for g in r.gold_doc_ids}
+        self._queue = _order(docs, seed, seen_docs=asked)
+        self._pos = 0
+
+    @property
+    def current(self) -> Document | None:
+        """The chunk to write a question about (None when every chunk has been shown)."""
+        return self._queue[self._pos] if self._pos < len(self._queue) else None
+
+    @property
+    def count(self) -> int:
+        """How many questions the file holds."""
+        return len(self.records)
+
+    def add(self, question: str, answer: str) -> QARecord:
+        """Save a question the current chunk answers, with its answer; go to the next chunk.
+
+        Raises DataError when the question or the answer is empty, or when the answer is not
+        in the chunk (the kit scores an answer by whether the gold answer appears in it, so a
+        gold answer copied from the source is what makes the score fair).
+        """
+        chunk = self._need_chunk()
+        answer = answer.strip()
+        if answer and not supports(answer, chunk.content or ""):
+            raise DataError(
+                f"the answer {answer!r} is not in the chunk; copy the words from it (or use "
+                "not_answerable() for a question the documents do not answer)"
+            )
+        return self._save(question, answer, [doc_id(chunk)])
+
+    def not_answerable(self, question: str) -> QARecord:
+        """Save a question the documents do not answer (gold: "I don't know"); next chunk."""
+        self._need_chunk()
+        return self._save(question, IDK, [])
+
+    def skip(self) -> Document | None:
+        """Leave the current chunk without a question; return the next one."""
+        self._pos += 1
+        return self.current
+
+    def _need_chunk(self) -> Document:
+        if self.current is None:
+            raise DataError(f"every chunk has been shown; {self.count} questions are saved")
+        return self.current
+
+    def _save(self, question: str, answer: str, gold: list[str]) -> QARecord:
+        question = question.strip()
+        if not question or not answer:
+            raise DataError("write a question and its answer first (both are needed)")
+        row = {
+            "id": f"{self.path.stem}-{self.count + 1:03d}",
+            "question": question,
+            "answer": answer,
+            "gold_doc_ids": gold,
+            "type": "unanswerable" if answer == IDK else "user",
+            "split": "test",
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.records = load_questions(self.path)
+        self._pos += 1
+        return self.records[-1]
+
+
+def _chunks_of(chunks: Any) -> list[Document]:
+    """The chunks of an index (its store's documents) or a list of Documents, with text."""
+    store = getattr(chunks, "store", None)
+    docs = store.filter_documents() if store is not None else list(chunks)
+    return [d for d in docs if (d.content or "").strip()]
+
+
+def _order(docs: Sequence[Document], seed: int, seen_docs: set[str]) -> list[Document]:
+    """Chunks in a shuffled order that takes one chunk of each document in turn, documents
+    already asked about last (so 20 questions cover 20 documents when there are that many)."""
+    by_doc: dict[str, list[Document]] = {}
+    for d in sorted(docs, key=lambda d: (doc_id(d), d.id)):
+        by_doc.setdefault(doc_id(d), []).append(d)
+    rng = random.Random(seed)
+    for group in by_doc.values():
+        rng.shuffle(group)
+    names = sorted(by_doc)
+    rng.shuffle(names)
+    names.sort(key=lambda name: name in seen_docs)  # stable: fresh documents first
+    rounds = max(len(g) for g in by_doc.values())
+    return [by_doc[n][i] for i in range(rounds) for n in names if i < len(by_doc[n])]
