@@ -3,6 +3,8 @@
 python -m kit doctor [--profile NAME]     check this machine, say what to fix
 python -m kit models [--rebuild]          convert / verify the bundled models in the cache
 python -m kit run [--profile NAME]        the main job: the whole walk-through and its report
+python -m kit run --docs DIR [--questions FILE] [--examples FILE|auto]
+                                          the same comparison on your documents (notebook 06)
 python -m kit bench rag|finetune|grid     benchmarks that print figures (see --help of each)
 python -m kit workshop prepare|check      build what a workshop reuses; is this machine ready?
 """
@@ -25,7 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_run = sub.add_parser("run", help="run the whole walk-through headless and write a report")
     p_run.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
-    p_run.add_argument("--out", default="outputs", help="folder for the report (default: outputs)")
+    p_run.add_argument(
+        "--out", help="folder for the report (default: outputs, or outputs/your_data with --docs)"
+    )
+    p_run.add_argument("--docs", help="your folder of documents: run the comparison on it")
+    p_run.add_argument("--questions", help="your questions: JSONL or CSV with question,answer")
+    p_run.add_argument(
+        "--examples", help="your chat examples (JSONL or CSV), or 'auto' to build house-style ones"
+    )
     p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune, grid")
     p_bench.add_argument("which", choices=["rag", "finetune", "grid"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
@@ -34,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p_work.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
     args = parser.parse_args(argv)
 
+    from kit.data import DataError
     from kit.models import ModelError
     from kit.profiles import ProfileError
 
@@ -75,15 +85,34 @@ def main(argv: list[str] | None = None) -> int:
             print(report.to_text())
             return 0 if report.ok else 1
         if args.command == "run":
-            from kit.run import run_all
-
-            path = run_all(profile=args.profile, out_dir=args.out)
-            print(f"Report written to {path}")
-            return 0
-    except (ModelError, ProfileError) as err:
+            return _run(args)
+    except (ModelError, ProfileError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``run``: the walk-through on the bundled data, or with ``--docs`` the comparison on yours."""
+    if args.docs is None:
+        if args.questions or args.examples:
+            print("error: --questions and --examples go with --docs DIR", file=sys.stderr)
+            return 2
+        from kit.run import run_all
+
+        path = run_all(profile=args.profile, out_dir=args.out or "outputs")
+    else:
+        from kit.your_data import run_your_data
+
+        path, _ = run_your_data(
+            args.docs,
+            questions=args.questions,
+            examples=args.examples,
+            profile=args.profile,
+            out_dir=args.out or "outputs/your_data",
+        )
+    print(f"Report written to {path}")
+    return 0
 
 
 if __name__ == "__main__":

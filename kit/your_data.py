@@ -1,0 +1,289 @@
+"""Your data: the comparison on your documents, your questions and your examples.
+
+The walk-through runs on the bundled data; this module runs the same systems on yours, from
+notebook 06 or ``python -m kit run --docs DIR [--questions FILE] [--examples FILE]``:
+
+1. load the folder (access levels fail closed, :func:`kit.data.load_folder`) and index it;
+2. your questions (:func:`kit.data.load_questions`: ``question`` and ``answer`` per line, JSONL
+   or CSV); none yet? write some with :class:`kit.question_writer.QuestionWriter`;
+3. your examples (the chat JSONL / CSV :func:`kit.chat_data.load_examples` reads), or
+   ``examples="auto"``: house-style examples built from your documents and your *train*
+   questions (:func:`house_style_examples`), labelled as such; none: no fine-tuned systems;
+4. base, RAG and, with examples, fine-tuned and hybrid, on your test questions, each figure
+   with its 95% interval and every pair compared on the same questions;
+5. one HTML report that says which parts ran and why the others did not.
+
+The freshness, privacy and injection experiments need the bundled data's two versions, its
+canary and its poisoned document: they run in the walk-through, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from haystack import Document
+
+from kit import costs
+from kit.chat_data import load_examples
+from kit.citations import doc_id
+from kit.compare import GridResult, plain_system, run_systems
+from kit.data import (
+    IDK,
+    ChatExample,
+    DataError,
+    QARecord,
+    load_folder,
+    load_questions,
+    sample_questions,
+    supports,
+)
+from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
+from kit.profiles import Profile, resolve_profile
+from kit.prompts import source_title, split_sentences
+from kit.report import Report
+from kit.verdict import verdict
+from kit.widgets import cost_report_html
+
+AUTO = "auto"
+"""``examples=AUTO``: build house-style examples from your documents and train questions."""
+
+USER_TEMPLATES = ("{q}", "Quick question: {q}", "Hi! {q}", "According to our docs, {ql}")
+"""How a question is re-asked in the examples (the bundled style set uses the same idea)."""
+
+
+@dataclass
+class YourData:
+    """Your inputs, checked. ``examples_origin`` says where the examples came from."""
+
+    folder: Path
+    documents: list[Document]
+    questions: list[QARecord] = field(default_factory=list)
+    examples: list[ChatExample] = field(default_factory=list)
+    examples_origin: str = "none"
+
+    @property
+    def test_questions(self) -> list[QARecord]:
+        """The questions the systems are scored on (your ``test`` split)."""
+        return [q for q in self.questions if q.split == "test"]
+
+
+def load_your_data(
+    docs: str | Path,
+    questions: str | Path | None = None,
+    examples: str | Path | None = None,
+    default_access: str | None = None,
+) -> YourData:
+    """Load and check a folder, a question file and an example file (each optional but the
+    folder). ``examples="auto"`` builds house-style examples from the train questions; when no
+    question is marked ``train``, half of them (stratified by type) become train questions and
+    the report says so. Raises DataError naming the file for every problem; no file is changed.
+    """
+    folder = Path(docs).expanduser()
+    documents = load_folder(folder, default_access=default_access)
+    data = YourData(folder=folder, documents=documents)
+    if questions is not None:
+        data.questions = load_questions(questions, doc_ids=[doc_id(d) for d in documents])
+    if examples is None:
+        return data
+    if str(examples) != AUTO:
+        data.examples, data.examples_origin = load_examples(Path(examples)), f"your file {examples}"
+        return data
+    if not data.questions:
+        raise DataError(
+            "examples='auto' builds examples from your questions: give a question file too"
+        )
+    data.questions = split_for_training(data.questions)
+    train = [q for q in data.questions if q.split == "train"]
+    data.examples = house_style_examples(train, documents)
+    data.examples_origin = (
+        f"built by the kit from your documents and {len(train)} train questions (not written "
+        "by you: house style 'Answer: / detail / Source:')"
+    )
+    return data
+
+
+def split_for_training(records: Sequence[QARecord], seed: int = 0) -> list[QARecord]:
+    """``records`` as they are when some are marked ``train``; else half of them (stratified by
+    type, the kit's sampler) become train questions, the rest stay test questions."""
+    if any(r.split == "train" for r in records):
+        return list(records)
+    train = {r.id for r in sample_questions(records, len(records) // 2, seed=seed)}
+    return [replace(r, split="train" if r.id in train else "test") for r in records]
+
+
+def house_style_examples(
+    records: Sequence[QARecord], documents: Sequence[Document], variants: int = 2
+) -> list[ChatExample]:
+    """House-style chat examples from questions and the documents that answer them.
+
+    Each reply reads ``Answer: <gold answer>.`` / the sentence of a document that holds the
+    answer / ``Source: <title> [<doc id>]`` (``Source: none`` and "I don't know" for an
+    unanswerable question), as the bundled style set does; each question is asked in
+    ``variants`` wordings. A question whose answer no document sentence holds is left out.
+    """
+    out: list[ChatExample] = []
+    for i, rec in enumerate(records):
+        reply, sources = _styled_reply(rec, documents)
+        if reply is None:
+            continue
+        for k in range(variants):
+            template = USER_TEMPLATES[(i + k) % len(USER_TEMPLATES)]
+            user = template.format(q=rec.question, ql=rec.question[:1].lower() + rec.question[1:])
+            messages = [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+            out.append(ChatExample(f"{rec.id}-{k + 1}", messages, sources, False))
+    if not out:
+        raise DataError(
+            "no example could be built: no document sentence holds any train question's answer"
+        )
+    return out
+
+
+def _styled_reply(rec: QARecord, documents: Sequence[Document]) -> tuple[str | None, list[str]]:
+    """The house-style reply to ``rec`` and the ids of its source, or (None, []) if no
+    sentence of the gold documents (all documents when it names none) holds the answer."""
+    if not rec.answerable:
+        return f"Answer: {IDK}.\nThe documents do not contain this information.\nSource: none", []
+    pool = [d for d in documents if not rec.gold_doc_ids or doc_id(d) in rec.gold_doc_ids]
+    for doc in pool:
+        for sentence in split_sentences(doc.content or ""):
+            if supports(rec.answer, sentence):
+                answer = rec.answer.rstrip(".") + "."
+                title = _plain(source_title(doc) or Path(doc_id(doc)).stem)
+                detail = sentence if sentence.endswith((".", "!", "?")) else sentence + "."
+                return f"Answer: {answer}\n{detail}\nSource: {title} [{doc_id(doc)}]", [doc_id(doc)]
+    return None, []
+
+
+def _plain(text: str) -> str:
+    """A title without brackets or line breaks (the Source line's own syntax)."""
+    return re.sub(r"[\[\]\n]+", " ", text).strip()
+
+
+def build_systems(
+    data: YourData, prof: Profile, out_dir: Path, log: Callable[[str], None] = print
+) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Index the folder and build the systems: base and RAG; with examples, fine-tuned and
+    hybrid too. Out: systems by name, the index, and the training run (empty without one)."""
+    from kit.adapters import load_adapter
+    from kit.finetune import train_adapter
+    from kit.models import load_generator
+    from kit.rag import build_index, build_rag
+
+    log(f"index {len(data.documents)} documents from {data.folder}")
+    index = build_index(data.documents)
+    model, tokenizer = load_generator(dtype=prof.dtype)
+    systems: dict[str, Any] = {
+        "base": plain_system(model, tokenizer, "base", prof),
+        "rag": build_rag(index, generator=(model, tokenizer), profile=prof),
+    }
+    if not data.examples:
+        return systems, index, {}
+    log(f"fine-tune on {len(data.examples)} examples ({data.examples_origin})")
+    run = train_adapter(data.examples, profile=prof, output_dir=out_dir / "adapter", reuse=True)
+    ft_model, ft_tok = load_adapter(run.adapter_dir, dtype=prof.dtype)
+    ft_model = ft_model.merge_and_unload()
+    systems["finetuned"] = plain_system(ft_model, ft_tok, "finetuned", prof)
+    systems["hybrid"] = build_rag(
+        index, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
+    )
+    return systems, index, {"run": run}
+
+
+def parts_table(data: YourData, ran_grid: bool, n_asked: int = 0) -> list[dict[str, str]]:
+    """Which parts of the comparison ran on your data, and why the others did not
+    (``n_asked``: how many test questions the profile asks; 0 = all)."""
+    n_test = len(data.test_questions)
+    n_asked = n_asked or n_test
+    rows = [
+        {"part": "index your folder", "ran": "yes", "why": f"{len(data.documents)} documents"},
+        {
+            "part": "the grid (base, RAG)",
+            "ran": "yes" if ran_grid else "no",
+            "why": f"{n_test} test questions (the profile asks up to {n_asked})"
+            if ran_grid
+            else "no test questions: pass --questions FILE (write some with notebook 06)",
+        },
+        {
+            "part": "fine-tuned and hybrid systems",
+            "ran": "yes" if data.examples else "no",
+            "why": f"{len(data.examples)} examples, {data.examples_origin}"
+            if data.examples
+            else "no examples: pass --examples FILE, or --examples auto to build house-style "
+            "examples from your documents and questions",
+        },
+    ]
+    rows.append(
+        {
+            "part": "freshness, privacy, prompt injection",
+            "ran": "no",
+            "why": "they need the bundled data's two versions, canary and poisoned document: "
+            "`python -m kit run` runs them",
+        }
+    )
+    return rows
+
+
+def run_your_data(
+    docs: str | Path,
+    questions: str | Path | None = None,
+    examples: str | Path | None = None,
+    profile: str | Profile | None = None,
+    out_dir: str | Path = "outputs/your_data",
+    log: Callable[[str], None] = print,
+) -> tuple[Path, GridResult | None]:
+    """The comparison on your data, ending in ``<out_dir>/report.html``.
+
+    In: your folder, question file, example file (or ``"auto"``), the profile. Out: the
+    report's path and the grid (None when there were no test questions).
+    """
+    prof = resolve_profile(profile)
+    out = Path(out_dir).expanduser()
+    data = load_your_data(docs, questions, examples)
+    systems, index, training = build_systems(data, prof, out, log)
+    records = sample_questions(data.test_questions, prof.eval_questions)
+    result = None
+    if records:
+        log(f"the grid: {len(systems)} systems x {len(records)} of your questions")
+        result = run_systems(systems, records, progress=True)
+    report = _report(data, result, prof, index, training)
+    path = report.write(out / "report.html")
+    log(f"report: {path}")
+    return path, result
+
+
+def _report(
+    data: YourData, result: GridResult | None, prof: Profile, index: Any, training: dict
+) -> Report:
+    """The report of a run on your data: the verdict, what ran, the grid, the comparisons."""
+    report = Report(title=f"RAG vs fine-tuning on {data.folder.name}", profile=prof.name)
+    if result is not None:
+        report.add_lead("What this run found", verdict(result.scores))
+    ran = parts_table(data, result is not None, prof.eval_questions)
+    report.add_table("Which parts ran", ran, note=repr(index))
+    if result is None:
+        return report
+    intervals = summarise_intervals(result.scores)
+    report.add_table(
+        f"Every system on the same {result.scores['id'].nunique()} questions of yours",
+        interval_table(result.scores, intervals=intervals),
+        note="Each cell: the value [95% interval]. Questions without gold document ids are "
+        "left out of the citation metrics.",
+    )
+    report.add_table(
+        "Is the difference real? Paired comparisons on the same questions",
+        compare_systems(result.scores, "correct")[["a", "b", "sentence"]],
+    )
+    report.add_table("Citations", citation_table(result.scores))
+    inputs = costs.CostInputs.from_measured(costs.measured_from_summary(result.summary))
+    report.add_html(
+        "Cost: RAG vs fine-tuning vs hybrid, seeded with this run's tokens and times",
+        cost_report_html(inputs),
+        note="Systems this run did not build keep the kit's documented defaults.",
+    )
+    if training:
+        report.add_text("Fine-tuning", training["run"].summary())
+    return report

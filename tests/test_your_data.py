@@ -1,0 +1,120 @@
+"""Your data end to end: a folder the test writes, your questions, examples built or given."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kit.__main__ import main
+from kit.data import DataError, load_questions, style_compliant
+from kit.your_data import (
+    AUTO,
+    house_style_examples,
+    load_your_data,
+    parts_table,
+    split_for_training,
+)
+
+DOCS = {
+    "ovens.md": "# Ovens\n\nThe stone oven is lit at 4:30 every morning. It bakes 120 loaves an "
+    "hour at 250 degrees.\n",
+    "members.md": "# Members\n\nThe co-op has 48 members. Each member works one Saturday shift "
+    "per month.\n",
+    "flour.txt": "Flour comes from the Hollow Mill. A delivery of 900 kilograms arrives every "
+    "Tuesday.\n",
+    "shop.md": "# Shop\n\nThe shop opens at 7:00 and closes at 13:00. Day-old bread costs half "
+    "price after 12:00.\n",
+}
+QUESTIONS = [
+    ("When is the stone oven lit?", "4:30", "ovens.md"),
+    ("How many loaves does the oven bake an hour?", "120 loaves", "ovens.md"),
+    ("How many members does the co-op have?", "48 members", "members.md"),
+    ("How often does a member work a Saturday shift?", "one Saturday shift per month", ""),
+    ("Where does the flour come from?", "the Hollow Mill", "flour.txt"),
+    ("When does the flour delivery arrive?", "every Tuesday", "flour.txt"),
+    ("When does the shop close?", "13:00", "shop.md"),
+    ("Who founded the co-op?", "I don't know", ""),
+    ("What does the co-op pay its bakers?", "I don't know", ""),
+]
+
+
+@pytest.fixture
+def your_data(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "bakery"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    questions = tmp_path / "questions.csv"
+    rows = ["question,answer,gold_doc_ids"] + [f'"{q}","{a}",{g}' for q, a, g in QUESTIONS]
+    questions.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder, questions
+
+
+def test_house_style_examples_follow_the_house_style(your_data):
+    folder, questions = your_data
+    data = load_your_data(folder, questions)
+    examples = house_style_examples(data.questions, data.documents)
+    assert {e.id.rsplit("-", 1)[0] for e in examples} == {q.id for q in data.questions}
+    for example in examples:
+        assert style_compliant(example.assistant), example.assistant
+    cited = next(e for e in examples if "Hollow Mill" in e.assistant)
+    assert cited.assistant.endswith("Source: flour [flour.txt]") and cited.source_doc_ids
+    declined = next(e for e in examples if "founded" in e.user)
+    assert declined.assistant.startswith("Answer: I don't know.") and not declined.source_doc_ids
+
+
+def test_auto_examples_come_from_train_questions_only(your_data):
+    folder, questions = your_data
+    data = load_your_data(folder, questions, examples=AUTO)
+    train = {q.question for q in data.questions if q.split == "train"}
+    test = {q.question for q in data.test_questions}
+    assert len(train) == len(QUESTIONS) // 2 and not train & test
+    asked = {e.user for e in data.examples}
+    assert not any(q in u for q in test for u in asked)  # no test question is trained on
+    assert "built by the kit" in data.examples_origin
+    kept = split_for_training(data.questions)  # a split already made is kept
+    assert [q.split for q in kept] == [q.split for q in data.questions]
+
+
+def test_bad_inputs_name_the_file_and_change_nothing(your_data, tmp_path):
+    folder, questions = your_data
+    before = questions.read_text(encoding="utf-8")
+    questions.write_text(before.replace("flour.txt", "flour.docx", 1), encoding="utf-8")
+    with pytest.raises(DataError, match=r"line \d+: gold document id\(s\) flour.docx"):
+        load_your_data(folder, questions)
+    with pytest.raises(DataError, match="give a question file too"):
+        load_your_data(folder, examples=AUTO)
+    empty = tmp_path / "examples.jsonl"
+    empty.write_text(json.dumps({"prompt": "Hi", "response": ""}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="examples.jsonl"):
+        load_your_data(folder, examples=empty)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(DOCS)  # nothing written there
+    assert code_of(["run", "--questions", str(questions)]) == 2  # --questions needs --docs
+
+
+def code_of(argv: list[str]) -> int:
+    return main(argv)
+
+
+def test_parts_table_says_why_a_part_did_not_run(your_data):
+    folder, _ = your_data
+    rows = {r["part"]: r for r in parts_table(load_your_data(folder), ran_grid=False)}
+    assert rows["the grid (base, RAG)"]["ran"] == "no"
+    assert "--questions" in rows["the grid (base, RAG)"]["why"]
+    assert "--examples" in rows["fine-tuned and hybrid systems"]["why"]
+
+
+def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, capsys):
+    folder, questions = your_data
+    out = tmp_path / "report"
+    argv = ["run", "--docs", str(folder), "--questions", str(questions)]
+    assert main([*argv, "--examples", AUTO, "--profile", "smoke", "--out", str(out)]) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Which parts ran" in html and "What this run found" in html
+    for system in ("base", "rag", "finetuned", "hybrid"):
+        assert f">{system}<" in html, system
+    assert "built by the kit" in html
+    assert "Report written to" in capsys.readouterr().out
+    assert len(load_questions(questions)) == len(QUESTIONS)  # the user's file is unchanged
