@@ -28,6 +28,7 @@ from typing import Any
 from haystack import Document
 
 from kit import costs
+from kit.adapters import load_adapter
 from kit.chat_data import load_examples
 from kit.citations import doc_id
 from kit.compare import GridResult, plain_system, run_systems
@@ -42,9 +43,13 @@ from kit.data import (
     supports,
 )
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
+from kit.finetune import train_adapter
+from kit.models import load_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
+from kit.rag import build_rag
 from kit.report import Report
+from kit.saved_index import index_folder
 from kit.verdict import verdict
 from kit.widgets import cost_report_html
 
@@ -164,17 +169,17 @@ def _plain(text: str) -> str:
 
 
 def build_systems(
-    data: YourData, prof: Profile, out_dir: Path, log: Callable[[str], None] = print
+    data: YourData,
+    prof: Profile,
+    out_dir: Path,
+    log: Callable[[str], None] = print,
+    index_location: str | Path | None = None,
 ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-    """Index the folder and build the systems: base and RAG; with examples, fine-tuned and
-    hybrid too. Out: systems by name, the index, and the training run (empty without one)."""
-    from kit.adapters import load_adapter
-    from kit.finetune import train_adapter
-    from kit.models import load_generator
-    from kit.rag import build_index, build_rag
-
+    """Index the folder (or reuse its saved index, :func:`kit.saved_index.index_folder`) and
+    build the systems: base and RAG; with examples, fine-tuned and hybrid too. Out: systems by
+    name, the index, and the training run (empty without one)."""
     log(f"index {len(data.documents)} documents from {data.folder}")
-    index = build_index(data.documents)
+    index = index_folder(data.folder, location=index_location, log=log)
     model, tokenizer = load_generator(dtype=prof.dtype)
     systems: dict[str, Any] = {
         "base": plain_system(model, tokenizer, "base", prof),
@@ -234,16 +239,19 @@ def run_your_data(
     profile: str | Profile | None = None,
     out_dir: str | Path = "outputs/your_data",
     log: Callable[[str], None] = print,
+    index_location: str | Path | None = None,
 ) -> tuple[Path, GridResult | None]:
     """The comparison on your data, ending in ``<out_dir>/report.html``.
 
-    In: your folder, question file, example file (or ``"auto"``), the profile. Out: the
-    report's path and the grid (None when there were no test questions).
+    In: your folder, question file, example file (or ``"auto"``), the profile, and where the
+    index is saved (default: beside your folder, ``<folder>.kit-index``; reused while the folder
+    and the settings are unchanged). Out: the report's path and the grid (None when there
+    were no test questions).
     """
     prof = resolve_profile(profile)
     out = Path(out_dir).expanduser()
     data = load_your_data(docs, questions, examples)
-    systems, index, training = build_systems(data, prof, out, log)
+    systems, index, training = build_systems(data, prof, out, log, index_location)
     records = sample_questions(data.test_questions, prof.eval_questions)
     result = None
     if records:

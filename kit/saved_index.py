@@ -1,0 +1,192 @@
+"""Saved indexes: embed a folder once, reuse it after a restart, rebuild it when it changed.
+
+Embedding a real folder takes minutes on a laptop; a notebook restart should not redo it. The
+in-memory store of Haystack saves to and loads from a JSON file (``save_to_disk`` /
+``load_from_disk``); this module adds what makes reuse safe:
+
+- a record next to it (``kit-index.json``, written last) of the settings the index was built
+  with (embedder, splitting) and a fingerprint of the folder (every file's path, size and
+  content hash, and the access default);
+- :func:`load_index` refuses a saved index whose settings differ from the ones asked for, with
+  a message, instead of mixing vectors of two embedders;
+- :func:`index_folder` reuses the saved index when the folder and the settings are unchanged
+  and rebuilds (and saves again) when they are not.
+
+The index is saved next to the folder (``my-docs.kit-index/`` beside ``my-docs/``): the user's
+folder itself is never written to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from kit import __version__
+from kit.data import FOLDER_SUFFIXES, DataError, load_folder
+from kit.models import DEFAULT_EMBEDDER
+from kit.rag import (
+    DEFAULT_SPLIT_LENGTH,
+    DEFAULT_SPLIT_OVERLAP,
+    Index,
+    RagError,
+    build_index,
+    new_store,
+)
+
+STORE_FILE = "store.json"
+RECORD_FILE = "kit-index.json"
+SETTINGS = ("embedder", "split_by", "split_length", "split_overlap")
+
+
+def default_location(folder: str | Path) -> Path:
+    """Where :func:`index_folder` saves the index of ``folder``: beside it, never inside it."""
+    folder = Path(folder).expanduser().resolve()
+    return folder.parent / f"{folder.name}.kit-index"
+
+
+def folder_fingerprint(folder: str | Path, default_access: str | None = None) -> str:
+    """A hash of what indexing reads: each loadable file's relative path, size and content
+    (hidden files and unsupported types are left out, as :func:`kit.data.load_folder` does),
+    and the access default."""
+    folder = Path(folder).expanduser()
+    digest = hashlib.sha256(f"access={default_access}".encode())
+    files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
+    for path in files:
+        rel = path.relative_to(folder) if path != folder else Path(path.name)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() not in FOLDER_SUFFIXES:
+            continue
+        digest.update(f"{rel}\0{path.stat().st_size}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def settings_of(index: Index) -> dict[str, Any]:
+    """The settings an index was built with, as :func:`load_index` compares them."""
+    return {key: getattr(index, key) for key in SETTINGS}
+
+
+def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Path:
+    """Save ``index`` (an in-memory store) to the folder ``location``; return that folder.
+
+    The record of settings and fingerprint is written last: a save that did not finish has no
+    record and is never loaded."""
+    where = Path(location).expanduser()
+    if not hasattr(index.store, "save_to_disk"):
+        raise RagError(
+            f"{type(index.store).__name__} keeps its own data (a database): it needs no saving"
+        )
+    where.mkdir(parents=True, exist_ok=True)
+    (where / RECORD_FILE).unlink(missing_ok=True)
+    index.store.save_to_disk(str(where / STORE_FILE))
+    record = {
+        **settings_of(index),
+        "fingerprint": fingerprint,
+        "documents": index.documents,
+        "chunks": index.chunks,
+        "seconds": index.seconds,
+        "kit": __version__,
+        "saved": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    (where / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return where
+
+
+def read_record(location: str | Path) -> dict[str, Any] | None:
+    """The record of a saved index, or None when there is no finished save at ``location``."""
+    path = Path(location).expanduser() / RECORD_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def load_index(location: str | Path, **expected: Any) -> Index:
+    """Load the index saved at ``location``.
+
+    ``expected``: settings the caller needs (``embedder``, ``split_by``, ``split_length``,
+    ``split_overlap``); a saved index built with other values is refused with a RagError that
+    says which and how to rebuild, since queries must be embedded like the stored chunks.
+    """
+    where = Path(location).expanduser()
+    record = read_record(where)
+    if record is None or not (where / STORE_FILE).is_file():
+        raise RagError(
+            f"{where}: no saved index here (or its save did not finish); build one with "
+            "kit.saved_index.index_folder(folder)"
+        )
+    wrong = {k: (record.get(k), v) for k, v in expected.items() if record.get(k) != v}
+    if wrong:
+        said = "; ".join(
+            f"{k} was {old!r}, you asked for {new!r}" for k, (old, new) in wrong.items()
+        )
+        raise RagError(
+            f"{where}: the saved index was built with other settings ({said}); rebuild it with "
+            "index_folder(folder, ...) or pass the settings it was built with"
+        )
+    try:  # the same store class build_index makes
+        store = type(new_store()).load_from_disk(str(where / STORE_FILE))
+    except Exception as err:  # damaged, or saved by another kit version: say so, never half-load
+        raise RagError(
+            f"{where}: the saved index cannot be read ({type(err).__name__}: {err}); rebuild it "
+            "with index_folder(folder, rebuild=True)"
+        ) from None
+    return Index(
+        store=store,
+        **{k: record[k] for k in SETTINGS},
+        documents=record.get("documents", 0),
+        chunks=record.get("chunks", 0),
+        seconds=record.get("seconds", 0.0),
+    )
+
+
+def index_folder(
+    folder: str | Path,
+    location: str | Path | None = None,
+    default_access: str | None = None,
+    rebuild: bool = False,
+    embedder: str = DEFAULT_EMBEDDER,
+    split_by: str = "word",
+    split_length: int = DEFAULT_SPLIT_LENGTH,
+    split_overlap: int = DEFAULT_SPLIT_OVERLAP,
+    log: Any = print,
+) -> Index:
+    """The index of a folder of your documents: the saved one when the folder and the settings
+    are unchanged, else built (:func:`kit.rag.build_index` on :func:`kit.data.load_folder`)
+    and saved. ``location``: where to save (default :func:`default_location`); ``rebuild``:
+    build even if a saved index fits. Out: the Index (``index.seconds`` is the build time)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder; index_folder takes the folder of your documents")
+    where = Path(location).expanduser() if location is not None else default_location(folder)
+    settings = dict(
+        embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
+    )
+    fingerprint = folder_fingerprint(folder, default_access)
+    record = read_record(where)
+    if not rebuild and record is not None:
+        same = record.get("fingerprint") == fingerprint
+        if same and all(record.get(k) == v for k, v in settings.items()):
+            try:
+                index = load_index(where, **settings)
+                log(f"Reusing the saved index in {where} (saved {record.get('saved')})")
+                return index
+            except RagError as err:
+                log(f"{err}: rebuilding")
+        else:
+            log(
+                f"{folder} or the settings changed since the index in {where} was saved: rebuilding"
+            )
+    index = build_index(load_folder(folder, default_access=default_access), **settings)
+    try:
+        save_index(index, where, fingerprint)
+        log(f"Index saved to {where}")
+    except OSError as err:  # a read-only place: the index still works, it is just not saved
+        log(f"Could not save the index to {where} ({err}); pass location= a writable folder")
+    return index

@@ -1,0 +1,78 @@
+"""Saved indexes: reuse when nothing changed, rebuild when the folder or settings did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kit.rag import RagError, retrieval_pipeline, retrieve
+from kit.saved_index import (
+    RECORD_FILE,
+    default_location,
+    folder_fingerprint,
+    index_folder,
+    load_index,
+)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    f = tmp_path / "my-docs"
+    f.mkdir()
+    (f / "pump.md").write_text("# Pump\n\nThe pump runs at 40 rpm.\n", encoding="utf-8")
+    (f / "tank.txt").write_text("The tank holds 800 litres of water.\n", encoding="utf-8")
+    return f
+
+
+def test_a_saved_index_is_reused_and_answers_the_same(folder: Path):
+    said: list[str] = []
+    first = index_folder(folder, log=said.append)
+    where = default_location(folder)
+    assert where.parent == folder.parent and (where / RECORD_FILE).is_file()
+    assert sorted(p.name for p in folder.iterdir()) == ["pump.md", "tank.txt"]  # untouched
+    again = index_folder(folder, log=said.append)
+    assert "Reusing the saved index" in said[-1]
+    assert (again.documents, again.chunks, again.embedder) == (
+        first.documents,
+        first.chunks,
+        first.embedder,
+    )
+    question = "How many litres does the tank hold?"
+    found = [
+        [(d.id, round(d.score, 5)) for d in retrieve(retrieval_pipeline(i), question).documents]
+        for i in (first, again)
+    ]
+    assert found[0] == found[1] and found[0]
+
+
+def test_a_changed_file_or_setting_rebuilds(folder: Path):
+    said: list[str] = []
+    index_folder(folder, log=said.append)
+    fingerprint = folder_fingerprint(folder)
+    (folder / "tank.txt").write_text("The tank holds 900 litres of water.\n", encoding="utf-8")
+    assert folder_fingerprint(folder) != fingerprint
+    rebuilt = index_folder(folder, log=said.append)
+    assert "changed" in said[-2] and "saved" in said[-1]
+    assert any("900" in (d.content or "") for d in rebuilt.store.filter_documents())
+    index_folder(folder, split_length=50, split_overlap=10, log=said.append)
+    assert "changed" in said[-2]  # other settings: rebuilt, not reused
+    (folder / ".notes.md").write_text("hidden", encoding="utf-8")  # ignored, like load_folder
+    index_folder(folder, split_length=50, split_overlap=10, log=said.append)
+    assert "Reusing" in said[-1]
+
+
+def test_load_index_refuses_other_settings_and_a_half_save(folder: Path, tmp_path: Path):
+    index_folder(folder, log=lambda _m: None)
+    where = default_location(folder)
+    assert load_index(where, split_length=100).chunks >= 2
+    with pytest.raises(RagError, match=r"split_length was 100, you asked for 50"):
+        load_index(where, split_length=50)
+    with pytest.raises(RagError, match="no saved index here"):
+        load_index(tmp_path / "nowhere")
+    (where / "store.json").write_text("{ cut short", encoding="utf-8")
+    with pytest.raises(RagError, match="cannot be read"):
+        load_index(where)
+    said: list[str] = []
+    index_folder(folder, log=said.append)  # a damaged save is rebuilt, not half-loaded
+    assert "rebuilding" in said[0] and "saved" in said[-1]
