@@ -47,13 +47,25 @@ class Interval:
         """Half the interval's width: the "±" of the figure (NaN when empty)."""
         return (self.high - self.low) / 2
 
-    def format(self, digits: int = 2) -> str:
-        """``"0.38 [0.18, 0.61]"``, or ``"–"`` when nothing was measured."""
+    def format(self, digits: int | None = None) -> str:
+        """``"0.38 [0.18, 0.61]"``, or ``"–"`` when nothing was measured. ``digits`` None: as
+        many decimals as the interval justifies (:func:`justified_decimals`)."""
         if self.n == 0 or math.isnan(self.value):
             return "–"
+        if digits is None:
+            digits = justified_decimals(self.half_width)
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
     __str__ = format
+
+
+def justified_decimals(half_width: float, most: int = 2) -> int:
+    """Decimals a figure with this "±" deserves: its uncertainty to two significant digits,
+    never more than ``most``. ±0.13 -> 2 ("0.35 [0.23, 0.50]"), ±1.5 s -> 1, ±30 -> 0; an
+    interval of zero width (every item the same) or none -> ``most``."""
+    if not math.isfinite(half_width) or half_width <= 0:
+        return most
+    return max(0, min(most, 1 - math.floor(math.log10(half_width))))
 
 
 def _clean(values: Sequence[float]) -> np.ndarray:

@@ -67,3 +67,14 @@ def test_pairs_with_a_missing_value_are_left_out():
     assert diff.n == 1 and diff.diff == 1.0
     with pytest.raises(ValueError, match="differ in length"):
         stats.paired_difference([1, 0], [1])
+
+
+def test_figures_are_rounded_to_what_their_interval_justifies():
+    assert stats.justified_decimals(0.13) == 2  # a rate on 48 questions: 0.35 [0.23, 0.50]
+    assert stats.justified_decimals(1.5) == 1  # seconds that vary by a second and a half
+    assert stats.justified_decimals(30.0) == 0  # tokens that vary by tens
+    assert stats.justified_decimals(0.004) == 2  # never more than two decimals
+    assert stats.justified_decimals(0.0) == 2 and stats.justified_decimals(float("nan")) == 2
+    seconds = stats.mean_interval([4.0, 6.5, 9.0, 5.5, 7.0, 3.0])
+    assert seconds.half_width > 1 and seconds.format().count(".") == 3  # one decimal each
+    assert seconds.format(digits=3).startswith(f"{seconds.value:.3f} [")  # asked: as asked
