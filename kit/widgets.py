@@ -27,14 +27,14 @@ import html
 import importlib.util
 import io
 import os
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from kit import costs, decide
+from kit import costs, decide, prompts
+from kit.attribution import answer_words
 from kit.citations import doc_id, source_label
 from kit.question_writer import QuestionWriter
 
@@ -401,22 +401,15 @@ def check_scores(scores: pd.DataFrame) -> None:
         )
 
 
-_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
-_STOP_WORDS = (
-    "a an and are as at be by for from has have in is it its of on or our that the this to was "
-    "were will with you your we answer source sources"
-)
-_STOP = frozenset(_STOP_WORDS.split())
-
-
 def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+    """The content words of an answer or a sentence (the kit's one word rule:
+    :func:`kit.attribution.answer_words`, which also drops citations and house-style labels)."""
+    return set(answer_words(text))
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split a passage into sentences (on . ! ? and line breaks), dropping empty ones."""
-    parts = re.split(r"(?<=[.!?])\s+|\n+", text)
-    return [p.strip() for p in parts if p.strip()]
+    """A passage's sentences for display: :func:`kit.prompts.split_sentences`, every one kept."""
+    return prompts.split_sentences(text, min_words=1)
 
 
 def best_sentence(passage: str, answer: str) -> tuple[int, float]:
