@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kit.runtime import in_notebook
+
 
 class _Blank:
     """The placeholder ``____`` a learner replaces with an answer."""
@@ -126,7 +128,7 @@ class Question:
 
 
 def _show(result: Result) -> None:
-    if _in_notebook():
+    if in_notebook():
         from IPython.display import display
 
         display(result)
@@ -135,7 +137,7 @@ def _show(result: Result) -> None:
 
 
 def _show_text(text: str, code: bool = False) -> None:
-    if _in_notebook():
+    if in_notebook():
         from IPython.display import Markdown, display
 
         if code:
@@ -145,12 +147,3 @@ def _show_text(text: str, code: bool = False) -> None:
             display(Markdown(text))
     else:
         print(text)
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ != "TerminalInteractiveShell"

@@ -1,0 +1,55 @@
+"""Runtime: where the kit is running and what a step costs, one helper each.
+
+- :func:`in_notebook`: a Jupyter / Colab kernel (rich output, live plots) or a plain terminal;
+- :func:`peak_memory_mb`: this process's peak resident memory (right on Linux and macOS);
+- :func:`timed`: a call's result and its wall time.
+
+Standard library only, so every layer of the kit may import it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+NOTEBOOK_SHELLS = ("ZMQInteractiveShell", "Shell")
+"""IPython shells that render rich output: Jupyter's kernel, and Colab's (``google.colab``)."""
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter or Colab kernel; False in a terminal, IPython's console or a script."""
+    try:
+        from IPython import get_ipython  # optional: a plain Python run has no IPython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    return type(shell).__name__ in NOTEBOOK_SHELLS or "google.colab" in type(shell).__module__
+
+
+def peak_memory_mb(device: str = "cpu") -> float:
+    """The peak memory so far, in MB: this process's resident memory (``ru_maxrss``: bytes on
+    macOS, KB elsewhere), or for ``device="cuda"`` the GPU memory torch allocated. 0.0 where it
+    cannot be read (Windows)."""
+    if device == "cuda":
+        import torch  # heavy: only when a GPU is asked about
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """Run ``fn()``; return its result and the seconds of wall time it took."""
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
