@@ -56,10 +56,11 @@ class Report:
         self.sections.append(f"<h2>{html.escape(heading)}</h2>{extra}{fragment}")
 
     def add_table(self, heading: str, rows: Any, note: str = "") -> None:
-        """Add a table from a list of row dicts or a pandas DataFrame (missing values show "–")."""
+        """Add a table from a list of row dicts or a pandas DataFrame (missing values show "–",
+        floats two decimals: what a few dozen questions justify)."""
         if hasattr(rows, "to_html"):
             table = rows.to_html(
-                index=False, escape=True, na_rep="–", float_format=lambda x: f"{x:.3f}"
+                index=False, escape=True, na_rep="–", float_format=lambda x: f"{x:.2f}"
             )
         else:
             rows = list(rows)

@@ -77,3 +77,11 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("figures measured by the tests")
         for name, value in FIGURES.items():
             terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.fixture(scope="session")
+def converted() -> Path:
+    """The bundled generator converted into the session's cache (done once, then reused)."""
+    from kit import models
+
+    return Path(models.convert_gguf("smollm2-135m-instruct", dtype="bfloat16"))
