@@ -188,27 +188,31 @@ def _train_stock(name: str, args: argparse.Namespace, tmp: str, tok: Any, train:
     return _Trained(trainer.model, seconds, counter.useful, trainer.state.global_step, seconds)
 
 
+def _shared_settings(args: argparse.Namespace, tmp: str, bf16: bool) -> dict[str, Any]:
+    """The settings both stock peers take from the benchmark; the rest stays at their defaults."""
+    import torch  # heavy: only in a worker
+
+    return {
+        "output_dir": tmp,
+        "max_steps": args.steps,
+        "per_device_train_batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "seed": args.seed,
+        "report_to": "none",
+        "save_strategy": "no",
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": bf16,
+    }
+
+
 def _trl_trainer(args: argparse.Namespace, tmp: str, tok: Any, model: Any, rows: list, bf16: bool):
     """A stock TRL SFTTrainer with peft LoRA, every other setting at TRL's defaults."""
-    import torch  # heavy: only in a worker
     from datasets import Dataset  # heavy: only in a worker
     from trl import SFTConfig, SFTTrainer  # heavy: only in a worker
 
-    config = SFTConfig(
-        output_dir=tmp,
-        max_steps=args.steps,
-        per_device_train_batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_length=args.max_seq_len,
-        seed=args.seed,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=not torch.cuda.is_available(),
-        bf16=bf16,
-    )
     return SFTTrainer(
         model=model,
-        args=config,
+        args=SFTConfig(**_shared_settings(args, tmp, bf16), max_length=args.max_seq_len),
         train_dataset=Dataset.from_list(rows),
         processing_class=tok,
         peft_config=_lora(args),
@@ -219,7 +223,6 @@ def _plain_trainer(
     args: argparse.Namespace, tmp: str, tok: Any, model: Any, rows: list, bf16: bool
 ):
     """A plain transformers Trainer with peft LoRA on chat-template text, loss on all tokens."""
-    import torch  # heavy: only in a worker
     from datasets import Dataset  # heavy: only in a worker
     from peft import get_peft_model  # heavy: only in a worker
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
@@ -232,17 +235,7 @@ def _plain_trainer(
     )
     return Trainer(
         model=get_peft_model(model, _lora(args)),
-        args=TrainingArguments(
-            output_dir=tmp,
-            max_steps=args.steps,
-            per_device_train_batch_size=args.batch_size,
-            learning_rate=args.lr,
-            seed=args.seed,
-            report_to="none",
-            save_strategy="no",
-            use_cpu=not torch.cuda.is_available(),
-            bf16=bf16,
-        ),
+        args=TrainingArguments(**_shared_settings(args, tmp, bf16)),
         train_dataset=data,
         data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
     )
