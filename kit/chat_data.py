@@ -377,7 +377,7 @@ class PadToLongest:
         self.padded_tokens = 0
 
     def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
+        import torch  # slow to import: loading and checking data does not need it
 
         width = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:

@@ -6,6 +6,10 @@ One call does the whole stage::
     model, tokenizer = load_adapter(result.adapter_dir)
     answers = answer_questions(model, tokenizer, load_qa("test"))
 
+The two objects that define a run are the ones the peft and transformers examples build, and
+they can be yours: :func:`lora_config` and :func:`training_arguments` give the profile's, and
+``train_adapter(lora_config=config, args=args)`` trains with them once you changed a field.
+
 What happens inside :func:`train_adapter`:
 
 1. the examples are loaded and validated (:mod:`kit.chat_data`), a slice is held out for the
@@ -24,11 +28,14 @@ and resumed from its last checkpoint gives the same losses as one that never sto
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import errno
 import hashlib
 import json
 import math
 import random
+import re
 import resource
 import shutil
 import signal
@@ -37,8 +44,18 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# torch, transformers and peft load with this module anyway: its callbacks subclass transformers'
+# TrainerCallback, which imports all three. matplotlib, pandas and IPython are imported inside the
+# functions that draw a figure, build a table or talk to a notebook (slow to import, or optional).
+import torch
+import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from kit.adapters import (
     AdapterError,
@@ -46,8 +63,10 @@ from kit.adapters import (
     adapters_dir,
     attach_adapter,
     base_fingerprint,
+    check_adapter,
     load_adapter,
     merge_adapter,
+    read_adapter_info,
     save_adapter,
 )
 from kit.chat_data import (
@@ -66,8 +85,6 @@ from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     import pandas as pd
-    from peft import LoraConfig
-    from transformers import TrainerCallback, TrainingArguments
 
 __all__ = [
     "lora_config",
@@ -167,8 +184,6 @@ def reply_loss(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any
     keeps the fast causal attention path. ``num_items`` (the Trainer's count of label tokens over
     all accumulated batches) makes gradient accumulation exact.
     """
-    import torch.nn.functional as F
-
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     body = getattr(lm, lm.base_model_prefix)
     hidden = body(input_ids=inputs["input_ids"], use_cache=False).last_hidden_state
@@ -182,8 +197,6 @@ def reply_loss(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any
 
 def eval_loss(model: Any, features: Sequence[dict], batch_size: int = 8) -> float:
     """Token-weighted mean reply loss of ``model`` over formatted examples (no gradients)."""
-    import torch
-
     collate = PadToLongest(0)
     was_training = model.training
     model.eval()
@@ -203,13 +216,7 @@ def eval_loss(model: Any, features: Sequence[dict], batch_size: int = 8) -> floa
 # --------------------------------------------------------------------------- callbacks
 
 
-def _callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class StopAfterStep(_callback_base()):
+class StopAfterStep(TrainerCallback):
     """Stop training after ``step`` optimizer steps, as if the run had been killed there.
 
     With ``save=True`` (default) a checkpoint is written at that step first, so
@@ -226,7 +233,7 @@ class StopAfterStep(_callback_base()):
         return control
 
 
-class StopOnSignal(_callback_base()):
+class StopOnSignal(TrainerCallback):
     """SIGTERM (a killed job, a runtime or laptop shutting down) ends training at the end of the
     current step with a checkpoint written, as :class:`StopAfterStep` does, so
     ``train_adapter(..., resume=True)`` continues from there; a second SIGTERM is not held back.
@@ -262,7 +269,7 @@ class StopOnSignal(_callback_base()):
         return control
 
 
-class _LossGuard(_callback_base()):
+class _LossGuard(TrainerCallback):
     """Stop with a clear error when training diverges: a NaN or infinite loss or gradient, or a
     loss that shot far above where it started (gradient clipping often turns a too-large learning
     rate into a loss stuck near ln(vocabulary size) rather than a NaN)."""
@@ -289,7 +296,7 @@ class _LossGuard(_callback_base()):
             )
 
 
-class LiveLossPlot(_callback_base()):
+class LiveLossPlot(TrainerCallback):
     """Redraw a loss-curve figure in the notebook every ``every`` steps (nothing when headless)."""
 
     def __init__(self, every: int = 5):
@@ -300,7 +307,7 @@ class LiveLossPlot(_callback_base()):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if _in_notebook():
-            from IPython.display import HTML, display
+            from IPython.display import HTML, display  # optional: only inside a notebook
 
             self.handle = display(
                 HTML("<i>loss curve: waiting for the first steps</i>"), display_id=True
@@ -322,7 +329,7 @@ class LiveLossPlot(_callback_base()):
     def _draw(self) -> None:
         if self.handle is None or not self.losses:
             return
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # slow to import: only once there is a curve to draw
 
         fig = draw_losses(self.losses, self.eval_losses)
         self.handle.update(fig)
@@ -331,7 +338,7 @@ class LiveLossPlot(_callback_base()):
 
 def draw_losses(losses: Sequence[tuple[int, float]], eval_losses: Sequence[tuple[int, float]]):
     """A small matplotlib Figure: training loss per step and held-out loss."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # slow to import: only when a figure is drawn
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
     if losses:
@@ -348,7 +355,7 @@ def draw_losses(losses: Sequence[tuple[int, float]], eval_losses: Sequence[tuple
 
 def _in_notebook() -> bool:
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: the kit also runs without Jupyter
     except ImportError:
         return False
     shell = get_ipython()
@@ -383,13 +390,11 @@ def split_examples(
     return [e for e in examples if id(e) not in held_ids], held
 
 
-# --------------------------------------------------------------------------- training
+# --------------------------------------------------------------------------- small helpers
 
 
 def _train_dtype(profile: Profile, device: str) -> tuple[str, bool]:
     """(weights dtype, fp16 autocast) for this device: bf16 where the hardware is faster in it."""
-    import torch
-
     if profile.dtype not in ("bfloat16", "auto"):
         return profile.dtype, False
     if device == "cuda":
@@ -402,8 +407,6 @@ def _train_dtype(profile: Profile, device: str) -> tuple[str, bool]:
 
 
 def _peak_mem_mb(device: str) -> float:
-    import torch
-
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
@@ -424,6 +427,17 @@ def _data_hash(features: Sequence[dict]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _plain(value: Any) -> Any:
+    """A setting as it is recorded: enums by their value, sets sorted (their order changes from
+    one Python process to the next)."""
+    if isinstance(value, Enum):
+        return value.value
+    return sorted(value) if isinstance(value, set | frozenset) else value
+
+
+# --------------------------------------------------------------------------- the LoRA config
+
+
 def lora_config(profile: str | Profile | None = None) -> LoraConfig:
     """The profile's LoRA settings as the peft ``LoraConfig`` that :func:`train_adapter` uses:
     rank ``r``, ``lora_alpha`` (the update is scaled by alpha / r), dropout and the modules that
@@ -432,8 +446,6 @@ def lora_config(profile: str | Profile | None = None) -> LoraConfig:
 
 
 def _lora_for(prof: Profile) -> LoraConfig:
-    from peft import LoraConfig
-
     targets = list(prof.lora_targets)
     return LoraConfig(
         r=prof.lora_r,
@@ -448,10 +460,6 @@ def _adopt_lora(config: Any, prof: Profile) -> tuple[LoraConfig, Profile, dict[s
     """A LoraConfig the learner built -> (a copy for causal LM, the profile with its shape, every
     other field where it differs from the profile's config: recorded, so reuse and resume tell
     the two apart). FinetuneError if it is not a LoraConfig."""
-    import copy
-
-    from peft import LoraConfig
-
     if not isinstance(config, LoraConfig):
         raise FinetuneError(
             f"lora_config must be a peft LoraConfig (e.g. kit.finetune.lora_config(profile)), "
@@ -471,48 +479,123 @@ def _adopt_lora(config: Any, prof: Profile) -> tuple[LoraConfig, Profile, dict[s
     )
     same_shape, mine = _lora_for(prof).to_dict(), config.to_dict()
     skip = {"task_type", "base_model_name_or_path", "revision", "inference_mode", "peft_type"}
-    extras = {  # sets sorted: their order changes from one Python process to the next
-        k: repr(sorted(v) if isinstance(v, set | frozenset) else v)
+    extras = {
+        k: repr(_plain(v))
         for k, v in sorted(mine.items())
         if k not in skip and v != same_shape.get(k)
     }
     return config, prof, extras
 
 
+# --------------------------------------------------------------------------- the TrainingArguments
+
+SEED = 42  # a run's seed unless told otherwise: data sample, held-out split, batch order, LoRA
+
+_WHY_RESUME = "checkpoints every save_steps in <output_dir>/checkpoints are what resume=True uses"
+_WHY_LOG = "the loss of every step feeds the loss curve and the divergence guard"
+_WHY_DATA = "the kit feeds its own length-grouped batches, the same order on every run and resume"
+_WHY_MACHINE = (
+    "the device and precision are chosen for this machine (force a precision with "
+    "train_adapter(dtype='float32') or dtype='bfloat16')"
+)
+# The TrainingArguments fields train_adapter sets itself, even with the learner's ``args``; a
+# value other than transformers' default or the kit's own is refused, with the reason.
+_KIT_FIELDS = {
+    "output_dir": _WHY_RESUME,
+    "save_strategy": _WHY_RESUME,
+    "save_only_model": _WHY_RESUME,
+    "ignore_data_skip": _WHY_RESUME,
+    "eval_strategy": "the held-out loss is measured every eval_steps when there is a held-out set",
+    "logging_strategy": _WHY_LOG,
+    "logging_steps": _WHY_LOG,
+    "logging_nan_inf_filter": _WHY_LOG,
+    "remove_unused_columns": _WHY_DATA,
+    "train_sampling_strategy": _WHY_DATA,
+    "data_seed": _WHY_DATA,
+    "dataloader_num_workers": _WHY_DATA,
+    "prediction_loss_only": _WHY_DATA,
+    "use_cpu": _WHY_MACHINE,
+    "fp16": _WHY_MACHINE,
+    "bf16": _WHY_MACHINE,
+    "report_to": "the kit shows progress itself and runs offline: no logging service",
+}
+# Profile fields and the TrainingArguments fields that set the same knob: with ``args``, the
+# keyword argument is refused.
+_SAME_KNOB = {
+    "learning_rate": "learning_rate",
+    "batch_size": "per_device_train_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "max_steps": "max_steps",
+    "epochs": "num_train_epochs",
+    "warmup_ratio": "warmup_steps",
+    "eval_steps": "eval_steps",
+    "save_steps": "save_steps",
+}
+# The learner's fields that reach a run's settings as Profile fields (so ``args.learning_rate =
+# 1e-3`` trains the same run as ``learning_rate=1e-3``), or as its seed and number of steps.
+_IN_PROFILE = {
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "num_train_epochs",
+    "eval_steps",
+    "save_steps",
+    "seed",
+}
+# Fields that change neither the weights nor the losses: not part of a run's settings.
+_BOOKKEEPING = {
+    "run_name", "project", "trackio_space_id", "trackio_bucket_id", "trackio_static_space_id",
+    "push_to_hub", "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo",
+    "hub_always_push", "hub_revision", "disable_tqdm", "log_level", "log_level_replica",
+    "log_on_each_node", "logging_first_step", "save_total_limit", "save_on_each_node",
+    "skip_memory_metrics", "do_train", "do_eval", "do_predict", "resume_from_checkpoint",
+    "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
+    "include_num_input_tokens_seen",
+}  # fmt: skip
+
+
 def training_arguments(
-    profile: str | Profile | None,
-    output_dir: str | Path,
-    max_steps: int,
+    profile: str | Profile | None = None,
+    output_dir: str | Path | None = None,
+    max_steps: int | None = None,
     evaluate: bool = True,
-    seed: int = 42,
+    seed: int = SEED,
     fp16: bool = False,
 ) -> TrainingArguments:
     """The transformers ``TrainingArguments`` :func:`train_adapter` runs the Trainer with.
 
-    In: the profile (batch size, learning rate, ...), the checkpoint folder, the number of
-    optimizer steps (train_adapter derives it from the data and ``epochs``), whether there is a
-    held-out set to evaluate. The held-out loss and the checkpoints come about 4 times per run
-    unless the profile's ``eval_steps`` / ``save_steps`` say otherwise.
+    In: the profile (batch size, learning rate, ...); the checkpoint folder (None: transformers'
+    placeholder, which train_adapter replaces with ``<output_dir>/checkpoints``); the number of
+    optimizer steps (None: the profile's ``max_steps``; a profile that counts epochs gives
+    ``max_steps=-1``, its ``num_train_epochs``, and the warm-up, evaluation and checkpoint steps
+    as shares of the run, turned into steps once the data fixes their number); whether there is
+    a held-out set to evaluate; the seed; fp16 mixed precision. The held-out loss and the
+    checkpoints come about 4 times per run unless the profile's ``eval_steps`` / ``save_steps``
+    say otherwise. Change a field and pass them back: ``train_adapter(args=args)``.
     """
-    from transformers import TrainingArguments
-
     prof = resolve_profile(profile)
-    every = lambda n, k: n if n > 0 else max(1, math.ceil(max_steps / k))  # noqa: E731
+    steps = max_steps if max_steps is not None else prof.max_steps
+    if steps > 0:
+        warmup, every = round(prof.warmup_ratio * steps), max(1, math.ceil(steps / 4))
+    else:
+        warmup, every = prof.warmup_ratio, 0.25  # shares of the run, as transformers reads them
     return TrainingArguments(
-        output_dir=str(output_dir),
+        output_dir=None if output_dir is None else str(output_dir),
         per_device_train_batch_size=prof.batch_size,
         per_device_eval_batch_size=max(prof.batch_size, 8),
         gradient_accumulation_steps=prof.grad_accum,
         learning_rate=prof.learning_rate,
-        max_steps=max_steps,
+        max_steps=steps if steps > 0 else -1,
+        num_train_epochs=prof.epochs,  # only when max_steps is -1
         lr_scheduler_type="cosine",  # down to 0 by the last step, after a short warm-up
-        warmup_steps=round(prof.warmup_ratio * max_steps),
+        warmup_steps=warmup,
         logging_steps=1,  # a loss point per step for the curve
         logging_nan_inf_filter=False,  # a NaN must reach the loss guard, not be hidden
         eval_strategy="steps" if evaluate else "no",
-        eval_steps=every(prof.eval_steps, 4),
+        eval_steps=prof.eval_steps or every,
         save_strategy="steps",
-        save_steps=every(prof.save_steps, 4),
+        save_steps=prof.save_steps or every,
         save_total_limit=2,
         seed=seed,
         data_seed=seed,
@@ -527,6 +610,141 @@ def training_arguments(
     )
 
 
+@cache
+def _default_args() -> TrainingArguments:
+    """transformers' own defaults (a field left at its default is not a choice to refuse)."""
+    return TrainingArguments()
+
+
+def _adopt_args(
+    args: Any, prof: Profile, seed: int | None, overrides: dict[str, Any]
+) -> tuple[TrainingArguments, Profile, int]:
+    """The learner's TrainingArguments -> (a checked copy, the profile with their learning rate,
+    batch size, accumulation and length, their seed). FinetuneError when they are not
+    TrainingArguments, or keyword arguments set the same knobs."""
+    if not isinstance(args, TrainingArguments):
+        raise FinetuneError(
+            "args must be transformers TrainingArguments (e.g. kit.finetune.training_arguments("
+            f"profile)), not {type(args).__name__}."
+        )
+    clash = sorted(k for k in overrides if k in _SAME_KNOB)
+    if clash:
+        raise FinetuneError(
+            f"args holds the training settings: change {[_SAME_KNOB[k] for k in clash]} on it "
+            f"(e.g. args.{_SAME_KNOB[clash[0]]} = ...) instead of passing {clash} as keyword "
+            "arguments."
+        )
+    if seed is not None and seed != args.seed:
+        raise FinetuneError(
+            f"seed={seed} but args.seed={args.seed}: set the seed on the arguments only."
+        )
+    args = dataclasses.replace(args)  # a copy, checked as transformers checks it; theirs stays
+    if args.max_steps > 0:
+        length = {"max_steps": args.max_steps}
+    else:
+        length = {"max_steps": 0, "epochs": float(args.num_train_epochs)}
+    wanted = {
+        "learning_rate": args.learning_rate,
+        "batch_size": args.per_device_train_batch_size,
+        "grad_accum": args.gradient_accumulation_steps,
+        **length,
+    }
+    changed = {k: v for k, v in wanted.items() if getattr(prof, k) != v}
+    return args, prof.with_(**changed) if changed else prof, args.seed
+
+
+def _check_kit_fields(
+    args: TrainingArguments, prof: Profile, ckpt_dir: Path, seed: int, fp16: bool
+) -> None:
+    """FinetuneError if the learner's arguments set a field train_adapter sets itself to
+    something else than transformers' default or the kit's value, or another checkpoint folder."""
+    default, where = _default_args(), Path(args.output_dir).expanduser().resolve()
+    if args.output_dir != default.output_dir and where != ckpt_dir.expanduser().resolve():
+        raise FinetuneError(
+            f"args.output_dir is {args.output_dir!r}, but this run keeps its checkpoints in "
+            f"{ckpt_dir} (<output_dir>/checkpoints, where resume=True finds them). Pass the "
+            "folder as train_adapter(output_dir=...) and leave it out of the arguments "
+            "(training_arguments(profile) builds them without one)."
+        )
+    kit = training_arguments(prof, ckpt_dir, 1, evaluate=True, seed=seed, fp16=fp16)
+    bad = [
+        name
+        for name in _KIT_FIELDS
+        if name != "output_dir"
+        and getattr(args, name) not in (getattr(default, name), getattr(kit, name))
+    ]
+    if bad:
+        why = "; ".join(dict.fromkeys(_KIT_FIELDS[name] for name in bad))
+        raise FinetuneError(
+            f"train_adapter sets {bad} itself: {why}. Leave them at their defaults (as "
+            "training_arguments(profile) builds them)."
+        )
+
+
+def _as_steps(value: float, max_steps: int, rounding: Any) -> int:
+    """A number of steps, or a share of the run (between 0 and 1) as steps."""
+    return int(value) if not 0 < value < 1 else int(rounding(value * max_steps))
+
+
+def _learner_args(
+    args: TrainingArguments, prof: Profile, kit: TrainingArguments
+) -> tuple[TrainingArguments, Profile, dict[str, str]]:
+    """The arguments of a run with the learner's ``args``: every field theirs except those the
+    kit sets (``_KIT_FIELDS``, from ``kit``, the profile's arguments for this run), shares of the
+    run turned into steps (warm-up rounded to the nearest step, evaluation and checkpoints up).
+    Out: (the arguments, the profile with their eval_steps / save_steps, every other field that
+    differs from ``kit``: recorded, so reuse and resume tell the runs apart)."""
+    n = kit.max_steps
+    evals = kit.eval_steps if args.eval_steps is None else _as_steps(args.eval_steps, n, math.ceil)
+    saves = kit.save_steps if args.save_steps is None else _as_steps(args.save_steps, n, math.ceil)
+    warmup = _as_steps(args.warmup_steps, n, round)
+    final = dataclasses.replace(
+        args,
+        **{name: getattr(kit, name) for name in _KIT_FIELDS},
+        max_steps=n,
+        warmup_steps=warmup,
+        eval_steps=evals,
+        save_steps=saves,
+    )
+    schedule = {"eval_steps": evals, "save_steps": saves}
+    changed = {k: v for k, v in schedule.items() if v != getattr(kit, k)}
+    skip = set(_KIT_FIELDS) | _IN_PROFILE | _BOOKKEEPING
+    extras = {
+        f.name: repr(_plain(getattr(final, f.name)))
+        for f in dataclasses.fields(final)
+        if f.name not in skip and getattr(final, f.name) != getattr(kit, f.name)
+    }
+    return final, prof.with_(**changed) if changed else prof, extras
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class _Knobs:
+    """What a run trains, once the profile, the overrides, the LoRA config and the learner's
+    TrainingArguments are settled (``args`` None: the profile's)."""
+
+    prof: Profile
+    seed: int
+    lora: LoraConfig | None  # None: continue the LoRA of init_adapter
+    lora_extras: dict[str, Any] = field(default_factory=dict)
+    init_id: str | None = None
+    args: TrainingArguments | None = None
+
+
+@dataclass
+class _Batches:
+    """The formatted examples in the fixed order training sees them, and what they add up to."""
+
+    features: list[dict]
+    eval_features: list[dict]
+    report: FormatReport
+    ordered: list[dict]  # the training examples, batch after batch, all epochs
+    step_tokens: list[int]  # real tokens per optimizer step
+    max_steps: int
+
+
 def train_adapter(
     examples: Any = None,
     profile: str | Profile | None = None,
@@ -535,11 +753,12 @@ def train_adapter(
     resume: bool | str | Path = False,
     callbacks: Sequence[TrainerCallback] | None = None,
     live_plot: bool = False,
-    seed: int = 42,
+    seed: int | None = None,
     system: str = DEFAULT_SYSTEM,
     reuse: bool = False,
     init_adapter: str | Path | None = None,
     lora_config: LoraConfig | None = None,
+    args: TrainingArguments | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune ``base`` with LoRA on ``examples``; save the adapter; return a TrainResult.
@@ -554,6 +773,8 @@ def train_adapter(
         checkpoint in output_dir, if any), or the path of one checkpoint;
       callbacks: extra transformers TrainerCallbacks (e.g. ``StopAfterStep(6)``);
       live_plot: redraw a loss curve in the notebook as training goes;
+      seed: the data sample, held-out split, batch order and LoRA start (default 42, or
+        ``args.seed``);
       reuse: if output_dir already holds a finished adapter trained with exactly these
         settings (base, data, profile, seed; e.g. prebuilt by ``python -m kit workshop
         prepare``), return it instead of training again (see :func:`reusable_run`);
@@ -562,61 +783,125 @@ def train_adapter(
         LoRA shape (rank, alpha, dropout, targets) is kept, and ``lora_*`` overrides are refused;
       lora_config: a peft LoraConfig to train instead of the profile's (start from
         :func:`lora_config`); its rank, alpha, dropout and targets replace the profile's;
+      args: transformers TrainingArguments to train with instead of the profile's (start from
+        :func:`training_arguments`). Theirs: learning rate, batch size, gradient accumulation,
+        max_steps (or num_train_epochs when it is -1), warm-up, scheduler, optimizer and weight
+        decay, eval_steps, save_steps, seed and any other field that shapes the result; all of
+        it enters the run's settings, so reuse and resume tell runs apart. The kit's: the
+        checkpoint folder, save / evaluation / logging strategy, data order, device, precision
+        and report_to (a different value is refused, with the reason); shares of the run
+        (``warmup_steps=0.05``) become steps once the data fixes the number of steps;
       **overrides: any Profile field, e.g. ``learning_rate=1e-3, max_steps=30, lora_r=4``.
-    Raises DataError (bad data), FinetuneError (NaN loss, out of memory, mismatched resume),
-    AdapterError (the adapter could not be saved; ``init_adapter`` is incomplete or was trained
-    on another base model).
+    Raises DataError (bad data), FinetuneError (NaN loss, out of memory, mismatched resume,
+    settings that contradict each other), AdapterError (the adapter could not be saved;
+    ``init_adapter`` is incomplete or was trained on another base model).
     """
-    import torch
-    from peft import get_peft_model
-    from transformers import set_seed
+    knobs = _settle_knobs(profile, overrides, seed, lora_config, init_adapter, args)
+    train_set, held_out = _plan_data(examples, knobs.prof, knobs.seed)
+    out = out_dir_for(output_dir, examples, knobs.prof)
+    ckpt_dir = out / "checkpoints"
+    dtype, fp16 = _precision(knobs.prof, _recorded_settings(ckpt_dir, resume))
+    if knobs.args is not None:
+        _check_kit_fields(knobs.args, knobs.prof, ckpt_dir, knobs.seed, fp16)
+    model, tokenizer = _load_base(base, knobs.prof, dtype)
+    batches = _plan_batches(tokenizer, train_set, held_out, knobs.prof, knobs.seed, system)
+    prof, settings, train_args = _build_config_and_args(knobs, batches, base, dtype, fp16, ckpt_dir)
+    if reuse and resume is False:
+        previous = reusable_run(out / "adapter", settings)
+        if previous is not None:
+            print(f"Reusing the adapter in {previous.adapter_dir}: trained with these settings.")
+            return previous
+    resume_from = _prepare_checkpoints(ckpt_dir, resume, settings)
+    model = _attach_lora(model, knobs, init_adapter, base)
+    trainer, seconds = _run_trainer(
+        model, tokenizer, train_args, batches, prof, callbacks, live_plot, resume_from, out
+    )
+    return _collect_result(trainer, seconds, batches, settings, resume_from, out, base, system)
 
+
+def _settle_knobs(
+    profile: str | Profile | None,
+    overrides: dict[str, Any],
+    seed: int | None,
+    lora_config: Any,
+    init_adapter: str | Path | None,
+    args: Any,
+) -> _Knobs:
+    """The profile with the overrides, the LoRA config and the learner's arguments applied, and
+    the seed. FinetuneError when they contradict each other or the learning rate is not usable."""
     prof = resolve_profile(profile).with_(**overrides) if overrides else resolve_profile(profile)
-    if not (prof.learning_rate > 0 and math.isfinite(prof.learning_rate)):
-        raise FinetuneError(f"learning_rate must be a positive number, not {prof.learning_rate}.")
-    data = load_examples(examples)
-    if prof.train_examples and len(data) > prof.train_examples:
-        data = random.Random(seed).sample(data, prof.train_examples)
-    train_set, held_out = split_examples(data, prof.eval_examples, seed)
-    init_id, lora, lora_extras = None, None, {}
+    shape = [k for k in overrides if k.startswith("lora_")]
+    knobs = _Knobs(prof, SEED if seed is None else seed, None)
     if lora_config is not None:
         if init_adapter:
             raise FinetuneError(
                 "init_adapter continues the LoRA of the adapter it starts from: pass lora_config "
                 "or init_adapter, not both."
             )
-        shape = [k for k in overrides if k.startswith("lora_")]
         if shape:
             raise FinetuneError(
                 f"lora_config sets the LoRA shape: change {shape} on the config instead "
                 "(e.g. config.r = 4), not as keyword arguments."
             )
-        lora, prof, lora_extras = _adopt_lora(lora_config, prof)
+        knobs.lora, knobs.prof, knobs.lora_extras = _adopt_lora(lora_config, knobs.prof)
     if init_adapter:
-        shape = [k for k in overrides if k.startswith("lora_")]
         if shape:
             raise FinetuneError(
                 f"init_adapter keeps the LoRA shape of the adapter it starts from; drop {shape} "
                 "(or leave init_adapter out to train a new LoRA with them)."
             )
-        prof, init_id = _continue_from(init_adapter, prof)
-    device = best_device()
-    recorded = _recorded_settings(out_dir_for(output_dir, examples, prof) / "checkpoints", resume)
-    if recorded:  # a resumed run keeps the precision it started with
-        dtype, fp16 = recorded["dtype"], recorded.get("fp16", False)
-    else:
-        dtype, fp16 = _train_dtype(prof, device)
+        knobs.prof, knobs.init_id = _continue_from(init_adapter, knobs.prof)
+    elif knobs.lora is None:
+        knobs.lora = _lora_for(knobs.prof)
+    if args is not None:
+        knobs.args, knobs.prof, knobs.seed = _adopt_args(args, knobs.prof, seed, overrides)
+    rate = knobs.prof.learning_rate
+    if not (rate > 0 and math.isfinite(rate)):
+        raise FinetuneError(f"learning_rate must be a positive number, not {rate}.")
+    return knobs
 
+
+def _plan_data(
+    examples: Any, prof: Profile, seed: int
+) -> tuple[list[ChatExample], list[ChatExample]]:
+    """Load and check the examples, sample the profile's number, hold a slice out: (train, held
+    out). DataError if the examples are not usable."""
+    data = load_examples(examples)
+    if prof.train_examples and len(data) > prof.train_examples:
+        data = random.Random(seed).sample(data, prof.train_examples)
+    return split_examples(data, prof.eval_examples, seed)
+
+
+def _precision(prof: Profile, recorded: dict | None) -> tuple[str, bool]:
+    """(weights dtype, fp16 autocast): a resumed run keeps the precision it started with."""
+    if recorded:
+        return recorded["dtype"], recorded.get("fp16", False)
+    return _train_dtype(prof, best_device())
+
+
+def _load_base(base: str, prof: Profile, dtype: str) -> tuple[Any, Any]:
+    """The base model in the training precision, and its tokenizer."""
     # The bundled model's bf16 folder upcast to float32 is exact: no second conversion needed.
-    model, tokenizer = load_generator(base, dtype=prof.dtype, device=device)
+    model, tokenizer = load_generator(base, dtype=prof.dtype, device=best_device())
     if str(model.dtype).replace("torch.", "") != dtype:
         model = model.to(getattr(torch, dtype))
+    return model, tokenizer
+
+
+def _plan_batches(
+    tokenizer: Any,
+    train_set: Sequence[ChatExample],
+    held_out: Sequence[ChatExample],
+    prof: Profile,
+    seed: int,
+    system: str,
+) -> _Batches:
+    """Format the examples and fix the order of length-grouped batches, so every run (and
+    resume) sees the same batches; the number of steps follows from the data and the profile."""
     features, report = format_examples(tokenizer, train_set, prof.max_seq_len, system)
     eval_features = (
         format_examples(tokenizer, held_out, prof.max_seq_len, system)[0] if held_out else []
     )
-
-    # A fixed order of length-grouped batches, so every run (and resume) sees the same batches.
     if len(features) < prof.batch_size:
         raise DataError(
             f"Only {len(features)} training example(s) for a batch size of {prof.batch_size}: "
@@ -636,62 +921,85 @@ def train_adapter(
         for b in length_grouped_batches(lengths, prof.batch_size, 1, seed + e)
         if len(b) == prof.batch_size
     ][: max_steps * prof.grad_accum]
-    ordered = [features[i] for b in batches for i in b]
     step_tokens = [
         sum(lengths[i] for b in batches[s * prof.grad_accum : (s + 1) * prof.grad_accum] for i in b)
         for s in range(max_steps)
     ]
+    ordered = [features[i] for b in batches for i in b]
+    return _Batches(features, eval_features, report, ordered, step_tokens, max_steps)
 
-    out = out_dir_for(output_dir, examples, prof)
-    ckpt_dir = out / "checkpoints"
+
+def _build_config_and_args(
+    knobs: _Knobs, batches: _Batches, base: str, dtype: str, fp16: bool, ckpt_dir: Path
+) -> tuple[Profile, dict[str, Any], TrainingArguments]:
+    """The Trainer's arguments (the profile's, or the learner's with the kit's fields) and the
+    run's settings: what reuse and resume compare. Out: (profile, settings, arguments)."""
+    prof, evaluate = knobs.prof, bool(batches.eval_features)
+    args = training_arguments(prof, ckpt_dir, batches.max_steps, evaluate, knobs.seed, fp16)
+    training: dict[str, str] = {}
+    if knobs.args is not None:
+        args, prof, training = _learner_args(knobs.args, prof, args)
     settings = {
         "base": base,
         "profile": prof.as_dict(),
-        "seed": seed,
+        "seed": knobs.seed,
         "dtype": dtype,
         "fp16": fp16,
-        "max_steps": max_steps,
-        "train_examples": len(features),
-        "data": _data_hash(ordered),
+        "max_steps": batches.max_steps,
+        "train_examples": len(batches.features),
+        "data": _data_hash(batches.ordered),
     }
-    if init_id:
-        settings["init_adapter"] = init_id
-    if lora_extras:
-        settings["lora"] = lora_extras
-    if reuse and resume is False:
-        previous = reusable_run(out / "adapter", settings)
-        if previous is not None:
-            print(f"Reusing the adapter in {previous.adapter_dir}: trained with these settings.")
-            return previous
-    resume_from = _prepare_checkpoints(ckpt_dir, resume, settings)
+    if knobs.init_id:
+        settings["init_adapter"] = knobs.init_id
+    if knobs.lora_extras:
+        settings["lora"] = knobs.lora_extras
+    if training:
+        settings["training"] = training
+    return prof, settings, args
 
-    set_seed(seed)
+
+def _attach_lora(model: Any, knobs: _Knobs, init_adapter: str | Path | None, base: str) -> Any:
+    """The model with trainable LoRA matrices: a fresh LoRA (the same random start every run of
+    a seed) or the adapter ``init_adapter`` continues."""
+    set_seed(knobs.seed)
     model.config.use_cache = False
     try:
         if init_adapter:
-            model = attach_adapter(model, init_adapter, base, trainable=True)
-        else:
-            model = get_peft_model(model, lora or _lora_for(prof))
+            return attach_adapter(model, init_adapter, base, trainable=True)
+        return get_peft_model(model, knobs.lora)
     except ValueError as err:
         raise FinetuneError(f"LoRA could not be attached: {err}") from err
 
-    args = training_arguments(
-        prof, ckpt_dir, max_steps, evaluate=bool(eval_features), seed=seed, fp16=fp16
-    )
+
+def _run_trainer(
+    model: Any,
+    tokenizer: Any,
+    args: TrainingArguments,
+    batches: _Batches,
+    prof: Profile,
+    callbacks: Sequence[TrainerCallback] | None,
+    live_plot: bool,
+    resume_from: Path | None,
+    out: Path,
+) -> tuple[Any, float]:
+    """Train; return (the trainer, seconds). The one place where a failure becomes a kit error
+    or hint: out of memory and a full disk -> FinetuneError saying what to change; Ctrl-C -> the
+    last checkpoint and how to resume, then KeyboardInterrupt; SIGTERM -> a checkpoint at the end
+    of the step, how to resume, then SystemExit(128 + SIGTERM)."""
     guard, stopper = _LossGuard(prof.learning_rate), StopOnSignal()
     all_callbacks = [guard, *(callbacks or []), stopper]  # last: sees a signal sent at this step
     if live_plot:
-        all_callbacks.append(LiveLossPlot(every=max(1, max_steps // 25)))
-    collator = PadToLongest(tokenizer.pad_token_id)
+        all_callbacks.append(LiveLossPlot(every=max(1, batches.max_steps // 25)))
     trainer = _KitTrainer(
         model=model,
         args=args,
-        train_dataset=ordered,
-        eval_dataset=eval_features or None,
-        data_collator=collator,
+        train_dataset=batches.ordered,
+        eval_dataset=batches.eval_features or None,
+        data_collator=PadToLongest(tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=all_callbacks,
     )
+    ckpt_dir = Path(args.output_dir)
     start = time.perf_counter()
     try:
         with stopper.listening():
@@ -732,34 +1040,48 @@ def train_adapter(
             flush=True,
         )
         raise SystemExit(128 + stopper.received)  # the exit status of a process ended by it
+    return trainer, seconds
 
-    state = trainer.state
+
+def _collect_result(
+    trainer: Any,
+    seconds: float,
+    batches: _Batches,
+    settings: dict[str, Any],
+    resume_from: Path | None,
+    out: Path,
+    base: str,
+    system: str,
+) -> TrainResult:
+    """The TrainResult of a run; a run that reached its last step also gets its final held-out
+    loss and its adapter saved (with the settings and figures, for reuse)."""
+    state, max_steps = trainer.state, batches.max_steps
     start_step = int(resume_from.name.split("-")[-1]) if resume_from else 0
     losses = [(h["step"], h["loss"]) for h in state.log_history if "loss" in h]
     evals = [(h["step"], h["eval_loss"]) for h in state.log_history if "eval_loss" in h]
     done = state.global_step
-    session_tokens = sum(step_tokens[start_step:done])
+    session_tokens = sum(batches.step_tokens[start_step:done])
     compute_s = max(seconds - trainer.eval_seconds, 1e-9)
     result = TrainResult(
         adapter_dir=None,
         output_dir=out,
-        profile=prof.name,
+        profile=settings["profile"]["name"],
         losses=losses,
         eval_losses=evals,
         steps=done,
         max_steps=max_steps,
         train_seconds=seconds,
-        tokens_seen=sum(step_tokens[:done]),
+        tokens_seen=sum(batches.step_tokens[:done]),
         useful_tokens_per_s=session_tokens / compute_s,
-        peak_mem_mb=_peak_mem_mb(device),
-        train_examples=len(features),
-        eval_examples=len(eval_features),
-        format_report=report,
+        peak_mem_mb=_peak_mem_mb(best_device()),
+        train_examples=len(batches.features),
+        eval_examples=len(batches.eval_features),
+        format_report=batches.report,
         resumed_from_step=start_step,
         settings=settings,
     )
     if done >= max_steps:
-        if eval_features and (not evals or evals[-1][0] != done):
+        if batches.eval_features and (not evals or evals[-1][0] != done):
             evals.append((done, trainer.evaluate()["eval_loss"]))
         info = {
             "settings": settings,
@@ -768,10 +1090,14 @@ def train_adapter(
             "system": system,
             "result": _result_record(result),
         }
+        model, tokenizer = trainer.model, trainer.processing_class
         result.adapter_dir = save_adapter(
             model, tokenizer, out / "adapter", base_fingerprint(model, base), info
         )
     return result
+
+
+# --------------------------------------------------------------------------- reuse and resume
 
 
 _MACHINE_SETTINGS = ("dtype", "fp16")  # how this machine computes, not what is trained
@@ -786,8 +1112,6 @@ def adapter_identity(adapter_dir: str | Path) -> str:
     treats it. An adapter trained elsewhere (no recorded settings) is named by a hash of its
     weights. Raises AdapterError if the folder is not a complete adapter.
     """
-    from kit.adapters import read_adapter_info
-
     settings = read_adapter_info(adapter_dir).get("info", {}).get("settings")
     if not settings:
         return f"weights:{adapter_weights_hash(adapter_dir)}"
@@ -825,8 +1149,6 @@ def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResu
     produce the same adapter, so a prebuilt one (``python -m kit workshop prepare``) can stand in.
     The precision it was computed in may differ (a bf16 machine prepared it, say).
     """
-    from kit.adapters import check_adapter, read_adapter_info
-
     if check_adapter(adapter_dir) is not None:
         return None
     info = read_adapter_info(adapter_dir).get("info", {})
@@ -867,6 +1189,23 @@ def _recorded_settings(ckpt_dir: Path, resume: bool | str | Path) -> dict | None
     return json.loads(run_file.read_text())
 
 
+def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The names of the settings that differ: plain ones first, then those inside the profile,
+    the LoRA config or the TrainingArguments as ``profile.learning_rate`` (the description
+    aside)."""
+    keys = sorted(set(before) | set(now))
+    nested = [k for k in keys if isinstance(before.get(k, now.get(k)), dict)]
+    changed = [k for k in keys if k not in nested and before.get(k) != now.get(k)]
+    for key in nested:
+        a, b = before.get(key) or {}, now.get(key) or {}
+        changed += [
+            f"{key}.{k}"
+            for k in sorted(set(a) | set(b))
+            if k != "description" and a.get(k) != b.get(k)
+        ]
+    return changed
+
+
 def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: dict) -> Path | None:
     """Decide where training starts; check a resume matches the first run's settings."""
     run_file = ckpt_dir / RUN_FILE
@@ -884,15 +1223,7 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
     if run_file.is_file():
         before = json.loads(run_file.read_text())
         now = json.loads(json.dumps(settings, sort_keys=True))
-        changed = sorted(
-            k for k in set(before) | set(now) if before.get(k) != now.get(k) and k != "profile"
-        )
-        changed += [
-            f"profile.{k}"
-            for k in sorted(set(before.get("profile", {})) | set(now["profile"]))
-            if k not in ("description",)
-            and before.get("profile", {}).get(k) != now["profile"].get(k)
-        ]
+        changed = _changed_settings(before, now)
         if changed:
             raise FinetuneError(
                 f"Cannot resume from {target}: these settings differ from the run that wrote it: "
@@ -913,41 +1244,30 @@ def _oom_message(prof: Profile) -> str:
     )
 
 
-def trainer_class() -> type:
+class _KitTrainer(Trainer):
+    """Trainer with the reply-only loss of :func:`reply_loss` and timed evaluations."""
+
+    loss_is_scaled_for_ga = True
+    eval_seconds = 0.0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = reply_loss(model, inputs, num_items_in_batch)
+        if num_items_in_batch is None and model.training:
+            loss = loss / self.current_gradient_accumulation_steps
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+    def evaluate(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self.eval_seconds += time.perf_counter() - start
+
+
+def trainer_class() -> type[Trainer]:
     """The transformers ``Trainer`` subclass :func:`train_adapter` uses: the loss is computed on
     the reply tokens only (:func:`reply_loss`), and evaluation time is counted apart."""
-    from transformers import Trainer
-
-    class KitTrainer(Trainer):
-        """Trainer with the reply-only loss of :func:`reply_loss` and timed evaluations."""
-
-        loss_is_scaled_for_ga = True
-        eval_seconds = 0.0
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = reply_loss(model, inputs, num_items_in_batch)
-            if num_items_in_batch is None and model.training:
-                loss = loss / self.current_gradient_accumulation_steps
-            return (loss, {"loss": loss}) if return_outputs else loss
-
-        def evaluate(self, *args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return super().evaluate(*args, **kwargs)
-            finally:
-                self.eval_seconds += time.perf_counter() - start
-
-    return KitTrainer
-
-
-class _LazyTrainer:
-    """Build the Trainer subclass on first use (importing transformers is slow)."""
-
-    def __call__(self, *args, **kwargs):
-        return trainer_class()(*args, **kwargs)
-
-
-_KitTrainer = _LazyTrainer()
+    return _KitTrainer
 
 
 # --------------------------------------------------------------------------- answering
@@ -969,8 +1289,6 @@ def answer_questions(
     each answer's time is its share of its batch. ``cited_ids`` are the document ids in the
     reply's ``Source: ... [kb-001]`` line, if any.
     """
-    import re
-
     limit = max_new_tokens or resolve_profile(profile).max_new_tokens
     questions = [rec if isinstance(rec, str) else rec.question for rec in records]
     if not questions:
@@ -998,7 +1316,7 @@ def answer_questions(
 
 def side_by_side(before: Sequence[Answer], after: Sequence[Answer]) -> pd.DataFrame:
     """A table: each question, the answer before and after fine-tuning, and their style."""
-    import pandas as pd
+    import pandas as pd  # slow to import: only for this table
 
     return pd.DataFrame(
         {

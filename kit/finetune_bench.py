@@ -27,13 +27,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# torch, transformers, peft, trl, datasets and the kit modules that load them are imported inside
+# the functions that need them: each peer trains in a fresh worker process, and the parent that
+# starts the workers and prints the table should not hold them (nor take seconds to start).
+from kit.adapters import load_adapter
+from kit.models import load_generator, pick_dtype, resolve_model
+from kit.profiles import get_profile
 
 NOMINAL_PEAK_GFLOPS = 420.0  # bf16 matmul, measured on the idle 2-core Zen 4 (stack notes)
 PEERS = ("kit", "trl", "trainer")
@@ -46,7 +55,7 @@ def measure_matmul_peak(seconds: float = 2.0, dtype: str = "bfloat16") -> float:
     2048 x 2048 where the precision is fast; where it is emulated (bf16 on an AVX2-only CPU,
     about 1 GFLOP/s) one such multiply would take 17 s, so a quick 256 x 256 probe picks 512.
     """
-    import torch
+    import torch  # heavy: only when measuring
 
     def gflops(n: int) -> float:
         a = torch.randn(n, n, dtype=getattr(torch, dtype))
@@ -65,10 +74,8 @@ def measure_matmul_peak(seconds: float = 2.0, dtype: str = "bfloat16") -> float:
 
 def _common(args: argparse.Namespace):
     """Examples split exactly as the kit splits them, and the held-out slice formatted."""
-    import random
-
-    from kit.chat_data import load_examples
-    from kit.finetune import split_examples
+    from kit.chat_data import load_examples  # heavy (haystack, torch): only in a worker
+    from kit.finetune import split_examples  # heavy (transformers): only in a worker
 
     data = load_examples(None)
     if args.train_examples and len(data) > args.train_examples:
@@ -77,7 +84,7 @@ def _common(args: argparse.Namespace):
 
 
 def _lora(args: argparse.Namespace):
-    from peft import LoraConfig
+    from peft import LoraConfig  # heavy: only in a worker
 
     return LoraConfig(
         r=args.lora_r,
@@ -100,141 +107,163 @@ class _Counting:
         return batch
 
 
+@dataclass
+class _Trained:
+    """What one peer's training gives the figures."""
+
+    model: Any
+    seconds: float  # wall time of the training call
+    useful: int  # real (non-padding) tokens trained on
+    steps: int
+    train_s: float  # seconds of training proper (the kit's: evaluation excluded)
+
+
 def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train one peer in this process; return its figures."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import set_seed
+    from transformers import set_seed  # heavy: only in a worker
 
-    from kit.chat_data import format_examples, with_system
-    from kit.finetune import eval_loss
-    from kit.models import load_generator, pick_dtype, resolve_model
+    from kit.chat_data import format_examples  # heavy (haystack, torch): only in a worker
 
     train, held = _common(args)
     set_seed(args.seed)
     tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
     _, tok = load_generator()
     eval_feats = format_examples(tok, held, args.max_seq_len)[0]
-    if name == "kit":
-        from kit.adapters import load_adapter
-        from kit.finetune import train_adapter
+    trained = _train_kit(args, tmp) if name == "kit" else _train_stock(name, args, tmp, tok, train)
+    return _figures(name, trained, eval_feats)
 
-        result = train_adapter(
-            profile=args.profile,
-            output_dir=tmp,
-            seed=args.seed,
-            max_steps=args.steps,
-            batch_size=args.batch_size,
-            grad_accum=1,
-            max_seq_len=args.max_seq_len,
-            learning_rate=args.lr,
-            lora_r=args.lora_r,
-            lora_alpha=args.lora_alpha,
-            lora_targets=tuple(args.targets.split(",")),
-            lora_dropout=0.0,
-            train_examples=args.train_examples,
-            eval_examples=args.eval_examples,
-            eval_steps=args.steps,
-            save_steps=args.steps,
-            **({"dtype": args.dtype} if args.dtype else {}),
-        )
-        model, _ = load_adapter(result.adapter_dir)
-        seconds = result.train_seconds
-        useful = result.tokens_seen
-        steps = result.steps
-        train_s = useful / result.useful_tokens_per_s
-    else:
-        from datasets import Dataset
-        from transformers import AutoModelForCausalLM
 
-        # The peers compute in the precision the kit picks here (bf16 only where the CPU is
-        # faster in it): the bundled folder's own bf16 and TRL's default bf16 are emulated and
-        # ~100x slower on AVX2-only CPUs.
-        bf16 = (args.dtype or pick_dtype("auto")) == "bfloat16"
-        source = resolve_model("smollm2-135m-instruct")
-        weights = torch.bfloat16 if bf16 else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=weights)
-        rows = [{"messages": with_system(ex.messages)} for ex in train]
-        if name == "trl":
-            from trl import SFTConfig, SFTTrainer
+def _train_kit(args: argparse.Namespace, tmp: str) -> _Trained:
+    """The kit's run: :func:`kit.finetune.train_adapter` with the benchmark's settings."""
+    from kit.finetune import train_adapter  # heavy (transformers): only in a worker
 
-            config = SFTConfig(
-                output_dir=tmp,
-                max_steps=args.steps,
-                per_device_train_batch_size=args.batch_size,
-                learning_rate=args.lr,
-                max_length=args.max_seq_len,
-                seed=args.seed,
-                report_to="none",
-                save_strategy="no",
-                use_cpu=not torch.cuda.is_available(),
-                bf16=bf16,
-            )
-            trainer = SFTTrainer(
-                model=model,
-                args=config,
-                train_dataset=Dataset.from_list(rows),
-                processing_class=tok,
-                peft_config=_lora(args),
-            )
-        else:
-            from peft import get_peft_model
-            from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    result = train_adapter(
+        profile=args.profile,
+        output_dir=tmp,
+        seed=args.seed,
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        grad_accum=1,
+        max_seq_len=args.max_seq_len,
+        learning_rate=args.lr,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_targets=tuple(args.targets.split(",")),
+        lora_dropout=0.0,
+        train_examples=args.train_examples,
+        eval_examples=args.eval_examples,
+        eval_steps=args.steps,
+        save_steps=args.steps,
+        **({"dtype": args.dtype} if args.dtype else {}),
+    )
+    model, _ = load_adapter(result.adapter_dir)
+    useful = result.tokens_seen
+    train_s = useful / result.useful_tokens_per_s
+    return _Trained(model, result.train_seconds, useful, result.steps, train_s)
 
-            texts = [tok.apply_chat_template(r["messages"], tokenize=False) for r in rows]
-            data = Dataset.from_dict({"text": texts}).map(
-                lambda b: tok(b["text"], truncation=True, max_length=args.max_seq_len),
-                batched=True,
-                remove_columns=["text"],
-            )
-            trainer = Trainer(
-                model=get_peft_model(model, _lora(args)),
-                args=TrainingArguments(
-                    output_dir=tmp,
-                    max_steps=args.steps,
-                    per_device_train_batch_size=args.batch_size,
-                    learning_rate=args.lr,
-                    seed=args.seed,
-                    report_to="none",
-                    save_strategy="no",
-                    use_cpu=not torch.cuda.is_available(),
-                    bf16=bf16,
-                ),
-                train_dataset=data,
-                data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
-            )
-        counter = _Counting(trainer.data_collator)
-        trainer.data_collator = counter
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
-        model, useful, steps, train_s = (
-            trainer.model,
-            counter.useful,
-            trainer.state.global_step,
-            None,
-        )
-    n_params = sum(p.numel() for p in model.parameters())
-    final = eval_loss(model, eval_feats)
-    train_s = train_s or seconds
+
+def _train_stock(name: str, args: argparse.Namespace, tmp: str, tok: Any, train: list) -> _Trained:
+    """A peer as courses teach it (``trl`` or ``trainer``), counting the real tokens it sees."""
+    import torch  # heavy: only in a worker
+    from transformers import AutoModelForCausalLM  # heavy: only in a worker
+
+    from kit.chat_data import with_system  # heavy (haystack, torch): only in a worker
+
+    # The peers compute in the precision the kit picks here (bf16 only where the CPU is
+    # faster in it): the bundled folder's own bf16 and TRL's default bf16 are emulated and
+    # ~100x slower on AVX2-only CPUs.
+    bf16 = (args.dtype or pick_dtype("auto")) == "bfloat16"
+    source = resolve_model("smollm2-135m-instruct")
+    weights = torch.bfloat16 if bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=weights)
+    rows = [{"messages": with_system(ex.messages)} for ex in train]
+    build = _trl_trainer if name == "trl" else _plain_trainer
+    trainer = build(args, tmp, tok, model, rows, bf16)
+    counter = _Counting(trainer.data_collator)
+    trainer.data_collator = counter
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    return _Trained(trainer.model, seconds, counter.useful, trainer.state.global_step, seconds)
+
+
+def _shared_settings(args: argparse.Namespace, tmp: str, bf16: bool) -> dict[str, Any]:
+    """The settings both stock peers take from the benchmark; the rest stays at their defaults."""
+    import torch  # heavy: only in a worker
+
+    return {
+        "output_dir": tmp,
+        "max_steps": args.steps,
+        "per_device_train_batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "seed": args.seed,
+        "report_to": "none",
+        "save_strategy": "no",
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": bf16,
+    }
+
+
+def _trl_trainer(args: argparse.Namespace, tmp: str, tok: Any, model: Any, rows: list, bf16: bool):
+    """A stock TRL SFTTrainer with peft LoRA, every other setting at TRL's defaults."""
+    from datasets import Dataset  # heavy: only in a worker
+    from trl import SFTConfig, SFTTrainer  # heavy: only in a worker
+
+    return SFTTrainer(
+        model=model,
+        args=SFTConfig(**_shared_settings(args, tmp, bf16), max_length=args.max_seq_len),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tok,
+        peft_config=_lora(args),
+    )
+
+
+def _plain_trainer(
+    args: argparse.Namespace, tmp: str, tok: Any, model: Any, rows: list, bf16: bool
+):
+    """A plain transformers Trainer with peft LoRA on chat-template text, loss on all tokens."""
+    from datasets import Dataset  # heavy: only in a worker
+    from peft import get_peft_model  # heavy: only in a worker
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    texts = [tok.apply_chat_template(r["messages"], tokenize=False) for r in rows]
+    data = Dataset.from_dict({"text": texts}).map(
+        lambda b: tok(b["text"], truncation=True, max_length=args.max_seq_len),
+        batched=True,
+        remove_columns=["text"],
+    )
+    return Trainer(
+        model=get_peft_model(model, _lora(args)),
+        args=TrainingArguments(**_shared_settings(args, tmp, bf16)),
+        train_dataset=data,
+        data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
+    )
+
+
+def _figures(name: str, trained: _Trained, eval_feats: list) -> dict[str, Any]:
+    """A peer's row: speed, memory, held-out loss on the reply tokens (one function for all)."""
+    import torch  # heavy: only in a worker
+
+    from kit.finetune import eval_loss  # heavy (transformers): only in a worker
+
+    model, steps, useful, train_s = trained.model, trained.steps, trained.useful, trained.train_s
     return {
         "peer": name,
         "steps": steps,
-        "seconds": round(seconds, 2),
+        "seconds": round(trained.seconds, 2),
         "s_per_step": round(train_s / max(steps, 1), 3),
         "useful_tokens": useful,
         "useful_tokens_per_s": round(useful / train_s, 1),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "eval_loss": round(final, 4),
-        "params": n_params,
+        "eval_loss": round(eval_loss(model, eval_feats), 4),
+        "params": sum(p.numel() for p in model.parameters()),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "torch_threads": torch.get_num_threads(),
     }
 
 
 def _parser() -> argparse.ArgumentParser:
-    from kit.profiles import get_profile
-
     cpu = get_profile("cpu")
     p = argparse.ArgumentParser(
         prog="python -m kit bench finetune",

@@ -431,3 +431,82 @@ def test_the_notebook_can_build_the_lora_config_and_arguments_and_pass_the_confi
         train_adapter(lora_config=config, init_adapter=run_a.adapter_dir, **TINY)
     with pytest.raises(FinetuneError, match="must be a peft LoraConfig"):
         train_adapter(lora_config={"r": 4}, **TINY)
+
+
+def _tiny_profile():
+    """The smoke profile with TINY's sizes: what ``train_adapter(**TINY)`` trains with."""
+    from kit.profiles import get_profile
+
+    return get_profile("smoke").with_(**{k: v for k, v in TINY.items() if k != "profile"})
+
+
+def test_the_notebook_can_pass_its_own_training_arguments(run_a, tmp_path):
+    import shutil
+
+    from kit.finetune import training_arguments
+
+    tiny = _tiny_profile()
+    args = training_arguments(tiny)
+    assert (args.learning_rate, args.max_steps, args.per_device_train_batch_size) == (1e-3, 4, 2)
+    assert (args.eval_steps, args.save_steps, args.output_dir) == (2, 2, "trainer_output")
+    # the profile's own arguments: the very run of run_a, so its adapter is reused
+    prebuilt = tmp_path / "prebuilt"
+    shutil.copytree(run_a.output_dir, prebuilt)
+    again = train_adapter(profile=tiny, output_dir=prebuilt, reuse=True, args=args)
+    assert again.train_seconds == run_a.train_seconds and "training" not in again.settings
+    assert args.output_dir == "trainer_output"  # the learner's object is not changed
+    # another learning rate: another run, recorded as the same knob a keyword argument sets
+    args.learning_rate = 5e-4
+    args.output_dir = str(prebuilt / "checkpoints")  # the run's own checkpoint folder: accepted
+    other = train_adapter(
+        profile=tiny, output_dir=prebuilt, reuse=True, args=args, callbacks=[StopAfterStep(2)]
+    )
+    assert other.steps == 2 and not other.completed
+    assert other.settings["profile"] == tiny.with_(learning_rate=5e-4).as_dict()
+    # any other field that shapes the result is part of the settings: resume tells them apart
+    args.lr_scheduler_type, args.weight_decay = "linear", 0.1
+    with pytest.raises(FinetuneError, match=r"training\.lr_scheduler_type, training\.weight_dec"):
+        train_adapter(profile=tiny, output_dir=prebuilt, resume=True, args=args)
+    args.lr_scheduler_type, args.weight_decay = "cosine", 0.0
+    resumed = train_adapter(profile=tiny, output_dir=prebuilt, resume=True, args=args)
+    assert resumed.completed and resumed.resumed_from_step == 2
+    assert json.loads((resumed.adapter_dir / ADAPTER_MARKER).read_text())["info"]["settings"][
+        "profile"
+    ]["learning_rate"] == pytest.approx(5e-4)
+
+
+def test_arguments_that_count_epochs_train_the_run_the_profile_plans(tmp_path):
+    from kit.finetune import training_arguments
+
+    tiny = _tiny_profile().with_(max_steps=0, epochs=0.5, warmup_ratio=0.1, save_steps=0)
+    args = training_arguments(tiny)
+    # the number of steps needs the data: shares of the run until train_adapter knows it
+    assert (args.max_steps, args.num_train_epochs, args.warmup_steps) == (-1, 0.5, 0.1)
+    assert (args.eval_steps, args.save_steps) == (2, 0.25)
+    run = train_adapter(profile=tiny, output_dir=tmp_path, args=args)
+    assert run.completed and run.max_steps == 3 and "training" not in run.settings
+    # without the arguments, the profile plans the very same run: reused, not trained again
+    again = train_adapter(profile=tiny, output_dir=tmp_path, reuse=True)
+    assert again.train_seconds == run.train_seconds
+
+
+def test_training_arguments_that_contradict_the_run_are_refused(tmp_path):
+    from kit.finetune import training_arguments
+
+    tiny = _tiny_profile()
+    args = training_arguments(tiny)
+    with pytest.raises(FinetuneError, match=r"change \['learning_rate'\] on it"):
+        train_adapter(profile=tiny, args=args, learning_rate=1e-3)
+    with pytest.raises(FinetuneError, match="seed=7 but args.seed=42"):
+        train_adapter(profile=tiny, args=args, seed=7)
+    with pytest.raises(FinetuneError, match="must be transformers TrainingArguments"):
+        train_adapter(profile=tiny, args={"learning_rate": 1e-3})
+    elsewhere = training_arguments(tiny, tmp_path / "elsewhere")
+    with pytest.raises(FinetuneError, match=r"args.output_dir is .* keeps its checkpoints in"):
+        train_adapter(profile=tiny, output_dir=tmp_path / "run", args=elsewhere)
+    args.logging_steps, args.bf16 = 10, True
+    with pytest.raises(
+        FinetuneError, match=r"sets \['logging_steps', 'bf16'\] itself: .*loss curve.*dtype="
+    ):
+        train_adapter(profile=tiny, output_dir=tmp_path / "run", args=args)
+    assert not (tmp_path / "run").exists()  # refused before anything was written

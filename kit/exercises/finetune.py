@@ -14,6 +14,11 @@ from functools import cache
 from pathlib import Path
 
 from kit.checks import Incorrect, Question
+from kit.generate import chat_prompt_ids
+from kit.models import resolve_model
+
+# transformers, kit.data, kit.chat_data and kit.finetune take seconds to import (torch, haystack):
+# they are imported inside the checks that need them, so importing this module stays quick.
 
 EXAMPLE_ID = "sty-001"
 LOSS_BAR = 2.9  # q3: held-out reply loss to reach in a smoke run
@@ -23,22 +28,18 @@ MAX_STEPS_ALLOWED = 12  # q3 keeps the run short
 
 @cache
 def _tokenizer():
-    from transformers import AutoTokenizer
-
-    from kit.models import resolve_model
+    from transformers import AutoTokenizer  # slow to import: see the note at the top
 
     return AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
 
 
 def _config() -> dict:
-    from kit.models import resolve_model
-
     return json.loads((Path(resolve_model("smollm2-135m-instruct")) / "config.json").read_text())
 
 
 def example():
     """The training example of q2 (a ChatExample from the bundled style set)."""
-    from kit.data import load_style
+    from kit.data import load_style  # slow to import: see the note at the top
 
     return next(e for e in load_style() if e.id == EXAMPLE_ID)
 
@@ -96,8 +97,7 @@ def _check_lora(lora_targets: object, n_trainable: object) -> str:
 
 
 def _check_labels(labels: object) -> str:
-    from kit.chat_data import IGNORE_INDEX, format_example, with_system
-    from kit.generate import chat_prompt_ids
+    from kit.chat_data import IGNORE_INDEX, format_example, with_system  # slow, see the top
 
     tok = _tokenizer()
     ex = example()
@@ -143,7 +143,7 @@ def _check_labels(labels: object) -> str:
 @cache
 def loss_run(learning_rate: float, max_steps: int) -> tuple[float, str]:
     """Train a tiny adapter (smoke profile); return (held-out loss at the end, note)."""
-    from kit.finetune import FinetuneError, train_adapter
+    from kit.finetune import FinetuneError, train_adapter  # slow to import: see the top
 
     out = Path(tempfile.mkdtemp(prefix="kit-ex02-"))
     try:
