@@ -36,7 +36,6 @@ import json
 import math
 import random
 import re
-import resource
 import shutil
 import signal
 import threading
@@ -82,6 +81,7 @@ from kit.data import ChatExample, DataError, QARecord, style_compliant
 from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, generate_batch
 from kit.models import DEFAULT_GENERATOR, best_device, cpu_prefers_bf16, load_generator
 from kit.profiles import Profile, resolve_profile
+from kit.runtime import in_notebook, peak_memory_mb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -306,7 +306,7 @@ class LiveLossPlot(TrainerCallback):
         self.eval_losses: list[tuple[int, float]] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if _in_notebook():
+        if in_notebook():
             from IPython.display import HTML, display  # optional: only inside a notebook
 
             self.handle = display(
@@ -353,15 +353,6 @@ def draw_losses(losses: Sequence[tuple[int, float]], eval_losses: Sequence[tuple
     return fig
 
 
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython  # optional: the kit also runs without Jupyter
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
-
-
 # --------------------------------------------------------------------------- data split
 
 
@@ -404,12 +395,6 @@ def _train_dtype(profile: Profile, device: str) -> tuple[str, bool]:
     if device == "cpu":
         return ("bfloat16", False) if cpu_prefers_bf16() else ("float32", False)
     return "float32", False
-
-
-def _peak_mem_mb(device: str) -> float:
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
@@ -1073,7 +1058,7 @@ def _collect_result(
         train_seconds=seconds,
         tokens_seen=sum(batches.step_tokens[:done]),
         useful_tokens_per_s=session_tokens / compute_s,
-        peak_mem_mb=_peak_mem_mb(best_device()),
+        peak_mem_mb=peak_memory_mb(best_device()),
         train_examples=len(batches.features),
         eval_examples=len(batches.eval_features),
         format_report=batches.report,

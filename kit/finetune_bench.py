@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from typing import Any
 from kit.adapters import load_adapter
 from kit.models import load_generator, pick_dtype, resolve_model
 from kit.profiles import get_profile
+from kit.runtime import peak_memory_mb
 
 NOMINAL_PEAK_GFLOPS = 420.0  # bf16 matmul, measured on the idle 2-core Zen 4 (stack notes)
 PEERS = ("kit", "trl", "trainer")
@@ -255,7 +255,7 @@ def _figures(name: str, trained: _Trained, eval_feats: list) -> dict[str, Any]:
         "s_per_step": round(train_s / max(steps, 1), 3),
         "useful_tokens": useful,
         "useful_tokens_per_s": round(useful / train_s, 1),
-        "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_mem_mb": round(peak_memory_mb()),
         "eval_loss": round(eval_loss(model, eval_feats), 4),
         "params": sum(p.numel() for p in model.parameters()),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
