@@ -32,8 +32,9 @@ import pandas as pd
 
 from kit import __version__
 from kit.attribution import MIN_SUPPORT
+from kit.citations import is_abstention
 from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
-from kit.evaluate import is_abstention, score_answers, summarise
+from kit.evaluate import score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
 from kit.prompts import DEFAULT_LAYOUT
 

@@ -33,26 +33,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from kit import stats
+from kit.citations import is_abstention
 from kit.data import QARecord, normalise, style_compliant, supports
 from kit.generate import Answer
 
 if TYPE_CHECKING:
     from haystack.components.evaluators import SASEvaluator
 
-ABSTAIN = "I don't know"
-_ABSTAIN_RE = re.compile(
-    r"\b(i don'?t know|i do not know|i'?m not sure"
-    r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
-    r"|(?:no|not enough) information|not (?:mentioned|covered|stated|found) in the "
-    r"(?:sources?|documents?|context))\b",
-    re.IGNORECASE,
-)
 _CITE_RE = re.compile(r"\[([A-Za-z][\w.\-]*)\]")
-
-
-def is_abstention(text: str) -> bool:
-    """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
-    return bool(_ABSTAIN_RE.search(text.replace("\u2019", "'")))
 
 
 def answer_core(text: str) -> str:

@@ -43,7 +43,7 @@ from haystack.dataclasses import ChatMessage
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
-from kit.citations import ABSTAIN, doc_id, parse_citations
+from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations
 from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer
 from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
 from kit.prompts import (
@@ -917,7 +917,7 @@ class RAG:
     ) -> Answer:
         """The generated text -> an Answer with its cited document ids."""
         text = text.strip()
-        declined = not text or _abstains(text)
+        declined = not text or is_abstention(text)
         cited = [] if declined else parse_citations(text, sources)
         return Answer(
             question=question,
@@ -1020,12 +1020,6 @@ def _check_question(question: Any) -> str:
     if not question.strip():
         raise RagError("The question is empty: type a question to answer.")
     return question.strip()
-
-
-def _abstains(text: str) -> bool:
-    from kit.evaluate import is_abstention
-
-    return is_abstention(text)
 
 
 # --------------------------------------------------------------------------- 4. evaluate

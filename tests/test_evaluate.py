@@ -21,20 +21,6 @@ def records():
     return answerable, multi, unanswerable
 
 
-@pytest.mark.parametrize(
-    "text,expected",
-    [
-        ("I don't know.", True),
-        ("I do not know the answer.", True),
-        ("That is not mentioned in the sources.", True),
-        ("The price is 40 euros.", False),
-        ("Answer: I don\u2019t know.\nNo document covers it.\nSource: none", True),
-    ],
-)
-def test_is_abstention(text, expected):
-    assert ev.is_abstention(text) is expected
-
-
 def test_core_exact_and_f1():
     reply = "Answer: 40 metres.\nThe sensor is rated to 40 metres.\nSource: Manual [kb-001]"
     assert ev.answer_core(reply) == "40 metres"
