@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from haystack import Document, Pipeline, component
 from haystack.dataclasses import ChatMessage
@@ -44,7 +44,7 @@ from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
 from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations
-from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer
+from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, reply_logprobs
 from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
 from kit.prompts import (
     DEFAULT_LAYOUT,
@@ -53,6 +53,7 @@ from kit.prompts import (
     content_words,
     format_sources,
     get_layout,
+    keyword_overlap,
     split_sentences,
 )
 from kit.store import new_store
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from kit.abstain import Abstainer
     from kit.data import QARecord
     from kit.profiles import Profile
 
@@ -664,6 +664,22 @@ def chat_generator(
     return component, tokenizer
 
 
+class Decider(Protocol):
+    """What a :class:`RAG` needs of a learned "I don't know": a probability and a threshold.
+
+    :class:`kit.abstain.Abstainer` is one (``fit_abstainer`` learns it from a RAG's train
+    answers). The RAG computes each answer's signals (:meth:`RAG.answer_batch`: ``similarity``,
+    ``coverage``, ``idk_logprob``, ``support``) and declines when ``probability(signals)`` is at
+    least ``threshold``.
+    """
+
+    threshold: float
+
+    def probability(self, signals: dict[str, float]) -> float:
+        """P(unanswerable) for one answer's signals."""
+        ...
+
+
 class RAG:
     """A retrieval-augmented generator: retrieval pipeline + prompt + generator + citations.
 
@@ -686,7 +702,7 @@ class RAG:
         max_new_tokens: int = 64,
         dtype: str = "auto",
         system: str = "rag",
-        abstainer: Abstainer | None = None,
+        abstainer: Decider | None = None,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
             raise RagError(f"top_k must be a whole number >= 1, not {top_k!r}.")
@@ -854,9 +870,6 @@ class RAG:
     ) -> list[Answer]:
         """Record each answer's :mod:`kit.abstain` signals; with ``apply`` and an abstainer,
         replace the answers it declines by "I don't know" (no citations). Timed as ``decide``."""
-        from kit.abstain import reply_logprobs
-        from kit.prompts import keyword_overlap
-
         start = time.perf_counter()
         if prompts is None:
             prompts = [_hf_messages(self.prompt(a.question, a.documents)) for a in answers]
