@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from kit.evaluate import eval_records, score_answers
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -150,9 +152,6 @@ def train_signals(
     ``correct`` (the answer as given) and ``declined`` (it said "I don't know" anyway). Records
     of the test split raise ValueError: the test split is for the final comparison only.
     """
-    from kit.evaluate import score_answers
-    from kit.rag import eval_records
-
     chosen = eval_records("train", limit or None, records)
     if any(r.split == "test" for r in chosen):
         raise ValueError("Fit the abstainer on train questions: the test split is for the verdict.")

@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from kit import __version__
 from kit.attribution import MIN_SUPPORT
 from kit.citations import is_abstention
 from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
-from kit.evaluate import score_answers, summarise
+from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
 from kit.prompts import DEFAULT_LAYOUT
 
@@ -363,28 +362,6 @@ def sanitize_documents(documents: Sequence[Any]) -> list[Any]:
     return cleaner.run(documents=list(documents))["documents"]
 
 
-def eval_records(profile: Any = None, split: str = "test") -> list[QARecord]:
-    """The questions the grid asks: ``profile.eval_questions`` of the split (0: all of it).
-
-    Sampled by :func:`kit.data.sample_questions`, the one sampler every notebook uses: every
-    question type in proportion, so a smoke run still has single, multi, numeric and
-    unanswerable questions.
-    """
-    from kit.data import load_qa, sample_questions
-    from kit.profiles import resolve_profile
-
-    prof = resolve_profile(profile)
-    records = load_qa(split=split)
-    if prof.eval_questions > len(records):
-        warnings.warn(
-            f"The {prof.name} profile asks for {prof.eval_questions} questions but the {split} "
-            f"split has {len(records)}: all {len(records)} are asked. Set eval_questions to 0 "
-            "(all) or at most that to silence this.",
-            stacklevel=2,
-        )
-    return sample_questions(records, prof.eval_questions)
-
-
 @dataclass
 class PlainSystem:
     """A system that answers with the model alone, no retrieval (base or fine-tuned).
@@ -449,7 +426,7 @@ def run_comparison(
         if cached is not None:
             log(f"Reusing the cached comparison in {path} (same kit, data and profile).")
             return cached
-    records = eval_records(prof)
+    records = eval_records(profile=prof)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -1,5 +1,8 @@
 """Evaluate: score answers and retrievals, one row per question, the same way for every system.
 
+The questions: :func:`eval_records`, the one sampler every evaluation asks (the grid, the
+notebooks, the benchmarks, the abstainer), stratified by question type.
+
 Answer metrics (per question):
 
 - ``correct``: the gold answer appears in the answer (normalised, on word boundaries); for an
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
@@ -34,8 +38,9 @@ import pandas as pd
 
 from kit import stats
 from kit.citations import is_abstention
-from kit.data import QARecord, normalise, style_compliant, supports
+from kit.data import QARecord, load_qa, normalise, sample_questions, style_compliant, supports
 from kit.generate import Answer
+from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     from haystack.components.evaluators import SASEvaluator
@@ -118,6 +123,34 @@ def citation_scores(cited: Sequence[str], gold: Sequence[str]) -> tuple[float, f
         return 0.0, math.nan
     hits = len(cited_set & gold_set)
     return hits / len(cited_set), hits / len(gold_set)
+
+
+def eval_records(
+    split: str = "test",
+    limit: int | None = None,
+    records: Sequence[QARecord] | None = None,
+    profile: str | Profile | None = None,
+) -> list[QARecord]:
+    """The questions an evaluation asks: ``limit`` of ``records`` (default: the ``split``).
+
+    ``limit`` ``None``: the ``profile``'s ``eval_questions`` when a profile is given (the grid's
+    questions; a warning when it asks for more than there are), else all; 0: all. Sampled by
+    :func:`kit.data.sample_questions`: every question type in proportion, so a smoke run still
+    has single, multi, numeric and unanswerable questions, and a smaller sample is part of a
+    larger one. Every notebook, the grid, the benchmarks and the abstainer ask these.
+    """
+    chosen = list(records) if records is not None else load_qa(split=split)
+    if limit is None and profile is not None:
+        prof = resolve_profile(profile)
+        limit = prof.eval_questions
+        if limit > len(chosen):
+            warnings.warn(
+                f"The {prof.name} profile asks for {limit} questions but the {split} "
+                f"split has {len(chosen)}: all {len(chosen)} are asked. Set eval_questions to 0 "
+                "(all) or at most that to silence this.",
+                stacklevel=2,
+            )
+    return sample_questions(chosen, limit)
 
 
 def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.DataFrame:

@@ -86,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0."""
     args = _parser().parse_args(argv)
     import kit  # noqa: F401  (telemetry off before Haystack is imported)
-    from kit.compare import eval_records, plain_system
+    from kit.compare import plain_system
+    from kit.evaluate import eval_records
     from kit.models import load_generator, pick_dtype
     from kit.profiles import resolve_profile
     from kit.rag import build_index, build_rag
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"grid benchmark: profile {profile.name}, {pick_dtype(profile.dtype)}, "
         f"{profile.max_new_tokens} new tokens max, batch {args.batch_size}, load average {load}"
     )
-    records = eval_records(profile.with_(eval_questions=args.questions))
+    records = eval_records(profile=profile.with_(eval_questions=args.questions))
     questions = [r.question for r in records]
     model, tokenizer = load_generator(dtype=profile.dtype)
     rag = build_rag(build_index("v1"), generator=(model, tokenizer), profile=profile)

@@ -184,11 +184,12 @@ def transfer_test(generators: dict[str, Any], profile: Any = None) -> pd.DataFra
     In: system name -> generator (a model name, a ``(model, tokenizer)`` pair, e.g. the RAFT
     adapter, or None for the bundled model), a profile. Each becomes a RAG pipeline over the
     transfer folder (``kit.data.load_transfer``: a fictional allotment society's handbook) and
-    answers its twelve questions. Out: ``kit.rag.evaluate_rag`` rows of every system (a
+    answers its twelve questions. Out: ``kit.rag_eval.evaluate_rag`` rows of every system (a
     ``system`` column; summarise with ``kit.evaluate.summarise``).
     """
     from kit.data import load_transfer
-    from kit.rag import build_index, build_rag, evaluate_rag
+    from kit.rag import build_index, build_rag
+    from kit.rag_eval import evaluate_rag
 
     folder, records = load_transfer()
     index = build_index(folder)

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0 (2 on bad input)."""
     args = _parser().parse_args(argv)
     import kit  # noqa: F401  (telemetry off before Haystack is imported)
-    from kit import rag
+    from kit import rag, rag_eval
     from kit.data import load_documents, load_qa
     from kit.evaluate import retrieval_scores
     from kit.profiles import resolve_profile
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             ms = sorted(1000 * s for s in seconds)
             show(
                 f"retrieve {mode}: p50 / p95, recall@5",
-                f"{statistics.median(ms):.1f} / {rag.percentile(ms, 95):.1f} ms, {recall:.3f}"
+                f"{statistics.median(ms):.1f} / {rag_eval.percentile(ms, 95):.1f} ms, {recall:.3f}"
                 f"  ({len(ms)} queries)",
             )
         copy_ms = _query_vector_copy_ms(index, records[0].question)
@@ -132,13 +132,13 @@ def main(argv: list[str] | None = None) -> int:
 def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, show) -> None:
     """Answer scores per prompt layout (train split), then the learned abstention on the test
     split: how many unanswerable questions it declines and answerable ones it wrongly declines."""
-    from kit import rag
+    from kit import rag, rag_eval
     from kit.abstain import fit_abstainer
     from kit.evaluate import summarise
 
     limit = n_train or None
-    layouts = rag.summarise_layouts(
-        rag.compare_layouts(index, generator=generator, profile=profile, limit=limit)
+    layouts = rag_eval.summarise_layouts(
+        rag_eval.compare_layouts(index, generator=generator, profile=profile, limit=limit)
     )
     for name, row in layouts.iterrows():
         show(
@@ -150,7 +150,7 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
     abstainer = fit_abstainer(qa, limit=n_abstain or None)
     show("abstain: learned threshold", f"{abstainer.threshold:.2f} {abstainer.coefficients}")
     qa.abstainer = abstainer
-    test = rag.evaluate_rag(qa, "test", limit=n_train or None)
+    test = rag_eval.evaluate_rag(qa, "test", limit=n_train or None)
     row = summarise(test).iloc[0]
     show(
         "abstain (test): declined unanswerable / wrongly",

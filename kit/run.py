@@ -45,7 +45,8 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
     from kit.doctor import run_doctor
     from kit.finetune import draw_losses
     from kit.hybrid import context_effect, describe_context_effect
-    from kit.rag import build_index, evaluate_retrieval, plot_modes, summarise_retrieval
+    from kit.rag import build_index
+    from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
 
     start = time.perf_counter()
     prof = resolve_profile(profile)

@@ -10,11 +10,6 @@ from kit import rag
 from kit.store import InMemoryStore, new_store
 
 
-@pytest.fixture(scope="module")
-def index() -> rag.Index:
-    return rag.build_index()
-
-
 def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(index):
     from haystack.document_stores.in_memory import InMemoryDocumentStore
 
