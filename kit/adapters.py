@@ -1,4 +1,4 @@
-"""Adapters: save, check, load and merge LoRA adapter folders.
+"""Adapters: save, check, load and merge LoRA adapter folders, and where they live.
 
 An adapter folder holds peft's files (``adapter_config.json``, ``adapter_model.safetensors``),
 the tokenizer, and ``kit-adapter.json``: the base model's *fingerprint* (its kit name,
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.models import DEFAULT_GENERATOR, cache_dir, check_listed_files, load_generator
+from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -36,6 +37,18 @@ class AdapterError(RuntimeError):
 def adapters_dir() -> Path:
     """Default home of trained adapters: ``<kit cache>/adapters``."""
     return cache_dir() / "adapters"
+
+
+def style_dir(profile: str | Profile | None = None) -> Path:
+    """Where the house-style adapter run of ``profile`` lives (notebooks 02-04, the comparison
+    and the workshop share it): ``<kit cache>/adapters/style-<profile>``."""
+    return adapters_dir() / f"style-{resolve_profile(profile).name}"
+
+
+def raft_dir(profile: str | Profile | None = None) -> Path:
+    """Where the RAFT adapter run of ``profile`` lives (notebooks 03 and 04, the comparison and
+    the workshop share it): ``<kit cache>/adapters/raft-<profile>``."""
+    return adapters_dir() / f"raft-{resolve_profile(profile).name}"
 
 
 def base_fingerprint(model: PreTrainedModel, name: str = "") -> dict[str, Any]:

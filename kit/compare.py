@@ -409,14 +409,13 @@ def run_comparison(
     the defence). ``result.extras`` holds the experiments' tables; ``result.meta`` the timings
     and training curves. A cached result for the same kit version, data and profile is reused.
     """
-    from kit.adapters import load_adapter
+    from kit.adapters import load_adapter, raft_dir, style_dir
     from kit.data import load_documents, load_updates
     from kit.finetune import train_adapter
     from kit.hybrid import raft_plan, raft_training_set
     from kit.models import load_embedder, load_generator
     from kit.profiles import resolve_profile
     from kit.rag import build_index, build_rag
-    from kit.workshop import raft_dir, style_dir
 
     prof = resolve_profile(profile)
     key = comparison_key(prof)
