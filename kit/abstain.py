@@ -33,14 +33,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from kit.data import QARecord
 from kit.evaluate import eval_records, score_answers
+from kit.rag import RAG
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from kit.data import QARecord
-    from kit.rag import RAG
 
 FEATURES: tuple[str, ...] = ("similarity", "coverage", "idk_logprob", "support")
 """The signals the decision is learned from (see the module docstring)."""
@@ -91,10 +95,6 @@ class Abstainer:
 
 
 def _classifier(seed: int) -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, random_state=seed))
 
 
@@ -175,8 +175,6 @@ def learn_abstainer(
     The threshold is chosen on cross-validated probabilities (fixed, stratified folds), then the
     classifier is refit on every row that reached the model.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
     unans = table["unanswerable"].to_numpy(dtype=bool)
     usable = table[list(FEATURES)].notna().all(axis=1).to_numpy()
     if unans[usable].sum() < 2 or (~unans[usable]).sum() < 2:
@@ -213,7 +211,7 @@ def fit_abstainer(
 def plot_curve(abstainer: Abstainer, title: str = 'When to say "I don\'t know"') -> Figure:
     """The decision curve on the train split: correct, wrongly declined and unanswerable declined
     against the threshold, with the chosen threshold marked."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy: matplotlib loads only to draw
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     curve = abstainer.curve

@@ -59,7 +59,7 @@ def base_fingerprint(model: PreTrainedModel, name: str = "") -> dict[str, Any]:
     (or a different checkpoint of the same architecture) does not. LoRA never touches those
     weights, so the fingerprint is the same before and after training.
     """
-    import torch
+    import torch  # heavy: loaded only when a model is
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     cfg = base.config
@@ -185,7 +185,7 @@ def load_adapter(
     :class:`AdapterError` if the folder is incomplete or if ``base`` is not the model the adapter
     was trained on (compared by fingerprint, not by name).
     """
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # heavy: only when an adapter is loaded
 
     info = read_adapter_info(adapter_dir)
     base_name = base or info["base"].get("name") or DEFAULT_GENERATOR
@@ -207,7 +207,7 @@ def attach_adapter(
     Raises :class:`AdapterError` if the folder is incomplete or the adapter was trained on
     another base model (compared by fingerprint, not by name).
     """
-    from peft import PeftModel
+    from peft import PeftModel  # heavy: only when an adapter is attached
 
     expected = read_adapter_info(adapter_dir)["base"]
     wrong = fingerprint_mismatch(expected, base_fingerprint(model, base_name))

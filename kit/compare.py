@@ -28,14 +28,30 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from haystack import Document
+from haystack.components.preprocessors import DocumentCleaner
+from tqdm.auto import tqdm
 
 from kit import __version__
+from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
 from kit.citations import is_abstention
-from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
+from kit.data import (
+    DATA_DIR,
+    QARecord,
+    UpdateRecord,
+    load_documents,
+    load_manifest,
+    load_updates,
+    supports,
+)
 from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
+from kit.hybrid import raft_plan, raft_training_set
+from kit.models import cache_dir, load_embedder, load_generator
+from kit.profiles import resolve_profile
 from kit.prompts import DEFAULT_LAYOUT
+from kit.rag import build_index, build_rag
 
 System = Callable[[str], Answer]
 """Anything that answers one question. A system that also has ``answer_batch(questions)``
@@ -75,8 +91,6 @@ def run_systems(
         raise ValueError("No systems to compare: pass at least one, e.g. {'base': ...}.")
     if not records:
         raise ValueError("No questions to ask: the question list is empty.")
-    from tqdm.auto import tqdm
-
     answers: dict[str, list[Answer]] = {}
     frames = []
     questions = [rec.question for rec in records]
@@ -290,8 +304,6 @@ def _answer_to_dict(answer: Answer) -> dict[str, Any]:
 
 
 def _answer_from_dict(data: dict[str, Any]) -> Answer:
-    from haystack import Document
-
     docs = [Document.from_dict(d) for d in data.get("documents", [])]
     return Answer(**{**data, "documents": docs})
 
@@ -306,8 +318,8 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 def peak_memory_mb() -> float:
     """The peak resident memory of this Python process so far, in MB (0 where unknown)."""
     try:
-        import resource
-    except ImportError:  # Windows
+        import resource  # optional: not on Windows
+    except ImportError:
         return 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, else KB
@@ -354,8 +366,6 @@ def sanitize_documents(documents: Sequence[Any]) -> list[Any]:
     Removes text matching :data:`INJECTION_PATTERN` (hidden comments, "ignore previous
     instructions" lines), so an instruction planted in a document never reaches the prompt.
     """
-    from haystack.components.preprocessors import DocumentCleaner
-
     cleaner = DocumentCleaner(
         remove_regex=INJECTION_PATTERN, remove_empty_lines=False, remove_extra_whitespaces=False
     )
@@ -379,7 +389,7 @@ class PlainSystem:
 
     def answer_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Every question in order, through :func:`kit.finetune.answer_questions` (batched)."""
-        from kit.finetune import answer_questions
+        from kit.finetune import answer_questions  # heavy: transformers and peft
 
         return answer_questions(
             self.model, self.tokenizer, list(questions), self.profile, system_name=self.name
@@ -409,13 +419,7 @@ def run_comparison(
     the defence). ``result.extras`` holds the experiments' tables; ``result.meta`` the timings
     and training curves. A cached result for the same kit version, data and profile is reused.
     """
-    from kit.adapters import load_adapter, raft_dir, style_dir
-    from kit.data import load_documents, load_updates
-    from kit.finetune import train_adapter
-    from kit.hybrid import raft_plan, raft_training_set
-    from kit.models import load_embedder, load_generator
-    from kit.profiles import resolve_profile
-    from kit.rag import build_index, build_rag
+    from kit.finetune import train_adapter  # heavy: transformers and peft
 
     prof = resolve_profile(profile)
     key = comparison_key(prof)
@@ -561,9 +565,6 @@ def run_comparison(
 
 def results_path(profile: Any = None) -> Path:
     """Where :func:`run_comparison` caches its result for a profile."""
-    from kit.models import cache_dir
-    from kit.profiles import resolve_profile
-
     return cache_dir() / "results" / f"comparison-{resolve_profile(profile).name}.json"
 
 
@@ -573,16 +574,12 @@ def load_cached_results(profile: Any = None) -> GridResult | None:
     Notebooks that only read results (the decision helper, the dashboards) use this to show real
     measured numbers when the comparison has run, without running it.
     """
-    from kit.profiles import resolve_profile
-
     prof = resolve_profile(profile)
     return load_results(results_path(prof), comparison_key(prof))
 
 
 def comparison_key(profile: Any = None) -> dict[str, Any]:
     """The cache key of :func:`run_comparison` for ``profile``: kit version, data, settings."""
-    from kit.profiles import resolve_profile
-
     return cache_key(_settings(resolve_profile(profile)))
 
 

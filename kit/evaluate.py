@@ -35,11 +35,18 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from haystack import Document
+from haystack.components.evaluators import (
+    DocumentMRREvaluator,
+    DocumentNDCGEvaluator,
+    DocumentRecallEvaluator,
+)
 
 from kit import stats
 from kit.citations import is_abstention
 from kit.data import QARecord, load_qa, normalise, sample_questions, style_compliant, supports
 from kit.generate import Answer
+from kit.models import DEFAULT_EMBEDDER, resolve_model
 from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
@@ -89,9 +96,7 @@ def token_f1(prediction: str, gold: str) -> float:
 
 @cache
 def _sas_evaluator() -> SASEvaluator:
-    from haystack.components.evaluators import SASEvaluator
-
-    from kit.models import DEFAULT_EMBEDDER, resolve_model
+    from haystack.components.evaluators import SASEvaluator  # heavy: sentence-transformers
 
     evaluator = SASEvaluator(model=resolve_model(DEFAULT_EMBEDDER))
     evaluator.warm_up()
@@ -427,13 +432,6 @@ def retrieval_scores(
     question with hit (any gold doc in the top k), recall (share of gold docs in the top k),
     mrr and ndcg, computed by Haystack's document evaluators.
     """
-    from haystack import Document
-    from haystack.components.evaluators import (
-        DocumentMRREvaluator,
-        DocumentNDCGEvaluator,
-        DocumentRecallEvaluator,
-    )
-
     if len(records) != len(retrieved_ids):
         raise ValueError(f"{len(records)} questions but {len(retrieved_ids)} retrieval results")
     pairs = [(r, ids) for r, ids in zip(records, retrieved_ids, strict=True) if r.gold_doc_ids]

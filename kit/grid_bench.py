@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kit.generate import BATCH_SIZE
+from kit.models import load_generator, pick_dtype
+from kit.profiles import resolve_profile
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +58,7 @@ def time_answers(
 
 def stage_lines(profile: Any) -> list[str]:
     """The cached comparison's stage timings and interval widths, as printable lines."""
-    from kit.compare import load_cached_results
+    from kit.compare import load_cached_results  # heavy: see main
     from kit.evaluate import summarise_intervals
 
     result = load_cached_results(profile)
@@ -85,11 +87,9 @@ def _print(name: str, figures: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0."""
     args = _parser().parse_args(argv)
-    import kit  # noqa: F401  (telemetry off before Haystack is imported)
+    # heavy: Haystack and torch load once the arguments parse, so --help answers at once
     from kit.compare import plain_system
     from kit.evaluate import eval_records
-    from kit.models import load_generator, pick_dtype
-    from kit.profiles import resolve_profile
     from kit.rag import build_index, build_rag
 
     profile = resolve_profile(args.profile)

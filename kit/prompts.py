@@ -227,6 +227,7 @@ class SentencePicker:
     """
 
     def __init__(self, embedder: str, sentences: int = 4, keyword_weight: float = 0.6) -> None:
+        # heavy: sentence-transformers loads only when a layout picks sentences
         from haystack_integrations.components.embedders.sentence_transformers import (
             SentenceTransformersDocumentEmbedder,
             SentenceTransformersTextEmbedder,

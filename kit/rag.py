@@ -31,22 +31,38 @@ file that cannot be converted) raises :class:`RagError` with one sentence saying
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+import pandas as pd
 from haystack import Document, Pipeline, component
+from haystack.components.builders import ChatPromptBuilder
+from haystack.components.joiners import DocumentJoiner
+from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
+from haystack.components.writers import DocumentWriter
 from haystack.dataclasses import ChatMessage
+from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
 from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations
-from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, reply_logprobs
-from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
+from kit.data import VERSIONS, DataError, load_documents, load_folder, load_manifest
+from kit.generate import (
+    BATCH_SIZE,
+    DEFAULT_SYSTEM,
+    Answer,
+    chat_prompt_ids,
+    generate_batch,
+    reply_logprobs,
+)
+from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_generator, resolve_model
+from kit.profiles import Profile, resolve_profile
 from kit.prompts import (
     DEFAULT_LAYOUT,
     Layout,
@@ -58,11 +74,6 @@ from kit.prompts import (
     split_sentences,
 )
 from kit.store import new_store
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from kit.profiles import Profile
 
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 """Retrieval modes: keywords, embeddings, or both fused by reciprocal rank fusion."""
@@ -179,9 +190,7 @@ def indexing_pipeline(
     Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
     their text, so a chunk from "Returns policy" is found by a question about returns.
     """
-    from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
-    from haystack.components.writers import DocumentWriter
-    from haystack.document_stores.types import DuplicatePolicy
+    # heavy: sentence-transformers loads only when a pipeline is built
     from haystack_integrations.components.embedders.sentence_transformers import (
         SentenceTransformersDocumentEmbedder,
     )
@@ -262,8 +271,6 @@ def _exists(path: str | Path) -> bool:
 
 def load_source(source: str | Path | Sequence[Document] | None) -> list[Document]:
     """Documents to index from ``source`` (see :func:`build_index`); RagError if there are none."""
-    from kit.data import VERSIONS, DataError, load_documents, load_folder
-
     missing = isinstance(source, str | Path) and not _exists(source)
     if missing and str(source) not in VERSIONS:
         raise RagError(
@@ -353,8 +360,6 @@ def role_filter(role: str | None) -> dict[str, Any] | None:
     """
     if role is None:
         return None
-    from kit.data import DataError, load_manifest
-
     try:
         allowed = load_manifest().allowed_access(role)
     except DataError as err:
@@ -441,7 +446,7 @@ def retrieval_pipeline(
 
     Run it with the inputs from :func:`retrieval_inputs`.
     """
-    from haystack.components.joiners import DocumentJoiner
+    # heavy: sentence-transformers loads only when a pipeline is built
     from haystack_integrations.components.embedders.sentence_transformers import (
         SentenceTransformersTextEmbedder,
     )
@@ -511,8 +516,6 @@ class Retrieval:
 
     def to_frame(self, n: int | None = None, width: int = 80) -> pd.DataFrame:
         """The first ``n`` chunks as a table: rank, doc_id, title, access, score, text (cut)."""
-        import pandas as pd
-
         rows = [
             {
                 "rank": i,
@@ -567,8 +570,6 @@ def retrieve(
 
 
 def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
-    import importlib
-
     name = next((c.__name__ for c in type(store).__mro__ if c.__name__ in RETRIEVERS), "")
     if not name:
         name = type(store).__name__
@@ -604,8 +605,6 @@ def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
 def prompt_builder(layout: str | Layout = DEFAULT_LAYOUT) -> Any:
     """Haystack ChatPromptBuilder for a prompt layout (:mod:`kit.prompts`): its chat messages,
     with ``sources`` and ``question`` to fill in."""
-    from haystack.components.builders import ChatPromptBuilder
-
     make = {
         "system": ChatMessage.from_system,
         "user": ChatMessage.from_user,
@@ -624,11 +623,10 @@ def chat_generator(
     ``kit.models``), an already-loaded ``(model, tokenizer)`` pair (e.g. a peft-wrapped fine-tuned
     model), or any Haystack chat generator component, used as it is. Decoding is greedy.
     """
+    # heavy: transformers loads only when a generator is built
     from haystack_integrations.components.generators.transformers import (
         TransformersChatGenerator,
     )
-
-    from kit.models import load_generator
 
     if generator is not None and not isinstance(generator, str | Path | tuple | list):
         if not hasattr(generator, "run"):
@@ -830,8 +828,6 @@ class RAG:
         ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
         without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
         """
-        from kit.generate import generate_batch
-
         if is_component(self._generator_arg):
             return [self.answer(q, role, filters) for q in questions]
         decide = abstain and self.abstainer is not None
@@ -981,8 +977,6 @@ class RAG:
         """Drop the lowest-ranked sources until the prompt fits the model's context."""
         if self.tokenizer is None:
             return sources
-        from kit.generate import chat_prompt_ids
-
         limit = int(self.tokenizer.model_max_length) - self.max_new_tokens
         kept = list(sources)
         while True:
@@ -1017,8 +1011,6 @@ def build_rag(
     ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules for the system
     message), ``system``.
     """
-    from kit.profiles import resolve_profile
-
     prof = resolve_profile(profile)
     options.setdefault("top_k", prof.top_k)
     options.setdefault("max_new_tokens", prof.max_new_tokens)

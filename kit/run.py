@@ -16,6 +16,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from kit import costs, widgets
+from kit.compare import run_comparison
+from kit.doctor import run_doctor
 from kit.evaluate import (
     citation_table,
     compare_systems,
@@ -23,8 +26,12 @@ from kit.evaluate import (
     rate_table,
     summarise_intervals,
 )
-from kit.generate import BATCH_SIZE
+from kit.generate import BATCH_SIZE, generate
+from kit.hybrid import context_effect, describe_context_effect
+from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_embedder, load_generator
 from kit.profiles import resolve_profile
+from kit.rag import build_index
+from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
 from kit.report import Report
 from kit.verdict import verdict
 
@@ -40,13 +47,7 @@ EXPERIMENT_COLUMNS: dict[str, list[str]] = {
 
 def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path:
     """Run every stage with ``profile`` (None = picked by the doctor); return the report's path."""
-    from kit import costs, widgets
-    from kit.compare import run_comparison
-    from kit.doctor import run_doctor
-    from kit.finetune import draw_losses
-    from kit.hybrid import context_effect, describe_context_effect
-    from kit.rag import build_index
-    from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
+    from kit.finetune import draw_losses  # heavy: transformers and peft
 
     start = time.perf_counter()
     prof = resolve_profile(profile)
@@ -176,9 +177,6 @@ def _step(n: int, what: str, start: float) -> None:
 
 def first_contact(dtype: str = "auto", max_new_tokens: int = 48) -> list[dict[str, object]]:
     """Load each bundled model, generate one answer and one embedding; return rows for a table."""
-    from kit.generate import generate
-    from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_embedder, load_generator
-
     rows: list[dict[str, object]] = []
     start = time.perf_counter()
     model, tokenizer = load_generator(DEFAULT_GENERATOR, dtype=dtype)

@@ -22,6 +22,7 @@ results. Each attendee runs ``python -m kit workshop check``: one screen, ready 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -128,8 +129,6 @@ def check(profile: str | Profile | None = None) -> Report:
 
 
 def _check_notebook_stack() -> Check:
-    import importlib.util
-
     needed = ("jupyterlab", "ipywidgets", "nbclient")
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
