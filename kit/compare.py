@@ -419,8 +419,6 @@ def run_comparison(
     the defence). ``result.extras`` holds the experiments' tables; ``result.meta`` the timings
     and training curves. A cached result for the same kit version, data and profile is reused.
     """
-    from kit.finetune import train_adapter  # heavy: transformers and peft
-
     prof = resolve_profile(profile)
     key = comparison_key(prof)
     path = results_path(prof)
@@ -431,11 +429,54 @@ def run_comparison(
             return cached
     records = eval_records(profile=prof)
     timings: dict[str, float] = {}
+    step = _step_logger(log)
+    built = _build_systems(prof, index, use_cache, timings, step)
+    step(f"the grid: {len(built.grid)} systems x {len(records)} questions")
+    result = run_systems(built.grid, records, progress=progress)
+    memory = _weights_of(built)
+    result.summary["weights_mb"] = result.summary["system"].map(memory)
+    result.extras = {
+        "freshness": _freshness(built, prof, timings, step),
+        "privacy": _privacy(built, prof, step),
+        "injection": _injection(built, prof, step),
+    }
+    result.meta = _meta(prof, records, timings, memory, built)
+    save_results(result, path, key)
+    step(f"results cached in {path}")
+    return result
+
+
+@dataclass
+class _Built:
+    """The comparison's systems (``grid``, by name) and what they are made of: the v1 index,
+    the base, style and RAFT models with their tokenizers, and the two training runs."""
+
+    index: Any
+    base: tuple[Any, Any]
+    style: tuple[Any, Any]
+    raft: tuple[Any, Any]
+    style_run: Any
+    raft_run: Any
+    grid: dict[str, System]
+
+
+def _step_logger(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``step(message)`` logs the message with the seconds since now and the peak memory."""
     started = time.perf_counter()
 
     def step(message: str) -> None:
         elapsed = time.perf_counter() - started
         log(f"{message}  [{elapsed:.0f} s, peak memory {peak_memory_mb():.0f} MB]")
+
+    return step
+
+
+def _build_systems(
+    prof: Any, index: Any, use_cache: bool, timings: dict[str, float], step: Callable[[str], None]
+) -> _Built:
+    """Index v1 (unless given), load the base model, fine-tune the style and RAFT adapters (or
+    reuse them), and build the five systems of the grid; record the seconds in ``timings``."""
+    from kit.finetune import train_adapter  # heavy: transformers and peft
 
     step("index the knowledge base (v1)" if index is None else "reuse the v1 index")
     if index is None:
@@ -473,94 +514,119 @@ def run_comparison(
     timings["train_s"] = ft_run.train_seconds
     timings["raft_train_s"] = raft_run.train_seconds
 
-    systems = {
+    grid = {
         "base": base,
         "rag": rag,
         "finetuned": finetuned,
         "hybrid": hybrid,
         "hybrid-raft": hybrid_raft,
     }
-    step(f"the grid: {len(systems)} systems x {len(records)} questions")
-    result = run_systems(systems, records, progress=progress)
-    embedder, store = load_embedder(), index.store
-    memory = {
-        "base": weights_mb(model),
-        "rag": weights_mb(model, embedder, store),
-        "finetuned": weights_mb(ft_model),
-        "hybrid": weights_mb(ft_model, embedder, store),
-        "hybrid-raft": weights_mb(raft_model, embedder, store),
-    }
-    memory = {name: round(mb, 1) for name, mb in memory.items()}
-    result.summary["weights_mb"] = result.summary["system"].map(memory)
+    return _Built(
+        index,
+        (model, tokenizer),
+        (ft_model, ft_tok),
+        (raft_model, raft_tok),
+        ft_run,
+        raft_run,
+        grid,
+    )
 
+
+def _weights_of(built: _Built) -> dict[str, float]:
+    """MB of weights each grid system keeps in memory (its model; plus embedder and index)."""
+    embedder, store = load_embedder(), built.index.store
+    memory = {
+        "base": weights_mb(built.base[0]),
+        "rag": weights_mb(built.base[0], embedder, store),
+        "finetuned": weights_mb(built.style[0]),
+        "hybrid": weights_mb(built.style[0], embedder, store),
+        "hybrid-raft": weights_mb(built.raft[0], embedder, store),
+    }
+    return {name: round(mb, 1) for name, mb in memory.items()}
+
+
+def _freshness(
+    built: _Built, prof: Any, timings: dict[str, float], step: Callable[[str], None]
+) -> pd.DataFrame:
+    """Re-index the updated knowledge base (v2, timed); ask the questions whose answer changed."""
     step("freshness: re-index the updated knowledge base (v2) and ask the changed questions")
     index_v2, timings["reindex_s"] = timed(lambda: build_index("v2"))
+    grid = built.grid
     fresh_systems = {
-        "base": base,
-        "rag (v1 index)": rag,
-        "rag (re-indexed v2)": build_rag(index_v2, generator=(model, tokenizer), profile=prof),
-        "finetuned (trained on v1)": finetuned,
+        "base": grid["base"],
+        "rag (v1 index)": grid["rag"],
+        "rag (re-indexed v2)": build_rag(index_v2, generator=built.base, profile=prof),
+        "finetuned (trained on v1)": grid["finetuned"],
         "hybrid (re-indexed v2)": build_rag(
-            index_v2, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
+            index_v2, generator=built.style, profile=prof, system="hybrid"
         ),
     }
     updates = load_updates()
     if prof.eval_questions:  # a smaller profile asks a share of the changed questions
         updates = updates[: max(2, prof.eval_questions // 3)]
-    freshness = freshness_scores(fresh_systems, updates)
+    return freshness_scores(fresh_systems, updates)
 
+
+def _privacy(built: _Built, prof: Any, step: Callable[[str], None]) -> pd.DataFrame:
+    """Probe for the canary: without retrieval, RAG over every document, and with a role filter."""
     step("privacy: probe for the canary secret")
+    grid = built.grid
     privacy_systems = {
-        "base": base,
-        "finetuned": finetuned,
-        "rag (admin: all documents)": rag,
+        "base": grid["base"],
+        "finetuned": grid["finetuned"],
+        "rag (admin: all documents)": grid["rag"],
         "rag (employee role filter)": build_rag(
-            index, generator=(model, tokenizer), profile=prof, role="employee"
+            built.index, generator=built.base, profile=prof, role="employee"
         ),
         "hybrid (employee role filter)": build_rag(
-            index, generator=(ft_model, ft_tok), profile=prof, role="employee", system="hybrid"
+            built.index, generator=built.style, profile=prof, role="employee", system="hybrid"
         ),
     }
-    privacy = privacy_probe(privacy_systems)
+    return privacy_probe(privacy_systems)
 
+
+def _injection(built: _Built, prof: Any, step: Callable[[str], None]) -> pd.DataFrame:
+    """The poisoned document: RAG and hybrid as they are, and over an index cleaned of it."""
     step("prompt injection: the poisoned document, with and without the defence")
     clean_index = build_index(sanitize_documents(load_documents("v1")))
-    injection = injection_probe(
+    return injection_probe(
         {
-            "rag": rag,
-            "hybrid": hybrid,
-            "rag + defence": build_rag(clean_index, generator=(model, tokenizer), profile=prof),
+            "rag": built.grid["rag"],
+            "hybrid": built.grid["hybrid"],
+            "rag + defence": build_rag(clean_index, generator=built.base, profile=prof),
             "hybrid + defence": build_rag(
-                clean_index, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
+                clean_index, generator=built.style, profile=prof, system="hybrid"
             ),
         },
         INJECTION_QUESTIONS,
     )
 
-    result.extras = {"freshness": freshness, "privacy": privacy, "injection": injection}
-    result.meta = {
+
+def _meta(
+    prof: Any,
+    records: Sequence[QARecord],
+    timings: dict[str, float],
+    memory: dict[str, float],
+    built: _Built,
+) -> dict[str, Any]:
+    """What the cached result records besides the tables: sizes, timings, memory, training."""
+    runs = {"style": built.style_run, "raft": built.raft_run}
+    return {
         "profile": prof.name,
         "questions": len(records),
         "timings": timings,
         "peak_memory_mb": round(peak_memory_mb()),
         "weights_mb": memory,
-        "adapters": {"style": str(ft_run.adapter_dir), "raft": str(raft_run.adapter_dir)},
+        "adapters": {name: str(run.adapter_dir) for name, run in runs.items()},
         "training": {
-            "style": {
-                "losses": ft_run.losses,
-                "eval_losses": ft_run.eval_losses,
-                "summary": ft_run.summary(),
-            },
-            "raft": {
-                "losses": raft_run.losses,
-                "eval_losses": raft_run.eval_losses,
-                "summary": raft_run.summary(),
-            },
+            name: {
+                "losses": run.losses,
+                "eval_losses": run.eval_losses,
+                "summary": run.summary(),
+            }
+            for name, run in runs.items()
         },
     }
-    save_results(result, path, key)
-    step(f"results cached in {path}")
-    return result
 
 
 def results_path(profile: Any = None) -> Path:
