@@ -5,9 +5,10 @@
 similarity, documents kept in the object, no embeddings handed out) and two speed-ups that keep
 every ranking and score: the embedding matrix is built once instead of on every query, and
 results are copied without a ``to_dict`` round trip. Measured on the 189 chunks of the bundled
-knowledge base (50 test questions, median latency of the whole retrieval pipeline, three runs on
-2 shared CPU cores): BM25 about 2 ms instead of 4-5 ms, dense 18-20 ms instead of 27-28 ms,
-hybrid 21-33 ms instead of 33-53 ms, with the same documents and scores for every question.
+knowledge base (50 test questions, median latency of the whole retrieval pipeline, 2 CPU cores):
+BM25 1.7 ms instead of 4.1 ms, dense 20 ms instead of 30 ms, hybrid 23 ms instead of 37 ms, with
+the same documents and scores for every question; in three runs on a busy machine Haystack's
+store was 2-3 ms slower for BM25 and 8-21 ms for dense and hybrid.
 Any other Haystack store plugs in instead (``build_index(docs, store=...)``, see
 ``kit.rag.RETRIEVERS``).
 """
