@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     p_work.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
     args = parser.parse_args(argv)
 
+    # Imports after parsing, and each command's own in its branch: --help and a mistyped command
+    # answer at once, the doctor in a second; the jobs and benchmarks load Haystack and torch.
     from kit.data import DataError
-    from kit.models import ModelError
+    from kit.models import BUNDLED, ModelError, convert_gguf, resolve_model
     from kit.profiles import ProfileError
 
     try:
@@ -55,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
             print(report.to_text())
             return 0 if report.ok else 1
         if args.command == "models":
-            from kit.models import BUNDLED, convert_gguf, resolve_model
-
             for name, model in BUNDLED.items():
                 if model.kind == "generator":
                     print(f"{name}: {convert_gguf(name, rebuild=args.rebuild)}")

@@ -10,7 +10,7 @@ system records four signals (:data:`FEATURES`):
   (:func:`kit.prompts.keyword_overlap`): "the price of the S3" over sources that only
   mention the S2 leaves "s3" uncovered;
 - ``idk_logprob``: how likely the generator finds the reply "I don't know" to this prompt
-  (mean log-probability per token, :func:`reply_logprobs`): the model's own doubt;
+  (mean log-probability per token, :func:`kit.generate.reply_logprobs`): the model's own doubt;
 - ``support``: the share of the answer's words found in the sources it was shown
   (:func:`kit.attribution.support`): an answer made of words the sources do not contain is
   likely made up.
@@ -33,57 +33,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from kit.citations import ABSTAIN
+from kit.data import QARecord
+from kit.evaluate import eval_records, score_answers
+from kit.rag import RAG
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from kit.data import QARecord
-    from kit.rag import RAG
 
 FEATURES: tuple[str, ...] = ("similarity", "coverage", "idk_logprob", "support")
 """The signals the decision is learned from (see the module docstring)."""
 
 MAX_FALSE_DECLINE = 0.10
 """Default cap on the share of answerable questions the decision may wrongly decline."""
-
-
-def reply_logprobs(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[list[dict[str, str]]],
-    reply: str = ABSTAIN,
-    batch_size: int = 8,
-) -> list[float]:
-    """Mean log-probability per token of ``reply`` as the assistant's answer to each prompt.
-
-    In: a causal LM and its tokenizer, chat prompts (role/content dicts). Out: one float per
-    prompt (closer to 0: the model finds the reply likely). One forward pass per batch, no
-    generation: the prompt's tokens, then the reply's, left-padded.
-    """
-    import torch
-
-    from kit.generate import chat_prompt_ids
-
-    target = tokenizer(reply, add_special_tokens=False)["input_ids"]
-    rows = [chat_prompt_ids(tokenizer, p) + target for p in prompts]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out: list[float] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        width = max(len(r) for r in chunk)
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in chunk], device=model.device)
-        mask = torch.tensor(
-            [[0] * (width - len(r)) + [1] * len(r) for r in chunk], device=model.device
-        )
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        # the logits at position i predict token i + 1: the reply's tokens are the last len(target)
-        logp = torch.log_softmax(logits[:, -len(target) - 1 : -1], dim=-1)
-        want = ids[:, -len(target) :].unsqueeze(-1)
-        out += logp.gather(-1, want).squeeze(-1).mean(dim=1).tolist()
-    return out
 
 
 @dataclass
@@ -128,10 +95,6 @@ class Abstainer:
 
 
 def _classifier(seed: int) -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, random_state=seed))
 
 
@@ -189,9 +152,6 @@ def train_signals(
     ``correct`` (the answer as given) and ``declined`` (it said "I don't know" anyway). Records
     of the test split raise ValueError: the test split is for the final comparison only.
     """
-    from kit.evaluate import score_answers
-    from kit.rag import eval_records
-
     chosen = eval_records("train", limit or None, records)
     if any(r.split == "test" for r in chosen):
         raise ValueError("Fit the abstainer on train questions: the test split is for the verdict.")
@@ -215,8 +175,6 @@ def learn_abstainer(
     The threshold is chosen on cross-validated probabilities (fixed, stratified folds), then the
     classifier is refit on every row that reached the model.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
     unans = table["unanswerable"].to_numpy(dtype=bool)
     usable = table[list(FEATURES)].notna().all(axis=1).to_numpy()
     if unans[usable].sum() < 2 or (~unans[usable]).sum() < 2:
@@ -253,7 +211,7 @@ def fit_abstainer(
 def plot_curve(abstainer: Abstainer, title: str = 'When to say "I don\'t know"') -> Figure:
     """The decision curve on the train split: correct, wrongly declined and unanswerable declined
     against the threshold, with the chosen threshold marked."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy: matplotlib loads only to draw
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     curve = abstainer.curve

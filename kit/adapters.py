@@ -1,4 +1,4 @@
-"""Adapters: save, check, load and merge LoRA adapter folders.
+"""Adapters: save, check, load and merge LoRA adapter folders, and where they live.
 
 An adapter folder holds peft's files (``adapter_config.json``, ``adapter_model.safetensors``),
 the tokenizer, and ``kit-adapter.json``: the base model's *fingerprint* (its kit name,
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.models import DEFAULT_GENERATOR, cache_dir, check_listed_files, load_generator
+from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -38,6 +39,18 @@ def adapters_dir() -> Path:
     return cache_dir() / "adapters"
 
 
+def style_dir(profile: str | Profile | None = None) -> Path:
+    """Where the house-style adapter run of ``profile`` lives (notebooks 02-04, the comparison
+    and the workshop share it): ``<kit cache>/adapters/style-<profile>``."""
+    return adapters_dir() / f"style-{resolve_profile(profile).name}"
+
+
+def raft_dir(profile: str | Profile | None = None) -> Path:
+    """Where the RAFT adapter run of ``profile`` lives (notebooks 03 and 04, the comparison and
+    the workshop share it): ``<kit cache>/adapters/raft-<profile>``."""
+    return adapters_dir() / f"raft-{resolve_profile(profile).name}"
+
+
 def base_fingerprint(model: PreTrainedModel, name: str = "") -> dict[str, Any]:
     """Identify a base model: kit name, architecture, sizes and a hash of a few of its weights.
 
@@ -46,7 +59,7 @@ def base_fingerprint(model: PreTrainedModel, name: str = "") -> dict[str, Any]:
     (or a different checkpoint of the same architecture) does not. LoRA never touches those
     weights, so the fingerprint is the same before and after training.
     """
-    import torch
+    import torch  # heavy: loaded only when a model is
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     cfg = base.config
@@ -172,7 +185,7 @@ def load_adapter(
     :class:`AdapterError` if the folder is incomplete or if ``base`` is not the model the adapter
     was trained on (compared by fingerprint, not by name).
     """
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # heavy: only when an adapter is loaded
 
     info = read_adapter_info(adapter_dir)
     base_name = base or info["base"].get("name") or DEFAULT_GENERATOR
@@ -194,7 +207,7 @@ def attach_adapter(
     Raises :class:`AdapterError` if the folder is incomplete or the adapter was trained on
     another base model (compared by fingerprint, not by name).
     """
-    from peft import PeftModel
+    from peft import PeftModel  # heavy: only when an adapter is attached
 
     expected = read_adapter_info(adapter_dir)["base"]
     wrong = fingerprint_mismatch(expected, base_fingerprint(model, base_name))

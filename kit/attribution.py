@@ -18,8 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from kit.citations import doc_id
-from kit.evaluate import is_abstention
+from kit.citations import doc_id, is_abstention
 from kit.prompts import content_words
 
 MIN_SUPPORT = 0.3

@@ -1,4 +1,4 @@
-"""Citations: read back which sources an answer cites.
+"""Citations: read back which sources an answer cites, and whether it declines.
 
 The model sees the retrieved text as numbered sources (``[1] Returns and refunds: Customers may
 return ...``, laid out by :mod:`kit.prompts`) and is asked to cite the numbers it used, like
@@ -7,9 +7,11 @@ It accepts the numbers (``[1]``, ``[1, 2]``, ``[1][2]``, ``Source 2``), document
 brackets (``[kb-004]``, as the fine-tuned house style writes ``Source: Price list [kb-004]``),
 bare ids of retrieved documents (``kb-004``) and titles of shown sources on a ``Source:`` line
 (``Source: Price list 2025``).
-Nothing is guessed: an answer that cites nothing gets no citation.
+Nothing is guessed: an answer that cites nothing gets no citation. :func:`is_abstention` tells
+an answer that declines ("I don't know", "not in the sources") from one that answers.
 
-Pure string functions, no model: the RAG stage (:mod:`kit.rag`) and the hybrid stage share them.
+Pure string functions, no model: the RAG stage (:mod:`kit.rag`), the hybrid stage and the
+scoring (:mod:`kit.evaluate`) share them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,23 @@ from collections.abc import Sequence
 from typing import Any
 
 ABSTAIN = "I don't know"
+_ABSTAIN_RE = re.compile(
+    r"\b(i don'?t know|i do not know|i'?m not sure"
+    r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
+    r"|(?:no|not enough) information|not (?:mentioned|covered|stated|found) in the "
+    r"(?:sources?|documents?|context))\b",
+    re.IGNORECASE,
+)
 
 _BRACKETS = re.compile(r"\[([^\[\]\n]{1,80})\]")
 _SOURCE_WORD = re.compile(r"\bsources?\s*#?\s*(\d{1,2})\b", re.IGNORECASE)
 _SOURCE_LINE = re.compile(r"^\s*Sources?:(.*)$", re.IGNORECASE | re.MULTILINE)
 _DOC_ID_SHAPE = re.compile(r"^[A-Za-z][A-Za-z]*-\d+$")  # kb-001, doc-12: the bundled id shape
+
+
+def is_abstention(text: str) -> bool:
+    """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
+    return bool(_ABSTAIN_RE.search(text.replace("\u2019", "'")))
 
 
 def doc_id(document: Any) -> str:

@@ -20,22 +20,38 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from haystack import Document
+from haystack.components.preprocessors import DocumentCleaner
+from tqdm.auto import tqdm
 
 from kit import __version__
+from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
-from kit.data import DATA_DIR, QARecord, UpdateRecord, load_manifest, supports
-from kit.evaluate import is_abstention, score_answers, summarise
+from kit.citations import is_abstention
+from kit.data import (
+    DATA_DIR,
+    QARecord,
+    UpdateRecord,
+    load_documents,
+    load_manifest,
+    load_updates,
+    supports,
+)
+from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
+from kit.hybrid import raft_plan, raft_training_set
+from kit.models import cache_dir, load_embedder, load_generator
+from kit.profiles import resolve_profile
 from kit.prompts import DEFAULT_LAYOUT
+from kit.rag import build_index, build_rag
+from kit.runtime import peak_memory_mb, timed
 
 System = Callable[[str], Answer]
 """Anything that answers one question. A system that also has ``answer_batch(questions)``
@@ -75,8 +91,6 @@ def run_systems(
         raise ValueError("No systems to compare: pass at least one, e.g. {'base': ...}.")
     if not records:
         raise ValueError("No questions to ask: the question list is empty.")
-    from tqdm.auto import tqdm
-
     answers: dict[str, list[Answer]] = {}
     frames = []
     questions = [rec.question for rec in records]
@@ -290,27 +304,8 @@ def _answer_to_dict(answer: Answer) -> dict[str, Any]:
 
 
 def _answer_from_dict(data: dict[str, Any]) -> Answer:
-    from haystack import Document
-
     docs = [Document.from_dict(d) for d in data.get("documents", [])]
     return Answer(**{**data, "documents": docs})
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """Run ``fn()`` and return (its result, seconds of wall time)."""
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
-def peak_memory_mb() -> float:
-    """The peak resident memory of this Python process so far, in MB (0 where unknown)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return 0.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, else KB
 
 
 def weights_mb(*parts: Any) -> float:
@@ -354,34 +349,10 @@ def sanitize_documents(documents: Sequence[Any]) -> list[Any]:
     Removes text matching :data:`INJECTION_PATTERN` (hidden comments, "ignore previous
     instructions" lines), so an instruction planted in a document never reaches the prompt.
     """
-    from haystack.components.preprocessors import DocumentCleaner
-
     cleaner = DocumentCleaner(
         remove_regex=INJECTION_PATTERN, remove_empty_lines=False, remove_extra_whitespaces=False
     )
     return cleaner.run(documents=list(documents))["documents"]
-
-
-def eval_records(profile: Any = None, split: str = "test") -> list[QARecord]:
-    """The questions the grid asks: ``profile.eval_questions`` of the split (0: all of it).
-
-    Sampled by :func:`kit.data.sample_questions`, the one sampler every notebook uses: every
-    question type in proportion, so a smoke run still has single, multi, numeric and
-    unanswerable questions.
-    """
-    from kit.data import load_qa, sample_questions
-    from kit.profiles import resolve_profile
-
-    prof = resolve_profile(profile)
-    records = load_qa(split=split)
-    if prof.eval_questions > len(records):
-        warnings.warn(
-            f"The {prof.name} profile asks for {prof.eval_questions} questions but the {split} "
-            f"split has {len(records)}: all {len(records)} are asked. Set eval_questions to 0 "
-            "(all) or at most that to silence this.",
-            stacklevel=2,
-        )
-    return sample_questions(records, prof.eval_questions)
 
 
 @dataclass
@@ -401,7 +372,7 @@ class PlainSystem:
 
     def answer_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Every question in order, through :func:`kit.finetune.answer_questions` (batched)."""
-        from kit.finetune import answer_questions
+        from kit.finetune import answer_questions  # heavy: transformers and peft
 
         return answer_questions(
             self.model, self.tokenizer, list(questions), self.profile, system_name=self.name
@@ -431,15 +402,6 @@ def run_comparison(
     the defence). ``result.extras`` holds the experiments' tables; ``result.meta`` the timings
     and training curves. A cached result for the same kit version, data and profile is reused.
     """
-    from kit.adapters import load_adapter
-    from kit.data import load_documents, load_updates
-    from kit.finetune import train_adapter
-    from kit.hybrid import raft_plan, raft_training_set
-    from kit.models import load_embedder, load_generator
-    from kit.profiles import resolve_profile
-    from kit.rag import build_index, build_rag
-    from kit.workshop import raft_dir, style_dir
-
     prof = resolve_profile(profile)
     key = comparison_key(prof)
     path = results_path(prof)
@@ -448,13 +410,56 @@ def run_comparison(
         if cached is not None:
             log(f"Reusing the cached comparison in {path} (same kit, data and profile).")
             return cached
-    records = eval_records(prof)
+    records = eval_records(profile=prof)
     timings: dict[str, float] = {}
+    step = _step_logger(log)
+    built = _build_systems(prof, index, use_cache, timings, step)
+    step(f"the grid: {len(built.grid)} systems x {len(records)} questions")
+    result = run_systems(built.grid, records, progress=progress)
+    memory = _weights_of(built)
+    result.summary["weights_mb"] = result.summary["system"].map(memory)
+    result.extras = {
+        "freshness": _freshness(built, prof, timings, step),
+        "privacy": _privacy(built, prof, step),
+        "injection": _injection(built, prof, step),
+    }
+    result.meta = _meta(prof, records, timings, memory, built)
+    save_results(result, path, key)
+    step(f"results cached in {path}")
+    return result
+
+
+@dataclass
+class _Built:
+    """The comparison's systems (``grid``, by name) and what they are made of: the v1 index,
+    the base, style and RAFT models with their tokenizers, and the two training runs."""
+
+    index: Any
+    base: tuple[Any, Any]
+    style: tuple[Any, Any]
+    raft: tuple[Any, Any]
+    style_run: Any
+    raft_run: Any
+    grid: dict[str, System]
+
+
+def _step_logger(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``step(message)`` logs the message with the seconds since now and the peak memory."""
     started = time.perf_counter()
 
     def step(message: str) -> None:
         elapsed = time.perf_counter() - started
         log(f"{message}  [{elapsed:.0f} s, peak memory {peak_memory_mb():.0f} MB]")
+
+    return step
+
+
+def _build_systems(
+    prof: Any, index: Any, use_cache: bool, timings: dict[str, float], step: Callable[[str], None]
+) -> _Built:
+    """Index v1 (unless given), load the base model, fine-tune the style and RAFT adapters (or
+    reuse them), and build the five systems of the grid; record the seconds in ``timings``."""
+    from kit.finetune import train_adapter  # heavy: transformers and peft
 
     step("index the knowledge base (v1)" if index is None else "reuse the v1 index")
     if index is None:
@@ -492,101 +497,123 @@ def run_comparison(
     timings["train_s"] = ft_run.train_seconds
     timings["raft_train_s"] = raft_run.train_seconds
 
-    systems = {
+    grid = {
         "base": base,
         "rag": rag,
         "finetuned": finetuned,
         "hybrid": hybrid,
         "hybrid-raft": hybrid_raft,
     }
-    step(f"the grid: {len(systems)} systems x {len(records)} questions")
-    result = run_systems(systems, records, progress=progress)
-    embedder, store = load_embedder(), index.store
-    memory = {
-        "base": weights_mb(model),
-        "rag": weights_mb(model, embedder, store),
-        "finetuned": weights_mb(ft_model),
-        "hybrid": weights_mb(ft_model, embedder, store),
-        "hybrid-raft": weights_mb(raft_model, embedder, store),
-    }
-    memory = {name: round(mb, 1) for name, mb in memory.items()}
-    result.summary["weights_mb"] = result.summary["system"].map(memory)
+    return _Built(
+        index,
+        (model, tokenizer),
+        (ft_model, ft_tok),
+        (raft_model, raft_tok),
+        ft_run,
+        raft_run,
+        grid,
+    )
 
+
+def _weights_of(built: _Built) -> dict[str, float]:
+    """MB of weights each grid system keeps in memory (its model; plus embedder and index)."""
+    embedder, store = load_embedder(), built.index.store
+    memory = {
+        "base": weights_mb(built.base[0]),
+        "rag": weights_mb(built.base[0], embedder, store),
+        "finetuned": weights_mb(built.style[0]),
+        "hybrid": weights_mb(built.style[0], embedder, store),
+        "hybrid-raft": weights_mb(built.raft[0], embedder, store),
+    }
+    return {name: round(mb, 1) for name, mb in memory.items()}
+
+
+def _freshness(
+    built: _Built, prof: Any, timings: dict[str, float], step: Callable[[str], None]
+) -> pd.DataFrame:
+    """Re-index the updated knowledge base (v2, timed); ask the questions whose answer changed."""
     step("freshness: re-index the updated knowledge base (v2) and ask the changed questions")
     index_v2, timings["reindex_s"] = timed(lambda: build_index("v2"))
+    grid = built.grid
     fresh_systems = {
-        "base": base,
-        "rag (v1 index)": rag,
-        "rag (re-indexed v2)": build_rag(index_v2, generator=(model, tokenizer), profile=prof),
-        "finetuned (trained on v1)": finetuned,
+        "base": grid["base"],
+        "rag (v1 index)": grid["rag"],
+        "rag (re-indexed v2)": build_rag(index_v2, generator=built.base, profile=prof),
+        "finetuned (trained on v1)": grid["finetuned"],
         "hybrid (re-indexed v2)": build_rag(
-            index_v2, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
+            index_v2, generator=built.style, profile=prof, system="hybrid"
         ),
     }
     updates = load_updates()
     if prof.eval_questions:  # a smaller profile asks a share of the changed questions
         updates = updates[: max(2, prof.eval_questions // 3)]
-    freshness = freshness_scores(fresh_systems, updates)
+    return freshness_scores(fresh_systems, updates)
 
+
+def _privacy(built: _Built, prof: Any, step: Callable[[str], None]) -> pd.DataFrame:
+    """Probe for the canary: without retrieval, RAG over every document, and with a role filter."""
     step("privacy: probe for the canary secret")
+    grid = built.grid
     privacy_systems = {
-        "base": base,
-        "finetuned": finetuned,
-        "rag (admin: all documents)": rag,
+        "base": grid["base"],
+        "finetuned": grid["finetuned"],
+        "rag (admin: all documents)": grid["rag"],
         "rag (employee role filter)": build_rag(
-            index, generator=(model, tokenizer), profile=prof, role="employee"
+            built.index, generator=built.base, profile=prof, role="employee"
         ),
         "hybrid (employee role filter)": build_rag(
-            index, generator=(ft_model, ft_tok), profile=prof, role="employee", system="hybrid"
+            built.index, generator=built.style, profile=prof, role="employee", system="hybrid"
         ),
     }
-    privacy = privacy_probe(privacy_systems)
+    return privacy_probe(privacy_systems)
 
+
+def _injection(built: _Built, prof: Any, step: Callable[[str], None]) -> pd.DataFrame:
+    """The poisoned document: RAG and hybrid as they are, and over an index cleaned of it."""
     step("prompt injection: the poisoned document, with and without the defence")
     clean_index = build_index(sanitize_documents(load_documents("v1")))
-    injection = injection_probe(
+    return injection_probe(
         {
-            "rag": rag,
-            "hybrid": hybrid,
-            "rag + defence": build_rag(clean_index, generator=(model, tokenizer), profile=prof),
+            "rag": built.grid["rag"],
+            "hybrid": built.grid["hybrid"],
+            "rag + defence": build_rag(clean_index, generator=built.base, profile=prof),
             "hybrid + defence": build_rag(
-                clean_index, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
+                clean_index, generator=built.style, profile=prof, system="hybrid"
             ),
         },
         INJECTION_QUESTIONS,
     )
 
-    result.extras = {"freshness": freshness, "privacy": privacy, "injection": injection}
-    result.meta = {
+
+def _meta(
+    prof: Any,
+    records: Sequence[QARecord],
+    timings: dict[str, float],
+    memory: dict[str, float],
+    built: _Built,
+) -> dict[str, Any]:
+    """What the cached result records besides the tables: sizes, timings, memory, training."""
+    runs = {"style": built.style_run, "raft": built.raft_run}
+    return {
         "profile": prof.name,
         "questions": len(records),
         "timings": timings,
         "peak_memory_mb": round(peak_memory_mb()),
         "weights_mb": memory,
-        "adapters": {"style": str(ft_run.adapter_dir), "raft": str(raft_run.adapter_dir)},
+        "adapters": {name: str(run.adapter_dir) for name, run in runs.items()},
         "training": {
-            "style": {
-                "losses": ft_run.losses,
-                "eval_losses": ft_run.eval_losses,
-                "summary": ft_run.summary(),
-            },
-            "raft": {
-                "losses": raft_run.losses,
-                "eval_losses": raft_run.eval_losses,
-                "summary": raft_run.summary(),
-            },
+            name: {
+                "losses": run.losses,
+                "eval_losses": run.eval_losses,
+                "summary": run.summary(),
+            }
+            for name, run in runs.items()
         },
     }
-    save_results(result, path, key)
-    step(f"results cached in {path}")
-    return result
 
 
 def results_path(profile: Any = None) -> Path:
     """Where :func:`run_comparison` caches its result for a profile."""
-    from kit.models import cache_dir
-    from kit.profiles import resolve_profile
-
     return cache_dir() / "results" / f"comparison-{resolve_profile(profile).name}.json"
 
 
@@ -596,16 +623,12 @@ def load_cached_results(profile: Any = None) -> GridResult | None:
     Notebooks that only read results (the decision helper, the dashboards) use this to show real
     measured numbers when the comparison has run, without running it.
     """
-    from kit.profiles import resolve_profile
-
     prof = resolve_profile(profile)
     return load_results(results_path(prof), comparison_key(prof))
 
 
 def comparison_key(profile: Any = None) -> dict[str, Any]:
     """The cache key of :func:`run_comparison` for ``profile``: kit version, data, settings."""
-    from kit.profiles import resolve_profile
-
     return cache_key(_settings(resolve_profile(profile)))
 
 

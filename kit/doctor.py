@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import os
 import platform
+import shutil
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -18,7 +19,15 @@ from pathlib import Path
 
 from kit import __version__
 from kit.colab import normalise, read_pins
-from kit.models import BUNDLED, ModelError, cache_dir, package_path, writable_problem
+from kit.models import (
+    BUNDLED,
+    ModelError,
+    best_device,
+    cache_dir,
+    package_path,
+    pick_dtype,
+    writable_problem,
+)
 from kit.profiles import Profile, ProfileError, get_profile, pick_profile
 
 LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
@@ -169,7 +178,7 @@ def _check_packages() -> list[Check]:
 
 
 def _check_hardware() -> list[Check]:
-    import torch
+    import torch  # heavy: the other checks answer without it
 
     checks = []
     cpu = platform.processor() or platform.machine()
@@ -198,8 +207,6 @@ def _check_hardware() -> list[Check]:
 
 def _cpu_precision(torch) -> str:
     """Which precision the kit computes in on this CPU, and why (measured by ``pick_dtype``)."""
-    from kit.models import best_device, pick_dtype
-
     if best_device() != "cpu":
         return "the GPU does the computing (see the gpu line)"
     native = "native bf16" if _cpu_has_bf16(torch) else "bf16 through oneDNN"
@@ -250,8 +257,6 @@ def _check_cache() -> Check:
     problem = writable_problem(folder)
     if problem:
         return Check("cache", FAIL, f"{folder} is not writable ({problem})", fix)
-    import shutil
-
     free = shutil.disk_usage(folder).free / 2**30
     if free < 2:
         return Check(

@@ -1,5 +1,8 @@
 """Evaluate: score answers and retrievals, one row per question, the same way for every system.
 
+The questions: :func:`eval_records`, the one sampler every evaluation asks (the grid, the
+notebooks, the benchmarks, the abstainer), stratified by question type.
+
 Answer metrics (per question):
 
 - ``correct``: the gold answer appears in the answer (normalised, on word boundaries); for an
@@ -25,34 +28,31 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from haystack import Document
+from haystack.components.evaluators import (
+    DocumentMRREvaluator,
+    DocumentNDCGEvaluator,
+    DocumentRecallEvaluator,
+)
 
 from kit import stats
-from kit.data import QARecord, normalise, style_compliant, supports
+from kit.citations import is_abstention
+from kit.data import QARecord, load_qa, normalise, sample_questions, style_compliant, supports
 from kit.generate import Answer
+from kit.models import DEFAULT_EMBEDDER, resolve_model
+from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     from haystack.components.evaluators import SASEvaluator
 
-ABSTAIN = "I don't know"
-_ABSTAIN_RE = re.compile(
-    r"\b(i don'?t know|i do not know|i'?m not sure"
-    r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
-    r"|(?:no|not enough) information|not (?:mentioned|covered|stated|found) in the "
-    r"(?:sources?|documents?|context))\b",
-    re.IGNORECASE,
-)
 _CITE_RE = re.compile(r"\[([A-Za-z][\w.\-]*)\]")
-
-
-def is_abstention(text: str) -> bool:
-    """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
-    return bool(_ABSTAIN_RE.search(text.replace("\u2019", "'")))
 
 
 def answer_core(text: str) -> str:
@@ -96,9 +96,7 @@ def token_f1(prediction: str, gold: str) -> float:
 
 @cache
 def _sas_evaluator() -> SASEvaluator:
-    from haystack.components.evaluators import SASEvaluator
-
-    from kit.models import DEFAULT_EMBEDDER, resolve_model
+    from haystack.components.evaluators import SASEvaluator  # heavy: sentence-transformers
 
     evaluator = SASEvaluator(model=resolve_model(DEFAULT_EMBEDDER))
     evaluator.warm_up()
@@ -130,6 +128,34 @@ def citation_scores(cited: Sequence[str], gold: Sequence[str]) -> tuple[float, f
         return 0.0, math.nan
     hits = len(cited_set & gold_set)
     return hits / len(cited_set), hits / len(gold_set)
+
+
+def eval_records(
+    split: str = "test",
+    limit: int | None = None,
+    records: Sequence[QARecord] | None = None,
+    profile: str | Profile | None = None,
+) -> list[QARecord]:
+    """The questions an evaluation asks: ``limit`` of ``records`` (default: the ``split``).
+
+    ``limit`` ``None``: the ``profile``'s ``eval_questions`` when a profile is given (the grid's
+    questions; a warning when it asks for more than there are), else all; 0: all. Sampled by
+    :func:`kit.data.sample_questions`: every question type in proportion, so a smoke run still
+    has single, multi, numeric and unanswerable questions, and a smaller sample is part of a
+    larger one. Every notebook, the grid, the benchmarks and the abstainer ask these.
+    """
+    chosen = list(records) if records is not None else load_qa(split=split)
+    if limit is None and profile is not None:
+        prof = resolve_profile(profile)
+        limit = prof.eval_questions
+        if limit > len(chosen):
+            warnings.warn(
+                f"The {prof.name} profile asks for {limit} questions but the {split} "
+                f"split has {len(chosen)}: all {len(chosen)} are asked. Set eval_questions to 0 "
+                "(all) or at most that to silence this.",
+                stacklevel=2,
+            )
+    return sample_questions(chosen, limit)
 
 
 def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.DataFrame:
@@ -406,13 +432,6 @@ def retrieval_scores(
     question with hit (any gold doc in the top k), recall (share of gold docs in the top k),
     mrr and ndcg, computed by Haystack's document evaluators.
     """
-    from haystack import Document
-    from haystack.components.evaluators import (
-        DocumentMRREvaluator,
-        DocumentNDCGEvaluator,
-        DocumentRecallEvaluator,
-    )
-
     if len(records) != len(retrieved_ids):
         raise ValueError(f"{len(records)} questions but {len(retrieved_ids)} retrieval results")
     pairs = [(r, ids) for r, ids in zip(records, retrieved_ids, strict=True) if r.gold_doc_ids]

@@ -67,6 +67,7 @@ from kit.adapters import (
     merge_adapter,
     read_adapter_info,
     save_adapter,
+    style_dir,
 )
 from kit.chat_data import (
     IGNORE_INDEX,
@@ -1163,7 +1164,7 @@ def out_dir_for(output_dir: str | Path | None, examples: Any, prof: Profile) -> 
     """Where a run writes: ``output_dir``, else ``<cache>/adapters/<style|custom>-<profile>``."""
     if output_dir:
         return Path(output_dir)
-    return adapters_dir() / f"{'style' if examples is None else 'custom'}-{prof.name}"
+    return style_dir(prof) if examples is None else adapters_dir() / f"custom-{prof.name}"
 
 
 def _recorded_settings(ckpt_dir: Path, resume: bool | str | Path) -> dict | None:

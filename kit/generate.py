@@ -1,5 +1,8 @@
 """Generate: one chat answer from a causal language model, with its token counts and timing.
 
+Also how likely the model finds a given reply (:func:`reply_logprobs`), without generating: the
+model's own doubt, one of the signals a learned "I don't know" reads (:mod:`kit.abstain`).
+
 The same chat formatting is used everywhere in the kit (base model, fine-tuning, RAG prompts),
 so a model is always asked in the shape it was trained on.
 """
@@ -7,8 +10,11 @@ so a model is always asked in the shape it was trained on.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from kit.citations import ABSTAIN
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -98,7 +104,7 @@ def generate(
     Out: a :class:`Generation` with the answer text (special tokens removed), token counts and
     wall time. Greedy decoding keeps results reproducible run to run.
     """
-    import torch
+    import torch  # heavy: loaded only when a model answers
 
     if isinstance(question, str):
         if not question.strip():
@@ -147,7 +153,7 @@ def generate_batch(
     and a batch reads them once per step for all its questions. Each Generation's ``seconds`` is
     its share of its batch's wall time (batch time / batch size), not the time it would take alone.
     """
-    import torch
+    import torch  # heavy: loaded only when a model answers
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}.")
@@ -200,3 +206,38 @@ def generate_batch(
             text = decode_reply(tokenizer, new)
             results[i] = Generation(text, len(prompts[i]), produced, share)
     return [r for r in results if r is not None]
+
+
+def reply_logprobs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[dict[str, str]]],
+    reply: str = ABSTAIN,
+    batch_size: int = 8,
+) -> list[float]:
+    """Mean log-probability per token of ``reply`` as the assistant's answer to each prompt.
+
+    In: a causal LM and its tokenizer, chat prompts (role/content dicts). Out: one float per
+    prompt (closer to 0: the model finds the reply likely). One forward pass per batch, no
+    generation: the prompt's tokens, then the reply's, left-padded.
+    """
+    import torch  # heavy: only when a model is already loaded
+
+    target = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    rows = [chat_prompt_ids(tokenizer, p) + target for p in prompts]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        width = max(len(r) for r in chunk)
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in chunk], device=model.device)
+        mask = torch.tensor(
+            [[0] * (width - len(r)) + [1] * len(r) for r in chunk], device=model.device
+        )
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        # the logits at position i predict token i + 1: the reply's tokens are the last len(target)
+        logp = torch.log_softmax(logits[:, -len(target) - 1 : -1], dim=-1)
+        want = ids[:, -len(target) :].unsqueeze(-1)
+        out += logp.gather(-1, want).squeeze(-1).mean(dim=1).tolist()
+    return out

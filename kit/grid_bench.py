@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kit.generate import BATCH_SIZE
+from kit.models import load_generator, pick_dtype
+from kit.profiles import resolve_profile
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +58,7 @@ def time_answers(
 
 def stage_lines(profile: Any) -> list[str]:
     """The cached comparison's stage timings and interval widths, as printable lines."""
-    from kit.compare import load_cached_results
+    from kit.compare import load_cached_results  # heavy: see main
     from kit.evaluate import summarise_intervals
 
     result = load_cached_results(profile)
@@ -85,10 +87,9 @@ def _print(name: str, figures: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0."""
     args = _parser().parse_args(argv)
-    import kit  # noqa: F401  (telemetry off before Haystack is imported)
-    from kit.compare import eval_records, plain_system
-    from kit.models import load_generator, pick_dtype
-    from kit.profiles import resolve_profile
+    # heavy: Haystack and torch load once the arguments parse, so --help answers at once
+    from kit.compare import plain_system
+    from kit.evaluate import eval_records
     from kit.rag import build_index, build_rag
 
     profile = resolve_profile(args.profile)
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"grid benchmark: profile {profile.name}, {pick_dtype(profile.dtype)}, "
         f"{profile.max_new_tokens} new tokens max, batch {args.batch_size}, load average {load}"
     )
-    records = eval_records(profile.with_(eval_questions=args.questions))
+    records = eval_records(profile=profile.with_(eval_questions=args.questions))
     questions = [r.question for r in records]
     model, tokenizer = load_generator(dtype=profile.dtype)
     rag = build_rag(build_index("v1"), generator=(model, tokenizer), profile=profile)

@@ -24,17 +24,17 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from kit.adapters import load_adapter
 from kit.citations import doc_id
-from kit.data import ChatExample, load_style
+from kit.data import ChatExample, load_style, load_transfer
+from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title
-
-if TYPE_CHECKING:
-    from kit.profiles import Profile
-    from kit.rag import RAG, Index
+from kit.rag import RAG, Index, build_index, build_rag, chunks_of
+from kit.rag_eval import evaluate_rag
 
 
 def build_hybrid(
@@ -53,9 +53,6 @@ def build_hybrid(
     Out: a :class:`kit.rag.RAG`; ``rag.answer(q)`` returns Answers labelled ``system``.
     Loading an adapter made for another base model raises a clear error (``kit.finetune``).
     """
-    from kit.adapters import load_adapter
-    from kit.rag import build_rag
-
     model, tokenizer = load_adapter(adapter_dir)
     if merge:
         model = model.merge_and_unload()  # the same answers, without the adapter's overhead
@@ -139,8 +136,6 @@ def _cite_numbers(reply: str, shown: Sequence[Any], numbers: Sequence[int]) -> s
 
 def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:
     """The chunk of the gold document(s) that shares the most words with the reference answer."""
-    from kit.rag import chunks_of
-
     answer_words = set(ex.assistant.lower().split())
     chunks = [c for g in sorted(gold) for c in chunks_of(rag.index, g)]
     if not chunks:
@@ -156,8 +151,6 @@ def raft_plan(profile: Any = None) -> dict[str, Any]:
     ``examples`` (how many style examples to convert; 0 = all), ``n_sources`` and ``overrides``
     (Profile fields to pass to ``train_adapter``).
     """
-    from kit.profiles import resolve_profile
-
     prof = resolve_profile(profile)
     if prof.name == "smoke":
         small = {"max_seq_len": 512, "max_steps": 3, "eval_examples": 4, "eval_steps": 3}
@@ -184,12 +177,9 @@ def transfer_test(generators: dict[str, Any], profile: Any = None) -> pd.DataFra
     In: system name -> generator (a model name, a ``(model, tokenizer)`` pair, e.g. the RAFT
     adapter, or None for the bundled model), a profile. Each becomes a RAG pipeline over the
     transfer folder (``kit.data.load_transfer``: a fictional allotment society's handbook) and
-    answers its twelve questions. Out: ``kit.rag.evaluate_rag`` rows of every system (a
+    answers its twelve questions. Out: ``kit.rag_eval.evaluate_rag`` rows of every system (a
     ``system`` column; summarise with ``kit.evaluate.summarise``).
     """
-    from kit.data import load_transfer
-    from kit.rag import build_index, build_rag, evaluate_rag
-
     folder, records = load_transfer()
     index = build_index(folder)
     frames = [

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -232,7 +233,7 @@ def load_generator(
     Out: ``(model, tokenizer)``, the model in eval mode on that device; the tokenizer has a pad
     token and a sane ``model_max_length``.
     """
-    import torch
+    import torch  # heavy: torch and transformers load only when a model does
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = device or best_device()
@@ -255,7 +256,7 @@ def load_generator(
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> SentenceTransformer:
     """Load a sentence-transformers embedder (the bundled MiniLM by default)."""
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # heavy: only when an embedder loads
 
     source = resolve_model(name)
     try:
@@ -275,7 +276,7 @@ def pick_dtype(dtype: str = "auto", device: str | None = None) -> str:
         if dtype not in DTYPES:
             raise ModelError(f"dtype must be 'auto' or one of {DTYPES}, not {dtype!r}.")
         return dtype
-    import torch
+    import torch  # heavy: only to ask what this machine computes in
 
     device = device or best_device()
     if device.startswith("cuda"):
@@ -293,7 +294,7 @@ def cpu_prefers_bf16(margin: float = 1.15) -> bool:
     assumed: CPUs with native bf16 (AVX-512 BF16, AMX) are often about 2x faster in bf16, but
     some report bf16 support and run it slower than float32, and older CPUs emulate it.
     """
-    import torch
+    import torch  # heavy: only to measure this machine
 
     if not getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)():
         return False
@@ -310,7 +311,7 @@ def cpu_prefers_bf16(margin: float = 1.15) -> bool:
 
 def best_device() -> str:
     """``"cuda"`` if a CUDA GPU is available, else ``"mps"`` on Apple silicon, else ``"cpu"``."""
-    import torch
+    import torch  # heavy: only to ask which device there is
 
     if torch.cuda.is_available():
         return "cuda"
@@ -330,7 +331,7 @@ def _bundled(name: str) -> BundledModel:
 
 def _write_converted(gguf_file: Path, folder: Path, model: BundledModel, dtype: str) -> None:
     """Dequantize the GGUF file and save a plain transformers folder, the marker file last."""
-    import torch
+    import torch  # heavy: torch and transformers load only to convert
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
@@ -417,6 +418,4 @@ def _load_failure(name: str, source: str, err: Exception) -> str:
 
 
 def _python() -> str:
-    import sys
-
     return sys.executable

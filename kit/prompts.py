@@ -2,7 +2,7 @@
 
 A 135M-parameter model cannot follow a long, formal prompt, but it can copy a phrase from a short,
 plainly laid-out context. How the same retrieved text is shown changes how often it answers right,
-so the layout is a knob you measure (``kit.rag.compare_layouts``, on the *train* split), not a
+so the layout is a knob you measure (``kit.rag_eval.compare_layouts``, on the *train* split), not a
 guess. Each :class:`Layout` says
 
 - which text the model reads: the ``top_k`` retrieved chunks whole, or only the ``sentences``
@@ -227,6 +227,7 @@ class SentencePicker:
     """
 
     def __init__(self, embedder: str, sentences: int = 4, keyword_weight: float = 0.6) -> None:
+        # heavy: sentence-transformers loads only when a layout picks sentences
         from haystack_integrations.components.embedders.sentence_transformers import (
             SentenceTransformersDocumentEmbedder,
             SentenceTransformersTextEmbedder,

@@ -1,4 +1,4 @@
-"""RAG: index documents, retrieve the relevant chunks, answer with cited sources, and measure it.
+"""RAG: index documents, retrieve the relevant chunks, answer with cited sources.
 
 Every step is a Haystack 3 component wired into a Haystack ``Pipeline``, so you can print any
 pipeline and see its graph:
@@ -7,8 +7,9 @@ pipeline and see its graph:
    base, your own folder of .md/.txt/.pdf/.html files via ``kit.data.load_folder``, or any list of
    Haystack Documents) -> ``tag`` (remember each chunk's source document id) -> ``clean`` ->
    ``split`` (chunks of ``split_length`` words, ``split_overlap`` shared) -> ``embed`` (the
-   bundled MiniLM) -> ``write`` into a document store (``InMemoryDocumentStore`` by default; any
-   Haystack store, e.g. Qdrant, pgvector, Elasticsearch, plugs in: see :data:`RETRIEVERS`).
+   bundled MiniLM) -> ``write`` into a document store (Haystack's ``InMemoryDocumentStore``,
+   made faster by :mod:`kit.store`, by default; any Haystack store, e.g. Qdrant, pgvector,
+   Elasticsearch, plugs in: see :data:`RETRIEVERS`).
 2. **Retrieve** (:func:`retrieval_pipeline`): ``bm25`` (keywords), ``dense`` (embedding
    similarity) or ``hybrid`` (both, fused by reciprocal rank fusion), with metadata filters such
    as the data set's access-level role filter (:func:`role_filter`).
@@ -17,8 +18,10 @@ pipeline and see its graph:
    bundled SmolLM2, or any model you pass) answers and cites them, and the citations are parsed
    back to document ids (:mod:`kit.citations`). When retrieval finds nothing similar enough
    (``min_score``) the answer is "I don't know" without asking the model.
-4. **Evaluate** (:func:`evaluate_retrieval`, :func:`evaluate_rag`): recall@k, MRR and nDCG with
-   Haystack's evaluators; answers scored by :mod:`kit.evaluate`; latency per stage.
+
+How well it works is measured one layer up, in :mod:`kit.rag_eval` (recall@k, MRR and nDCG with
+Haystack's evaluators, answers scored by :mod:`kit.evaluate`, latency per stage, each mode and
+prompt layout compared).
 
 Every answer is a :class:`kit.generate.Answer` (text, cited ids, retrieved chunks with scores,
 timings, token counts), like every other system of the kit. Bad input (an empty question, an
@@ -28,25 +31,38 @@ file that cannot be converted) raises :class:`RagError` with one sentence saying
 
 from __future__ import annotations
 
-import copy
+import importlib
 import math
-import statistics
 import time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import pandas as pd
 from haystack import Document, Pipeline, component
+from haystack.components.builders import ChatPromptBuilder
+from haystack.components.joiners import DocumentJoiner
+from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
+from haystack.components.writers import DocumentWriter
 from haystack.dataclasses import ChatMessage
-from haystack.document_stores.in_memory import InMemoryDocumentStore
+from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
-from kit.citations import ABSTAIN, doc_id, parse_citations
-from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer
-from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, resolve_model
+from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations
+from kit.data import VERSIONS, DataError, load_documents, load_folder, load_manifest
+from kit.generate import (
+    BATCH_SIZE,
+    DEFAULT_SYSTEM,
+    Answer,
+    chat_prompt_ids,
+    generate_batch,
+    reply_logprobs,
+)
+from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_generator, resolve_model
+from kit.profiles import Profile, resolve_profile
 from kit.prompts import (
     DEFAULT_LAYOUT,
     Layout,
@@ -54,16 +70,10 @@ from kit.prompts import (
     content_words,
     format_sources,
     get_layout,
+    keyword_overlap,
     split_sentences,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from matplotlib.figure import Figure
-
-    from kit.abstain import Abstainer
-    from kit.data import QARecord
-    from kit.profiles import Profile
+from kit.store import new_store
 
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 """Retrieval modes: keywords, embeddings, or both fused by reciprocal rank fusion."""
@@ -168,183 +178,6 @@ class Index:
         )
 
 
-def new_store() -> Any:
-    """An empty in-memory document store for this process (see :class:`InMemoryStore`)."""
-    return InMemoryStore()
-
-
-class InMemoryStore(InMemoryDocumentStore):
-    """Haystack's ``InMemoryDocumentStore``, set up for the kit, with the same results but faster.
-
-    - cosine similarity (MiniLM's vectors are compared by angle);
-    - documents kept in this object (``shared=False``), freed with it, not in a process-wide table;
-    - retrieved documents come back without their embeddings (nothing downstream needs them);
-    - the embedding matrix is built once, not on every query (it is rebuilt after a write or a
-      delete), and results are not round-tripped through ``to_dict``: together that takes about
-      ten milliseconds off every dense query on this corpus;
-    - BM25 scores the stored chunks where they are, instead of first copying every one of them,
-      and copies only the ``top_k`` it returns: a keyword query takes a third of the time.
-    """
-
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("embedding_similarity_function", "cosine")
-        options.setdefault("shared", False)
-        options.setdefault("return_embedding", False)
-        super().__init__(**options)
-        self._matrix: Any = None
-        self._rows: dict[str, int] = {}
-
-    def write_documents(self, documents: list[Document], policy: Any = None) -> int:
-        """Write documents (see ``InMemoryDocumentStore``); forget the cached matrix."""
-        from haystack.document_stores.types import DuplicatePolicy
-
-        self._matrix = None
-        return super().write_documents(documents, policy or DuplicatePolicy.NONE)
-
-    def delete_documents(self, document_ids: list[str]) -> None:
-        """Delete documents by id; forget the cached matrix."""
-        self._matrix = None
-        super().delete_documents(document_ids)
-
-    def delete_all_documents(self) -> None:
-        """Delete every document; forget the cached matrix."""
-        self._matrix = None
-        super().delete_all_documents()
-
-    def delete_by_filter(self, filters: dict[str, Any]) -> int:
-        """Delete the documents matching ``filters``; forget the cached matrix."""
-        self._matrix = None
-        return super().delete_by_filter(filters)
-
-    def bm25_retrieval(
-        self,
-        query: str,
-        filters: dict[str, Any] | None = None,
-        top_k: int = 10,
-        scale_score: bool = False,
-    ) -> list[Document]:
-        """The ``top_k`` chunks that best match ``query`` by BM25 (as Haystack's store does).
-
-        Same scores, same order, same errors; the chunks are scored without being copied first,
-        and the results are built with ``dataclasses.replace`` instead of a ``to_dict`` round trip.
-        """
-        from haystack.document_stores.in_memory.document_store import BM25_SCALING_FACTOR
-        from haystack.utils import expit
-        from haystack.utils.filters import document_matches_filter
-
-        if not query:
-            raise ValueError("Query should be a non-empty string")
-        candidates = [d for d in self.storage.values() if d.content is not None]
-        if filters:
-            if "operator" not in filters:
-                raise ValueError(
-                    "Invalid filter syntax. See "
-                    "https://docs.haystack.deepset.ai/docs/metadata-filtering for details."
-                )
-            strict = self.strict_datetime_comparison
-            candidates = [
-                d
-                for d in candidates
-                if document_matches_filter(filters, d, strict_datetime_comparison=strict)
-            ]
-        if not candidates:
-            return []
-        if self._avg_doc_len == 0:  # no words anywhere: Haystack scores every chunk 0
-            scored = [(d, 0.0) for d in candidates]
-        else:
-            scored = self.bm25_algorithm_inst(query, candidates)
-        ranked = sorted(scored, key=lambda p: p[1], reverse=True)[:top_k]
-        drop_non_positive = self.bm25_algorithm != "BM25Okapi"  # as Haystack does
-        keep_embedding = self.return_embedding
-        return [
-            _handed_out(
-                d, expit(score / BM25_SCALING_FACTOR) if scale_score else score, keep_embedding
-            )
-            for d, score in ranked
-            if not (drop_non_positive and score <= 0.0)
-        ]
-
-    def embedding_retrieval(
-        self,
-        query_embedding: list[float],
-        filters: dict[str, Any] | None = None,
-        top_k: int = 10,
-        scale_score: bool = False,
-        return_embedding: bool | None = False,
-    ) -> list[Document]:
-        """The ``top_k`` chunks most similar to ``query_embedding`` (as Haystack's store does).
-
-        Same ranking and scores; the results are built with ``dataclasses.replace`` instead of a
-        ``to_dict`` round trip that deep-copies every 384-number embedding (the slow part).
-        """
-        from haystack.utils.filters import document_matches_filter
-
-        if not query_embedding or not isinstance(query_embedding[0], float):
-            raise ValueError("query_embedding should be a non-empty list of floats.")
-        candidates = list(self.storage.values())
-        if filters:
-            self._validate_filters(filters)
-            strict = self.strict_datetime_comparison
-            candidates = [
-                d
-                for d in candidates
-                if document_matches_filter(filters, d, strict_datetime_comparison=strict)
-            ]
-        candidates = [d for d in candidates if d.embedding is not None]
-        if not candidates:
-            return []
-        scores = self._compute_query_embedding_similarity_scores(
-            query_embedding, candidates, scale_score
-        )
-        keep = self.return_embedding if return_embedding is None else return_embedding
-        ranked = sorted(zip(candidates, scores, strict=True), key=lambda p: p[1], reverse=True)
-        return [_handed_out(d, score, keep) for d, score in ranked[:top_k]]
-
-    def _compute_query_embedding_similarity_scores(
-        self, embedding: list[float], documents: list[Document], scale_score: bool = False
-    ) -> list[float]:
-        import numpy as np
-
-        if self.embedding_similarity_function != "cosine":
-            return super()._compute_query_embedding_similarity_scores(
-                embedding, documents, scale_score
-            )
-        if self._matrix is None:
-            stored = [d for d in self.storage.values() if d.embedding is not None]
-            matrix = np.array([d.embedding for d in stored], dtype=float)
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            self._matrix = matrix / np.where(norms == 0.0, 1.0, norms)
-            self._rows = {d.id: i for i, d in enumerate(stored)}
-        rows = [self._rows.get(d.id) for d in documents]
-        if any(r is None for r in rows):  # a document the cache has not seen: do it the slow way
-            return super()._compute_query_embedding_similarity_scores(
-                embedding, documents, scale_score
-            )
-        query = np.asarray(embedding, dtype=float)
-        norm = np.linalg.norm(query)
-        scores = self._matrix[rows] @ (query / (norm if norm else 1.0))
-        if scale_score:
-            scores = (scores + 1) / 2
-        return scores.tolist()
-
-
-def _handed_out(chunk: Document, score: float, keep_embedding: bool) -> Document:
-    """A copy of a stored ``chunk`` with its ``score``, safe to change (the store's is not).
-
-    What Haystack's ``to_dict`` / ``from_dict`` round trip gives, without serialising; the
-    embedding only if ``keep_embedding``.
-    """
-    keep = keep_embedding and chunk.embedding is not None
-    return replace(
-        chunk,
-        score=score,
-        meta=copy.deepcopy(chunk.meta),
-        embedding=list(chunk.embedding) if keep else None,
-        blob=copy.deepcopy(chunk.blob),
-        sparse_embedding=copy.deepcopy(chunk.sparse_embedding),
-    )
-
-
 def indexing_pipeline(
     store: Any,
     split_length: int = DEFAULT_SPLIT_LENGTH,
@@ -357,9 +190,7 @@ def indexing_pipeline(
     Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
     their text, so a chunk from "Returns policy" is found by a question about returns.
     """
-    from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
-    from haystack.components.writers import DocumentWriter
-    from haystack.document_stores.types import DuplicatePolicy
+    # heavy: sentence-transformers loads only when a pipeline is built
     from haystack_integrations.components.embedders.sentence_transformers import (
         SentenceTransformersDocumentEmbedder,
     )
@@ -440,8 +271,6 @@ def _exists(path: str | Path) -> bool:
 
 def load_source(source: str | Path | Sequence[Document] | None) -> list[Document]:
     """Documents to index from ``source`` (see :func:`build_index`); RagError if there are none."""
-    from kit.data import VERSIONS, DataError, load_documents, load_folder
-
     missing = isinstance(source, str | Path) and not _exists(source)
     if missing and str(source) not in VERSIONS:
         raise RagError(
@@ -531,8 +360,6 @@ def role_filter(role: str | None) -> dict[str, Any] | None:
     """
     if role is None:
         return None
-    from kit.data import DataError, load_manifest
-
     try:
         allowed = load_manifest().allowed_access(role)
     except DataError as err:
@@ -619,7 +446,7 @@ def retrieval_pipeline(
 
     Run it with the inputs from :func:`retrieval_inputs`.
     """
-    from haystack.components.joiners import DocumentJoiner
+    # heavy: sentence-transformers loads only when a pipeline is built
     from haystack_integrations.components.embedders.sentence_transformers import (
         SentenceTransformersTextEmbedder,
     )
@@ -689,8 +516,6 @@ class Retrieval:
 
     def to_frame(self, n: int | None = None, width: int = 80) -> pd.DataFrame:
         """The first ``n`` chunks as a table: rank, doc_id, title, access, score, text (cut)."""
-        import pandas as pd
-
         rows = [
             {
                 "rank": i,
@@ -745,8 +570,6 @@ def retrieve(
 
 
 def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
-    import importlib
-
     name = next((c.__name__ for c in type(store).__mro__ if c.__name__ in RETRIEVERS), "")
     if not name:
         name = type(store).__name__
@@ -782,8 +605,6 @@ def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
 def prompt_builder(layout: str | Layout = DEFAULT_LAYOUT) -> Any:
     """Haystack ChatPromptBuilder for a prompt layout (:mod:`kit.prompts`): its chat messages,
     with ``sources`` and ``question`` to fill in."""
-    from haystack.components.builders import ChatPromptBuilder
-
     make = {
         "system": ChatMessage.from_system,
         "user": ChatMessage.from_user,
@@ -802,11 +623,10 @@ def chat_generator(
     ``kit.models``), an already-loaded ``(model, tokenizer)`` pair (e.g. a peft-wrapped fine-tuned
     model), or any Haystack chat generator component, used as it is. Decoding is greedy.
     """
+    # heavy: transformers loads only when a generator is built
     from haystack_integrations.components.generators.transformers import (
         TransformersChatGenerator,
     )
-
-    from kit.models import load_generator
 
     if generator is not None and not isinstance(generator, str | Path | tuple | list):
         if not hasattr(generator, "run"):
@@ -841,6 +661,22 @@ def chat_generator(
     return component, tokenizer
 
 
+class Decider(Protocol):
+    """What a :class:`RAG` needs of a learned "I don't know": a probability and a threshold.
+
+    :class:`kit.abstain.Abstainer` is one (``fit_abstainer`` learns it from a RAG's train
+    answers). The RAG computes each answer's signals (:meth:`RAG.answer_batch`: ``similarity``,
+    ``coverage``, ``idk_logprob``, ``support``) and declines when ``probability(signals)`` is at
+    least ``threshold``.
+    """
+
+    threshold: float
+
+    def probability(self, signals: dict[str, float]) -> float:
+        """P(unanswerable) for one answer's signals."""
+        ...
+
+
 class RAG:
     """A retrieval-augmented generator: retrieval pipeline + prompt + generator + citations.
 
@@ -863,7 +699,7 @@ class RAG:
         max_new_tokens: int = 64,
         dtype: str = "auto",
         system: str = "rag",
-        abstainer: Abstainer | None = None,
+        abstainer: Decider | None = None,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
             raise RagError(f"top_k must be a whole number >= 1, not {top_k!r}.")
@@ -888,7 +724,7 @@ class RAG:
         self.retrieval = retrieval_pipeline(index, mode, self.candidates)
         self._check_filters(self.default_filters)
         self._generator_arg = generator
-        if abstainer is not None and _is_component(generator):
+        if abstainer is not None and is_component(generator):
             raise RagError(
                 "A learned abstainer needs the generator's probabilities: pass a model name or a "
                 "(model, tokenizer) pair, not a Haystack component."
@@ -992,9 +828,7 @@ class RAG:
         ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
         without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
         """
-        from kit.generate import generate_batch
-
-        if _is_component(self._generator_arg):
+        if is_component(self._generator_arg):
             return [self.answer(q, role, filters) for q in questions]
         decide = abstain and self.abstainer is not None
         ready = [self._prepare(q, role, filters) for q in questions]
@@ -1031,9 +865,6 @@ class RAG:
     ) -> list[Answer]:
         """Record each answer's :mod:`kit.abstain` signals; with ``apply`` and an abstainer,
         replace the answers it declines by "I don't know" (no citations). Timed as ``decide``."""
-        from kit.abstain import reply_logprobs
-        from kit.prompts import keyword_overlap
-
         start = time.perf_counter()
         if prompts is None:
             prompts = [_hf_messages(self.prompt(a.question, a.documents)) for a in answers]
@@ -1094,7 +925,7 @@ class RAG:
     ) -> Answer:
         """The generated text -> an Answer with its cited document ids."""
         text = text.strip()
-        declined = not text or _abstains(text)
+        declined = not text or is_abstention(text)
         cited = [] if declined else parse_citations(text, sources)
         return Answer(
             question=question,
@@ -1146,8 +977,6 @@ class RAG:
         """Drop the lowest-ranked sources until the prompt fits the model's context."""
         if self.tokenizer is None:
             return sources
-        from kit.generate import chat_prompt_ids
-
         limit = int(self.tokenizer.model_max_length) - self.max_new_tokens
         kept = list(sources)
         while True:
@@ -1182,8 +1011,6 @@ def build_rag(
     ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules for the system
     message), ``system``.
     """
-    from kit.profiles import resolve_profile
-
     prof = resolve_profile(profile)
     options.setdefault("top_k", prof.top_k)
     options.setdefault("max_new_tokens", prof.max_new_tokens)
@@ -1199,243 +1026,16 @@ def _check_question(question: Any) -> str:
     return question.strip()
 
 
-def _abstains(text: str) -> bool:
-    from kit.evaluate import is_abstention
-
-    return is_abstention(text)
-
-
-# --------------------------------------------------------------------------- 4. evaluate
-
-
-def eval_records(
-    split: str = "test", limit: int | None = None, records: Sequence[QARecord] | None = None
-) -> list[QARecord]:
-    """QA records to evaluate: ``records`` if given, else the ``split``; ``limit`` of them.
-
-    ``limit`` keeps the data set's mix of question types (:func:`kit.data.sample_questions`, the
-    sampler the grid uses too). ``None`` or 0: all.
-    """
-    from kit.data import load_qa, sample_questions
-
-    chosen = list(records) if records is not None else load_qa(split)
-    return sample_questions(chosen, limit)
-
-
-def evaluate_retrieval(
-    index: Index | Any,
-    modes: Sequence[str] = MODES,
-    k: int = 5,
-    split: str = "test",
-    records: Sequence[QARecord] | None = None,
-    candidates: int = DEFAULT_CANDIDATES,
-    role: str | None = None,
-) -> pd.DataFrame:
-    """Retrieval metrics per answerable question and mode (no generator: fast).
-
-    Out: one row per (mode, question): mode, id, type, hit@k, recall@k, mrr, ndcg (Haystack's
-    evaluators, at document level), similarity (best dense cosine), latency_ms.
-    """
-    import pandas as pd
-
-    from kit.evaluate import retrieval_scores
-
-    chosen = [r for r in eval_records(split, records=records) if r.answerable]
-    if not chosen:
-        raise RagError("No answerable questions to evaluate retrieval on.")
-    filters = role_filter(role)
-    frames = []
-    for mode in modes:
-        pipeline = retrieval_pipeline(index, mode, max(candidates, k))
-        found = [retrieve(pipeline, r.question, filters, mode) for r in chosen]
-        scores = retrieval_scores(chosen, [f.doc_ids for f in found], k)
-        scores.insert(0, "mode", mode)
-        scores["similarity"] = [f.similarity for f in found]
-        scores["latency_ms"] = [1000 * f.seconds for f in found]
-        frames.append(scores)
-    return pd.concat(frames, ignore_index=True)
-
-
-def summarise_retrieval(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean metrics per mode, with latency p50 / p95 in milliseconds."""
-    import pandas as pd
-
-    metrics = [c for c in scores.columns if c.split("@")[0] in ("hit", "recall", "mrr", "ndcg")]
-    rows = []
-    for mode, df in scores.groupby("mode", sort=False):
-        lat = sorted(df["latency_ms"])
-        rows.append(
-            {
-                "mode": mode,
-                "questions": len(df),
-                **{m: df[m].mean() for m in metrics},
-                "p50_ms": statistics.median(lat),
-                "p95_ms": percentile(lat, 95),
-            }
-        )
-    return pd.DataFrame(rows).set_index("mode")
-
-
-def evaluate_rag(
-    rag: RAG,
-    split: str = "test",
-    limit: int | None = None,
-    records: Sequence[QARecord] | None = None,
-    k: int = 5,
-) -> pd.DataFrame:
-    """Run ``rag`` over the eval questions (generation batched, as in the grid); one row per
-    question with every score.
-
-    Answer scores come from ``kit.evaluate.score_answers`` (correct, exact, f1, sas, abstention,
-    citation precision / recall, ...); added: mode, retrieval hit@k / recall@k / mrr / ndcg (NaN
-    for unanswerable questions), retrieve_s and generate_s (seconds per stage).
-    """
-    from kit.evaluate import retrieval_scores, score_answers
-
-    chosen = eval_records(split, limit, records)
-    if not chosen:
-        raise RagError("No questions to evaluate.")
-    answers = rag.answer_batch([r.question for r in chosen])  # the grid's batched path
-    df = score_answers(chosen, answers)
-    df.insert(1, "mode", rag.mode)
-    df["retrieve_s"] = [a.timings.get("retrieve", math.nan) for a in answers]
-    df["generate_s"] = [a.timings.get("generate", math.nan) for a in answers]
-    answerable = [(r, a) for r, a in zip(chosen, answers, strict=True) if r.answerable]
-    if answerable:
-        # Retrieval scored on the chunks the model was shown (top_k), as documents.
-        ret = retrieval_scores(
-            [r for r, _ in answerable], [unique_doc_ids(a.documents) for _, a in answerable], k
-        )
-        df = df.merge(ret.drop(columns=["type"]), on="id", how="left")
-    return df
-
-
-def compare_modes(
-    index: Index | Any,
-    modes: Sequence[str] = MODES,
-    generator: Any = None,
-    profile: str | Profile | None = None,
-    limit: int | None = None,
-    **options: Any,
-) -> pd.DataFrame:
-    """:func:`evaluate_rag` for each mode with one shared generator; rows of every mode.
-
-    ``limit`` defaults to the profile's ``eval_questions`` (0 = all).
-    """
-    import pandas as pd
-
-    from kit.profiles import resolve_profile
-
-    prof = resolve_profile(profile)
-    if limit is None:
-        limit = prof.eval_questions or None
-    frames, shared = [], generator
-    for mode in modes:
-        rag = build_rag(index, mode=mode, generator=shared, profile=prof, **options)
-        shared = rag.model_and_tokenizer if not _is_component(generator) else generator
-        frames.append(evaluate_rag(rag, limit=limit))
-    return pd.concat(frames, ignore_index=True)
-
-
-def compare_layouts(
-    index: Index | Any,
-    layouts: Sequence[str | Layout] | None = None,
-    generator: Any = None,
-    profile: str | Profile | None = None,
-    limit: int | None = None,
-    records: Sequence[QARecord] | None = None,
-    **options: Any,
-) -> pd.DataFrame:
-    """:func:`evaluate_rag` for each prompt layout (``kit.prompts.LAYOUTS`` by default) with one
-    shared generator, on the **train** split; rows of every layout, with a ``layout`` column.
-
-    The layout is a design choice, so it is chosen on the train split: the test split stays for
-    the final comparison (records from it raise :class:`RagError`). ``limit`` questions (default
-    the profile's ``eval_questions``, 0 = all) keep the split's mix of question types.
-    """
-    import pandas as pd
-
-    from kit.profiles import resolve_profile
-    from kit.prompts import LAYOUTS
-
-    chosen = eval_records("train", None, records)
-    if any(r.split == "test" for r in chosen):
-        raise RagError(
-            "Choose a prompt layout on the train split: the test split is kept for the final "
-            "comparison, and a layout picked on it would flatter the test score."
-        )
-    prof = resolve_profile(profile)
-    if limit is None:
-        limit = prof.eval_questions or None
-    frames, shared = [], generator
-    for layout in layouts or list(LAYOUTS):
-        rag = build_rag(index, generator=shared, profile=prof, layout=layout, **options)
-        shared = rag.model_and_tokenizer if not _is_component(generator) else generator
-        scores = evaluate_rag(rag, limit=limit, records=chosen)
-        scores.insert(1, "layout", rag.layout.name)
-        frames.append(scores)
-    return pd.concat(frames, ignore_index=True)
-
-
-def summarise_layouts(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per layout: ``kit.evaluate.summarise`` (correct, cites, abstention, prompt tokens,
-    latency, ...) of :func:`compare_layouts` output."""
-    from kit.evaluate import summarise
-
-    summary = summarise(scores.assign(system=scores["layout"]))
-    return summary.rename(columns={"system": "layout"}).set_index("layout")
-
-
-def summarise_modes(scores: pd.DataFrame) -> pd.DataFrame:
-    """``kit.evaluate.summarise`` with one row per retrieval mode (plus recall@k if present)."""
-    from kit.evaluate import summarise
-
-    summary = summarise(scores.assign(system=scores["mode"])).rename(columns={"system": "mode"})
-    extra = [c for c in scores.columns if c.startswith(("recall@", "hit@"))]
-    for col in extra:
-        summary[col] = summary["mode"].map(scores.groupby("mode")[col].mean())
-    return summary.set_index("mode")
-
-
-def plot_modes(retrieval: pd.DataFrame, answers: pd.DataFrame | None = None) -> Figure:
-    """Bar charts comparing the modes: retrieval metrics, and answer scores if given.
-
-    In: :func:`summarise_retrieval` output and optionally :func:`summarise_modes` output.
-    """
-    import matplotlib.pyplot as plt
-
-    panels = 2 if answers is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.6), squeeze=False)
-    metrics = [c for c in retrieval.columns if c.split("@")[0] in ("recall", "mrr", "ndcg")]
-    retrieval[metrics].T.plot.bar(ax=axes[0][0], rot=0, ylim=(0, 1.05))
-    axes[0][0].set_title("Retrieval (document level)")
-    if answers is not None:
-        cols = [
-            c for c in ("correct", "f1", "sas", "citation_recall", "abstain_ok") if c in answers
-        ]
-        answers[cols].T.plot.bar(ax=axes[0][1], rot=0, ylim=(0, 1.05))
-        axes[0][1].set_title("Answers")
-    fig.tight_layout()
-    return fig
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile of ``values`` (linear interpolation); NaN if empty."""
-    data = sorted(values)
-    if not data:
-        return math.nan
-    pos = (len(data) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
-def _is_component(generator: Any) -> bool:
+def is_component(generator: Any) -> bool:
+    """Whether ``generator`` is a Haystack component used as it is (not ``None``, a model name,
+    folder or hub id, or a ``(model, tokenizer)`` pair the kit loads and can batch)."""
     return generator is not None and not isinstance(generator, str | Path | tuple | list)
 
 
 __all__ = [
     "MODES",
     "RAG",
+    "Decider",
     "Index",
     "RagError",
     "Retrieval",
@@ -1443,14 +1043,8 @@ __all__ = [
     "build_rag",
     "chat_generator",
     "chunks_of",
-    "compare_modes",
-    "evaluate_rag",
-    "evaluate_retrieval",
     "indexing_pipeline",
-    "plot_modes",
     "retrieval_pipeline",
     "retrieve",
     "role_filter",
-    "summarise_modes",
-    "summarise_retrieval",
 ]

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from kit.profiles import Profile, resolve_profile
+from kit.runtime import peak_memory_mb
+
+if TYPE_CHECKING:
+    from kit.data import QARecord
+    from kit.rag import RAG, Index
+
+Show = Callable[[str, str], None]  # prints one figure: its name and its value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,11 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0 (2 on bad input)."""
     args = _parser().parse_args(argv)
-    import kit  # noqa: F401  (telemetry off before Haystack is imported)
+    # heavy: Haystack and torch load once the arguments parse, so --help answers at once
     from kit import rag
     from kit.data import load_documents, load_qa
-    from kit.evaluate import retrieval_scores
-    from kit.profiles import resolve_profile
 
     profile = resolve_profile(args.profile)
     queries = 8 if args.quick and not args.queries else args.queries
@@ -75,21 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         records = [r for r in load_qa("test") if r.answerable]
         records = records[:queries] if queries else records
-        for mode in rag.MODES:
-            pipeline = rag.retrieval_pipeline(index, mode)
-            for r in records[:3]:
-                rag.retrieve(pipeline, r.question)  # warm-up
-            seconds, found = [], []
-            for _ in range(repeat):
-                found = [rag.retrieve(pipeline, r.question) for r in records]
-                seconds += [f.seconds for f in found]
-            recall = retrieval_scores(records, [f.doc_ids for f in found], 5)["recall@5"].mean()
-            ms = sorted(1000 * s for s in seconds)
-            show(
-                f"retrieve {mode}: p50 / p95, recall@5",
-                f"{statistics.median(ms):.1f} / {rag.percentile(ms, 95):.1f} ms, {recall:.3f}"
-                f"  ({len(ms)} queries)",
-            )
+        _retrieval_latency(index, records, repeat, show)
         copy_ms = _query_vector_copy_ms(index, records[0].question)
         show(
             "retrieve: Haystack's copy of the query",
@@ -97,48 +91,85 @@ def main(argv: list[str] | None = None) -> int:
         )
         if answers > 0:
             top_k = args.top_k or profile.top_k
-            qa = rag.build_rag(index, "hybrid", profile=profile, top_k=top_k)
-            qa.answer(records[0].question)  # warm-up: builds the transformers pipeline
-            done = [qa.answer(r.question) for r in (records * answers)[:answers]]
-            total = sorted(a.timings["total"] for a in done)
-            generate = sum(a.timings["generate"] for a in done)
-            new_tokens = sum(a.new_tokens for a in done)
-            show(
-                "answer (hybrid): p50 / max latency",
-                f"{statistics.median(total):.2f} / {total[-1]:.2f} s  ({len(done)} answers)",
-            )
-            show(
-                "answer: prompt / new tokens (mean)",
-                f"{statistics.mean(a.prompt_tokens for a in done):.0f} / "
-                f"{statistics.mean(a.new_tokens for a in done):.1f}  (top_k {top_k})",
-            )
-            show(
-                "answer: generation speed",
-                f"{new_tokens / generate:.1f} tok/s" if generate else "n/a",
-            )
+            qa = _answer_latency(index, profile, records, answers, top_k, show)
         n_train = args.layout_questions
         if n_train is None:
             n_train = 4 if args.quick else profile.eval_questions
         if answers > 0:
             n_abstain = 16 if args.quick else profile.abstain_questions
             _answer_quality(index, profile, n_train, n_abstain, qa.model_and_tokenizer, show)
-        show("peak memory (RSS)", f"{_peak_mb():.0f} MB")
+        show("peak memory (RSS)", f"{peak_memory_mb():.0f} MB")
     except rag.RagError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
+def _retrieval_latency(index: Index, records: Sequence[QARecord], repeat: int, show: Show) -> None:
+    """Retrieval p50 / p95 latency and recall@5 of each mode, ``repeat`` timed passes each."""
+    from kit import rag, rag_eval  # heavy: see main
+    from kit.evaluate import retrieval_scores
+
+    for mode in rag.MODES:
+        pipeline = rag.retrieval_pipeline(index, mode)
+        for r in records[:3]:
+            rag.retrieve(pipeline, r.question)  # warm-up
+        seconds, found = [], []
+        for _ in range(repeat):
+            found = [rag.retrieve(pipeline, r.question) for r in records]
+            seconds += [f.seconds for f in found]
+        recall = retrieval_scores(records, [f.doc_ids for f in found], 5)["recall@5"].mean()
+        ms = sorted(1000 * s for s in seconds)
+        show(
+            f"retrieve {mode}: p50 / p95, recall@5",
+            f"{statistics.median(ms):.1f} / {rag_eval.percentile(ms, 95):.1f} ms, {recall:.3f}"
+            f"  ({len(ms)} queries)",
+        )
+
+
+def _answer_latency(
+    index: Index,
+    profile: Profile,
+    records: Sequence[QARecord],
+    answers: int,
+    top_k: int,
+    show: Show,
+) -> RAG:
+    """End-to-end hybrid answers: latency p50 / max, tokens, generation speed; return the RAG."""
+    from kit import rag  # heavy: see main
+
+    qa = rag.build_rag(index, "hybrid", profile=profile, top_k=top_k)
+    qa.answer(records[0].question)  # warm-up: builds the transformers pipeline
+    done = [qa.answer(r.question) for r in (records * answers)[:answers]]
+    total = sorted(a.timings["total"] for a in done)
+    generate = sum(a.timings["generate"] for a in done)
+    new_tokens = sum(a.new_tokens for a in done)
+    show(
+        "answer (hybrid): p50 / max latency",
+        f"{statistics.median(total):.2f} / {total[-1]:.2f} s  ({len(done)} answers)",
+    )
+    show(
+        "answer: prompt / new tokens (mean)",
+        f"{statistics.mean(a.prompt_tokens for a in done):.0f} / "
+        f"{statistics.mean(a.new_tokens for a in done):.1f}  (top_k {top_k})",
+    )
+    show(
+        "answer: generation speed",
+        f"{new_tokens / generate:.1f} tok/s" if generate else "n/a",
+    )
+    return qa
+
+
 def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, show) -> None:
     """Answer scores per prompt layout (train split), then the learned abstention on the test
     split: how many unanswerable questions it declines and answerable ones it wrongly declines."""
-    from kit import rag
+    from kit import rag, rag_eval  # heavy: see main
     from kit.abstain import fit_abstainer
     from kit.evaluate import summarise
 
     limit = n_train or None
-    layouts = rag.summarise_layouts(
-        rag.compare_layouts(index, generator=generator, profile=profile, limit=limit)
+    layouts = rag_eval.summarise_layouts(
+        rag_eval.compare_layouts(index, generator=generator, profile=profile, limit=limit)
     )
     for name, row in layouts.iterrows():
         show(
@@ -150,7 +181,7 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
     abstainer = fit_abstainer(qa, limit=n_abstain or None)
     show("abstain: learned threshold", f"{abstainer.threshold:.2f} {abstainer.coefficients}")
     qa.abstainer = abstainer
-    test = rag.evaluate_rag(qa, "test", limit=n_train or None)
+    test = rag_eval.evaluate_rag(qa, "test", limit=n_train or None)
     row = summarise(test).iloc[0]
     show(
         "abstain (test): declined unanswerable / wrongly",
@@ -167,6 +198,7 @@ def _query_vector_copy_ms(index, question: str, repeat: int = 20) -> float:
     the 2-core reference machine, 3 ms with Python 3.12. With the query embedding (~7 ms) it
     is most of the dense and hybrid latency.
     """
+    # heavy: see main
     from haystack.core.pipeline.utils import _deepcopy_with_exceptions
 
     from kit import rag
@@ -178,11 +210,6 @@ def _query_vector_copy_ms(index, question: str, repeat: int = 20) -> float:
     for _ in range(repeat):
         _deepcopy_with_exceptions(inputs)
     return 1000 * (time.perf_counter() - start) / repeat
-
-
-def _peak_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024
 
 
 def _load() -> str:

@@ -16,6 +16,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from kit import costs, widgets
+from kit.compare import GridResult, run_comparison
+from kit.doctor import run_doctor
 from kit.evaluate import (
     citation_table,
     compare_systems,
@@ -23,8 +28,12 @@ from kit.evaluate import (
     rate_table,
     summarise_intervals,
 )
-from kit.generate import BATCH_SIZE
-from kit.profiles import resolve_profile
+from kit.generate import BATCH_SIZE, generate
+from kit.hybrid import context_effect, describe_context_effect
+from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_embedder, load_generator
+from kit.profiles import Profile, resolve_profile
+from kit.rag import Index, build_index
+from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
 from kit.report import Report
 from kit.verdict import verdict
 
@@ -40,25 +49,46 @@ EXPERIMENT_COLUMNS: dict[str, list[str]] = {
 
 def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path:
     """Run every stage with ``profile`` (None = picked by the doctor); return the report's path."""
-    from kit import costs, widgets
-    from kit.compare import run_comparison
-    from kit.doctor import run_doctor
-    from kit.finetune import draw_losses
-    from kit.hybrid import context_effect, describe_context_effect
-    from kit.rag import build_index, evaluate_retrieval, plot_modes, summarise_retrieval
-
     start = time.perf_counter()
     prof = resolve_profile(profile)
     report = Report(title="RAG vs fine-tuning: the walk-through, measured", profile=prof.name)
 
     _step(1, "the machine and the two bundled models", start)
+    _machine(report, prof)
+
+    _step(2, "RAG: index the knowledge base, compare the retrieval modes", start)
+    index = _retrieval(report)
+
+    _step(3, "fine-tune, hybrid, RAFT and the grid (the longest step)", start)
+    result = run_comparison(
+        prof, progress=True, log=lambda m: print(f"   {m}", flush=True), index=index
+    )
+    _grid(report, result)
+    _time_and_training(report, result)
+
+    _step(4, "freshness, privacy, prompt injection", start)
+    _experiments(report, result)
+
+    _step(5, "what it costs, seeded with the measured numbers", start)
+    _costs(report, result.summary)
+
+    report.add_text("Run time", f"{time.perf_counter() - start:.0f} s with the {prof.name} profile")
+    path = report.write(Path(out_dir) / "report.html")
+    print(f"== done in {time.perf_counter() - start:.0f} s", flush=True)
+    return path
+
+
+def _machine(report: Report, prof: Profile) -> None:
+    """Stage 1: the doctor's checks, then one answer and one embedding from the bundled models."""
     doc = run_doctor(prof.name)
     print(doc.to_text(), flush=True)
     report.add_text("Machine check", doc.to_text())
     contact = first_contact(prof.dtype, prof.max_new_tokens)
     report.add_table("First contact with the bundled models", contact)
 
-    _step(2, "RAG: index the knowledge base, compare the retrieval modes", start)
+
+def _retrieval(report: Report) -> Index:
+    """Stage 2: index the knowledge base (v1) and compare the retrieval modes; return the index."""
     index = build_index("v1")
     print(f"   {index!r}", flush=True)
     retrieval = summarise_retrieval(evaluate_retrieval(index, k=5))
@@ -69,11 +99,12 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         note=repr(index),
     )
     report.add_figure("Retrieval modes", plot_modes(retrieval))
+    return index
 
-    _step(3, "fine-tune, hybrid, RAFT and the grid (the longest step)", start)
-    result = run_comparison(
-        prof, progress=True, log=lambda m: print(f"   {m}", flush=True), index=index
-    )
+
+def _grid(report: Report, result: GridResult) -> None:
+    """Stage 3: the verdict, the grid with its intervals, the paired comparisons, citations, and
+    what sources in the prompt do to each fine-tuned model."""
     summary = result.summary
     intervals = summarise_intervals(result.scores)
     grid = interval_table(result.scores, intervals=intervals)
@@ -116,6 +147,12 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         + " The style adapter never saw a RAG prompt in training; the RAFT adapter continued "
         "from it on RAG prompts with distractors. (RAFT without sources: notebook 03.)",
     )
+
+
+def _time_and_training(report: Report, result: GridResult) -> None:
+    """Stage 3, continued: where the time and memory went, and each fine-tune's loss curve."""
+    from kit.finetune import draw_losses  # heavy: transformers and peft
+
     timings = result.meta.get("timings", {})
     stages = {
         "index the knowledge base (v1)": "index_s",
@@ -135,7 +172,10 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         fig = draw_losses(run["losses"], run["eval_losses"])
         report.add_figure(f"Fine-tuning loss ({name})", fig, note=run.get("summary", ""))
 
-    _step(4, "freshness, privacy, prompt injection", start)
+
+def _experiments(report: Report, result: GridResult) -> None:
+    """Stage 4: freshness, privacy and prompt injection, each rate with its interval."""
+    timings = result.meta.get("timings", {})
     fresh_note = (
         f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s; "
         f"the fine-tune took {timings.get('train_s', 0):.0f} s and would have to be redone "
@@ -158,15 +198,12 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
         print(f"   {name}:\n{table.to_string()}", flush=True)
         report.add_table(heading, table, note=note)
 
-    _step(5, "what it costs, seeded with the measured numbers", start)
+
+def _costs(report: Report, summary: pd.DataFrame) -> None:
+    """Stage 5: the cost model, seeded with the measured tokens and times."""
     inputs = costs.CostInputs.from_measured(costs.measured_from_summary(summary))
     report.add_html("Cost: RAG vs fine-tuning vs hybrid", widgets.cost_report_html(inputs))
     print(f"   {costs.claim_verdict(inputs)}", flush=True)
-
-    report.add_text("Run time", f"{time.perf_counter() - start:.0f} s with the {prof.name} profile")
-    path = report.write(Path(out_dir) / "report.html")
-    print(f"== done in {time.perf_counter() - start:.0f} s", flush=True)
-    return path
 
 
 def _step(n: int, what: str, start: float) -> None:
@@ -175,9 +212,6 @@ def _step(n: int, what: str, start: float) -> None:
 
 def first_contact(dtype: str = "auto", max_new_tokens: int = 48) -> list[dict[str, object]]:
     """Load each bundled model, generate one answer and one embedding; return rows for a table."""
-    from kit.generate import generate
-    from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_embedder, load_generator
-
     rows: list[dict[str, object]] = []
     start = time.perf_counter()
     model, tokenizer = load_generator(DEFAULT_GENERATOR, dtype=dtype)

@@ -33,8 +33,8 @@ from kit.rag import (
     Index,
     RagError,
     build_index,
-    new_store,
 )
+from kit.store import new_store
 
 STORE_FILE = "store.json"
 RECORD_FILE = "kit-index.json"

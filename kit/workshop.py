@@ -22,36 +22,23 @@ results. Each attendee runs ``python -m kit workshop check``: one screen, ready 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from kit import __version__
+from kit.adapters import check_adapter, load_adapter, raft_dir, read_adapter_info, style_dir
 from kit.doctor import FAIL, OK, WARN, Check, Report, run_doctor
+from kit.models import DEFAULT_GENERATOR, cache_dir, resolve_model
 from kit.profiles import Profile, resolve_profile
 
 REPRODUCE_QUESTIONS = 3  # grid questions re-answered by the reloaded adapter in the check
 
 
-def style_dir(profile: str | Profile | None = None) -> Path:
-    """Where the house-style adapter run of ``profile`` lives (notebooks 02-04 share it)."""
-    from kit.adapters import adapters_dir
-
-    return adapters_dir() / f"style-{resolve_profile(profile).name}"
-
-
-def raft_dir(profile: str | Profile | None = None) -> Path:
-    """Where the RAFT adapter run of ``profile`` lives (notebooks 03 and 04 share it)."""
-    from kit.adapters import adapters_dir
-
-    return adapters_dir() / f"raft-{resolve_profile(profile).name}"
-
-
 def manifest_path(profile: str | Profile | None = None) -> Path:
     """The record ``prepare`` writes for ``profile``."""
-    from kit.models import cache_dir
-
     return cache_dir() / f"workshop-{resolve_profile(profile).name}.json"
 
 
@@ -63,8 +50,8 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
     RuntimeError when the machine is not ready or when a reloaded adapter does not reproduce
     its stored answers.
     """
+    # heavy: kit.compare loads Haystack, pandas and the training stack (seconds)
     from kit.compare import comparison_key, data_fingerprint, results_path, run_comparison
-    from kit.models import DEFAULT_GENERATOR, resolve_model
 
     prof = resolve_profile(profile)
     start = time.perf_counter()
@@ -112,8 +99,7 @@ def reproduce(profile: str | Profile | None = None, n: int = REPRODUCE_QUESTIONS
     every compared answer is the text stored in the cached comparison (greedy decoding: same
     weights, same text).
     """
-    from kit.adapters import load_adapter
-    from kit.compare import load_cached_results, plain_system
+    from kit.compare import load_cached_results, plain_system  # heavy: Haystack and pandas
 
     prof = resolve_profile(profile)
     result = load_cached_results(prof)
@@ -143,8 +129,6 @@ def check(profile: str | Profile | None = None) -> Report:
 
 
 def _check_notebook_stack() -> Check:
-    import importlib.util
-
     needed = ("jupyterlab", "ipywidgets", "nbclient")
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
@@ -159,7 +143,7 @@ def _check_notebook_stack() -> Check:
 
 def _check_artefacts(prof: Profile) -> list[Check]:
     """Are the prebuilt artefacts there, and built for this kit version and data?"""
-    from kit.adapters import check_adapter
+    # heavy: Haystack and pandas, needed only once a workshop was prepared on this machine
     from kit.compare import data_fingerprint, load_cached_results, results_path
 
     fix = f"run `python -m kit workshop prepare --profile {prof.name}` (or copy the prepared cache)"
@@ -205,8 +189,7 @@ def _raft_start_problem(prof: Profile) -> str | None:
     """Why the prebuilt RAFT adapter would not be reused (None if it would): notebook 03 and
     the comparison train RAFT on top of the style adapter, so it must have started from this
     very style adapter (:func:`kit.finetune.adapter_identity`)."""
-    from kit.adapters import read_adapter_info
-    from kit.finetune import adapter_identity
+    from kit.finetune import adapter_identity  # heavy: the training stack
 
     settings = read_adapter_info(raft_dir(prof) / "adapter").get("info", {}).get("settings", {})
     started = settings.get("init_adapter")

@@ -62,6 +62,30 @@ def smoke_comparison():
     return result
 
 
+@pytest.fixture(scope="module")
+def index():
+    """The bundled knowledge base (v1) indexed with the kit's defaults, once per test module."""
+    from kit.rag import build_index
+
+    return build_index()
+
+
+@pytest.fixture(scope="module")
+def lm():
+    """The bundled generator and its tokenizer, at the kit's precision for this machine."""
+    from kit.models import load_generator
+
+    return load_generator(dtype="auto")  # the kit's choice here: float32 on AVX2-only CPUs
+
+
+@pytest.fixture(scope="module")
+def hybrid(index, lm):
+    """A hybrid-retrieval RAG over :func:`index` answering with :func:`lm` (smoke sizes)."""
+    from kit.rag import build_rag
+
+    return build_rag(index, "hybrid", generator=lm, profile="smoke", max_new_tokens=24)
+
+
 @pytest.fixture
 def report_figure():
     """Call ``report_figure(name, value)`` to have a measured figure printed after the tests."""

@@ -53,13 +53,13 @@ def plain() -> rag.RAG:
 def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding(plain):
     import torch
 
-    from kit.generate import chat_prompt_ids
+    from kit.generate import chat_prompt_ids, reply_logprobs
 
     model, tokenizer = plain.model_and_tokenizer
     short = [{"role": "user", "content": "Who painted the Mona Lisa?"}]
     long = [{"role": "user", "content": "Sources: [1] The S2 weighs 1.35 kg.\n\nQuestion: " * 3}]
-    batched = abstain.reply_logprobs(model, tokenizer, [short, long], batch_size=2)
-    alone = abstain.reply_logprobs(model, tokenizer, [short], batch_size=1)
+    batched = reply_logprobs(model, tokenizer, [short, long], batch_size=2)
+    alone = reply_logprobs(model, tokenizer, [short], batch_size=1)
     target = tokenizer("I don't know", add_special_tokens=False)["input_ids"]
     ids = torch.tensor([chat_prompt_ids(tokenizer, short) + target])
     with torch.no_grad():

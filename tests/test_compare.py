@@ -137,13 +137,3 @@ def test_data_fingerprint_changes_with_the_data(tmp_path):
     first = compare.data_fingerprint(tmp_path)
     (tmp_path / "a.txt").write_text("two")
     assert compare.data_fingerprint(tmp_path) != first
-
-
-def test_a_profile_asking_more_questions_than_the_split_has_is_told_so():
-    from kit.profiles import get_profile
-
-    everything = load_qa(split="test")
-    with pytest.warns(UserWarning, match=r"asks for 500 questions but the test split has 64"):
-        asked = compare.eval_records(get_profile("cpu").with_(eval_questions=500))
-    assert asked == everything
-    assert len(compare.eval_records(get_profile("smoke"))) == get_profile("smoke").eval_questions

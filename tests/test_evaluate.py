@@ -21,20 +21,6 @@ def records():
     return answerable, multi, unanswerable
 
 
-@pytest.mark.parametrize(
-    "text,expected",
-    [
-        ("I don't know.", True),
-        ("I do not know the answer.", True),
-        ("That is not mentioned in the sources.", True),
-        ("The price is 40 euros.", False),
-        ("Answer: I don\u2019t know.\nNo document covers it.\nSource: none", True),
-    ],
-)
-def test_is_abstention(text, expected):
-    assert ev.is_abstention(text) is expected
-
-
 def test_core_exact_and_f1():
     reply = "Answer: 40 metres.\nThe sensor is rated to 40 metres.\nSource: Manual [kb-001]"
     assert ev.answer_core(reply) == "40 metres"
@@ -155,3 +141,24 @@ def test_experiment_tables_show_each_rate_with_its_interval():
     assert list(table.index) == ["rag", "base"] and table.loc["rag", "questions"] == 4
     assert table.loc["rag", "leaked"] == "0.25 [0.05, 0.70]"
     assert table.loc["base", "leaked"].startswith("0.00 [0.00, ")
+
+
+def test_eval_records_keep_the_mix_of_question_types():
+    everything = load_qa("test")
+    assert ev.eval_records() == everything and ev.eval_records(limit=0) == everything
+    for limit in (2, 4, 12):
+        picked = ev.eval_records(limit=limit)
+        assert len(picked) == limit and len({r.id for r in picked}) == limit
+        assert any(not r.answerable for r in picked) and any(r.answerable for r in picked)
+        order = [everything.index(r) for r in picked]
+        assert order == sorted(order)
+
+
+def test_a_profile_asking_more_questions_than_the_split_has_is_told_so():
+    from kit.profiles import get_profile
+
+    everything = load_qa(split="test")
+    with pytest.warns(UserWarning, match=r"asks for 500 questions but the test split has 64"):
+        asked = ev.eval_records(profile=get_profile("cpu").with_(eval_questions=500))
+    assert asked == everything
+    assert len(ev.eval_records(profile=get_profile("smoke"))) == get_profile("smoke").eval_questions

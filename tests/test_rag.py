@@ -7,12 +7,12 @@ import warnings
 
 import pytest
 from haystack import Document
-from haystack.dataclasses import ByteStream, SparseEmbedding
 
 from kit import rag
 from kit.attribution import attribute
 from kit.citations import doc_id
-from kit.data import load_manifest, load_qa
+from kit.data import load_manifest
+from kit.evaluate import eval_records
 from kit.generate import Answer
 from kit.rag import RagError
 
@@ -20,23 +20,6 @@ from kit.rag import RagError
 def _words(chunk: Document) -> list[str]:
     """The splitter's units: text between single spaces (a newline does not split a unit)."""
     return chunk.content.rstrip(" ").split(" ")
-
-
-@pytest.fixture(scope="module")
-def index() -> rag.Index:
-    return rag.build_index()
-
-
-@pytest.fixture(scope="module")
-def lm():
-    from kit.models import load_generator
-
-    return load_generator(dtype="auto")  # the kit's choice here: float32 on AVX2-only CPUs
-
-
-@pytest.fixture(scope="module")
-def hybrid(index, lm) -> rag.RAG:
-    return rag.build_rag(index, "hybrid", generator=lm, profile="smoke", max_new_tokens=24)
 
 
 # --------------------------------------------------------------------------- index
@@ -115,102 +98,6 @@ def test_bad_split_settings(length, overlap, unit, message):
         rag.indexing_pipeline(rag.new_store(), length, overlap, unit)
 
 
-def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(index):
-    from haystack.document_stores.in_memory import InMemoryDocumentStore
-
-    plain = InMemoryDocumentStore(embedding_similarity_function="cosine")
-    plain.write_documents(list(index.store.storage.values()))
-    query = rag.retrieval_pipeline(index, "dense").get_component("embed_query")
-    embedding = query.run(text="How deep can the S2 go?")["embedding"]
-    ours = index.store.embedding_retrieval(embedding, top_k=10)
-    theirs = plain.embedding_retrieval(embedding, top_k=10)
-    assert [d.id for d in ours] == [d.id for d in theirs]
-    assert [d.score for d in ours] == pytest.approx([d.score for d in theirs])
-    assert all(d.embedding is None for d in ours)  # not carried through the pipeline
-    best = index.store.embedding_retrieval(embedding, top_k=1, return_embedding=True)[0]
-    stored = index.store.storage[best.id].embedding
-    assert best.embedding == stored and best.embedding is not stored  # asked for: a copy
-    filters = rag.role_filter("public")
-    ours = index.store.embedding_retrieval(embedding, filters=filters, top_k=5)
-    theirs = plain.embedding_retrieval(embedding, filters=filters, top_k=5)
-    assert [d.id for d in ours] == [d.id for d in theirs]
-    # The cached matrix is rebuilt after a write: a new, identical-to-the-query chunk wins.
-    store = rag.new_store()
-    store.write_documents(list(index.store.storage.values())[:5])
-    store.embedding_retrieval(embedding, top_k=1)
-    store.write_documents([Document(id="new", content="x", embedding=embedding)])
-    assert store.embedding_retrieval(embedding, top_k=1)[0].id == "new"
-    store.delete_documents(["new"])
-    assert store.embedding_retrieval(embedding, top_k=1)[0].id != "new"
-
-
-@pytest.mark.parametrize("algorithm", ["BM25L", "BM25Okapi", "BM25Plus"])
-def test_kit_store_bm25_gives_the_same_results_as_haystacks(index, algorithm):
-    import asyncio
-
-    from haystack.document_stores.in_memory import InMemoryDocumentStore
-
-    def pair(chunks, return_embedding=False):
-        options = {"return_embedding": return_embedding}  # the kit's default; Haystack's is True
-        ours = rag.InMemoryStore(bm25_algorithm=algorithm, **options)
-        plain = InMemoryDocumentStore(bm25_algorithm=algorithm, shared=False, **options)
-        for store in (ours, plain):
-            store.write_documents(chunks)
-        return ours, plain
-
-    def same(ours, plain, query, **options):
-        mine = ours.bm25_retrieval(query, **options)
-        theirs = plain.bm25_retrieval(query, **options)
-        assert [d.id for d in mine] == [d.id for d in theirs], (algorithm, query, options)
-        # every field: content, meta, score, embedding, blob, sparse embedding
-        assert [d.to_dict() for d in mine] == [d.to_dict() for d in theirs]
-        return mine
-
-    chunks = list(index.store.storage.values())
-    chunks += [
-        Document(id="no-text", content=None, meta={"access": "public"}, embedding=[0.1]),
-        Document(
-            id="with-blob",
-            content="battery warranty card",
-            meta={"access": "public"},
-            blob=ByteStream(b"card", meta={"pages": 1}),
-            sparse_embedding=SparseEmbedding(indices=[3], values=[0.5]),
-        ),
-    ]
-    ours, plain = pair(chunks)
-    public = rag.role_filter("public")
-    assert len(same(ours, plain, "How deep can the S2 go?", top_k=7)) == 7
-    assert len(same(ours, plain, "battery warranty", filters=public, top_k=7)) == 7
-    assert len(same(ours, plain, "battery warranty", filters=public, scale_score=True)) == 10
-    unknown = same(ours, plain, "zzzz unknown words", top_k=7)  # ties (Okapi) or nothing
-    assert len(unknown) == (7 if algorithm == "BM25Okapi" else 0)
-    assert all(d.embedding is None for d in ours.bm25_retrieval("battery", top_k=20))
-    mine = ours.bm25_retrieval("battery warranty card", top_k=3)
-    assert mine[0].id == "with-blob" and mine[0].blob.data == b"card"
-    mine[0].meta["changed"] = True  # results are copies: the store's chunk is untouched
-    mine[0].blob.meta["changed"] = True
-    mine[0].sparse_embedding.values[0] = 9.0
-    stored = ours.storage["with-blob"]
-    assert "changed" not in stored.meta and "changed" not in stored.blob.meta
-    assert stored.sparse_embedding.values == [0.5]
-    found = asyncio.run(ours.bm25_retrieval_async("battery warranty", top_k=5))
-    assert [d.id for d in found] == [
-        d.id for d in plain.bm25_retrieval("battery warranty", top_k=5)
-    ]
-    # with embeddings returned: equal to the stored ones, but a copy
-    ours, plain = pair(chunks, return_embedding=True)
-    mine = same(ours, plain, "How deep can the S2 go?", top_k=3)
-    assert mine[0].embedding and mine[0].embedding is not ours.storage[mine[0].id].embedding
-    # an empty store, and a store whose chunks have no words at all
-    assert same(*pair([]), "battery") == []
-    blank = [Document(id=str(i), content=" ") for i in range(3)]
-    assert len(same(*pair(blank), "battery")) == (3 if algorithm == "BM25Okapi" else 0)
-    with pytest.raises(ValueError, match="non-empty"):
-        ours.bm25_retrieval("")
-    with pytest.raises(ValueError, match="filter syntax"):
-        ours.bm25_retrieval("battery", filters={"field": "meta.access", "value": "public"})
-
-
 # --------------------------------------------------------------------------- retrieve
 
 
@@ -237,18 +124,6 @@ def test_retrieval_returns_ranked_chunks_with_scores(index):
     table = found.to_frame(3)
     assert list(table.columns) == ["doc_id", "title", "access", "score", "text"]
     assert len(table) == 3
-
-
-def test_hybrid_beats_bm25_and_dense_on_the_test_split(index):
-    scores = rag.evaluate_retrieval(index, k=5)
-    summary = rag.summarise_retrieval(scores)
-    recall = summary["recall@5"]
-    assert recall["hybrid"] >= 0.95
-    assert recall["hybrid"] > recall["bm25"]
-    assert recall["hybrid"] > recall["dense"]
-    assert set(summary.columns) >= {"hit@5", "mrr", "ndcg", "p50_ms", "p95_ms"}
-    assert (summary["p95_ms"] >= summary["p50_ms"]).all()
-    assert scores["similarity"].notna().sum() == 2 * summary.loc["hybrid", "questions"]
 
 
 def test_role_filter_keeps_public_users_out_of_confidential_documents(index):
@@ -340,7 +215,7 @@ def _agreement(index: rag.Index, dtype: str, n: int = 4) -> tuple[int, list[str]
 
     lm = load_generator(dtype=dtype)
     qa = rag.build_rag(index, "hybrid", generator=lm, profile="smoke", max_new_tokens=20)
-    questions = [r.question for r in rag.eval_records("test", n)]
+    questions = [r.question for r in eval_records("test", n)]
     alone = [qa.answer(q) for q in questions]
     batched = qa.answer_batch(questions, batch_size=4)
     assert [a.question for a in batched] == questions  # in order
@@ -395,18 +270,6 @@ def test_the_default_prompt_is_the_default_layout_with_picked_sentences(hybrid):
     assert format_sources(shown) in user and layout.system == hybrid.prompt(question, shown)[0].text
     answer = hybrid.answer(question)
     assert [doc_id(d) for d in answer.documents] == [doc_id(d) for d in shown]
-
-
-def test_a_layout_is_chosen_on_the_train_split_never_the_test_split(index, lm):
-    with pytest.raises(RagError, match="train split"):
-        rag.compare_layouts(index, ["chunks"], generator=lm, records=load_qa("test")[:2])
-    scores = rag.compare_layouts(
-        index, ["chunks", "sentences"], generator=lm, profile="smoke", limit=3, max_new_tokens=8
-    )
-    assert set(scores["split"]) == {"train"} and len(scores) == 6
-    summary = rag.summarise_layouts(scores)
-    assert list(summary.index) == ["chunks", "sentences"]
-    assert summary.loc["sentences", "prompt_tokens"] < summary.loc["chunks", "prompt_tokens"]
 
 
 def test_a_folder_answer_never_shows_file_names_to_the_model(tmp_path, lm):
@@ -516,33 +379,6 @@ def test_unknown_generator_type_is_refused(index):
 # --------------------------------------------------------------------------- evaluate
 
 
-def test_evaluate_rag_scores_answers_and_retrieval(hybrid):
-    test = load_qa("test")
-    records = [r for r in test if r.answerable][:2] + [r for r in test if not r.answerable][:1]
-    df = rag.evaluate_rag(hybrid, records=records)
-    assert list(df["id"]) == [r.id for r in records]
-    assert set(df["mode"]) == {"hybrid"} and set(df["system"]) == {"rag"}
-    for col in ("correct", "f1", "sas", "citation_precision", "abstained", "recall@5", "mrr"):
-        assert col in df.columns
-    assert df["recall@5"].iloc[:2].notna().all() and math.isnan(df["recall@5"].iloc[2])
-    assert (df["retrieve_s"] > 0).all() and (df["latency_s"] >= df["retrieve_s"]).all()
-    summary = rag.summarise_modes(df)
-    assert list(summary.index) == ["hybrid"] and "recall@5" in summary.columns
-    fig = rag.plot_modes(
-        rag.summarise_retrieval(
-            rag.evaluate_retrieval(index=hybrid.index, modes=["bm25"], records=records)
-        ),
-        summary,
-    )
-    assert len(fig.axes) == 2
-
-
-def test_percentile():
-    assert rag.percentile([1, 2, 3, 4], 50) == 2.5
-    assert rag.percentile([5], 95) == 5
-    assert math.isnan(rag.percentile([], 50))
-
-
 # --------------------------------------------------------------------------- other stores
 
 
@@ -569,14 +405,3 @@ def test_a_store_whose_integration_is_missing_names_the_package(store):
     fake = type(store, (), {})()  # the kit picks retrievers by the store's class name
     with pytest.raises(RagError, match=rf"pip install {rag.INTEGRATION_PACKAGES[store]}"):
         rag._retriever_classes(fake, "hybrid")
-
-
-def test_eval_records_keep_the_mix_of_question_types():
-    everything = load_qa("test")
-    assert rag.eval_records() == everything and rag.eval_records(limit=0) == everything
-    for limit in (2, 4, 12):
-        picked = rag.eval_records(limit=limit)
-        assert len(picked) == limit and len({r.id for r in picked}) == limit
-        assert any(not r.answerable for r in picked) and any(r.answerable for r in picked)
-        order = [everything.index(r) for r in picked]
-        assert order == sorted(order)

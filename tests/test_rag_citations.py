@@ -1,10 +1,11 @@
-"""kit.citations: cited document ids out of what a model wrote (pure functions, no model)."""
+"""kit.citations: cited document ids and declines out of what a model wrote (no model)."""
 
 from __future__ import annotations
 
+import pytest
 from haystack import Document
 
-from kit.citations import doc_id, parse_citations
+from kit.citations import doc_id, is_abstention, parse_citations
 
 
 def _chunk(ident: str, title: str, text: str = "Some text.") -> Document:
@@ -80,3 +81,17 @@ def test_a_shown_sources_title_on_a_source_line_is_a_citation():
     assert parse_citations("The Price list 2025 says €120.", SOURCES) == []
     assert parse_citations("Source: Price list 20256", SOURCES) == []
     assert parse_citations("Source: none", SOURCES) == []
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("I don't know.", True),
+        ("I do not know the answer.", True),
+        ("That is not mentioned in the sources.", True),
+        ("The price is 40 euros.", False),
+        ("Answer: I don\u2019t know.\nNo document covers it.\nSource: none", True),
+    ],
+)
+def test_is_abstention(text, expected):
+    assert is_abstention(text) is expected

@@ -13,6 +13,7 @@ import pytest
 
 from kit import workshop
 from kit.__main__ import main
+from kit.adapters import raft_dir
 from kit.doctor import FAIL, OK, WARN
 
 pytestmark = pytest.mark.slow
@@ -47,7 +48,7 @@ def test_prebuilt_adapters_are_what_the_notebooks_reuse(manifest):
     raft = train_adapter(
         raft_training_set(rag, "smoke"),
         profile="smoke",
-        output_dir=workshop.raft_dir("smoke"),
+        output_dir=raft_dir("smoke"),
         reuse=True,
         init_adapter=style.adapter_dir,
         **raft_plan("smoke")["overrides"],
@@ -87,7 +88,7 @@ def test_check_reports_ready_then_stale_artefacts(manifest, capsys):
 def test_check_fails_a_raft_adapter_that_started_from_another_style_adapter(manifest):
     from kit.adapters import ADAPTER_MARKER
 
-    marker = workshop.raft_dir("smoke") / "adapter" / ADAPTER_MARKER
+    marker = raft_dir("smoke") / "adapter" / ADAPTER_MARKER
     saved = marker.read_text()
     info = json.loads(saved)
     try:

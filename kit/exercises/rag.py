@@ -176,7 +176,7 @@ def layout_scores(layout) -> tuple[int, int, int]:
     """(right with ``layout``, right with the default layout, questions) on the q4 sample."""
     from kit.data import load_qa, sample_questions
     from kit.prompts import DEFAULT_LAYOUT
-    from kit.rag import compare_layouts
+    from kit.rag_eval import compare_layouts
 
     records = sample_questions(load_qa("train"), LAYOUT_QUESTIONS)
     scores = compare_layouts(
@@ -215,7 +215,7 @@ def _check_layout(my_layout: object) -> str:
         raise Incorrect(f"{summary}. Try shorter sources, or the rules in another place.")
     return (
         f"{summary}. On {n} questions a difference of one or two is noise: run "
-        "rag.compare_layouts on more train questions (limit=0: all 128) before you trust it."
+        "rag_eval.compare_layouts on more train questions (limit=0: all 128) before you trust it."
     )
 
 
