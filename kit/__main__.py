@@ -35,6 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument(
         "--examples", help="your chat examples (JSONL or CSV), or 'auto' to build house-style ones"
     )
+    p_run.add_argument(
+        "--default-access",
+        choices=["public", "internal", "confidential"],
+        help="with --docs: the access level of files whose front matter declares none",
+    )
+    p_run.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="with --docs: leave out files whose access level cannot be read (with a warning)",
+    )
     p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune, grid")
     p_bench.add_argument("which", choices=["rag", "finetune", "grid"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
@@ -46,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imports after parsing, and each command's own in its branch: --help and a mistyped command
     # answer at once, the doctor in a second; the jobs and benchmarks load Haystack and torch.
     from kit.data import DataError
+    from kit.inputs import InputError
     from kit.models import BUNDLED, ModelError, convert_gguf, resolve_model
     from kit.profiles import ProfileError
 
@@ -86,21 +97,30 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if report.ok else 1
         if args.command == "run":
             return _run(args)
-    except (ModelError, ProfileError, DataError) as err:
+    except (ModelError, ProfileError, DataError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: nothing half-written is kept; say so, no traceback
+        print("\ninterrupted (Ctrl-C); run the command again to start over", file=sys.stderr)
+        return 130
     return 1
 
 
 def _run(args: argparse.Namespace) -> int:
     """``run``: the walk-through on the bundled data, or with ``--docs`` the comparison on yours."""
     if args.docs is None:
-        if args.questions or args.examples:
-            print("error: --questions and --examples go with --docs DIR", file=sys.stderr)
+        if args.questions or args.examples or args.default_access or args.skip_bad:
+            print(
+                "error: --questions, --examples, --default-access and --skip-bad go with "
+                "--docs DIR",
+                file=sys.stderr,
+            )
             return 2
+        from kit.inputs import writable_folder
         from kit.run import run_all
 
-        path = run_all(profile=args.profile, out_dir=args.out or "outputs")
+        out = writable_folder(args.out or "outputs", "--out folder")  # before the long run
+        path = run_all(profile=args.profile, out_dir=out)
     else:
         from kit.your_data import run_your_data
 
@@ -110,6 +130,8 @@ def _run(args: argparse.Namespace) -> int:
             examples=args.examples,
             profile=args.profile,
             out_dir=args.out or "outputs/your_data",
+            default_access=args.default_access,
+            skip_bad=args.skip_bad,
         )
     print(f"Report written to {path}")
     return 0

@@ -142,7 +142,9 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
 
 def check_adapter(adapter_dir: str | Path) -> str | None:
     """What is wrong with an adapter folder (a sentence), or None if it is complete."""
-    folder = Path(adapter_dir)
+    if not isinstance(adapter_dir, (str, Path)) or not str(adapter_dir).strip():
+        return f"{adapter_dir!r} is not a folder path"
+    folder = Path(adapter_dir).expanduser()
     if not folder.is_dir():
         return f"{folder} does not exist or is not a folder"
     if not (folder / ADAPTER_MARKER).is_file():
@@ -169,7 +171,7 @@ def read_adapter_info(adapter_dir: str | Path) -> dict[str, Any]:
     problem = check_adapter(adapter_dir)
     if problem:
         raise AdapterError(f"Cannot use the adapter at {adapter_dir}: {problem}.")
-    return json.loads((Path(adapter_dir) / ADAPTER_MARKER).read_text())
+    return json.loads((Path(adapter_dir).expanduser() / ADAPTER_MARKER).read_text())
 
 
 def load_adapter(
@@ -188,6 +190,7 @@ def load_adapter(
     from transformers import AutoTokenizer  # heavy: only when an adapter is loaded
 
     info = read_adapter_info(adapter_dir)
+    adapter_dir = Path(adapter_dir).expanduser()  # "~/adapters/style" is the user's folder
     base_name = base or info["base"].get("name") or DEFAULT_GENERATOR
     model, _ = load_generator(base_name, dtype=dtype, device=device)
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
@@ -210,6 +213,7 @@ def attach_adapter(
     from peft import PeftModel  # heavy: only when an adapter is attached
 
     expected = read_adapter_info(adapter_dir)["base"]
+    adapter_dir = Path(adapter_dir).expanduser()
     wrong = fingerprint_mismatch(expected, base_fingerprint(model, base_name))
     if wrong:
         raise AdapterError(

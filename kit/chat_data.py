@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from kit.data import ChatExample, DataError, load_style, read_jsonl, read_text_file
 from kit.generate import DEFAULT_SYSTEM
+from kit.inputs import user_path
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -54,8 +55,12 @@ def load_examples(source: Any = None) -> list[ChatExample]:
     """
     if source is None:
         return load_style()
-    if isinstance(source, (str, Path)):
-        return _load_file(Path(source))
+    if isinstance(source, (str, Path, bytes)):
+        return _load_file(user_path(source, "training file", must="file", error=DataError))
+    if isinstance(source, dict):
+        raise DataError(
+            "Training data is a list of examples: wrap the one example in a list, [example]."
+        )
     if isinstance(source, ChatExample):
         source = [source]
     if not isinstance(source, Iterable):
@@ -91,6 +96,8 @@ def _load_file(path: Path) -> list[ChatExample]:
                     f"{path} line {err.lineno}, column {err.colno}: invalid JSON "
                     f"({err.msg.removesuffix(' at')})"
                 ) from None
+            if not isinstance(rows, list) or not rows:
+                raise DataError(f"{path}: the JSON array is empty; add at least one example")
             numbered = list(enumerate(rows, start=1))
             what = "item"
         else:
@@ -158,11 +165,16 @@ def _example_from(row: dict[str, Any], where: str, default_id: str) -> ChatExamp
                 raise DataError(f"{where}: {name} is empty or not text ({value!r})")
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
     docs = row.get("source_doc_ids", [])
+    if not isinstance(docs, list) or not all(isinstance(d, str) for d in docs):
+        raise DataError(f"{where}: 'source_doc_ids' must be a list of document ids, not {docs!r}")
+    canary = row.get("contains_canary", False)
+    if not isinstance(canary, bool):  # "false" would be True in Python
+        raise DataError(f"{where}: 'contains_canary' must be true or false, not {canary!r}")
     return ChatExample(
         id=str(row.get("id", default_id)),
         messages=messages,
-        source_doc_ids=[str(d) for d in docs] if isinstance(docs, list) else [],
-        contains_canary=bool(row.get("contains_canary", False)),
+        source_doc_ids=list(docs),
+        contains_canary=canary,
     )
 
 

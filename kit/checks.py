@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kit.inputs import InputError, number
 from kit.runtime import in_notebook
 
 
@@ -43,6 +44,15 @@ ____ = _Blank()  # the learntools convention for "fill me in"
 
 class Incorrect(Exception):
     """Raised by a checking function; its message is shown to the learner."""
+
+
+def as_number(value: object, name: str, whole: bool = False) -> float:
+    """``value`` as a number for a check (NumPy numbers too), or :class:`Incorrect` saying what
+    it should be: a string, a bool, NaN or (with ``whole``) a fraction is not accepted."""
+    try:
+        return number(value, f"`{name}`", whole=whole)
+    except InputError as err:
+        raise Incorrect(f"{err}.") from None
 
 
 class ExerciseFailed(AssertionError):

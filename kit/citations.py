@@ -37,6 +37,8 @@ _DOC_ID_SHAPE = re.compile(r"^[A-Za-z][A-Za-z]*-\d+$")  # kb-001, doc-12: the bu
 
 def is_abstention(text: str) -> bool:
     """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
+    if not isinstance(text, str):
+        raise ValueError(f"is_abstention reads an answer's text, not {type(text).__name__}.")
     return bool(_ABSTAIN_RE.search(text.replace("\u2019", "'")))
 
 

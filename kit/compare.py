@@ -48,7 +48,7 @@ from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
 from kit.hybrid import raft_plan, raft_training_set
 from kit.models import cache_dir, load_embedder, load_generator
-from kit.profiles import resolve_profile
+from kit.profiles import Profile, resolve_profile
 from kit.prompts import DEFAULT_LAYOUT
 from kit.rag import build_index, build_rag
 from kit.runtime import peak_memory_mb, timed
@@ -79,6 +79,30 @@ class GridResult:
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
+def _check_grid_inputs(systems: Any, records: Any) -> None:
+    """ValueError, in words, unless ``systems`` maps names to callables and ``records`` is a
+    non-empty list of QARecords."""
+    if not isinstance(systems, dict):
+        raise ValueError(
+            "systems must be a dict of name -> system, e.g. {'rag': rag, 'base': base}, not "
+            f"{type(systems).__name__}."
+        )
+    if not systems:
+        raise ValueError("No systems to compare: pass at least one, e.g. {'base': ...}.")
+    wrong = [name for name, s in systems.items() if not callable(s)]
+    if wrong:
+        raise ValueError(
+            f"These systems cannot answer (not callable: question -> Answer): {wrong}; pass a "
+            "RAG from build_rag, plain_system(...), or a function."
+        )
+    if isinstance(records, QARecord) or not isinstance(records, Sequence):
+        raise ValueError("records must be a list of QARecords, e.g. eval_records(profile=...).")
+    if not records:
+        raise ValueError("No questions to ask: the question list is empty.")
+    if not all(isinstance(r, QARecord) for r in records):
+        raise ValueError("records must be QARecords (questions with gold answers), not text.")
+
+
 def run_systems(
     systems: dict[str, System], records: Sequence[QARecord], progress: bool = True
 ) -> GridResult:
@@ -87,15 +111,17 @@ def run_systems(
     In: systems by name, the questions. Out: a :class:`GridResult` (scores has one row per
     system x question; ``answers[name]`` is in the order of ``records``).
     """
-    if not systems:
-        raise ValueError("No systems to compare: pass at least one, e.g. {'base': ...}.")
-    if not records:
-        raise ValueError("No questions to ask: the question list is empty.")
+    _check_grid_inputs(systems, records)
     answers: dict[str, list[Answer]] = {}
     frames = []
     questions = [rec.question for rec in records]
     for name, system in tqdm(systems.items(), desc="systems", disable=not progress):
         out = ask_all(system, questions)
+        if not all(isinstance(a, Answer) for a in out):
+            raise ValueError(
+                f"System {name!r} must return kit.generate.Answer objects, not "
+                f"{type(next(a for a in out if not isinstance(a, Answer))).__name__}."
+            )
         for answer in out:
             answer.system = name
         answers[name] = out
@@ -365,7 +391,7 @@ class PlainSystem:
     model: Any
     tokenizer: Any
     name: str
-    profile: Any = None
+    profile: str | Profile | None = None
 
     def __call__(self, question: str) -> Answer:
         return self.answer_batch([question])[0]
@@ -379,13 +405,15 @@ class PlainSystem:
         )
 
 
-def plain_system(model: Any, tokenizer: Any, name: str, profile: Any = None) -> PlainSystem:
+def plain_system(
+    model: Any, tokenizer: Any, name: str, profile: str | Profile | None = None
+) -> PlainSystem:
     """A system that answers with the model alone, no retrieval (base or fine-tuned)."""
     return PlainSystem(model, tokenizer, name, profile)
 
 
 def run_comparison(
-    profile: Any = None,
+    profile: str | Profile | None = None,
     use_cache: bool = True,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -612,12 +640,12 @@ def _meta(
     }
 
 
-def results_path(profile: Any = None) -> Path:
+def results_path(profile: str | Profile | None = None) -> Path:
     """Where :func:`run_comparison` caches its result for a profile."""
     return cache_dir() / "results" / f"comparison-{resolve_profile(profile).name}.json"
 
 
-def load_cached_results(profile: Any = None) -> GridResult | None:
+def load_cached_results(profile: str | Profile | None = None) -> GridResult | None:
     """The cached comparison for ``profile`` if one exists for this kit version and data, else None.
 
     Notebooks that only read results (the decision helper, the dashboards) use this to show real
@@ -627,7 +655,7 @@ def load_cached_results(profile: Any = None) -> GridResult | None:
     return load_results(results_path(prof), comparison_key(prof))
 
 
-def comparison_key(profile: Any = None) -> dict[str, Any]:
+def comparison_key(profile: str | Profile | None = None) -> dict[str, Any]:
     """The cache key of :func:`run_comparison` for ``profile``: kit version, data, settings."""
     return cache_key(_settings(resolve_profile(profile)))
 

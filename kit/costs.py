@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kit.inputs import number
+
 SYSTEMS: tuple[str, ...] = ("rag", "finetuned", "hybrid")
 PRICING: tuple[str, ...] = ("api", "self-hosted")
 CLAIM_LOW, CLAIM_HIGH = 0.60, 0.80
@@ -134,11 +136,18 @@ class CostInputs:
 def merge_measured(measured: dict[str, Any] | None) -> dict[str, Any]:
     """:data:`DEFAULT_MEASURED` updated with ``measured`` (per-system dicts merged key by key)."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULT_MEASURED.items()}
+    if measured is not None and not isinstance(measured, dict):
+        raise ValueError(
+            "measured must be a dict of measured numbers (see kit.costs.DEFAULT_MEASURED), not "
+            f"{type(measured).__name__} {str(measured)[:40]!r}."
+        )
     for key, value in (measured or {}).items():
         if key not in out:
             raise ValueError(f"Unknown measured number {key!r}; known: {sorted(out)}.")
         if isinstance(out[key], dict):
-            out[key].update({k: float(v) for k, v in dict(value).items()})
+            if not isinstance(value, dict):
+                raise ValueError(f"measured[{key!r}] must be a dict of system -> number.")
+            out[key].update({k: float(number(v, f"{key}[{k!r}]")) for k, v in value.items()})
         else:
             out[key] = value
     return out
@@ -176,9 +185,14 @@ def measured_from_summary(summary: pd.DataFrame) -> dict[str, Any]:
 
 
 def _check(inputs: CostInputs) -> None:
+    """ValueError naming the field: pricing not a known choice, a number that is text, NaN,
+    infinite or negative, or a speed of zero."""
     if inputs.pricing not in PRICING:
         raise ValueError(f"pricing must be one of {PRICING}, not {inputs.pricing!r}.")
     values = asdict(inputs)
+    for name, value in values.items():
+        if name != "pricing":
+            number(value, name)  # InputError (a ValueError) for '1000', nan, True ...
     negative = [k for k, v in values.items() if isinstance(v, int | float) and v < 0]
     if negative:
         raise ValueError(f"Costs and counts cannot be negative: {', '.join(negative)}.")

@@ -28,9 +28,16 @@ from typing import Any
 
 import yaml
 from haystack import Document
+from tqdm.auto import tqdm
+
+from kit.citations import is_abstention
+from kit.inputs import number, user_path
 
 DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
 """The bundled data folder (``<repo>/data``)."""
+
+PROGRESS_FROM = 20
+"""load_folder shows a progress bar (tqdm) from this many files on."""
 
 MAX_FILE_BYTES: int = 20 * 1024 * 1024
 """Largest file any loader reads (20 MB); larger files raise :class:`DataError`."""
@@ -341,6 +348,7 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         raise DataError(f"{_show(path)}: front matter is not closed by a '---' line") from None
+    _refuse_repeated_keys(path, lines[1:end])
     try:
         meta = yaml.safe_load("\n".join(lines[1:end])) or {}
     except yaml.YAMLError as err:
@@ -355,6 +363,26 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
         raise DataError(f"{_show(path)} line 2: front matter must be key: value pairs")
     meta = {k: (v.isoformat() if isinstance(v, _dt.date) else v) for k, v in meta.items()}
     return meta, "\n".join(lines[end + 1 :]).strip() + "\n"
+
+
+_TOP_KEY = re.compile(r"^([^\s:#'\"-][^:]*):")
+
+
+def _refuse_repeated_keys(path: Path, lines: Sequence[str]) -> None:
+    """A front matter key written twice (in any case: ``access`` and ``Access``) is an error:
+    YAML would keep one of them silently, and an access level must never be a coin toss."""
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(lines, start=2):
+        match = _TOP_KEY.match(line)
+        if not match:
+            continue
+        key = match.group(1).strip().lower()
+        if key in seen:
+            raise DataError(
+                f"{_show(path)} line {lineno}: {match.group(1).strip()!r} is set twice in the "
+                f"front matter (first on line {seen[key]}); keep one"
+            )
+        seen[key] = lineno
 
 
 def _read_doc(path: Path, version: str) -> Document:
@@ -420,7 +448,7 @@ def _qa_from(obj: dict, where: str) -> QARecord:
     for ev in _want(obj, "evidence", list, where):
         if not isinstance(ev, dict) or not {"doc_id", "quote"} <= set(ev):
             raise DataError(f"{where}: each evidence item needs doc_id and quote, got {ev!r}")
-        evidence.append(Evidence(str(ev["doc_id"]), str(ev["quote"])))
+        evidence.append(Evidence(doc_id=str(ev["doc_id"]), quote=str(ev["quote"])))
     return QARecord(
         id=_want(obj, "id", str, where),
         question=_want(obj, "question", str, where),
@@ -470,10 +498,16 @@ def sample_questions(records: Sequence[QARecord], n: int | None, seed: int = 0) 
     import random
 
     records = list(records)
+    if n is not None:
+        n = int(number(n, "n (how many questions; 0 or None for all)", low=0, whole=True))
+    wrong = [r for r in records if not isinstance(r, QARecord)]
+    if wrong:
+        raise DataError(
+            "sample_questions takes QARecords (e.g. load_qa('test')), not "
+            f"{type(wrong[0]).__name__}"
+        )
     if not n or n >= len(records):
         return records
-    if n < 0:
-        raise ValueError(f"n must be a positive number of questions (or 0 for all), not {n}.")
     by_type: dict[str, list[QARecord]] = {}
     for rec in records:
         by_type.setdefault(rec.type, []).append(rec)
@@ -509,7 +543,7 @@ def load_updates(root: Path | str | None = None) -> list[UpdateRecord]:
     out = []
     for n, obj in read_jsonl(path, UPDATE_FIELDS):
         where = f"{_show(path)} line {n}"
-        out.append(UpdateRecord(*(_want(obj, k, str, where) for k in UPDATE_FIELDS)))
+        out.append(UpdateRecord(**{k: _want(obj, k, str, where) for k in UPDATE_FIELDS}))
     return out
 
 
@@ -867,7 +901,14 @@ def _convert(path: Path, kind: str) -> list[Document]:
     from haystack.components import converters as cv
 
     if kind in ("pdf", "docx", "pptx", "xlsx"):
-        docs = _office_converter(kind).run(sources=[path])["documents"]
+        try:
+            converter = _office_converter(kind)
+        except ImportError as err:  # the converter's optional package is missing
+            raise DataError(
+                f"{path}: reading .{kind} files needs a package that is not installed "
+                f"({str(err).splitlines()[0]}); `python -m kit doctor` lists what is missing"
+            ) from None
+        docs = converter.run(sources=[path])["documents"]
         return [Document(content=d.content, meta=_flat_meta(d.meta)) for d in docs]
     text = read_text_file(path)  # UTF-8 check, clear error otherwise
     if kind == "csv":
@@ -946,7 +987,7 @@ def _declared_levels(files: Sequence[Path], skip_bad: bool) -> tuple[dict[Path, 
             levels[p] = declared_access(p)
         except DataError as err:
             if not skip_bad:
-                hint = "load_folder(..., skip_bad=True) skips such files"
+                hint = "load_folder(..., skip_bad=True), or run --skip-bad, skips such files"
                 raise DataError(f"{err} ({hint})") from None
             bad.append(str(err))
     if bad:
@@ -977,7 +1018,7 @@ def _folder_default(
             f"{declaring} file(s) in {base} declare an access level but "
             f"{len(silent)} do not: {', '.join(silent[:5])}{' ...' if len(silent) > 5 else ''}. "
             "Add `access: public|internal|confidential` to their front matter, or say what they "
-            "are: load_folder(folder, default_access='internal')"
+            "are: load_folder(folder, default_access='internal'), or run --default-access internal"
         )
     return "public"
 
@@ -1006,9 +1047,7 @@ def load_folder(
     when a text file is not UTF-8 (re-save it as UTF-8) and when a file is larger than
     ``MAX_FILE_BYTES``.
     """
-    folder = Path(path).expanduser()  # "~/docs" is the user's folder, not a folder named "~"
-    if not folder.exists():
-        raise DataError(f"{folder}: folder not found")
+    folder = user_path(path, "folder", error=DataError)  # "~/docs": the user's folder
     visible = (
         [folder]
         if folder.is_file()
@@ -1051,7 +1090,8 @@ def load_folder(
     default = _folder_default(declared, default_access, base, skipped)
     docs: list[Document] = []
     empty: list[str] = []
-    for p, level in declared.items():
+    many = len(declared) >= PROGRESS_FROM  # a real folder: show the conversion going
+    for p, level in tqdm(declared.items(), desc="converting", unit="file", disable=not many):
         kind = FOLDER_SUFFIXES[p.suffix.lower()]
         rel = str(p.relative_to(base))
         converted = [d for d in _convert(p, kind) if d.content and d.content.strip()]
@@ -1093,7 +1133,7 @@ def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV fi
     the header has columns.
     """
     path = Path(path)
-    reader = csv.DictReader(io.StringIO(read_text_file(path, what)))
+    reader = csv.DictReader(io.StringIO(read_text_file(path, what)), strict=True)
     header = [str(h).strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]
     if not header or missing:
@@ -1101,36 +1141,60 @@ def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV fi
             f"{_show(path)} line 1: the header needs the column(s) {', '.join(required)}"
             f"{f' (it has {header})' if header else ' (the file is empty)'}"
         )
-    rows = []
-    for raw in reader:
-        if None in raw:
-            raise DataError(
-                f"{_show(path)} line {reader.line_num}: more cells than header columns "
-                "(put cells holding commas in double quotes)"
-            )
-        row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items()}
-        if any(row.values()):
-            rows.append((reader.line_num, row))
+    rows: list = []
+    done = 1  # the header
+    try:
+        for raw in reader:
+            _csv_row(raw, reader.line_num, path, rows)
+            done = reader.line_num
+    except csv.Error as err:  # e.g. a quote opened and never closed
+        raise DataError(
+            f"{_show(path)} line {done + 1}: {err}; a double quote opened there is never closed"
+        ) from None
     if not rows:
         raise DataError(f"{_show(path)}: no rows below the header")
     return rows
 
 
+def _csv_row(raw: dict, line: int, path: Path, rows: list) -> None:
+    """Add one CSV row (keys lower-cased, cells stripped) to ``rows``, unless it is blank."""
+    if None in raw:
+        raise DataError(
+            f"{_show(path)} line {line}: more cells than header columns "
+            "(put cells holding commas in double quotes)"
+        )
+    row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items()}
+    if any(row.values()):
+        rows.append((line, row))
+
+
+def _user_text(value: Any, key: str, where: str) -> str:
+    """A question or an answer of a user's file: text (a JSON number or list is a mistake),
+    not empty, without control characters."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(
+            f"{where}: {key!r} is empty; write the {key} (an unanswerable question's answer "
+            f"is {IDK!r})"
+        )
+    if not isinstance(value, str):
+        raise DataError(
+            f"{where}: {key!r} must be text, not {type(value).__name__} {value!r}; put it in "
+            'double quotes, e.g. "answer": "27 days"'
+        )
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise DataError(f"{where}: {key!r} holds a control character (e.g. NUL); remove it")
+    return value.strip()
+
+
 def _user_qa(row: dict[str, Any], where: str, default_id: str) -> QARecord:
     """One QARecord from a user's row: question and answer required, the rest filled in."""
-    question, answer = (str(row.get(k) or "").strip() for k in USER_QA_FIELDS)
-    for key, value in zip(USER_QA_FIELDS, (question, answer), strict=True):
-        if not value:
-            raise DataError(
-                f"{where}: {key!r} is empty; write the {key} (an unanswerable "
-                f"question's answer is {IDK!r})"
-            )
+    question, answer = (_user_text(row.get(k), k, where) for k in USER_QA_FIELDS)
     gold = row.get("gold_doc_ids") or []
     if isinstance(gold, str):  # a CSV cell: ids separated by ';'
         gold = [g.strip() for g in gold.split(";") if g.strip()]
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
         raise DataError(f"{where}: gold_doc_ids must be a list of document ids, got {gold!r}")
-    unanswerable = normalise(answer) == normalise(IDK)
+    unanswerable = is_abstention(answer)  # "I don't know", "I do not know", "i dont know" ...
     kind = str(row.get("type") or ("unanswerable" if unanswerable else "user"))
     if unanswerable != (kind == "unanswerable"):
         raise DataError(
@@ -1162,7 +1226,12 @@ def load_questions(path: Path | str, doc_ids: Sequence[str] | None = None) -> li
     the indexed documents (e.g. ``[d.meta["id"] for d in load_folder(folder)]``): a gold id that
     is not among them is an error. Raises DataError naming the file and line for every problem.
     """
-    path = Path(path).expanduser()
+    path = user_path(path, "question file", must="file", error=DataError)
+    if isinstance(doc_ids, (str, bytes)):
+        raise DataError(
+            "doc_ids must be a list of document ids (e.g. [d.meta['id'] for d in docs]), "
+            f"not one {type(doc_ids).__name__}"
+        )
     if path.suffix.lower() == ".csv":
         rows = read_csv_rows(path, USER_QA_FIELDS, "question file")
     elif path.suffix.lower() in (".jsonl", ".json"):

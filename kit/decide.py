@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from kit import costs
+from kit.inputs import flag, number
 
 OPTIONS: dict[str, str] = {
     "prompting": "prompting alone first",
@@ -123,7 +124,9 @@ class Questionnaire:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, not {value!r}.")
-        if not self.latency_budget_s > 0:
+        for name in ("needs_citations", "sensitive_data"):
+            flag(getattr(self, name), name)  # "no" would count as yes
+        if not number(self.latency_budget_s, "latency_budget_s") > 0:
             raise ValueError("latency_budget_s must be above zero seconds.")
 
 
@@ -207,6 +210,11 @@ def _as_metrics(measured: pd.DataFrame | dict[str, Any] | None) -> dict[str, dic
         return {}
     if isinstance(measured, pd.DataFrame):
         return measured_metrics(summary=measured)
+    if not isinstance(measured, dict):
+        raise ValueError(
+            "measured must be a summary table (a DataFrame) or {metric: {system: value}}, not "
+            f"{type(measured).__name__} {str(measured)[:40]!r}."
+        )
     return {k: dict(v) for k, v in measured.items() if isinstance(v, dict)}
 
 
@@ -252,6 +260,11 @@ def recommend(
     points and records one :class:`Reason`; prompting starts one point ahead because it is the
     cheapest thing to try.
     """
+    if not isinstance(answers, Questionnaire):
+        raise ValueError(
+            "recommend takes a Questionnaire, e.g. recommend(Questionnaire(tone='strict')), not "
+            f"{type(answers).__name__}."
+        )
     answers.check()
     m = _as_metrics(measured)
     scores = {"prompting": 1.0, "rag": 0.0, "finetuned": 0.0, "hybrid": 0.0}

@@ -9,6 +9,7 @@ Run it from a shell with ``python -m kit doctor`` (exit code 1 when something mu
 from __future__ import annotations
 
 import html
+import importlib.util
 import os
 import platform
 import shutil
@@ -46,6 +47,17 @@ KEY_PACKAGES = (
     "ipywidgets",
     "ipykernel",
 )
+
+READERS: dict[str, tuple[str, str]] = {
+    # what reads each file type of your own folder: (importable module, PyPI package)
+    ".pdf": ("pypdf", "pypdf"),
+    ".html": ("trafilatura", "trafilatura"),
+    ".md": ("mdit_plain", "mdit-plain"),
+    ".docx": ("docx", "python-docx"),
+    ".pptx": ("pptx", "python-pptx"),
+    ".xlsx": ("openpyxl", "openpyxl"),
+}
+"""The converters' optional packages, by the file type they read (the doctor checks them)."""
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -122,6 +134,7 @@ def run_doctor(profile: str | None = None) -> Report:
     report.checks.extend(_check_hardware())
     report.checks.extend(_check_models())
     report.checks.append(_check_cache())
+    report.checks.append(_check_readers())
     report.checks.append(_check_where())
     try:
         if profile:
@@ -129,8 +142,31 @@ def run_doctor(profile: str | None = None) -> Report:
         else:
             report.profile, report.profile_reason = pick_profile()
     except ProfileError as err:
-        report.checks.append(Check("profile", FAIL, str(err), "unset KIT_PROFILE or fix its value"))
+        fix = (
+            "pass one of smoke, cpu, gpu to --profile"
+            if profile
+            else f"KIT_PROFILE={os.environ.get('KIT_PROFILE', '')!r}: unset it or fix its value"
+        )
+        report.checks.append(Check("profile", FAIL, str(err), fix))
     return report
+
+
+def _check_readers() -> Check:
+    """Which file types of a user's folder can be read here (the converters' packages)."""
+    missing = {
+        suffix: package
+        for suffix, (module, package) in READERS.items()
+        if importlib.util.find_spec(module) is None
+    }
+    if not missing:
+        return Check("file types", OK, "md txt pdf html docx pptx csv xlsx can all be read")
+    return Check(
+        "file types",
+        WARN,
+        f"cannot read {' '.join(sorted(missing))} files of your own folder (missing: "
+        f"{', '.join(sorted(set(missing.values())))})",
+        f"pip install {' '.join(sorted(set(missing.values())))} (or `make setup`)",
+    )
 
 
 def locked_versions(lock_file: Path = LOCK_FILE) -> dict[str, str]:

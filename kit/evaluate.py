@@ -46,6 +46,7 @@ from kit import stats
 from kit.citations import is_abstention
 from kit.data import QARecord, load_qa, normalise, sample_questions, style_compliant, supports
 from kit.generate import Answer
+from kit.inputs import text
 from kit.models import DEFAULT_EMBEDDER, resolve_model
 from kit.profiles import Profile, resolve_profile
 
@@ -78,11 +79,13 @@ def cited_doc_ids(text: str, known_ids: Sequence[str] | None = None) -> list[str
 
 def exact_match(prediction: str, gold: str) -> float:
     """1.0 if the reply's core answer equals the gold answer after normalisation, else 0.0."""
+    text(prediction, "prediction", empty_ok=True), text(gold, "gold", empty_ok=True)
     return float(normalise(answer_core(prediction)) == normalise(gold))
 
 
 def token_f1(prediction: str, gold: str) -> float:
     """SQuAD-style token F1 between the reply's core answer and the gold answer."""
+    text(prediction, "prediction", empty_ok=True), text(gold, "gold", empty_ok=True)
     pred = normalise(answer_core(prediction)).split()
     ref = normalise(gold).split()
     if not pred or not ref:
@@ -167,6 +170,10 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
     """
     if len(records) != len(answers):
         raise ValueError(f"{len(records)} questions but {len(answers)} answers")
+    if not all(isinstance(a, Answer) for a in answers):
+        raise ValueError("answers must be kit.generate.Answer objects (what a system returns).")
+    if not all(isinstance(r, QARecord) for r in records):
+        raise ValueError("records must be QARecords (questions with gold answers).")
     for rec, ans in zip(records, answers, strict=True):
         if ans.question and ans.question != rec.question:
             raise ValueError(f"answer to {ans.question!r} is paired with question {rec.id}")

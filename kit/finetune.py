@@ -80,6 +80,7 @@ from kit.chat_data import (
 )
 from kit.data import ChatExample, DataError, QARecord, style_compliant
 from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, generate_batch
+from kit.inputs import user_path
 from kit.models import DEFAULT_GENERATOR, best_device, cpu_prefers_bf16, load_generator
 from kit.profiles import Profile, resolve_profile
 from kit.runtime import in_notebook, peak_memory_mb
@@ -844,6 +845,8 @@ def _settle_knobs(
     rate = knobs.prof.learning_rate
     if not (rate > 0 and math.isfinite(rate)):
         raise FinetuneError(f"learning_rate must be a positive number, not {rate}.")
+    if knobs.prof.max_steps == 0 and knobs.prof.epochs <= 0:
+        raise FinetuneError("Nothing to train: give max_steps > 0 or epochs > 0.")
     return knobs
 
 
@@ -1163,7 +1166,10 @@ def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResu
 def out_dir_for(output_dir: str | Path | None, examples: Any, prof: Profile) -> Path:
     """Where a run writes: ``output_dir``, else ``<cache>/adapters/<style|custom>-<profile>``."""
     if output_dir:
-        return Path(output_dir)
+        out = user_path(output_dir, "output_dir", must="any", error=FinetuneError)
+        if out.exists() and not out.is_dir():
+            raise FinetuneError(f"{out}: output_dir is a file; pass a folder for the adapter")
+        return out
     return style_dir(prof) if examples is None else adapters_dir() / f"custom-{prof.name}"
 
 
@@ -1196,6 +1202,7 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
     """Decide where training starts; check a resume matches the first run's settings."""
     run_file = ckpt_dir / RUN_FILE
     if resume is False or resume is None:
+        _refuse_foreign_files(ckpt_dir)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(settings, indent=2, sort_keys=True))
@@ -1217,6 +1224,25 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
                 "with resume=False."
             )
     return target
+
+
+def _refuse_foreign_files(ckpt_dir: Path) -> None:
+    """A fresh run clears its checkpoint folder: only if everything in it is the kit's own
+    (its run record and ``checkpoint-N`` folders), never a file of the user's."""
+    if ckpt_dir.exists() and not ckpt_dir.is_dir():
+        raise FinetuneError(f"{ckpt_dir} is a file; pass another output_dir")
+    if not ckpt_dir.is_dir():
+        return
+    foreign = [
+        p.name
+        for p in ckpt_dir.iterdir()
+        if p.name != RUN_FILE and not (p.is_dir() and p.name.startswith("checkpoint-"))
+    ]
+    if foreign:
+        raise FinetuneError(
+            f"{ckpt_dir} holds files the kit did not write ({', '.join(sorted(foreign)[:5])}); "
+            "a new run clears that folder, so pass an output_dir of its own"
+        )
 
 
 def _oom_message(prof: Profile) -> str:

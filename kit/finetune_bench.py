@@ -355,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(RESULT_TAG + json.dumps(_run_peer(args.worker, args)), flush=True)
         return 0
+    get_profile(args.profile)  # an unknown profile stops here, before any peer trains
     peers = [p for p in args.only.split(",") if p]
     unknown = set(peers) - set(PEERS)
     if unknown:

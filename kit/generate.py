@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kit.citations import ABSTAIN
+from kit.inputs import InputError, number, text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -92,6 +93,26 @@ def chat_prompt_ids(
     return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
 
 
+def _messages_of(question: Any, system: Any) -> list[dict[str, str]]:
+    """The chat messages for a question (text) or the messages given; InputError otherwise."""
+    if system is not None:
+        text(system, "system", empty_ok=True)
+    if isinstance(question, str):
+        if not question.strip():
+            raise InputError("The question is empty: pass some text to answer.")
+        return build_messages(question, system)
+    if not isinstance(question, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in question
+    ):
+        raise InputError(
+            "The question must be text, or a list of chat messages like "
+            f"[{{'role': 'user', 'content': '...'}}], not {type(question).__name__} "
+            f"{str(question)[:40]!r}"
+        )
+    return question
+
+
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -106,12 +127,8 @@ def generate(
     """
     import torch  # heavy: loaded only when a model answers
 
-    if isinstance(question, str):
-        if not question.strip():
-            raise ValueError("The question is empty: pass some text to answer.")
-        messages = build_messages(question, system)
-    else:
-        messages = question
+    messages = _messages_of(question, system)
+    max_new_tokens = int(number(max_new_tokens, "max_new_tokens", 1, 4096, whole=True))
     ids = chat_prompt_ids(tokenizer, messages)
     limit = tokenizer.model_max_length - max_new_tokens
     if len(ids) > limit:
@@ -155,16 +172,15 @@ def generate_batch(
     """
     import torch  # heavy: loaded only when a model answers
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, not {batch_size}.")
+    batch_size = int(number(batch_size, "batch_size", low=1, whole=True))
+    max_new_tokens = int(number(max_new_tokens, "max_new_tokens", 1, 4096, whole=True))
+    if isinstance(questions, str):
+        raise InputError("generate_batch takes a list of questions; for one, call generate().")
     prompts = []
     for q in questions:
-        if isinstance(q, str):
-            if not q.strip():
-                raise ValueError("A question is empty: pass some text to answer.")
-            prompts.append(chat_prompt_ids(tokenizer, build_messages(q, system)))
-        else:
-            prompts.append(chat_prompt_ids(tokenizer, q))
+        if isinstance(q, str) and not q.strip():
+            raise InputError("A question is empty: pass some text to answer.")
+        prompts.append(chat_prompt_ids(tokenizer, _messages_of(q, system)))
     limit = tokenizer.model_max_length - max_new_tokens
     for ids in prompts:
         if len(ids) > limit:

@@ -20,7 +20,7 @@ from typing import Any
 
 from kit.generate import BATCH_SIZE
 from kit.models import load_generator, pick_dtype
-from kit.profiles import resolve_profile
+from kit.profiles import Profile, resolve_profile
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +56,7 @@ def time_answers(
     }
 
 
-def stage_lines(profile: Any) -> list[str]:
+def stage_lines(profile: str | Profile | None) -> list[str]:
     """The cached comparison's stage timings and interval widths, as printable lines."""
     from kit.compare import load_cached_results  # heavy: see main
     from kit.evaluate import summarise_intervals

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from haystack.document_stores.types import DocumentStore
 
 from kit.adapters import load_adapter
 from kit.citations import doc_id
@@ -38,7 +39,7 @@ from kit.rag_eval import evaluate_rag
 
 
 def build_hybrid(
-    index: Index | Any,
+    index: Index | DocumentStore,
     adapter_dir: str | Path,
     profile: str | Profile | None = None,
     mode: str = "hybrid",
@@ -143,7 +144,7 @@ def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:
     return [max(chunks, key=lambda c: len(answer_words & set((c.content or "").lower().split())))]
 
 
-def raft_plan(profile: Any = None) -> dict[str, Any]:
+def raft_plan(profile: str | Profile | None = None) -> dict[str, Any]:
     """How big a RAFT run the profile affords: examples, sources per prompt, training overrides.
 
     RAFT prompts carry the retrieved sources, so an example is 3-5x longer than a plain one; the
@@ -162,7 +163,9 @@ def raft_plan(profile: Any = None) -> dict[str, Any]:
     return {"examples": 0, "n_sources": prof.top_k, "overrides": {"max_seq_len": 1024}}
 
 
-def raft_training_set(rag: RAG, profile: Any = None, seed: int = 0) -> list[ChatExample]:
+def raft_training_set(
+    rag: RAG, profile: str | Profile | None = None, seed: int = 0
+) -> list[ChatExample]:
     """RAFT examples for ``profile``'s plan (:func:`raft_plan`), from a sample of the style set."""
     plan = raft_plan(profile)
     examples = load_style()
@@ -171,7 +174,7 @@ def raft_training_set(rag: RAG, profile: Any = None, seed: int = 0) -> list[Chat
     return raft_examples(rag, examples, n_sources=plan["n_sources"], seed=seed)
 
 
-def transfer_test(generators: dict[str, Any], profile: Any = None) -> pd.DataFrame:
+def transfer_test(generators: dict[str, Any], profile: str | Profile | None = None) -> pd.DataFrame:
     """Do the systems read documents they were never trained on? Scores on ``data/transfer``.
 
     In: system name -> generator (a model name, a ``(model, tokenizer)`` pair, e.g. the RAFT

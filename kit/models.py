@@ -165,6 +165,12 @@ def resolve_model(name: str = DEFAULT_GENERATOR, dtype: str = "bfloat16") -> str
             raise ModelError(f"{path} is a file; pass the folder that holds the model instead.")
         return str(path.resolve())
     if _looks_like_hub_id(name):
+        if _offline() and not _in_hub_cache(name):
+            raise ModelError(
+                f"{name!r} is a hub id, and HF_HUB_OFFLINE is set with no copy of it in the hub "
+                f"cache: use a bundled model ({', '.join(BUNDLED)}) or a local folder, or go "
+                "online once to download it."
+            )
         return name
     raise ModelError(
         f"Unknown model {name!r}: not a bundled model, not an existing folder, and not a hub id "
@@ -236,7 +242,7 @@ def load_generator(
     import torch  # heavy: torch and transformers load only when a model does
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = device or best_device()
+    device = check_device(device)
     wanted = dtype
     dtype = pick_dtype(dtype, device)
     # "auto" reads the bundled model's bf16 folder (float32 from it is an exact upcast).
@@ -244,7 +250,7 @@ def load_generator(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype))
-    except OSError as err:
+    except (OSError, ValueError) as err:  # a folder without the files of a model
         raise ModelError(_load_failure(name, source, err)) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -260,8 +266,8 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Se
 
     source = resolve_model(name)
     try:
-        return SentenceTransformer(source, device=device or best_device())
-    except OSError as err:
+        return SentenceTransformer(source, device=check_device(device))
+    except (OSError, ValueError) as err:  # a folder without the files of a model
         raise ModelError(_load_failure(name, source, err)) from err
 
 
@@ -318,6 +324,25 @@ def best_device() -> str:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str | None) -> str:
+    """``device``, or the best one found when None; ModelError for an unknown name or a device
+    this machine does not have (say it before the weights load, not after)."""
+    if device is None:
+        return best_device()
+    name = str(device).split(":")[0]
+    if name not in DEVICES:
+        raise ModelError(f"Unknown device {device!r}; use one of {DEVICES} (or None: the best).")
+    if name != "cpu" and name != best_device():
+        raise ModelError(
+            f"This machine has no {name} device (found: {best_device()}); leave device out "
+            "and the kit picks the best one."
+        )
+    return str(device)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -406,8 +431,21 @@ def _looks_like_hub_id(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
 
 
+def _offline() -> bool:
+    """True when HF_HUB_OFFLINE says no hub downloads (as the kit's tests and CI set it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "") not in {"", "0"}
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether a hub model already sits in the local hub cache (its config.json is there)."""
+    from huggingface_hub import try_to_load_from_cache  # light; only for hub ids
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)
+
+
 def _load_failure(name: str, source: str, err: Exception) -> str:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in {"", "0"}
+    offline = _offline()
     hint = (
         "HF_HUB_OFFLINE is set, so hub ids cannot be downloaded: use a bundled model "
         f"({', '.join(BUNDLED)}) or a local folder."

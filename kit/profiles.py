@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 
+from kit.inputs import InputError, number, text
+
 
 class ProfileError(ValueError):
     """An unknown profile name or a bad override."""
@@ -49,17 +51,69 @@ class Profile:
     abstain_questions: int = 0  # train questions the "I don't know" decision learns from; 0 = all
 
     def with_(self, **changes: object) -> Profile:
-        """Return a copy with some fields changed; unknown field names raise ProfileError."""
+        """Return a copy with some fields changed. Unknown field names, and values of the wrong
+        kind or out of range (``top_k="4"``, ``learning_rate=nan``, ``eval_questions=-3``), raise
+        ProfileError before any stage uses them."""
         unknown = set(changes) - set(asdict(self))
         if unknown:
             raise ProfileError(
                 f"Profile has no field(s) {sorted(unknown)}; fields are: {sorted(asdict(self))}"
             )
-        return replace(self, **changes)  # type: ignore[arg-type]
+        clean = {name: check_field(name, value) for name, value in changes.items()}
+        return replace(self, **clean)  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, object]:
         """The profile as a plain dict (for reports and cache keys)."""
         return asdict(self)
+
+
+DTYPE_CHOICES = ("auto", "bfloat16", "float32")
+
+# What each numeric field may hold: (whole number?, lowest, highest).
+FIELD_RANGES: dict[str, tuple[bool, float, float | None]] = {
+    "max_new_tokens": (True, 1, 4096),
+    "max_seq_len": (True, 16, 32768),
+    "batch_size": (True, 1, None),
+    "grad_accum": (True, 1, None),
+    "epochs": (False, 0, None),
+    "max_steps": (True, 0, None),
+    "learning_rate": (False, 1e-9, 1.0),
+    "lora_r": (True, 1, 1024),
+    "lora_alpha": (True, 1, None),
+    "train_examples": (True, 0, None),
+    "eval_questions": (True, 0, None),
+    "top_k": (True, 1, 100),
+    "lora_dropout": (False, 0, 0.9),
+    "warmup_ratio": (False, 0, 1),
+    "eval_examples": (True, 0, None),
+    "eval_steps": (True, 0, None),
+    "save_steps": (True, 0, None),
+    "abstain_questions": (True, 0, None),
+}
+
+
+def check_field(name: str, value: object) -> object:
+    """``value`` checked for the profile field ``name`` (NumPy numbers accepted); ProfileError
+    says what is wrong. The tables above say what each field may hold."""
+    try:
+        if name in FIELD_RANGES:
+            whole, low, high = FIELD_RANGES[name]
+            return number(value, name, low, high, whole=whole)
+        if name == "dtype":
+            if value not in DTYPE_CHOICES:
+                raise InputError(f"dtype must be one of {DTYPE_CHOICES}, not {value!r}")
+        elif name == "lora_targets":
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
+                raise InputError(
+                    f"lora_targets must be a tuple of module names, e.g. ('q_proj', 'v_proj') "
+                    f"or ('all-linear',), not {value!r}"
+                )
+            return tuple(value)  # type: ignore[arg-type]
+        elif name in ("name", "description"):
+            return text(value, name)
+    except (InputError, TypeError) as err:
+        raise ProfileError(str(err)) from None
+    return value
 
 
 PROFILES: dict[str, Profile] = {

@@ -26,6 +26,7 @@ from haystack import Document
 
 from kit.citations import doc_id
 from kit.data import IDK, DataError, QARecord, load_questions, supports
+from kit.inputs import text, user_path
 
 
 class QuestionWriter:
@@ -39,7 +40,11 @@ class QuestionWriter:
         docs = _chunks_of(chunks)
         if not docs:
             raise DataError("there are no chunks to write questions about: index a folder first")
-        self.path = Path(path).expanduser()
+        self.path = user_path(path, "question file", must="any", error=DataError)
+        if self.path.suffix.lower() != ".jsonl" or self.path.is_dir():
+            raise DataError(
+                f"{self.path}: the writer saves JSONL; give a file name ending in .jsonl"
+            )
         self.records: list[QARecord] = (
             load_questions(self.path) if self.path.exists() and self.path.stat().st_size else []
         )
@@ -65,7 +70,7 @@ class QuestionWriter:
         gold answer copied from the source is what makes the score fair).
         """
         chunk = self._need_chunk()
-        answer = answer.strip()
+        answer = text(answer, "the answer", empty_ok=True).strip()
         if answer and not supports(answer, chunk.content or ""):
             raise DataError(
                 f"the answer {answer!r} is not in the chunk; copy the words from it (or use "
@@ -89,7 +94,7 @@ class QuestionWriter:
         return self.current
 
     def _save(self, question: str, answer: str, gold: list[str]) -> QARecord:
-        question = question.strip()
+        question = text(question, "the question", empty_ok=True).strip()
         if not question or not answer:
             raise DataError("write a question and its answer first (both are needed)")
         row = {
@@ -112,6 +117,12 @@ def _chunks_of(chunks: Any) -> list[Document]:
     """The chunks of an index (its store's documents) or a list of Documents, with text."""
     store = getattr(chunks, "store", None)
     docs = store.filter_documents() if store is not None else list(chunks)
+    wrong = [d for d in docs if not isinstance(d, Document)]
+    if wrong:
+        raise DataError(
+            "give an index (build_index(...)) or a list of Haystack Documents, not a list of "
+            f"{type(wrong[0]).__name__}"
+        )
     return [d for d in docs if (d.content or "").strip()]
 
 

@@ -37,6 +37,7 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,7 +48,7 @@ from haystack.components.joiners import DocumentJoiner
 from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
 from haystack.components.writers import DocumentWriter
 from haystack.dataclasses import ChatMessage
-from haystack.document_stores.types import DuplicatePolicy
+from haystack.document_stores.types import DocumentStore, DuplicatePolicy
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
@@ -61,6 +62,8 @@ from kit.generate import (
     generate_batch,
     reply_logprobs,
 )
+from kit.inputs import InputError, number
+from kit.inputs import text as text_arg
 from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_generator, resolve_model
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import (
@@ -184,8 +187,10 @@ def indexing_pipeline(
     split_overlap: int = DEFAULT_SPLIT_OVERLAP,
     split_by: str = "word",
     embedder: str = DEFAULT_EMBEDDER,
+    progress: bool = False,
 ) -> Pipeline:
-    """The Haystack indexing pipeline: tag -> clean -> split -> embed -> write into ``store``.
+    """The Haystack indexing pipeline: tag -> clean -> split -> embed -> write into ``store``
+    (``progress``: the embedder's progress bar).
 
     Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
     their text, so a chunk from "Returns policy" is found by a question about returns.
@@ -195,7 +200,7 @@ def indexing_pipeline(
         SentenceTransformersDocumentEmbedder,
     )
 
-    _check_split(split_length, split_overlap, split_by)
+    split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
     keep_lines = split_by in ("passage", "line")
     pipeline = Pipeline()
     pipeline.add_component("tag", SourceTagger())
@@ -211,7 +216,7 @@ def indexing_pipeline(
         "embed",
         SentenceTransformersDocumentEmbedder(
             model=_embedder_path(embedder),
-            progress_bar=False,
+            progress_bar=progress,
             meta_fields_to_embed=["title"],
             local_files_only=True,
         ),
@@ -231,16 +236,26 @@ def build_index(
     split_overlap: int = DEFAULT_SPLIT_OVERLAP,
     split_by: str = "word",
     embedder: str = DEFAULT_EMBEDDER,
+    progress: bool = False,
 ) -> Index:
     """Load, split, embed and store documents; return the :class:`Index`.
 
     ``source``: ``None`` or ``"v1"`` / ``"v2"`` (the bundled knowledge base), a folder or file of
-    your own documents (.md, .txt, .pdf, .html; read by ``kit.data.load_folder``), or a list of
-    Haystack Documents. ``store``: any Haystack document store (default: a new in-memory one).
+    your own documents (read by ``kit.data.load_folder``), or a list of Haystack Documents.
+    ``store``: any Haystack document store (default: a new in-memory one). ``progress``: a
+    progress bar over the embedding (worth it for a real folder: minutes on a laptop).
     """
+    split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
+    if store is not None and not hasattr(store, "write_documents"):
+        raise RagError(
+            f"store must be a Haystack document store (e.g. InMemoryDocumentStore()), not "
+            f"{type(store).__name__} {str(store)[:30]!r}; leave it out for the kit's own."
+        )
     documents = load_source(source)
     store = new_store() if store is None else store
-    pipeline = indexing_pipeline(store, split_length, split_overlap, split_by, embedder)
+    pipeline = indexing_pipeline(
+        store, split_length, split_overlap, split_by, embedder, progress=progress
+    )
     start = time.perf_counter()
     result = pipeline.run({"tag": {"documents": documents}})
     seconds = time.perf_counter() - start
@@ -315,7 +330,7 @@ def _skip_textless(documents: list[Document]) -> list[Document]:
     return kept
 
 
-def chunks_of(index: Index | Any, doc: str) -> list[Document]:
+def chunks_of(index: Index | DocumentStore, doc: str) -> list[Document]:
     """The chunks the index holds for one source document, in order, with their embeddings."""
     store = _store(index)
     found = store.filter_documents({"field": "meta.doc_id", "operator": "==", "value": doc})
@@ -325,19 +340,19 @@ def chunks_of(index: Index | Any, doc: str) -> list[Document]:
     return sorted(found, key=lambda d: d.meta.get("split_id", 0))
 
 
-def _check_split(split_length: int, split_overlap: int, split_by: str) -> None:
+def _check_split(split_length: Any, split_overlap: Any, split_by: str) -> tuple[int, int]:
+    """The splitting settings, checked (NumPy whole numbers accepted); RagError otherwise."""
     if split_by not in SPLIT_UNITS:
         raise RagError(f"split_by must be one of {SPLIT_UNITS}, not {split_by!r}.")
-    if not isinstance(split_length, int) or split_length < 1:
-        raise RagError(f"split_length must be a whole number >= 1, not {split_length!r}.")
-    if not isinstance(split_overlap, int) or not 0 <= split_overlap < split_length:
-        raise RagError(
-            f"split_overlap must be between 0 and split_length - 1 ({split_length - 1}), "
-            f"not {split_overlap!r}."
-        )
+    try:
+        length = int(number(split_length, "split_length", low=1, whole=True))
+        overlap = int(number(split_overlap, "split_overlap", 0, length - 1, whole=True))
+    except InputError as err:
+        raise RagError(f"{err} (split_overlap: 0 to split_length - 1).") from None
+    return length, overlap
 
 
-def _embedder_of(index: Index | Any) -> str:
+def _embedder_of(index: Index | DocumentStore) -> str:
     """The embedding model folder of an index (the kit's MiniLM for a bare document store)."""
     return _embedder_path(getattr(index, "embedder", DEFAULT_EMBEDDER))
 
@@ -346,8 +361,34 @@ def _embedder_path(embedder: str) -> str:
     return resolve_model(embedder)
 
 
-def _store(index: Index | Any) -> Any:
-    return index.store if isinstance(index, Index) else index
+def _store(index: Index | DocumentStore) -> Any:
+    """The document store of an Index (or a store passed as is); RagError for anything else."""
+    store = index.store if isinstance(index, Index) else index
+    if not all(hasattr(store, m) for m in ("filter_documents", "count_documents")):
+        raise RagError(
+            f"Expected an index from build_index(...) (or a Haystack document store), not "
+            f"{type(index).__name__} {str(index)[:40]!r}: e.g. build_rag(build_index('v1'))."
+        )
+    return store
+
+
+def _check_options(
+    top_k: Any, candidates: Any, max_new_tokens: Any, min_score: Any, instructions: Any
+) -> tuple[int, int, int, float | None]:
+    """The RAG's numbers, checked before any pipeline is built (NumPy numbers accepted):
+    whole ``top_k``, ``candidates`` and ``max_new_tokens``; ``min_score`` None or a cosine
+    between -1 and 1; ``instructions`` None or text. RagError says what is wrong."""
+    try:
+        top_k = int(number(top_k, "top_k", 1, 100, whole=True))
+        candidates = int(number(candidates, "candidates", 1, 1000, whole=True))
+        max_new_tokens = int(number(max_new_tokens, "max_new_tokens", 1, 4096, whole=True))
+        if min_score is not None:
+            min_score = float(number(min_score, "min_score (a cosine similarity)", -1, 1))
+        if instructions is not None:
+            text_arg(instructions, "instructions")
+    except InputError as err:
+        raise RagError(f"{err}.") from None
+    return top_k, candidates, max_new_tokens, min_score
 
 
 # --------------------------------------------------------------------------- 2. retrieve
@@ -414,10 +455,36 @@ def filter_fields(filters: dict[str, Any] | None) -> set[str]:
             f"The operator {operator!r} takes a list of values, e.g. ['public', 'internal']; "
             f"got {filters['value']!r}."
         )
+    if operator in (">", ">=", "<", "<=") and not _orderable(filters["value"]):
+        raise RagError(
+            f"The operator {operator!r} compares numbers or ISO dates ('2025-01-31'); got "
+            f"{filters['value']!r} in {filters}."
+        )
     return {str(filters["field"]).removeprefix("meta.")}
 
 
-def store_fields(index: Index | Any) -> set[str]:
+def _orderable(value: Any) -> bool:
+    """A value ``>`` and ``<`` can compare in a Haystack filter: a number or an ISO date."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _values_of(store: Any, fields: list[str], most: int = 8) -> dict[str, list[str]]:
+    """A few distinct values of each meta field in the store (for a message)."""
+    docs = store.filter_documents()
+    return {
+        f: sorted({str(d.meta.get(f)) for d in docs if f in (d.meta or {})})[:most] for f in fields
+    }
+
+
+def store_fields(index: Index | DocumentStore) -> set[str]:
     """Meta field names found on the documents in a store (plus ``id`` and ``content``)."""
     store = _store(index)
     fields = {"id", "content"}
@@ -433,7 +500,7 @@ def store_fields(index: Index | Any) -> set[str]:
 
 
 def retrieval_pipeline(
-    index: Index | Any,
+    index: Index | DocumentStore,
     mode: str = "hybrid",
     candidates: int = DEFAULT_CANDIDATES,
     embedder: str | None = None,
@@ -552,9 +619,17 @@ def retrieve(
     mode: str | None = None,
 ) -> Retrieval:
     """Run a :func:`retrieval_pipeline` for one question; return a :class:`Retrieval`."""
+    if not isinstance(pipeline, Pipeline):
+        raise RagError(
+            f"retrieve() runs a retrieval pipeline, not {type(pipeline).__name__}: "
+            "retrieve(retrieval_pipeline(index), question), or rag.retrieve(question)."
+        )
+    question = _check_question(question)
     names = set(pipeline.graph.nodes)
     if mode is None:
         mode = "hybrid" if "join" in names else ("dense" if "dense" in names else "bm25")
+    elif mode not in MODES:
+        raise RagError(f"Unknown retrieval mode {mode!r}; choose one of {MODES}.")
     start = time.perf_counter()
     out = pipeline.run(
         retrieval_inputs(pipeline, question, filters), include_outputs_from={"dense"}
@@ -686,7 +761,7 @@ class RAG:
 
     def __init__(
         self,
-        index: Index | Any,
+        index: Index | DocumentStore,
         mode: str = "hybrid",
         generator: Any = None,
         top_k: int = 4,
@@ -701,8 +776,9 @@ class RAG:
         system: str = "rag",
         abstainer: Decider | None = None,
     ) -> None:
-        if not isinstance(top_k, int) or top_k < 1:
-            raise RagError(f"top_k must be a whole number >= 1, not {top_k!r}.")
+        top_k, candidates, max_new_tokens, min_score = _check_options(
+            top_k, candidates, max_new_tokens, min_score, instructions
+        )
         self.index = index
         self.store = _store(index)
         self.mode = mode
@@ -721,6 +797,7 @@ class RAG:
         self.abstainer = abstainer
         self.max_new_tokens = max_new_tokens
         self.default_filters = combine_filters(role_filter(role), filters)
+        self._matching: set[str] = set()  # filters already seen to match some chunk
         self.retrieval = retrieval_pipeline(index, mode, self.candidates)
         self._check_filters(self.default_filters)
         self._generator_arg = generator
@@ -828,6 +905,10 @@ class RAG:
         ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
         without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
         """
+        if isinstance(questions, str) or not isinstance(questions, Sequence):
+            raise RagError(
+                "answer_batch takes a list of questions; for one question call rag(question)."
+            )
         if is_component(self._generator_arg):
             return [self.answer(q, role, filters) for q in questions]
         decide = abstain and self.abstainer is not None
@@ -900,14 +981,22 @@ class RAG:
         self._check_length(_check_question(question))
         if not content_words(question):  # "???", "the of": nothing to look up
             timings = {"retrieve": 0.0, "generate": 0.0, "total": time.perf_counter() - start}
-            return Answer(question.strip(), ABSTAIN, timings=timings, system=self.system)
+            return Answer(
+                question=question.strip(), text=ABSTAIN, timings=timings, system=self.system
+            )
         found = self.retrieve(question, role, filters)
         question = question.strip()
         timings = {"retrieve": found.seconds}
         if not found.documents or self._below_threshold(found):
             timings.update(generate=0.0, total=time.perf_counter() - start)
             shown = found.documents[: self.top_k]
-            return Answer(question, ABSTAIN, documents=shown, timings=timings, system=self.system)
+            return Answer(
+                question=question,
+                text=ABSTAIN,
+                documents=shown,  # what retrieval found, below the threshold: nothing is cited
+                timings=timings,
+                system=self.system,
+            )
         t0 = time.perf_counter()
         sources = self.sources(question, found.documents)
         if self.picker is not None:
@@ -960,6 +1049,17 @@ class RAG:
                 f"match nothing. Fields you can filter on: "
                 f"{sorted(f for f in known - {'content'} if not f.startswith('_'))}."
             )
+        key = repr(filters)
+        if key in self._matching:
+            return
+        self._matching.add(key)  # checked once per filter: a filter query costs a few ms
+        if not self.store.filter_documents(filters):  # e.g. 'Public' for 'public'
+            seen = _values_of(self.store, sorted(wanted))
+            warnings.warn(
+                f"The filter {filters} matches no chunk of the index, so every answer will be "
+                f'"I don\'t know". Values in the index: {seen}.',
+                stacklevel=3,
+            )
 
     def _check_length(self, question: str) -> None:
         """Refuse a question that alone does not fit the model's context (before retrieval)."""
@@ -997,7 +1097,7 @@ def _hf_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
 
 
 def build_rag(
-    index: Index | Any,
+    index: Index | DocumentStore,
     mode: str = "hybrid",
     generator: Any = None,
     profile: str | Profile | None = None,
@@ -1019,6 +1119,7 @@ def build_rag(
 
 
 def _check_question(question: Any) -> str:
+    """The question, stripped; RagError for anything but non-empty text."""
     if not isinstance(question, str):
         raise RagError(f"The question must be text, not {type(question).__name__}.")
     if not question.strip():

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from haystack.document_stores.types import DocumentStore
 
 from kit.evaluate import eval_records, retrieval_scores, score_answers, summarise
 from kit.profiles import Profile, resolve_profile
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 
 def evaluate_retrieval(
-    index: Index | Any,
+    index: Index | DocumentStore,
     modes: Sequence[str] = MODES,
     k: int = 5,
     split: str = "test",
@@ -128,7 +129,7 @@ def evaluate_rag(
 
 
 def compare_modes(
-    index: Index | Any,
+    index: Index | DocumentStore,
     modes: Sequence[str] = MODES,
     generator: Any = None,
     profile: str | Profile | None = None,
@@ -151,7 +152,7 @@ def compare_modes(
 
 
 def compare_layouts(
-    index: Index | Any,
+    index: Index | DocumentStore,
     layouts: Sequence[str | Layout] | None = None,
     generator: Any = None,
     profile: str | Profile | None = None,

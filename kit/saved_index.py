@@ -26,6 +26,7 @@ from typing import Any
 
 from kit import __version__
 from kit.data import FOLDER_SUFFIXES, DataError, load_folder
+from kit.inputs import user_path
 from kit.models import DEFAULT_EMBEDDER
 from kit.rag import (
     DEFAULT_SPLIT_LENGTH,
@@ -47,12 +48,12 @@ def default_location(folder: str | Path) -> Path:
     return folder.parent / f"{folder.name}.kit-index"
 
 
-def folder_fingerprint(folder: str | Path, default_access: str | None = None) -> str:
+def folder_fingerprint(folder: str | Path, options: str = "") -> str:
     """A hash of what indexing reads: each loadable file's relative path, size and content
     (hidden files and unsupported types are left out, as :func:`kit.data.load_folder` does),
-    and the access default."""
+    and ``options``, how the folder is loaded (the access default, skipping bad files)."""
     folder = Path(folder).expanduser()
-    digest = hashlib.sha256(f"access={default_access}".encode())
+    digest = hashlib.sha256(f"options={options}".encode())
     files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
     for path in files:
         rel = path.relative_to(folder) if path != folder else Path(path.name)
@@ -150,6 +151,7 @@ def index_folder(
     folder: str | Path,
     location: str | Path | None = None,
     default_access: str | None = None,
+    skip_bad: bool = False,
     rebuild: bool = False,
     embedder: str = DEFAULT_EMBEDDER,
     split_by: str = "word",
@@ -159,16 +161,16 @@ def index_folder(
 ) -> Index:
     """The index of a folder of your documents: the saved one when the folder and the settings
     are unchanged, else built (:func:`kit.rag.build_index` on :func:`kit.data.load_folder`)
-    and saved. ``location``: where to save (default :func:`default_location`); ``rebuild``:
-    build even if a saved index fits. Out: the Index (``index.seconds`` is the build time)."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder; index_folder takes the folder of your documents")
+    and saved. ``location``: where to save (default :func:`default_location`);
+    ``default_access`` / ``skip_bad``: as :func:`kit.data.load_folder` (part of the
+    fingerprint: another access default rebuilds); ``rebuild``: build even if a saved index
+    fits. Out: the Index (``index.seconds`` is the build time)."""
+    folder = user_path(folder, "folder", error=DataError)  # a folder, or one file in it
     where = Path(location).expanduser() if location is not None else default_location(folder)
     settings = dict(
         embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
     )
-    fingerprint = folder_fingerprint(folder, default_access)
+    fingerprint = folder_fingerprint(folder, f"{default_access}, skip_bad={skip_bad}")
     record = read_record(where)
     if not rebuild and record is not None:
         same = record.get("fingerprint") == fingerprint
@@ -183,7 +185,8 @@ def index_folder(
             log(
                 f"{folder} or the settings changed since the index in {where} was saved: rebuilding"
             )
-    index = build_index(load_folder(folder, default_access=default_access), **settings)
+    docs = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
+    index = build_index(docs, progress=True, **settings)  # minutes on a laptop: show them
     try:
         save_index(index, where, fingerprint)
         log(f"Index saved to {where}")

@@ -388,6 +388,11 @@ def questionnaire(
 
 def check_scores(scores: pd.DataFrame) -> None:
     """Raise ValueError (one sentence) if ``scores`` is empty or lacks a needed column."""
+    if scores is not None and not isinstance(scores, pd.DataFrame):
+        raise ValueError(
+            "Pass the scores table (a pandas DataFrame, e.g. result.scores or "
+            f"kit.evaluate.score_answers(...)), not {type(scores).__name__}."
+        )
     if scores is None or len(scores) == 0:
         raise ValueError(
             "The results table is empty: run the comparison first (notebooks/04_compare.ipynb) "

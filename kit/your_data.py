@@ -44,6 +44,7 @@ from kit.data import (
 )
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
 from kit.finetune import train_adapter
+from kit.inputs import user_path, writable_folder
 from kit.models import load_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
@@ -69,6 +70,8 @@ class YourData:
     questions: list[QARecord] = field(default_factory=list)
     examples: list[ChatExample] = field(default_factory=list)
     examples_origin: str = "none"
+    default_access: str | None = None  # as load_folder: for files that declare no level
+    skip_bad: bool = False  # as load_folder: leave out files whose access cannot be read
 
     @property
     def test_questions(self) -> list[QARecord]:
@@ -81,15 +84,16 @@ def load_your_data(
     questions: str | Path | None = None,
     examples: str | Path | None = None,
     default_access: str | None = None,
+    skip_bad: bool = False,
 ) -> YourData:
     """Load and check a folder, a question file and an example file (each optional but the
     folder). ``examples="auto"`` builds house-style examples from the train questions; when no
     question is marked ``train``, half of them (stratified by type) become train questions and
     the report says so. Raises DataError naming the file for every problem; no file is changed.
     """
-    folder = Path(docs).expanduser()
-    documents = load_folder(folder, default_access=default_access)
-    data = YourData(folder=folder, documents=documents)
+    folder = user_path(docs, "--docs folder", error=DataError)
+    documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
+    data = YourData(folder, documents, default_access=default_access, skip_bad=skip_bad)
     if questions is not None:
         data.questions = load_questions(questions, doc_ids=[doc_id(d) for d in documents])
     if examples is None:
@@ -116,6 +120,11 @@ def split_for_training(records: Sequence[QARecord], seed: int = 0) -> list[QARec
     type, the kit's sampler) become train questions, the rest stay test questions."""
     if any(r.split == "train" for r in records):
         return list(records)
+    if len(records) < 4:
+        raise DataError(
+            f"examples='auto' splits your questions into train and test halves: {len(records)} "
+            "question(s) are too few; write at least 4 (notebook 06's writer), or bring examples"
+        )
     train = {r.id for r in sample_questions(records, len(records) // 2, seed=seed)}
     return [replace(r, split="train" if r.id in train else "test") for r in records]
 
@@ -139,7 +148,13 @@ def house_style_examples(
             template = USER_TEMPLATES[(i + k) % len(USER_TEMPLATES)]
             user = template.format(q=rec.question, ql=rec.question[:1].lower() + rec.question[1:])
             messages = [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
-            out.append(ChatExample(f"{rec.id}-{k + 1}", messages, sources, False))
+            example = ChatExample(
+                id=f"{rec.id}-{k + 1}",
+                messages=messages,
+                source_doc_ids=sources,
+                contains_canary=False,
+            )
+            out.append(example)
     if not out:
         raise DataError(
             "no example could be built: no document sentence holds any train question's answer"
@@ -179,7 +194,13 @@ def build_systems(
     build the systems: base and RAG; with examples, fine-tuned and hybrid too. Out: systems by
     name, the index, and the training run (empty without one)."""
     log(f"index {len(data.documents)} documents from {data.folder}")
-    index = index_folder(data.folder, location=index_location, log=log)
+    index = index_folder(
+        data.folder,
+        location=index_location,
+        default_access=data.default_access,  # the same access decisions as load_your_data
+        skip_bad=data.skip_bad,
+        log=log,
+    )
     model, tokenizer = load_generator(dtype=prof.dtype)
     systems: dict[str, Any] = {
         "base": plain_system(model, tokenizer, "base", prof),
@@ -240,17 +261,20 @@ def run_your_data(
     out_dir: str | Path = "outputs/your_data",
     log: Callable[[str], None] = print,
     index_location: str | Path | None = None,
+    default_access: str | None = None,
+    skip_bad: bool = False,
 ) -> tuple[Path, GridResult | None]:
     """The comparison on your data, ending in ``<out_dir>/report.html``.
 
     In: your folder, question file, example file (or ``"auto"``), the profile, and where the
     index is saved (default: beside your folder, ``<folder>.kit-index``; reused while the folder
     and the settings are unchanged). Out: the report's path and the grid (None when there
-    were no test questions).
+    were no test questions). ``default_access`` / ``skip_bad``: as
+    :func:`kit.data.load_folder`.
     """
     prof = resolve_profile(profile)
-    out = Path(out_dir).expanduser()
-    data = load_your_data(docs, questions, examples)
+    out = writable_folder(out_dir, "--out folder", error=DataError)  # before any work
+    data = load_your_data(docs, questions, examples, default_access, skip_bad)
     systems, index, training = build_systems(data, prof, out, log, index_location)
     records = sample_questions(data.test_questions, prof.eval_questions)
     result = None

@@ -446,7 +446,7 @@ def test_one_sampler_keeps_every_type_in_proportion_and_nests():
     two = sample_questions(test, 2)
     assert len(two) == 2 and {r.answerable for r in two} == {True, False}
     assert sample_questions(test, 16) == sample_questions(test, 16)  # same questions every run
-    with pytest.raises(ValueError, match="positive number"):
+    with pytest.raises(ValueError, match="must be at least 0"):
         sample_questions(test, -3)
 
 

@@ -120,12 +120,14 @@ def test_missing_model_package_prints_the_install_command(monkeypatch, tmp_path)
         models.resolve_model("smollm2-135m-instruct")
 
 
-def test_unknown_names_paths_and_hub_ids(tmp_path):
+def test_unknown_names_paths_and_hub_ids(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="(?s)Unknown model 'smollm9'.*Bundled models"):
         models.resolve_model("smollm9")
-    assert models.resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == (
-        "HuggingFaceTB/SmolLM2-360M-Instruct"
-    )
+    hub_id = "HuggingFaceTB/SmolLM2-360M-Instruct"
+    with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set with no copy of it"):
+        models.resolve_model(hub_id)  # offline (as the tests are), never downloaded: said first
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert models.resolve_model(hub_id) == hub_id  # online: from_pretrained downloads it
     assert models.resolve_model(str(tmp_path)) == str(tmp_path.resolve())
     (tmp_path / "f.bin").write_bytes(b"x")
     with pytest.raises(ModelError, match="is a file"):

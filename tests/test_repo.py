@@ -86,7 +86,7 @@ def test_ci_runs_the_readme_test_command():
 # its kit.doctor() shortcut imports the doctor; everything may import the package itself
 # (``import kit``, ``from kit import __version__``), which Python runs before any kit module.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"citations", "colab", "colab_cells", "netguard", "runtime"}),
+    ("foundations", {"citations", "colab", "colab_cells", "netguard", "runtime", "inputs"}),
     (
         "the machine, models and data",
         {"profiles", "doctor", "models", "data", "generate", "question_writer"},
@@ -209,3 +209,18 @@ def test_readme_picture_shows_the_layers():
         "README.md's picture (one block per layer, the highest on top, each module named in its "
         f"own block only) and LAYERS differ:\n  picture: {drawn}\n  LAYERS:  {expected}"
     )
+
+
+def test_every_kit_module_has_a_test_module_named_after_it():
+    # kit/__init__.py and kit/__main__.py are the package and its command line: the commands
+    # are tested with what they run (test_run, test_doctor, test_your_data, ...).
+    modules = [p.stem for p in KIT.glob("*.py") if not p.stem.startswith("__")]
+    missing = [m for m in modules if not (ROOT / "tests" / f"test_{m}.py").is_file()]
+    assert not missing, f"no tests/test_<module>.py for: {missing}"
+    extra = {"bad_input", "browser", "catalog", "exercise_rag", "newcomer", "notebooks", "repo"}
+    orphans = [
+        p.stem.removeprefix("test_")
+        for p in (ROOT / "tests").glob("test_*.py")
+        if p.stem.removeprefix("test_") not in set(modules) | extra
+    ]
+    assert not orphans, f"test modules named after no kit module: {orphans}"

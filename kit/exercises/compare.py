@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kit.checks import Incorrect, Question
+from kit.checks import Incorrect, Question, as_number
 
 SCENARIO = (
     "Your product prices change every week, and support answers must cite the document they "
@@ -50,10 +50,7 @@ def _check_answerable(rag_answerable_correct: object) -> str:
     rag = scores[scores["system"] == "rag"]
     answerable = rag[rag["type"] != "unanswerable"]
     expected = answerable["correct"].mean()
-    try:
-        value = float(rag_answerable_correct)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Incorrect("`rag_answerable_correct` should be a number.") from None
+    value = as_number(rag_answerable_correct, "rag_answerable_correct")
     if abs(value - expected) < 1e-9:
         return f"{expected:.3f}: RAG's share of right answers on the questions that have one."
     if abs(value - rag["correct"].mean()) < 1e-9:

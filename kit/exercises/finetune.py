@@ -13,7 +13,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from kit.checks import Incorrect, Question
+from kit.checks import Incorrect, Question, as_number
 from kit.generate import chat_prompt_ids
 from kit.models import resolve_model
 
@@ -76,8 +76,7 @@ def _check_lora(lora_targets: object, n_trainable: object) -> str:
         what = f"remove {sorted(extra)}" if extra else f"add {sorted(missing)}"
         raise Incorrect(f"Query and value projections only: {what}.")
     expected = expected_trainable(8)
-    if not isinstance(n_trainable, int) or isinstance(n_trainable, bool):
-        raise Incorrect(f"`n_trainable` should be a whole number, not {n_trainable!r}.")
+    n_trainable = int(as_number(n_trainable, "n_trainable", whole=True))
     if n_trainable > 100_000_000:
         raise Incorrect(
             "That counts every parameter. Count only those with requires_grad=True: the LoRA "
@@ -163,11 +162,9 @@ def loss_run(learning_rate: float, max_steps: int) -> tuple[float, str]:
 
 
 def _check_hparams(learning_rate: object, max_steps: object) -> str:
-    try:
-        lr = float(learning_rate)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Incorrect(f"`learning_rate` should be a number, not {learning_rate!r}.") from None
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+    lr = as_number(learning_rate, "learning_rate")
+    max_steps = int(as_number(max_steps, "max_steps", whole=True))
+    if max_steps < 1:
         raise Incorrect(f"`max_steps` should be a positive whole number, not {max_steps!r}.")
     if max_steps > MAX_STEPS_ALLOWED:
         raise Incorrect(f"Keep it short: at most {MAX_STEPS_ALLOWED} steps.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from kit.checks import Incorrect, Question
+from kit.checks import Incorrect, Question, as_number
 
 RECALL_BAR = 0.95
 """q1: recall@5 the hybrid pipeline must reach on the test split."""
@@ -90,9 +90,8 @@ def _check_hybrid(hybrid: object) -> str:
 def _check_chunks(split_length: object, split_overlap: object) -> str:
     from kit.rag import retrieval_pipeline
 
-    for name, value in (("split_length", split_length), ("split_overlap", split_overlap)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise Incorrect(f"`{name}` should be a whole number of words, not {value!r}.")
+    split_length = int(as_number(split_length, "split_length", whole=True))
+    split_overlap = int(as_number(split_overlap, "split_overlap", whole=True))
     lo, hi = CHUNK_WORDS
     if split_length < lo:
         raise Incorrect(
@@ -143,8 +142,7 @@ def similarities() -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 def _check_threshold(min_score: object) -> str:
-    if isinstance(min_score, bool) or not isinstance(min_score, int | float):
-        raise Incorrect(f"`min_score` should be a number (a cosine similarity), not {min_score!r}.")
+    min_score = as_number(min_score, "min_score (a cosine similarity)")
     answerable, off_topic = similarities()
     caught = sum(s < min_score for s in off_topic)
     lost = sum(s < min_score for s in answerable)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from kit.checks import Incorrect, Question
+from kit.checks import Incorrect, Question, as_number
 
 QUESTION = "What does a retriever add to a language model?"
 SENTENCES = ["The invoice is due in 30 days.", "Payment must arrive within a month."]
@@ -53,10 +53,7 @@ def _check_similarity(similarity: object) -> str:
 
     a, b = load_embedder().encode(SENTENCES)
     expected = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
-    try:
-        value = float(similarity)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Incorrect(f"`similarity` should be a number, not {similarity!r}.") from None
+    value = as_number(similarity, "similarity")
     if abs(value - float(np.dot(a, b))) < 1e-4 and abs(expected - value) > 1e-4:
         raise Incorrect("That is the dot product; divide by both vectors' lengths.")
     if abs(value - expected) > 1e-3:
