@@ -15,8 +15,8 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run one command; return the process exit code."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m kit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_doctor = sub.add_parser("doctor", help="check this machine and say what to fix")
@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     p_work = sub.add_parser("workshop", help="prepare a workshop's artefacts, or check readiness")
     p_work.add_argument("action", choices=["prepare", "check"])
     p_work.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command; return the process exit code."""
+    args = _parser().parse_args(argv)
 
     # Imports after parsing, and each command's own in its branch: --help and a mistyped command
     # answer at once, the doctor in a second; the jobs and benchmarks load Haystack and torch.

@@ -1048,6 +1048,22 @@ def load_folder(
     ``MAX_FILE_BYTES``.
     """
     folder = user_path(path, "folder", error=DataError)  # "~/docs": the user's folder
+    loadable, base = _loadable_files(folder)
+    declared, skipped = _declared_levels(loadable, skip_bad)
+    default = _folder_default(declared, default_access, base, skipped)
+    docs = _convert_all(declared, default, base)
+    if not docs:
+        raise DataError(
+            f"{folder}: no loadable documents (files with text, of these types: "
+            f"{', '.join(FOLDER_SUFFIXES)})"
+        )
+    return docs
+
+
+def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
+    """The files of ``folder`` (or the one file) that :func:`load_folder` reads, and the folder
+    their names are relative to. Hidden files are left out; links that lead nowhere and
+    unsupported types are named in a warning; an empty folder or a huge file is a DataError."""
     visible = (
         [folder]
         if folder.is_file()
@@ -1062,7 +1078,7 @@ def load_folder(
         warnings.warn(
             f"load_folder skipped {len(dangling)} link(s) that lead nowhere (broken, or a loop): "
             + ", ".join(str(p.relative_to(folder)) for p in dangling),
-            stacklevel=2,
+            stacklevel=3,
         )
     files = [p for p in visible if p.is_file()]
     if not files:
@@ -1076,7 +1092,7 @@ def load_folder(
         warnings.warn(
             f"load_folder skipped {len(unsupported)} unsupported file(s): {names} "
             f"(supported: {', '.join(sorted(FOLDER_SUFFIXES))})",
-            stacklevel=2,
+            stacklevel=3,
         )
     loadable = [p for p in files if p.suffix.lower() in FOLDER_SUFFIXES]
     for p in loadable:
@@ -1086,8 +1102,12 @@ def load_folder(
                 f"{p}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES / 1e6:.0f} MB "
                 "limit (kit.data.MAX_FILE_BYTES); split it or leave it out"
             )
-    declared, skipped = _declared_levels(loadable, skip_bad)
-    default = _folder_default(declared, default_access, base, skipped)
+    return loadable, base
+
+
+def _convert_all(declared: dict[Path, str | None], default: str, base: Path) -> list[Document]:
+    """Each file through its converter, as Documents with the kit's meta (source, kind,
+    access, title, id); files with no text are named in one warning."""
     docs: list[Document] = []
     empty: list[str] = []
     many = len(declared) >= PROGRESS_FROM  # a real folder: show the conversion going
@@ -1109,12 +1129,7 @@ def load_folder(
         warnings.warn(
             f"load_folder skipped {len(empty)} file(s) with no extractable text: "
             f"{', '.join(empty)} (empty, scanned PDF or unreadable)",
-            stacklevel=2,
-        )
-    if not docs:
-        raise DataError(
-            f"{folder}: no loadable documents (files with text, of these types: "
-            f"{', '.join(FOLDER_SUFFIXES)})"
+            stacklevel=3,
         )
     return docs
 
