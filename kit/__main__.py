@@ -112,7 +112,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """``run``: the walk-through on the bundled data, or with ``--docs`` the comparison on yours."""
+    """``run``: the walk-through on the bundled data, or with ``--docs`` the comparison on yours.
+    The stages' own errors (RAG, fine-tuning, adapters) are one line and exit 2, like the rest."""
+    from kit.adapters import AdapterError
+    from kit.finetune import FinetuneError
+    from kit.rag import RagError
+
+    try:
+        return _run_job(args)
+    except (RagError, FinetuneError, AdapterError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    """The body of ``run`` (see :func:`_run`)."""
     if args.docs is None:
         if args.questions or args.examples or args.default_access or args.skip_bad:
             print(

@@ -102,6 +102,12 @@ def save_adapter(
     before, and :class:`AdapterError` says so.
     """
     out = Path(out_dir)
+    foreign = out.is_dir() and any(out.iterdir()) and not (out / ADAPTER_MARKER).is_file()
+    if out.is_file() or foreign:  # a kit adapter (even a damaged one) may be replaced
+        raise AdapterError(
+            f"{out} holds something that is not a kit adapter; saving would replace it. Pass "
+            "another output_dir."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

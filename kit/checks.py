@@ -49,6 +49,11 @@ class Incorrect(Exception):
 def as_number(value: object, name: str, whole: bool = False) -> float:
     """``value`` as a number for a check (NumPy numbers too), or :class:`Incorrect` saying what
     it should be: a string, a bool, NaN or (with ``whole``) a fraction is not accepted."""
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # a tensor or an array
+        try:
+            value = value.item()  # type: ignore[union-attr]
+        except (ValueError, RuntimeError):
+            raise Incorrect(f"`{name}` should be one number, not several.") from None
     try:
         return number(value, f"`{name}`", whole=whole)
     except InputError as err:

@@ -193,6 +193,7 @@ def _check(inputs: CostInputs) -> None:
     for name, value in values.items():
         if name != "pricing":
             number(value, name)  # InputError (a ValueError) for '1000', nan, True ...
+            values[name] = float(value)  # NumPy numbers compare like the rest below
     negative = [k for k, v in values.items() if isinstance(v, int | float) and v < 0]
     if negative:
         raise ValueError(f"Costs and counts cannot be negative: {', '.join(negative)}.")

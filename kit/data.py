@@ -30,7 +30,6 @@ import yaml
 from haystack import Document
 from tqdm.auto import tqdm
 
-from kit.citations import is_abstention
 from kit.inputs import number, user_path
 
 DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
@@ -348,13 +347,16 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         raise DataError(f"{_show(path)}: front matter is not closed by a '---' line") from None
-    _refuse_repeated_keys(path, lines[1:end])
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+        meta = yaml.load("\n".join(lines[1:end]), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 2}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "is set twice" in problem:
+            raise DataError(
+                f"{_show(path)}{line}: {problem} in the front matter; keep one"
+            ) from None
         raise DataError(
             f"{_show(path)}{line}: invalid YAML front matter ({problem}); put quotes around a "
             "value that starts with [ { * & ! | > % @ or holds ': ', e.g. title: \"[Draft] Pay\""
@@ -365,24 +367,25 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     return meta, "\n".join(lines[end + 1 :]).strip() + "\n"
 
 
-_TOP_KEY = re.compile(r"^([^\s:#'\"-][^:]*):")
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (in any case, quoted or
+    not, block or flow style): plain YAML keeps the last one silently, and an access level must
+    never be a coin toss."""
 
-
-def _refuse_repeated_keys(path: Path, lines: Sequence[str]) -> None:
-    """A front matter key written twice (in any case: ``access`` and ``Access``) is an error:
-    YAML would keep one of them silently, and an access level must never be a coin toss."""
-    seen: dict[str, int] = {}
-    for lineno, line in enumerate(lines, start=2):
-        match = _TOP_KEY.match(line)
-        if not match:
-            continue
-        key = match.group(1).strip().lower()
-        if key in seen:
-            raise DataError(
-                f"{_show(path)} line {lineno}: {match.group(1).strip()!r} is set twice in the "
-                f"front matter (first on line {seen[key]}); keep one"
-            )
-        seen[key] = lineno
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = str(self.construct_object(key_node, deep=deep)).strip().lower()
+            line = key_node.start_mark.line
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} is set twice (first on line {seen[key] + 2})",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_doc(path: Path, version: str) -> Document:
@@ -1163,9 +1166,8 @@ def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV fi
             _csv_row(raw, reader.line_num, path, rows)
             done = reader.line_num
     except csv.Error as err:  # e.g. a quote opened and never closed
-        raise DataError(
-            f"{_show(path)} line {done + 1}: {err}; a double quote opened there is never closed"
-        ) from None
+        quote = "; a double quote opened there is never closed" if "end of data" in str(err) else ""
+        raise DataError(f"{_show(path)} line {done + 1}: {err}{quote}") from None
     if not rows:
         raise DataError(f"{_show(path)}: no rows below the header")
     return rows
@@ -1181,6 +1183,14 @@ def _csv_row(raw: dict, line: int, path: Path, rows: list) -> None:
     row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items()}
     if any(row.values()):
         rows.append((line, row))
+
+
+_IDK_ANSWER = re.compile(
+    r"(i )?(don ?t|do not|dont) know|idk|unknown|unanswerable|not answerable|no answer"
+)
+"""A user's gold answer that means "unanswerable" (the whole answer, normalised): "I don't
+know", "I do not know", "i dont know", "unknown", ... An answer that only contains such words
+("No information is shared with advertisers") is an answer."""
 
 
 def _user_text(value: Any, key: str, where: str) -> str:
@@ -1201,15 +1211,16 @@ def _user_text(value: Any, key: str, where: str) -> str:
     return value.strip()
 
 
-def _user_qa(row: dict[str, Any], where: str, default_id: str) -> QARecord:
-    """One QARecord from a user's row: question and answer required, the rest filled in."""
+def user_record(row: dict[str, Any], where: str, default_id: str) -> QARecord:
+    """One QARecord from a user's row (a JSONL object or a CSV row): question and answer
+    required, the rest filled in; DataError naming ``where`` for every problem."""
     question, answer = (_user_text(row.get(k), k, where) for k in USER_QA_FIELDS)
     gold = row.get("gold_doc_ids") or []
     if isinstance(gold, str):  # a CSV cell: ids separated by ';'
         gold = [g.strip() for g in gold.split(";") if g.strip()]
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
         raise DataError(f"{where}: gold_doc_ids must be a list of document ids, got {gold!r}")
-    unanswerable = is_abstention(answer)  # "I don't know", "I do not know", "i dont know" ...
+    unanswerable = bool(_IDK_ANSWER.fullmatch(normalise(answer)))
     kind = str(row.get("type") or ("unanswerable" if unanswerable else "user"))
     if unanswerable != (kind == "unanswerable"):
         raise DataError(
@@ -1253,7 +1264,9 @@ def load_questions(path: Path | str, doc_ids: Sequence[str] | None = None) -> li
         rows = read_jsonl(path, USER_QA_FIELDS)
     else:
         raise DataError(f"{path}: a question file is .jsonl or .csv (question and answer columns)")
-    records = [_user_qa(row, f"{_show(path)} line {n}", f"{path.stem}-{n:03d}") for n, row in rows]
+    records = [
+        user_record(row, f"{_show(path)} line {n}", f"{path.stem}-{n:03d}") for n, row in rows
+    ]
     _check_user_qa(records, rows, path, doc_ids)
     return records
 

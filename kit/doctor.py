@@ -51,13 +51,12 @@ KEY_PACKAGES = (
 READERS: dict[str, tuple[str, str]] = {
     # what reads each file type of your own folder: (importable module, PyPI package)
     ".pdf": ("pypdf", "pypdf"),
-    ".html": ("trafilatura", "trafilatura"),
-    ".md": ("mdit_plain", "mdit-plain"),
     ".docx": ("docx", "python-docx"),
     ".pptx": ("pptx", "python-pptx"),
     ".xlsx": ("openpyxl", "openpyxl"),
 }
-"""The converters' optional packages, by the file type they read (the doctor checks them)."""
+"""The converters' optional packages, by the file type they read (the doctor checks them).
+.md and .html are read without theirs too (plain text, a basic HTML parser)."""
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 

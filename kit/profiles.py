@@ -77,7 +77,7 @@ FIELD_RANGES: dict[str, tuple[bool, float, float | None]] = {
     "grad_accum": (True, 1, None),
     "epochs": (False, 0, None),
     "max_steps": (True, 0, None),
-    "learning_rate": (False, 1e-9, 1.0),
+    "learning_rate": (False, 0, None),  # > 0: checked by train_adapter, with its own message
     "lora_r": (True, 1, 1024),
     "lora_alpha": (True, 1, None),
     "train_examples": (True, 0, None),

@@ -25,7 +25,7 @@ from typing import Any
 from haystack import Document
 
 from kit.citations import doc_id
-from kit.data import IDK, DataError, QARecord, load_questions, supports
+from kit.data import IDK, DataError, QARecord, load_questions, supports, user_record
 from kit.inputs import text, user_path
 
 
@@ -98,19 +98,29 @@ class QuestionWriter:
         if not question or not answer:
             raise DataError("write a question and its answer first (both are needed)")
         row = {
-            "id": f"{self.path.stem}-{self.count + 1:03d}",
+            "id": self._next_id(),
             "question": question,
             "answer": answer,
             "gold_doc_ids": gold,
             "type": "unanswerable" if answer == IDK else "user",
             "split": "test",
         }
+        user_record(row, f"{self.path} (new line)", row["id"])  # checked before it is written
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.records = load_questions(self.path)
         self._pos += 1
         return self.records[-1]
+
+    def _next_id(self) -> str:
+        """``<file stem>-NNN``, one above the largest number in use (lines may be deleted)."""
+        numbers = [
+            int(r.id.rsplit("-", 1)[1])
+            for r in self.records
+            if r.id.startswith(f"{self.path.stem}-") and r.id.rsplit("-", 1)[1].isdigit()
+        ]
+        return f"{self.path.stem}-{max(numbers, default=0) + 1:03d}"
 
 
 def _chunks_of(chunks: Any) -> list[Document]:

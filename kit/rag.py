@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -467,7 +468,7 @@ def _orderable(value: Any) -> bool:
     """A value ``>`` and ``<`` can compare in a Haystack filter: a number or an ISO date."""
     if isinstance(value, bool):
         return False
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):  # NumPy numbers too
         return True
     try:
         datetime.fromisoformat(str(value))

@@ -51,9 +51,10 @@ def default_location(folder: str | Path) -> Path:
 def folder_fingerprint(folder: str | Path, options: str = "") -> str:
     """A hash of what indexing reads: each loadable file's relative path, size and content
     (hidden files and unsupported types are left out, as :func:`kit.data.load_folder` does),
-    and ``options``, how the folder is loaded (the access default, skipping bad files)."""
+    ``options``, how the folder is loaded (the access default, skipping bad files), and the kit
+    version (a new kit may read access levels or files differently: it rebuilds)."""
     folder = Path(folder).expanduser()
-    digest = hashlib.sha256(f"options={options}".encode())
+    digest = hashlib.sha256(f"kit={__version__} options={options}".encode())
     files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
     for path in files:
         rel = path.relative_to(folder) if path != folder else Path(path.name)
@@ -81,9 +82,10 @@ def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Pat
         raise RagError(
             f"{type(index.store).__name__} keeps its own data (a database): it needs no saving"
         )
-    where.mkdir(parents=True, exist_ok=True)
+    where.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds every chunk, confidential too
     (where / RECORD_FILE).unlink(missing_ok=True)
     index.store.save_to_disk(str(where / STORE_FILE))
+    (where / STORE_FILE).chmod(0o600)
     record = {
         **settings_of(index),
         "fingerprint": fingerprint,

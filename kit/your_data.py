@@ -92,13 +92,16 @@ def load_your_data(
     the report says so. Raises DataError naming the file for every problem; no file is changed.
     """
     folder = user_path(docs, "--docs folder", error=DataError)
+    for path, what in ((questions, "--questions"), (examples, "--examples")):
+        if path is not None and str(path).lower() != AUTO:
+            outside_of(folder, path, what)
     documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
     data = YourData(folder, documents, default_access=default_access, skip_bad=skip_bad)
     if questions is not None:
         data.questions = load_questions(questions, doc_ids=[doc_id(d) for d in documents])
     if examples is None:
         return data
-    if str(examples) != AUTO:
+    if str(examples).lower() != AUTO:
         data.examples, data.examples_origin = load_examples(Path(examples)), f"your file {examples}"
         return data
     if not data.questions:
@@ -109,10 +112,21 @@ def load_your_data(
     train = [q for q in data.questions if q.split == "train"]
     data.examples = house_style_examples(train, documents)
     data.examples_origin = (
-        f"built by the kit from your documents and {len(train)} train questions (not written "
-        "by you: house style 'Answer: / detail / Source:')"
+        f"built by the kit from your {'/'.join(TRAINABLE_ACCESS)} documents and {len(train)} "
+        "train questions (not written by you: house style 'Answer: / detail / Source:')"
     )
     return data
+
+
+def outside_of(folder: Path, path: str | Path, what: str) -> None:
+    """DataError when ``path`` lies inside the documents ``folder``: it would be indexed as a
+    document (a question file's gold answers, a previous report) and leak into the answers."""
+    inner = Path(path).expanduser().resolve()
+    if inner.is_relative_to(folder.resolve()):
+        raise DataError(
+            f"{what} {path} is inside the documents folder {folder}: it would be indexed with "
+            "your documents; keep it outside"
+        )
 
 
 def split_for_training(records: Sequence[QARecord], seed: int = 0) -> list[QARecord]:
@@ -129,16 +143,26 @@ def split_for_training(records: Sequence[QARecord], seed: int = 0) -> list[QARec
     return [replace(r, split="train" if r.id in train else "test") for r in records]
 
 
+TRAINABLE_ACCESS = ("public",)
+"""Access levels whose text may go into built training examples: what a model is trained on
+cannot be filtered by role afterwards (the privacy experiment shows it leak)."""
+
+
 def house_style_examples(
-    records: Sequence[QARecord], documents: Sequence[Document], variants: int = 2
+    records: Sequence[QARecord],
+    documents: Sequence[Document],
+    variants: int = 2,
+    levels: Sequence[str] = TRAINABLE_ACCESS,
 ) -> list[ChatExample]:
     """House-style chat examples from questions and the documents that answer them.
 
     Each reply reads ``Answer: <gold answer>.`` / the sentence of a document that holds the
     answer / ``Source: <title> [<doc id>]`` (``Source: none`` and "I don't know" for an
     unanswerable question), as the bundled style set does; each question is asked in
-    ``variants`` wordings. A question whose answer no document sentence holds is left out.
+    ``variants`` wordings. Only documents of the access ``levels`` are read (default: public),
+    and a question whose answer no such sentence holds is left out.
     """
+    documents = [d for d in documents if str((d.meta or {}).get("access", "public")) in levels]
     out: list[ChatExample] = []
     for i, rec in enumerate(records):
         reply, sources = _styled_reply(rec, documents)
@@ -206,10 +230,11 @@ def build_systems(
         "base": plain_system(model, tokenizer, "base", prof),
         "rag": build_rag(index, generator=(model, tokenizer), profile=prof),
     }
-    if not data.examples:
+    if not data.examples or not data.test_questions:  # nothing to compare a fine-tune on
         return systems, index, {}
     log(f"fine-tune on {len(data.examples)} examples ({data.examples_origin})")
-    run = train_adapter(data.examples, profile=prof, output_dir=out_dir / "adapter", reuse=True)
+    sized = fit_to_examples(prof, len(data.examples))
+    run = train_adapter(data.examples, profile=sized, output_dir=out_dir / "adapter", reuse=True)
     ft_model, ft_tok = load_adapter(run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()
     systems["finetuned"] = plain_system(ft_model, ft_tok, "finetuned", prof)
@@ -217,6 +242,17 @@ def build_systems(
         index, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
     )
     return systems, index, {"run": run}
+
+
+def fit_to_examples(prof: Profile, n: int) -> Profile:
+    """``prof`` with a held-out share and a batch that fit ``n`` examples: a quarter held out
+    at most, and a batch no larger than what is left (the gpu profile's batch of 16 does not fit
+    a dozen examples). Profiles that fit are returned as they are."""
+    held_out = min(prof.eval_examples, n // 4)
+    batch = max(1, min(prof.batch_size, n - held_out))
+    if (held_out, batch) == (prof.eval_examples, prof.batch_size):
+        return prof
+    return prof.with_(eval_examples=held_out, batch_size=batch)
 
 
 def parts_table(data: YourData, ran_grid: bool, n_asked: int = 0) -> list[dict[str, str]]:
@@ -235,8 +271,10 @@ def parts_table(data: YourData, ran_grid: bool, n_asked: int = 0) -> list[dict[s
         },
         {
             "part": "fine-tuned and hybrid systems",
-            "ran": "yes" if data.examples else "no",
+            "ran": "yes" if data.examples and ran_grid else "no",
             "why": f"{len(data.examples)} examples, {data.examples_origin}"
+            if data.examples and ran_grid
+            else "no test questions to compare them on: pass --questions FILE"
             if data.examples
             else "no examples: pass --examples FILE, or --examples auto to build house-style "
             "examples from your documents and questions",
@@ -273,6 +311,7 @@ def run_your_data(
     :func:`kit.data.load_folder`.
     """
     prof = resolve_profile(profile)
+    outside_of(user_path(docs, "--docs folder", error=DataError), out_dir, "--out")
     out = writable_folder(out_dir, "--out folder", error=DataError)  # before any work
     data = load_your_data(docs, questions, examples, default_access, skip_bad)
     systems, index, training = build_systems(data, prof, out, log, index_location)

@@ -241,8 +241,12 @@ def test_the_grid_and_scores_say_what_they_take(call, message):
 
 @pytest.mark.parametrize(
     "front",
-    ["access: confidential\naccess: public", "access: public\nAccess: confidential"],
-    ids=["repeated", "other-case"],
+    [
+        "access: confidential\naccess: public",
+        "access: public\nAccess: confidential",
+        'access: confidential\n"access": public',
+    ],
+    ids=["repeated", "other-case", "quoted"],
 )
 def test_an_access_level_set_twice_never_resolves_to_public(tmp_path, front):
     (tmp_path / "a.md").write_text(f"---\ntitle: Pay\n{front}\n---\nSalaries.\n")
@@ -261,6 +265,17 @@ def test_the_access_default_reaches_the_index_of_your_data(tmp_path):
     assert {c.meta["access"] for c in index.store.filter_documents()} == {"confidential"}
     again = index_folder(tmp_path / "docs", location=tmp_path / "idx", log=print)
     assert {c.meta["access"] for c in again.store.filter_documents()} == {"public"}  # rebuilt
+
+
+def test_an_adapter_save_never_replaces_a_folder_that_is_not_a_kit_adapter(tmp_path):
+    from kit.adapters import save_adapter
+
+    mine = tmp_path / "adapter"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(AdapterError, match="not a kit adapter; saving would replace it"):
+        save_adapter(model=None, tokenizer=None, out_dir=mine, fingerprint={})
+    assert (mine / "notes.txt").read_text() == "my notes"
 
 
 def test_a_new_training_run_never_deletes_files_it_did_not_write(tmp_path):
@@ -322,12 +337,14 @@ def test_filters_compare_like_with_like_and_warn_when_they_match_nothing(index, 
 # --------------------------------------------------------------------------- models
 
 
-@pytest.mark.parametrize(
-    ("device", "message"), [("gpu", "Unknown device 'gpu'"), ("cuda", "no cuda device")]
-)
-def test_a_device_this_machine_lacks_is_said_before_loading(device, message):
-    with pytest.raises(ModelError, match=message):
-        load_generator(device=device)
+def test_a_device_this_machine_lacks_is_said_before_loading():
+    from kit.models import best_device
+
+    with pytest.raises(ModelError, match="Unknown device 'gpu'"):
+        load_generator(device="gpu")
+    lacking = "mps" if best_device() == "cuda" else "cuda"  # one this machine does not have
+    with pytest.raises(ModelError, match=f"no {lacking} device"):
+        load_generator(device=lacking)
 
 
 # --------------------------------------------------------------------------- results and checks
@@ -346,13 +363,18 @@ def test_results_tools_refuse_the_wrong_kind_of_value():
         recommend({"tone": "some"})
 
 
-def test_exercise_checks_take_numpy_numbers_and_refuse_nan():
+def test_exercise_checks_take_numpy_numbers_and_tensors_and_refuse_nan():
+    import torch
+
     from kit.exercises import setup
 
     result = setup.q3.evaluate(similarity=math.nan)
     assert not result.passed and "must be a number" in result.message
-    result = setup.q3.evaluate(similarity=np.float32(0.5))
-    assert "must be a number" not in result.message  # a NumPy number is a number
+    for number_like in (np.float32(0.5), torch.tensor([[0.5]])):  # util.cos_sim gives a tensor
+        result = setup.q3.evaluate(similarity=number_like)
+        assert "must be a number" not in result.message, result.message
+    result = setup.q3.evaluate(similarity=np.array([0.5, 0.6]))
+    assert "should be one number" in result.message
 
 
 def test_a_record_list_is_a_list_of_records():

@@ -153,3 +153,18 @@ def test_the_writer_widget_saves_through_its_buttons(tmp_path: Path):
     box.buttons["skip"].click()
     assert [r.type for r in load_questions(path)] == ["user", "unanswerable"]
     assert "<b>2</b> question(s) saved" in box.children[0].value
+
+
+def test_the_writer_checks_a_line_before_writing_it_and_skips_used_ids(tmp_path: Path):
+    path = tmp_path / "mine.jsonl"
+    writer = QuestionWriter(_chunks(), path, seed=1)
+    for _ in range(3):
+        writer.not_answerable("Who founded the company?")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")  # line 2 deleted
+    again = QuestionWriter(_chunks(), path, seed=1)
+    again.not_answerable("Who pays the rent?")
+    assert [r.id for r in load_questions(path)] == ["mine-001", "mine-003", "mine-004"]
+    chunk = again.current
+    saved = again.add("What is said?", (chunk.content or "").split()[0])
+    assert saved.type == "user"

@@ -40,7 +40,7 @@ def test_peak_memory_is_in_megabytes_and_at_least_what_is_held_now():
     now_mb = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     peak = runtime.peak_memory_mb()
     assert now_mb * 0.95 <= peak < now_mb * 100, (now_mb, peak)  # KB read as bytes: x1024 off
-    block = bytearray(int(peak + 100) * 2**20)  # beyond the peak so far
+    block = bytearray(int(peak - now_mb + 100) * 2**20)  # 100 MB beyond the peak so far
     block[::4096] = b"x" * len(block[::4096])
     assert runtime.peak_memory_mb() >= peak + 90
 

@@ -118,3 +118,42 @@ def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, cap
     assert "built by the kit" in html
     assert "Report written to" in capsys.readouterr().out
     assert len(load_questions(questions)) == len(QUESTIONS)  # the user's file is unchanged
+
+
+def test_built_examples_never_hold_text_of_documents_that_are_not_public(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "shop.md").write_text("---\naccess: public\n---\nThe shop opens at 7:00.\n")
+    (folder / "pay.md").write_text("---\naccess: confidential\n---\nThe baker earns 3100 euros.\n")
+    questions = tmp_path / "q.csv"
+    questions.write_text(
+        "question,answer,split\nWhen does the shop open?,7:00,train\n"
+        "What does the baker earn?,3100 euros,train\nWho owns it?,I don't know,test\n"
+    )
+    data = load_your_data(folder, questions, examples=AUTO)
+    replies = " ".join(e.assistant for e in data.examples)
+    assert "7:00" in replies and "3100" not in replies  # the confidential answer is left out
+    assert "public documents" in data.examples_origin
+
+
+def test_files_of_the_run_stay_outside_the_documents_folder(your_data, tmp_path):
+    folder, questions = your_data
+    inside = folder / "questions.csv"
+    inside.write_text(questions.read_text())
+    with pytest.raises(DataError, match="--questions .* is inside the documents folder"):
+        load_your_data(folder, inside)
+    inside.unlink()
+    from kit.your_data import run_your_data
+
+    with pytest.raises(DataError, match="--out .* is inside the documents folder"):
+        run_your_data(folder, questions, out_dir=folder / "report", profile="smoke")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(DOCS)  # nothing created there
+
+
+def test_a_small_example_set_gets_a_batch_and_held_out_share_that_fit():
+    from kit.profiles import get_profile
+    from kit.your_data import fit_to_examples
+
+    gpu = fit_to_examples(get_profile("gpu"), 12)  # 6 train questions x 2 wordings
+    assert gpu.eval_examples == 3 and gpu.batch_size == 9
+    assert fit_to_examples(get_profile("cpu"), 400) == get_profile("cpu")  # fits: unchanged
