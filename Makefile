@@ -6,6 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 PROFILE ?=
+# Where make demo writes its report (empty: outputs/).
+OUT ?=
+# make test runs the tests in this many worker processes (pytest-xdist); 0 runs them in one.
+TEST_WORKERS ?= 2
 # Where torch comes from. Empty: the same index as everything else (on Linux x86_64 the public
 # PyPI index serves the CUDA build of torch, with several GB of NVIDIA libraries). Laptops without
 # an NVIDIA GPU: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu (the CPU build).
@@ -27,7 +31,7 @@ $(STAMP): requirements.lock requirements-models.txt pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m kit run $(if $(PROFILE),--profile $(PROFILE))
+	$(BIN)/python -m kit run $(if $(PROFILE),--profile $(PROFILE)) $(if $(OUT),--out $(OUT))
 
 # The widget tests drive JupyterLab in a real headless browser: Debian's chromium, driven by
 # Playwright (pinned in the lock). Playwright's own browser download is never used.
@@ -39,7 +43,7 @@ browser:
 test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: setup
 	$(BIN)/ruff check --fix .

@@ -5,6 +5,12 @@ Every test of a session shares one kit cache, ``.test-cache/`` in the checkout (
 once per session and then reused, a clean clone starts from an empty cache exactly as CI does, and
 the tests never write into a learner's own cache. Tests about building a thing use their own
 ``tmp_path`` cache.
+
+`make test` runs two worker processes (pytest-xdist, ``--dist loadgroup``). The tests that train
+or read the shared smoke adapters and comparison are put in one ``xdist_group`` (see
+:func:`pytest_collection_modifyitems`): one worker runs them, one after another, while the other
+takes the rest. The model conversion is safe to race (each process writes its own temporary
+folder and renames it into place).
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("KIT_PROFILE", "smoke")
 os.environ["KIT_CACHE"] = str(TEST_CACHE)  # notebook kernels and subprocesses inherit it
+# `make test` runs the tests in parallel worker processes (pytest-xdist, -n): each one computes
+# with its share of the cores, so two workers on two cores do not fight over them.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
 
 import pytest  # noqa: E402
 
@@ -40,8 +51,43 @@ def _no_network_attempts():
     assert not tried, f"code tried to open network connections: {tried}"
 
 
-# Figures that tests measure (e.g. time to first answer) are printed at the end of the run.
+# Notebooks that train into, or read, the shared smoke adapters, comparison and saved indexes.
+SHARED_ARTEFACT_CALLS = ("train_adapter(", "run_comparison(", "run_your_data", "load_adapter(")
+SHARED_ARTEFACT_NOTEBOOKS = ("05_decide.ipynb",)  # reads the costs the comparison measured
+
+
+def _uses_shared_artefacts(item: pytest.Item) -> bool:
+    """Whether a test trains or reads the session's shared smoke adapters or comparison."""
+    if "smoke_comparison" in getattr(item, "fixturenames", ()):
+        return True
+    path = getattr(getattr(item, "callspec", None), "params", {}).get("path")
+    if item.module.__name__ != "tests.test_notebooks" or not isinstance(path, Path):
+        return False  # only notebooks that are run can train or read the artefacts
+    text = path.read_text()
+    return path.name in SHARED_ARTEFACT_NOTEBOOKS or any(c in text for c in SHARED_ARTEFACT_CALLS)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every test that uses the shared smoke artefacts in one group: one worker runs them."""
+    for item in items:
+        if _uses_shared_artefacts(item):
+            item.add_marker(pytest.mark.xdist_group("artefacts"))
+
+
+# Figures that tests measure (e.g. time to first answer) are printed at the end of the run; a
+# worker process hands its figures to the main process when it finishes.
 FIGURES: dict[str, str] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["figures"] = dict(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: the main process, a worker finished
+def pytest_testnodedown(node, error) -> None:
+    FIGURES.update(getattr(node, "workeroutput", {}).get("figures", {}))
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +96,16 @@ def smoke_comparison():
 
     ``run_comparison`` caches it in the test cache, so notebook 04, exercise 03, the browser
     test, the main job and the workshop all read this one result instead of computing their own.
+    A file lock makes a second worker that asks for it wait and then read the cached result.
     """
+    from filelock import FileLock
+
     from kit.compare import run_comparison
 
     start = time.perf_counter()
-    result = run_comparison("smoke", progress=False)
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(TEST_CACHE / "smoke-comparison.lock"):
+        result = run_comparison("smoke", progress=False)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.meta.get("timings", {}).items())
     FIGURES["smoke comparison (session fixture)"] = (
         f"{time.perf_counter() - start:.0f} s here; when computed: {stages}"
@@ -62,15 +113,18 @@ def smoke_comparison():
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def index():
-    """The bundled knowledge base (v1) indexed with the kit's defaults, once per test module."""
+    """The bundled knowledge base (v1) indexed with the kit's defaults, once per session.
+
+    Shared read-only: a test that changes an index builds its own.
+    """
     from kit.rag import build_index
 
     return build_index()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lm():
     """The bundled generator and its tokenizer, at the kit's precision for this machine."""
     from kit.models import load_generator

@@ -1,8 +1,9 @@
 """Execute a notebook top to bottom in a fresh kernel, offline and guarded, like a learner would.
 
 Used by tests/test_notebooks.py. The notebook on disk is never changed: cells are added or
-replaced in memory only (a first cell that switches the network guard on, a last one that asserts
-nothing tried to go online, and, for exercises, the solutions in place of the answer cells).
+added in memory only (a first cell that switches the network guard on, a last one that asserts
+nothing tried to go online, and, for exercises, each solution and its check after the shipped
+answer's check).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from nbclient import NotebookClient
 GUARD_ON = "from kit import netguard as _ng\n_ng.install()"
 GUARD_CHECK = "assert not _ng.attempts, f'tried to go online: {_ng.attempts}'"
 ANSWER_TAG = "answer:"  # a cell tagged "answer:q1" holds the learner's answer to q1
+STRICT_ON = "import os as _os\n_os.environ['KIT_CHECKS_STRICT'] = '1'"
+STRICT_OFF = "del _os.environ['KIT_CHECKS_STRICT']"
 
 
 def load(path: Path) -> nbformat.NotebookNode:
@@ -34,15 +37,37 @@ def answer_cells(nb: nbformat.NotebookNode) -> dict[str, int]:
     return found
 
 
-def fill_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Replace each answer cell with its question's solution code (from the exercise module)."""
+def interleave_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Each task twice in one run: as shipped (its check must say "not done"), then solved.
+
+    After the first ``<q>.check()`` cell that follows the cell tagged ``answer:<q>``, two cells
+    are inserted: the question's solution code, and the same check again in strict mode (a
+    failed check raises). Original check cells are tagged ``check:shipped``, the inserted ones
+    ``check:solved``. The cells after a task then run on its solution, as a learner's would.
+    """
     module_name = nb.metadata.get("kit", {}).get("exercise_module")
     if not module_name:
         raise ValueError("exercise notebook has no metadata.kit.exercise_module")
     module = importlib.import_module(module_name)
-    for name, index in answer_cells(nb).items():
-        nb.cells[index].source = getattr(module, name).solution_code
+    cells = list(nb.cells)
+    for name, index in sorted(answer_cells(nb).items(), key=lambda kv: -kv[1]):
+        check_at = next(
+            i for i in range(index + 1, len(cells)) if f"{name}.check(" in cells[i].source
+        )
+        cells[check_at].metadata.setdefault("tags", []).append("check:shipped")
+        solved = nbformat.v4.new_code_cell(getattr(module, name).solution_code)
+        recheck = nbformat.v4.new_code_cell(
+            f"{STRICT_ON}\n{cells[check_at].source}\n{STRICT_OFF}",
+            metadata={"tags": ["check:solved"]},
+        )
+        cells[check_at + 1 : check_at + 1] = [solved, recheck]
+    nb.cells = cells
     return nb
+
+
+def tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
+    """The cells of ``nb`` that carry ``tag``."""
+    return [c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])]
 
 
 def execute(

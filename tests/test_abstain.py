@@ -46,8 +46,8 @@ def test_threshold_maximises_correct_within_the_false_decline_cap():
 
 
 @pytest.fixture(scope="module")
-def plain() -> rag.RAG:
-    return rag.build_rag(rag.build_index(), profile="smoke", max_new_tokens=24)
+def plain(index) -> rag.RAG:
+    return rag.build_rag(index, profile="smoke", max_new_tokens=24)
 
 
 def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding(plain):

@@ -8,12 +8,7 @@ import pytest
 
 from kit.data import load_documents, load_style, style_compliant
 from kit.hybrid import RAFT_ABSTAIN, raft_examples, raft_plan, raft_training_set
-from kit.rag import build_index, build_rag
-
-
-@pytest.fixture(scope="module")
-def index():
-    return build_index("v1")
+from kit.rag import build_rag
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
 """Every notebook in notebooks/ and exercises/ runs top to bottom on the real bundled models.
 
-Exercise notebooks run twice: once with the solutions put in the answer cells (every check must
-pass: strict mode turns a failed check into an error), once as shipped (every check must say the
-task is not done yet).
+Exercise notebooks run once, each task twice in the same kernel: as shipped (its check must say
+the task is not done yet), then with the solution (its check must pass: strict mode turns a failed
+check into an error).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 SMOKE = {"KIT_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
-CHECK_CALL = re.compile(r"\bq\w*\.check\(")
 
 
 def test_there_are_notebooks_and_exercises():
@@ -45,25 +43,18 @@ def test_notebook_runs(path: Path, request: pytest.FixtureRequest):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
-def test_exercise_solutions_pass(path: Path, request: pytest.FixtureRequest):
+def test_exercise_fails_as_shipped_and_passes_solved(path: Path, request: pytest.FixtureRequest):
     _reads_the_comparison(path, request)
-    nb = runner.fill_solutions(runner.load(path))
-    assert runner.answer_cells(nb), f"{path.name} has no cells tagged answer:qN"
-    executed = runner.execute(nb, cwd=path.parent, env={**SMOKE, "KIT_CHECKS_STRICT": "1"})
-    checks = [c for c in executed.cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
-    assert checks, "no qN.check() calls"
-    for cell in checks:
-        assert "Correct" in runner.text_outputs(cell), cell.source
-
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
-def test_exercise_unfilled_checks_fail(path: Path, request: pytest.FixtureRequest):
-    _reads_the_comparison(path, request)
-    executed = runner.execute(runner.load(path), cwd=path.parent, env=SMOKE)
-    checks = [c for c in executed.cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
-    assert len(checks) >= len(runner.answer_cells(executed))
-    for cell in checks:
+    nb = runner.load(path)
+    answers = runner.answer_cells(nb)
+    assert answers, f"{path.name} has no cells tagged answer:qN"
+    executed = runner.execute(runner.interleave_solutions(nb), cwd=path.parent, env=SMOKE)
+    shipped = runner.tagged(executed, "check:shipped")
+    solved = runner.tagged(executed, "check:solved")
+    assert len(shipped) == len(solved) == len(answers)
+    for cell in shipped:
         shown = runner.text_outputs(cell)
         assert "not attempted" in shown or "Incorrect" in shown, (cell.source, shown)
         assert "Correct." not in shown.replace("Incorrect.", "")
+    for cell in solved:
+        assert "Correct" in runner.text_outputs(cell), cell.source

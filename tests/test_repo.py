@@ -217,7 +217,7 @@ def test_every_kit_module_has_a_test_module_named_after_it():
     modules = [p.stem for p in KIT.glob("*.py") if not p.stem.startswith("__")]
     missing = [m for m in modules if not (ROOT / "tests" / f"test_{m}.py").is_file()]
     assert not missing, f"no tests/test_<module>.py for: {missing}"
-    extra = {"bad_input", "browser", "catalog", "exercise_rag", "newcomer", "notebooks", "repo"}
+    extra = {"bad_input", "browser", "catalog", "exercise_rag", "notebooks", "repo"}
     orphans = [
         p.stem.removeprefix("test_")
         for p in (ROOT / "tests").glob("test_*.py")

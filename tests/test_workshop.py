@@ -34,17 +34,17 @@ def test_prepare_builds_verifies_and_records_every_artefact(manifest):
     assert {"base", "rag", "finetuned", "hybrid", "hybrid-raft"} <= systems
 
 
-def test_prebuilt_adapters_are_what_the_notebooks_reuse(manifest):
+def test_prebuilt_adapters_are_what_the_notebooks_reuse(manifest, index):
     from kit.adapters import ADAPTER_MARKER
     from kit.finetune import adapter_identity, train_adapter
     from kit.hybrid import raft_plan, raft_training_set
-    from kit.rag import build_index, build_rag
+    from kit.rag import build_rag
 
     marker = Path(manifest["artefacts"]["raft_adapter"]) / ADAPTER_MARKER
     written = marker.stat().st_mtime_ns
     style = train_adapter(profile="smoke", reuse=True)  # notebook 02 with USE_PREBUILT = True
     assert str(style.adapter_dir) == manifest["artefacts"]["style_adapter"]
-    rag = build_rag(build_index("v1"), profile="smoke")
+    rag = build_rag(index, profile="smoke")
     raft = train_adapter(
         raft_training_set(rag, "smoke"),
         profile="smoke",
