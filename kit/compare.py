@@ -47,7 +47,7 @@ from kit.data import (
 from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer
 from kit.hybrid import raft_plan, raft_training_set
-from kit.models import cache_dir, load_embedder, load_generator
+from kit.models import cache_dir, load_embedder, load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import DEFAULT_LAYOUT
 from kit.rag import build_index, build_rag
@@ -489,14 +489,18 @@ def _build_systems(
         index, timings["index_s"] = timed(lambda: build_index("v1"))
     else:
         timings["index_s"] = index.seconds
-    model, tokenizer = load_generator(dtype=prof.dtype)
+    generator, why = pick_generator(prof.generator)
+    step(f"load the generator: {generator} ({why})")
+    model, tokenizer = load_generator(generator, dtype=prof.dtype)
     base = plain_system(model, tokenizer, "base", prof)
     rag = build_rag(index, generator=(model, tokenizer), profile=prof)
 
     step(f"fine-tune on the house-style set ({prof.name} profile)")
     # The notebooks' adapter folders: an adapter already trained there with the same settings
     # (by notebook 02 or 03, or prebuilt by `python -m kit workshop prepare`) is reused.
-    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache)
+    ft_run = train_adapter(
+        profile=prof, output_dir=style_dir(prof), reuse=use_cache, base=generator
+    )
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
@@ -509,6 +513,7 @@ def _build_systems(
         profile=prof,
         output_dir=raft_dir(prof),
         reuse=use_cache,
+        base=generator,
         init_adapter=ft_run.adapter_dir,  # RAFT adds retrieval skills on top of the house style
         **raft_plan(prof)["overrides"],
     )
@@ -667,4 +672,7 @@ RECIPE = {
 
 
 def _settings(prof: Any) -> dict[str, Any]:
-    return {"profile": prof.as_dict(), "systems": SYSTEMS, "recipe": RECIPE}
+    """What the result depends on besides the data: the profile, the generator this machine
+    loads for it (offline, the bundled one instead of the profile's hub model), the recipe."""
+    generator = pick_generator(prof.generator)[0]
+    return {"profile": prof.as_dict(), "generator": generator, "systems": SYSTEMS, "recipe": RECIPE}

@@ -27,6 +27,7 @@ from kit.models import (
     cache_dir,
     package_path,
     pick_dtype,
+    pick_generator,
     writable_problem,
 )
 from kit.profiles import Profile, ProfileError, get_profile, pick_profile
@@ -147,6 +148,10 @@ def run_doctor(profile: str | None = None) -> Report:
             else f"KIT_PROFILE={os.environ.get('KIT_PROFILE', '')!r}: unset it or fix its value"
         )
         report.checks.append(Check("profile", FAIL, str(err), fix))
+    if report.profile is not None:
+        name, why = pick_generator(report.profile.generator)
+        said = f"{report.profile.name} profile: {name} ({why})"
+        report.checks.append(Check("generator", OK, said))
     return report
 
 

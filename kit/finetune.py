@@ -81,7 +81,12 @@ from kit.chat_data import (
 from kit.data import ChatExample, DataError, QARecord, style_compliant
 from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, generate_batch
 from kit.inputs import user_path
-from kit.models import DEFAULT_GENERATOR, best_device, cpu_prefers_bf16, load_generator
+from kit.models import (
+    best_device,
+    cpu_prefers_bf16,
+    load_generator,
+    pick_generator,
+)
 from kit.profiles import Profile, resolve_profile
 from kit.runtime import in_notebook, peak_memory_mb
 
@@ -736,7 +741,7 @@ def train_adapter(
     examples: Any = None,
     profile: str | Profile | None = None,
     output_dir: str | Path | None = None,
-    base: str = DEFAULT_GENERATOR,
+    base: str | None = None,
     resume: bool | str | Path = False,
     callbacks: Sequence[TrainerCallback] | None = None,
     live_plot: bool = False,
@@ -754,6 +759,8 @@ def train_adapter(
       examples: None (the bundled house-style set), a list of ChatExample / dicts, or a path to
         your JSONL or CSV file (see :func:`kit.chat_data.load_examples`);
       profile: "smoke", "cpu", "gpu", a Profile, or None (picked for this machine);
+      base: the model to fine-tune; default the profile's ``generator`` (see
+        :func:`kit.models.pick_generator`: the bundled model offline);
       output_dir: where the adapter (``<output_dir>/adapter``) and checkpoints
         (``<output_dir>/checkpoints``) go; default ``<kit cache>/adapters/<data>-<profile>``;
       resume: False (start over: old checkpoints there are removed), True (continue from the last
@@ -784,6 +791,7 @@ def train_adapter(
     ``init_adapter`` is incomplete or was trained on another base model).
     """
     knobs = _settle_knobs(profile, overrides, seed, lora_config, init_adapter, args)
+    base = base or pick_generator(knobs.prof.generator)[0]
     train_set, held_out = _plan_data(examples, knobs.prof, knobs.seed)
     out = out_dir_for(output_dir, examples, knobs.prof)
     ckpt_dir = out / "checkpoints"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kit.generate import BATCH_SIZE
-from kit.models import load_generator, pick_dtype
+from kit.models import load_generator, pick_dtype, pick_generator
 from kit.profiles import Profile, resolve_profile
 
 
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     records = eval_records(profile=profile.with_(eval_questions=args.questions))
     questions = [r.question for r in records]
-    model, tokenizer = load_generator(dtype=profile.dtype)
+    model, tokenizer = load_generator(pick_generator(profile.generator)[0], dtype=profile.dtype)
     rag = build_rag(build_index("v1"), generator=(model, tokenizer), profile=profile)
     rag.answer(questions[0])  # warm-up outside the timing
     figures = time_answers(

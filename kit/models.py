@@ -179,6 +179,29 @@ def resolve_model(name: str = DEFAULT_GENERATOR, dtype: str = "bfloat16") -> str
     )
 
 
+def pick_generator(name: str = DEFAULT_GENERATOR) -> tuple[str, str]:
+    """The generator to load for a profile's ``generator`` field, and why, in words.
+
+    In: a bundled name, a local folder or a hub id (the ``gpu`` profile names a larger hub
+    model). Out: ``(name to load, reason)``. A bundled name or a folder is itself; a hub id is
+    itself online (``HF_HUB_OFFLINE`` unset) or when the hub cache holds a copy. Offline without
+    a copy, the bundled default instead: the offline default never changes.
+    """
+    name = str(name).strip() or DEFAULT_GENERATOR
+    if name in BUNDLED:
+        return name, "bundled with the kit, works offline"
+    if Path(name).expanduser().exists() or not _looks_like_hub_id(name):
+        return name, "your model, a local folder"
+    if not _offline():
+        return name, "a hub model: online, downloaded once into the hub cache"
+    if _in_hub_cache(name):
+        return name, "a hub model: offline, from the copy in the hub cache"
+    return DEFAULT_GENERATOR, (
+        f"bundled with the kit: {name} is a hub model, HF_HUB_OFFLINE is set and the hub cache "
+        "has no copy (go online once to use it)"
+    )
+
+
 def convert_gguf(
     name: str = DEFAULT_GENERATOR, dtype: str = "bfloat16", rebuild: bool = False
 ) -> Path:

@@ -65,7 +65,13 @@ from kit.generate import (
 )
 from kit.inputs import InputError, number
 from kit.inputs import text as text_arg
-from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_generator, resolve_model
+from kit.models import (
+    DEFAULT_EMBEDDER,
+    DEFAULT_GENERATOR,
+    load_generator,
+    pick_generator,
+    resolve_model,
+)
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import (
     DEFAULT_LAYOUT,
@@ -1107,15 +1113,18 @@ def build_rag(
     """A :class:`RAG` over ``index`` in ``mode`` with ``generator`` (see :func:`chat_generator`).
 
     ``top_k``, ``max_new_tokens`` and ``dtype`` come from the profile (``None``: the one picked
-    for this machine) unless given in ``options``; other options: ``layout`` (a name of
-    ``kit.prompts.LAYOUTS`` or a ``Layout``; default the measured best), ``candidates``,
-    ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules for the system
-    message), ``system``.
+    for this machine) unless given in ``options``, and so does the generator when ``generator``
+    is ``None`` (the profile's ``generator``, see :func:`kit.models.pick_generator`). Other
+    options: ``layout`` (a name of ``kit.prompts.LAYOUTS`` or a ``Layout``; default the measured
+    best), ``candidates``, ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules
+    for the system message), ``system``.
     """
     prof = resolve_profile(profile)
     options.setdefault("top_k", prof.top_k)
     options.setdefault("max_new_tokens", prof.max_new_tokens)
     options.setdefault("dtype", prof.dtype)
+    if generator is None:
+        generator = pick_generator(prof.generator)[0]
     return RAG(index, mode=mode, generator=generator, **options)
 
 

@@ -30,7 +30,13 @@ from kit.evaluate import (
 )
 from kit.generate import BATCH_SIZE, generate
 from kit.hybrid import context_effect, describe_context_effect
-from kit.models import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, load_embedder, load_generator
+from kit.models import (
+    DEFAULT_EMBEDDER,
+    DEFAULT_GENERATOR,
+    load_embedder,
+    load_generator,
+    pick_generator,
+)
 from kit.profiles import Profile, resolve_profile
 from kit.rag import Index, build_index
 from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
@@ -79,12 +85,14 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
 
 
 def _machine(report: Report, prof: Profile) -> None:
-    """Stage 1: the doctor's checks, then one answer and one embedding from the bundled models."""
+    """Stage 1: the doctor's checks, then one answer and one embedding from the two models."""
     doc = run_doctor(prof.name)
     print(doc.to_text(), flush=True)
-    report.add_text("Machine check", doc.to_text())
-    contact = first_contact(prof.dtype, prof.max_new_tokens)
-    report.add_table("First contact with the bundled models", contact)
+    generator, why = pick_generator(prof.generator)
+    print(f"   generator: {generator} ({why})", flush=True)
+    report.add_text("Machine check", f"{doc.to_text()}\ngenerator: {generator} ({why})")
+    contact = first_contact(prof.dtype, prof.max_new_tokens, generator)
+    report.add_table("First contact with the two models", contact)
 
 
 def _retrieval(report: Report) -> Index:
@@ -210,18 +218,21 @@ def _step(n: int, what: str, start: float) -> None:
     print(f"== {n}/{STEPS} {what}  [{time.perf_counter() - start:.0f} s]", flush=True)
 
 
-def first_contact(dtype: str = "auto", max_new_tokens: int = 48) -> list[dict[str, object]]:
-    """Load each bundled model, generate one answer and one embedding; return rows for a table."""
+def first_contact(
+    dtype: str = "auto", max_new_tokens: int = 48, generator: str = DEFAULT_GENERATOR
+) -> list[dict[str, object]]:
+    """Load the generator (default the bundled one) and the bundled embedder, generate one
+    answer and one embedding; return rows for a table."""
     rows: list[dict[str, object]] = []
     start = time.perf_counter()
-    model, tokenizer = load_generator(DEFAULT_GENERATOR, dtype=dtype)
+    model, tokenizer = load_generator(generator, dtype=dtype)
     load_s = time.perf_counter() - start
     question = "In one sentence, what is retrieval-augmented generation?"
     answer = generate(model, tokenizer, question, max_new_tokens=max_new_tokens)
-    print(f"   {DEFAULT_GENERATOR}: {answer.text!r} ({answer.tokens_per_second:.1f} tok/s)")
+    print(f"   {generator}: {answer.text!r} ({answer.tokens_per_second:.1f} tok/s)")
     rows.append(
         {
-            "model": DEFAULT_GENERATOR,
+            "model": generator,
             "input": question,
             "output": answer.text,
             "load s": round(load_s, 1),

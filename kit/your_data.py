@@ -45,7 +45,7 @@ from kit.data import (
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
 from kit.finetune import train_adapter
 from kit.inputs import user_path, writable_folder
-from kit.models import load_generator
+from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
 from kit.rag import build_rag
@@ -225,7 +225,7 @@ def build_systems(
         skip_bad=data.skip_bad,
         log=log,
     )
-    model, tokenizer = load_generator(dtype=prof.dtype)
+    model, tokenizer = load_generator(pick_generator(prof.generator)[0], dtype=prof.dtype)
     systems: dict[str, Any] = {
         "base": plain_system(model, tokenizer, "base", prof),
         "rag": build_rag(index, generator=(model, tokenizer), profile=prof),
@@ -334,7 +334,8 @@ def _report(
     if result is not None:
         report.add_lead("What this run found", verdict(result.scores))
     ran = parts_table(data, result is not None, prof.eval_questions)
-    report.add_table("Which parts ran", ran, note=repr(index))
+    generator, why = pick_generator(prof.generator)
+    report.add_table("Which parts ran", ran, note=f"{index!r}; generator: {generator} ({why})")
     if result is None:
         return report
     intervals = summarise_intervals(result.scores)

@@ -107,7 +107,8 @@ def smoke_comparison():
     with FileLock(TEST_CACHE / "smoke-comparison.lock"):
         result = run_comparison("smoke", progress=False)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.meta.get("timings", {}).items())
-    FIGURES["smoke comparison (session fixture)"] = (
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "one process")
+    FIGURES[f"smoke comparison (session fixture, {worker})"] = (
         f"{time.perf_counter() - start:.0f} s here; when computed: {stages}"
     )
     return result

@@ -137,3 +137,17 @@ def test_data_fingerprint_changes_with_the_data(tmp_path):
     first = compare.data_fingerprint(tmp_path)
     (tmp_path / "a.txt").write_text("two")
     assert compare.data_fingerprint(tmp_path) != first
+
+
+def test_the_generator_this_machine_loads_is_in_the_cache_key(tmp_path, monkeypatch):
+    from kit import models
+    from kit.profiles import get_profile
+
+    gpu = get_profile("gpu")
+    offline = compare.comparison_key(gpu)["settings"]  # the tests run offline: bundled model
+    assert offline["generator"] == models.DEFAULT_GENERATOR
+    assert offline["profile"]["generator"] == gpu.generator  # what the profile asked for
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert compare.comparison_key(gpu)["settings"]["generator"] == gpu.generator  # online
+    mine = compare.comparison_key(gpu.with_(generator=str(tmp_path)))
+    assert mine["settings"]["generator"] == str(tmp_path) != offline["generator"]

@@ -16,7 +16,10 @@ def test_doctor_on_this_machine_is_ready():
     assert report.ok, text
     assert "model smollm2-135m-instruct" in text and "torch" in text
     assert report.profile is not None and report.profile.name == "smoke"  # KIT_PROFILE in tests
+    assert "smoke profile: smollm2-135m-instruct (bundled with the kit, works offline)" in text
     assert "<table>" in report._repr_html_()
+    gpu = run_doctor("gpu").to_text()  # offline (as the tests are): the bundled model, and why
+    assert "gpu profile: smollm2-135m-instruct (bundled with the kit: HuggingFaceTB/" in gpu
 
 
 def test_doctor_flags_a_missing_model_package_with_its_fix(monkeypatch):

@@ -441,3 +441,23 @@ def test_training_arguments_that_contradict_the_run_are_refused(tmp_path):
     ):
         train_adapter(profile=tiny, output_dir=tmp_path / "run", args=args)
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_the_profile_generator_is_what_trains_and_answers(tmp_path, converted, index):
+    """The gpu profile's larger model, tried with a local folder (no hub here): the profile's
+    ``generator`` is the base the adapter records, and the model a RAG answers with."""
+    import shutil
+    from pathlib import Path
+
+    from kit.profiles import get_profile
+    from kit.rag import build_rag
+
+    mine = tmp_path / "my-model"
+    shutil.copytree(converted, mine, copy_function=os.link)  # the same weights, another model
+    prof = get_profile("smoke").with_(generator=str(mine))
+    run = train_adapter(output_dir=tmp_path / "run", **{**TINY, "profile": prof})
+    assert run.settings["base"] == str(mine)
+    qa = build_rag(index, profile=prof, max_new_tokens=8)
+    model, _ = qa.model_and_tokenizer
+    assert Path(model.name_or_path) == mine.resolve()
+    assert qa.answer("How many sensors can one H4 hub take?").text

@@ -139,3 +139,19 @@ def test_unknown_names_paths_and_hub_ids(tmp_path, monkeypatch):
 def test_hub_id_offline_is_a_clear_error():
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set"):
         models.load_generator("someone/not-a-cached-model")
+
+
+def test_the_profile_generator_online_offline_and_local(tmp_path, monkeypatch):
+    hub_id = "HuggingFaceTB/SmolLM2-360M-Instruct"
+    assert models.pick_generator("smollm2-135m-instruct")[0] == "smollm2-135m-instruct"
+    assert models.pick_generator(str(tmp_path)) == (str(tmp_path), "your model, a local folder")
+    name, why = models.pick_generator(hub_id)  # offline (as the tests are), no copy: bundled
+    assert name == models.DEFAULT_GENERATOR and hub_id in why and "HF_HUB_OFFLINE" in why
+    monkeypatch.setattr(models, "_in_hub_cache", lambda repo: repo == hub_id)
+    assert models.pick_generator(hub_id)[0] == hub_id  # offline, but the hub cache has a copy
+    monkeypatch.setattr(models, "_in_hub_cache", lambda repo: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert models.pick_generator(hub_id) == (
+        hub_id,
+        "a hub model: online, downloaded once into the hub cache",
+    )

@@ -34,3 +34,15 @@ def test_pick_profile_order(monkeypatch):
     monkeypatch.setenv("KIT_PROFILE", "nope")
     with pytest.raises(ProfileError):
         profiles.resolve_profile(None)
+
+
+def test_a_gpu_gets_a_larger_generator_and_the_offline_default_stays():
+    from kit.models import DEFAULT_GENERATOR
+
+    smoke, cpu, gpu = (get_profile(n) for n in ("smoke", "cpu", "gpu"))
+    assert smoke.generator == cpu.generator == DEFAULT_GENERATOR
+    assert gpu.generator == profiles.GPU_GENERATOR and "/" in gpu.generator  # a hub id
+    assert cpu.with_(generator="my/model").generator == "my/model"
+    for bad in ("", "   ", 3, None):
+        with pytest.raises(ProfileError, match="generator"):
+            cpu.with_(generator=bad)

@@ -48,6 +48,7 @@ def test_make_demo_writes_the_report(tmp_path, smoke_comparison, report_figure):
     path = tmp_path / "report.html"
     html = path.read_text()
     assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html
+    assert "generator: smollm2-135m-instruct (bundled with the kit, works offline)" in html
     sections = ("Retrieval: BM25", "The grid", "Sources in the prompt", "Freshness", "Privacy")
     assert "Citations: written by the model, or attributed by the kit" in html
     for section in (*sections, "Prompt injection"):

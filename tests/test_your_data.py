@@ -113,6 +113,7 @@ def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, cap
     assert main([*argv, "--examples", AUTO, "--profile", "smoke", "--out", str(out)]) == 0
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Which parts ran" in html and "What this run found" in html
+    assert "generator: smollm2-135m-instruct (bundled with the kit, works offline)" in html
     for system in ("base", "rag", "finetuned", "hybrid"):
         assert f">{system}<" in html, system
     assert "built by the kit" in html
