@@ -238,8 +238,8 @@ def data_fingerprint(root: Path | None = None) -> str:
     root = Path(root or DATA_DIR)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts:
-            continue
+        if "__pycache__" in path.parts or any(part.endswith(".kit-index") for part in path.parts):
+            continue  # a saved index of a data folder (kit.saved_index) is not data
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -675,4 +675,16 @@ def _settings(prof: Any) -> dict[str, Any]:
     """What the result depends on besides the data: the profile, the generator this machine
     loads for it (offline, the bundled one instead of the profile's hub model), the recipe."""
     generator = pick_generator(prof.generator)[0]
-    return {"profile": prof.as_dict(), "generator": generator, "systems": SYSTEMS, "recipe": RECIPE}
+    settings = {"profile": prof.as_dict(), "generator": generator}
+    if Path(generator).is_dir():  # your own model folder: its files, so a new save recomputes
+        settings["generator_files"] = _files_signature(Path(generator))
+    return {**settings, "systems": SYSTEMS, "recipe": RECIPE}
+
+
+def _files_signature(folder: Path) -> str:
+    """A short hash of the names, sizes and modification times of the files in ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)} {stat.st_size} {stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]

@@ -126,7 +126,7 @@ class Report:
         )
 
 
-def run_doctor(profile: str | None = None) -> Report:
+def run_doctor(profile: str | Profile | None = None) -> Report:
     """Run every check and pick a profile (``profile`` forces one). Out: a :class:`Report`."""
     report = Report()
     report.checks.append(_check_python())

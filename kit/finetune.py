@@ -759,8 +759,9 @@ def train_adapter(
       examples: None (the bundled house-style set), a list of ChatExample / dicts, or a path to
         your JSONL or CSV file (see :func:`kit.chat_data.load_examples`);
       profile: "smoke", "cpu", "gpu", a Profile, or None (picked for this machine);
-      base: the model to fine-tune; default the profile's ``generator`` (see
-        :func:`kit.models.pick_generator`: the bundled model offline);
+      base: the model to fine-tune; default the base of ``init_adapter`` if given, else the
+        profile's ``generator`` (see :func:`kit.models.pick_generator`: the bundled model
+        offline);
       output_dir: where the adapter (``<output_dir>/adapter``) and checkpoints
         (``<output_dir>/checkpoints``) go; default ``<kit cache>/adapters/<data>-<profile>``;
       resume: False (start over: old checkpoints there are removed), True (continue from the last
@@ -791,6 +792,8 @@ def train_adapter(
     ``init_adapter`` is incomplete or was trained on another base model).
     """
     knobs = _settle_knobs(profile, overrides, seed, lora_config, init_adapter, args)
+    if base is None and init_adapter is not None:  # continue on the model it was trained on
+        base = read_adapter_info(init_adapter)["base"].get("name")
     base = base or pick_generator(knobs.prof.generator)[0]
     train_set, held_out = _plan_data(examples, knobs.prof, knobs.seed)
     out = out_dir_for(output_dir, examples, knobs.prof)

@@ -184,21 +184,27 @@ def pick_generator(name: str = DEFAULT_GENERATOR) -> tuple[str, str]:
 
     In: a bundled name, a local folder or a hub id (the ``gpu`` profile names a larger hub
     model). Out: ``(name to load, reason)``. A bundled name or a folder is itself; a hub id is
-    itself online (``HF_HUB_OFFLINE`` unset) or when the hub cache holds a copy. Offline without
-    a copy, the bundled default instead: the offline default never changes.
+    itself online (neither ``HF_HUB_OFFLINE`` nor ``TRANSFORMERS_OFFLINE`` set) or when the hub
+    cache holds a copy. Offline without a copy, the bundled default instead: the offline default
+    never changes. A name that is none of these raises :class:`ModelError`.
     """
     name = str(name).strip() or DEFAULT_GENERATOR
     if name in BUNDLED:
+        if BUNDLED[name].kind != "generator":
+            raise ModelError(f"{name!r} is the {BUNDLED[name].kind}, not a generator.")
         return name, "bundled with the kit, works offline"
-    if Path(name).expanduser().exists() or not _looks_like_hub_id(name):
-        return name, "your model, a local folder"
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return str(folder.resolve()), "your model, a local folder"
+    if not _looks_like_hub_id(name):
+        resolve_model(name)  # raises: not bundled, not a folder, not a hub id (it says so)
     if not _offline():
         return name, "a hub model: online, downloaded once into the hub cache"
     if _in_hub_cache(name):
         return name, "a hub model: offline, from the copy in the hub cache"
     return DEFAULT_GENERATOR, (
-        f"bundled with the kit: {name} is a hub model, HF_HUB_OFFLINE is set and the hub cache "
-        "has no copy (go online once to use it)"
+        f"bundled with the kit: {name} is a hub model, this machine is offline (HF_HUB_OFFLINE "
+        "or TRANSFORMERS_OFFLINE is set) and the hub cache has no copy (go online once to use it)"
     )
 
 
@@ -455,8 +461,10 @@ def _looks_like_hub_id(name: str) -> bool:
 
 
 def _offline() -> bool:
-    """True when HF_HUB_OFFLINE says no hub downloads (as the kit's tests and CI set it)."""
-    return os.environ.get("HF_HUB_OFFLINE", "") not in {"", "0"}
+    """True when HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE says no hub downloads (the kit's tests
+    and CI set both)."""
+    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(var, "") not in {"", "0"} for var in flags)
 
 
 def _in_hub_cache(repo_id: str) -> bool:

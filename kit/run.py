@@ -53,13 +53,13 @@ EXPERIMENT_COLUMNS: dict[str, list[str]] = {
 }
 
 
-def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path:
+def run_all(profile: str | Profile | None = None, out_dir: str | Path = "outputs") -> Path:
     """Run every stage with ``profile`` (None = picked by the doctor); return the report's path."""
     start = time.perf_counter()
     prof = resolve_profile(profile)
     report = Report(title="RAG vs fine-tuning: the walk-through, measured", profile=prof.name)
 
-    _step(1, "the machine and the two bundled models", start)
+    _step(1, "the machine and the two models", start)
     _machine(report, prof)
 
     _step(2, "RAG: index the knowledge base, compare the retrieval modes", start)
@@ -86,12 +86,10 @@ def run_all(profile: str | None = None, out_dir: str | Path = "outputs") -> Path
 
 def _machine(report: Report, prof: Profile) -> None:
     """Stage 1: the doctor's checks, then one answer and one embedding from the two models."""
-    doc = run_doctor(prof.name)
+    doc = run_doctor(prof)  # the profile itself: its generator may be your own (with_)
     print(doc.to_text(), flush=True)
-    generator, why = pick_generator(prof.generator)
-    print(f"   generator: {generator} ({why})", flush=True)
-    report.add_text("Machine check", f"{doc.to_text()}\ngenerator: {generator} ({why})")
-    contact = first_contact(prof.dtype, prof.max_new_tokens, generator)
+    report.add_text("Machine check", doc.to_text())
+    contact = first_contact(prof.dtype, prof.max_new_tokens, pick_generator(prof.generator)[0])
     report.add_table("First contact with the two models", contact)
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kit import __version__
 from kit.data import FOLDER_SUFFIXES, DataError, load_folder
@@ -36,6 +37,9 @@ from kit.rag import (
     build_index,
 )
 from kit.store import new_store
+
+if TYPE_CHECKING:
+    from haystack import Document
 
 STORE_FILE = "store.json"
 RECORD_FILE = "kit-index.json"
@@ -160,13 +164,16 @@ def index_folder(
     split_length: int = DEFAULT_SPLIT_LENGTH,
     split_overlap: int = DEFAULT_SPLIT_OVERLAP,
     log: Any = print,
+    documents: Sequence[Document] | None = None,
 ) -> Index:
     """The index of a folder of your documents: the saved one when the folder and the settings
     are unchanged, else built (:func:`kit.rag.build_index` on :func:`kit.data.load_folder`)
     and saved. ``location``: where to save (default :func:`default_location`);
     ``default_access`` / ``skip_bad``: as :func:`kit.data.load_folder` (part of the
     fingerprint: another access default rebuilds); ``rebuild``: build even if a saved index
-    fits. Out: the Index (``index.seconds`` is the build time)."""
+    fits; ``documents``: the folder's documents if you have just loaded them with these access
+    options (a rebuild then does not read and convert every file a second time). Out: the
+    Index (``index.seconds`` is the build time)."""
     folder = user_path(folder, "folder", error=DataError)  # a folder, or one file in it
     where = Path(location).expanduser() if location is not None else default_location(folder)
     settings = dict(
@@ -187,8 +194,9 @@ def index_folder(
             log(
                 f"{folder} or the settings changed since the index in {where} was saved: rebuilding"
             )
-    docs = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
-    index = build_index(docs, progress=True, **settings)  # minutes on a laptop: show them
+    if documents is None:
+        documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
+    index = build_index(list(documents), progress=True, **settings)  # minutes on a laptop: shown
     try:
         save_index(index, where, fingerprint)
         log(f"Index saved to {where}")

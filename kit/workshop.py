@@ -31,7 +31,7 @@ from typing import Any
 from kit import __version__
 from kit.adapters import check_adapter, load_adapter, raft_dir, read_adapter_info, style_dir
 from kit.doctor import FAIL, OK, WARN, Check, Report, run_doctor
-from kit.models import DEFAULT_GENERATOR, cache_dir, resolve_model
+from kit.models import DEFAULT_GENERATOR, cache_dir, pick_generator, resolve_model
 from kit.profiles import Profile, resolve_profile
 
 REPRODUCE_QUESTIONS = 3  # grid questions re-answered by the reloaded adapter in the check
@@ -58,7 +58,8 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
     doctor = run_doctor(prof.name)
     if not doctor.ok:
         raise RuntimeError("This machine is not ready:\n" + doctor.to_text())
-    log(f"1/3 the bundled generator: {resolve_model(DEFAULT_GENERATOR)}")
+    generator, why = pick_generator(prof.generator)
+    log(f"1/3 the generator: {generator} ({why}): {resolve_model(generator)}")
     log(f"2/3 adapters and the comparison ({prof.name} profile; reused when already built)")
     result = run_comparison(prof, log=lambda m: log(f"    {m}"))
     log("3/3 verify: reload the prebuilt adapter and reproduce stored answers")
@@ -71,6 +72,7 @@ def prepare(profile: str | Profile | None = None, log: Any = print) -> dict[str,
     manifest = {
         "kit_version": __version__,
         "profile": prof.name,
+        "generator": generator,
         "data": data_fingerprint(),
         "built": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": round(time.perf_counter() - start, 1),
@@ -169,6 +171,10 @@ def _check_artefacts(prof: Profile) -> list[Check]:
         return [
             Check("workshop artefacts", FAIL, f"prepared for another {' and '.join(stale)}", fix)
         ]
+    generator, why = pick_generator(prof.generator)
+    if manifest.get("generator", DEFAULT_GENERATOR) != generator:
+        said = f"prepared with {manifest.get('generator')}; this machine loads {generator} ({why})"
+        return [Check("workshop artefacts", FAIL, said, f"copy the hub cache too, or {fix}")]
     for name, folder in (("style adapter", style_dir(prof)), ("RAFT adapter", raft_dir(prof))):
         problem = check_adapter(folder / "adapter")
         checks.append(Check(name, FAIL, problem, fix) if problem else Check(name, OK, str(folder)))

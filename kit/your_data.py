@@ -224,6 +224,7 @@ def build_systems(
         default_access=data.default_access,  # the same access decisions as load_your_data
         skip_bad=data.skip_bad,
         log=log,
+        documents=data.documents,  # read once, by load_your_data
     )
     model, tokenizer = load_generator(pick_generator(prof.generator)[0], dtype=prof.dtype)
     systems: dict[str, Any] = {

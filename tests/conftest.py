@@ -6,11 +6,11 @@ once per session and then reused, a clean clone starts from an empty cache exact
 the tests never write into a learner's own cache. Tests about building a thing use their own
 ``tmp_path`` cache.
 
-`make test` runs two worker processes (pytest-xdist, ``--dist loadgroup``). The tests that train
-or read the shared smoke adapters and comparison are put in one ``xdist_group`` (see
-:func:`pytest_collection_modifyitems`): one worker runs them, one after another, while the other
-takes the rest. The model conversion is safe to race (each process writes its own temporary
-folder and renames it into place).
+`make test` runs two worker processes (pytest-xdist, ``-n 2``). The tests that train, change or
+read the shared smoke adapters and comparison are scheduled as one unit (see
+:func:`shares_artefacts` and :func:`pytest_xdist_make_scheduler`): one worker runs them, one after
+another, while the other takes the rest. The model conversion is safe to race (each process
+writes its own temporary folder and renames it into place).
 """
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("KIT_PROFILE", "smoke")
 os.environ["KIT_CACHE"] = str(TEST_CACHE)  # notebook kernels and subprocesses inherit it
-# `make test` runs the tests in parallel worker processes (pytest-xdist, -n): each one computes
-# with its share of the cores, so two workers on two cores do not fight over them.
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
+# An empty hub cache: what the tests see never depends on the models this machine downloaded.
+os.environ["HF_HUB_CACHE"] = str(TEST_CACHE / "hub-cache")
+# `make test` runs the tests in two worker processes (pytest-xdist). Each keeps torch's threads:
+# a worker alone on the machine uses every core. Threads that wait at a barrier sleep instead of
+# spinning, so two workers computing at once share the cores without burning them (measured on
+# the emulated slow kind: 14:27 against 16:13 with one thread per worker).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 
@@ -51,28 +54,64 @@ def _no_network_attempts():
     assert not tried, f"code tried to open network connections: {tried}"
 
 
-# Notebooks that train into, or read, the shared smoke adapters, comparison and saved indexes.
+# The tests that train, change or read the shared smoke adapters and comparison (and notebook 06,
+# which writes outputs/your_data): one worker runs them, one after another. Whole modules, and
+# the notebooks whose code trains or reads them.
+SHARED_ARTEFACT_MODULES = (
+    "tests/test_browser.py",
+    "tests/test_grid_bench.py",
+    "tests/test_run.py",
+    "tests/test_workshop.py",
+)
 SHARED_ARTEFACT_CALLS = ("train_adapter(", "run_comparison(", "run_your_data", "load_adapter(")
 SHARED_ARTEFACT_NOTEBOOKS = ("05_decide.ipynb",)  # reads the costs the comparison measured
 
 
-def _uses_shared_artefacts(item: pytest.Item) -> bool:
-    """Whether a test trains or reads the session's shared smoke adapters or comparison."""
-    if "smoke_comparison" in getattr(item, "fixturenames", ()):
+def shares_artefacts(nodeid: str) -> bool:
+    """Whether the test ``nodeid`` trains, changes or reads the shared smoke artefacts.
+
+    Decided from the node id alone: pytest-xdist's main process schedules by node ids.
+    """
+    module, _, name = nodeid.partition("::")
+    if module in SHARED_ARTEFACT_MODULES:
         return True
-    path = getattr(getattr(item, "callspec", None), "params", {}).get("path")
-    if item.module.__name__ != "tests.test_notebooks" or not isinstance(path, Path):
+    if module != "tests/test_notebooks.py" or "[" not in name:
         return False  # only notebooks that are run can train or read the artefacts
-    text = path.read_text()
-    return path.name in SHARED_ARTEFACT_NOTEBOOKS or any(c in text for c in SHARED_ARTEFACT_CALLS)
+    folder = "notebooks" if name.startswith("test_notebook_runs") else "exercises"
+    notebook = ROOT / folder / name[name.index("[") + 1 : name.rindex("]")]
+    if notebook.name in SHARED_ARTEFACT_NOTEBOOKS:
+        return True
+    return any(call in notebook.read_text() for call in SHARED_ARTEFACT_CALLS)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put every test that uses the shared smoke artefacts in one group: one worker runs them."""
-    for item in items:
-        if _uses_shared_artefacts(item):
-            item.add_marker(pytest.mark.xdist_group("artefacts"))
+    """A test that asks for the shared comparison must be scheduled with the others."""
+    strays = [
+        i.nodeid
+        for i in items
+        if "smoke_comparison" in getattr(i, "fixturenames", ()) and not shares_artefacts(i.nodeid)
+    ]
+    if strays:
+        raise pytest.UsageError(
+            f"{strays} use smoke_comparison: add their module to SHARED_ARTEFACT_MODULES in "
+            "tests/conftest.py, so that one worker runs every test of the shared artefacts"
+        )
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, in the main process
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Hand out tests one by one, except those of the shared artefacts: one unit, one worker.
+
+    (pytest-xdist's own ``--dist loadgroup`` renames node ids, which pytest 9 ignores: its
+    groups are silently split.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedArtefactsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "shared artefacts" if shares_artefacts(nodeid) else nodeid
+
+    return SharedArtefactsTogether(config, log)
 
 
 # Figures that tests measure (e.g. time to first answer) are printed at the end of the run; a

@@ -1,7 +1,7 @@
 """Execute a notebook top to bottom in a fresh kernel, offline and guarded, like a learner would.
 
-Used by tests/test_notebooks.py. The notebook on disk is never changed: cells are added or
-added in memory only (a first cell that switches the network guard on, a last one that asserts
+Used by tests/test_notebooks.py. The notebook on disk is never changed: cells are added in
+memory only (a first cell that switches the network guard on, a last one that asserts
 nothing tried to go online, and, for exercises, each solution and its check after the shipped
 answer's check).
 """
@@ -52,8 +52,10 @@ def interleave_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     cells = list(nb.cells)
     for name, index in sorted(answer_cells(nb).items(), key=lambda kv: -kv[1]):
         check_at = next(
-            i for i in range(index + 1, len(cells)) if f"{name}.check(" in cells[i].source
+            (i for i in range(index + 1, len(cells)) if f"{name}.check(" in cells[i].source), None
         )
+        if check_at is None:
+            raise ValueError(f"the cell tagged answer:{name} has no {name}.check() cell after it")
         cells[check_at].metadata.setdefault("tags", []).append("check:shipped")
         solved = nbformat.v4.new_code_cell(getattr(module, name).solution_code)
         recheck = nbformat.v4.new_code_cell(

@@ -137,6 +137,10 @@ def test_data_fingerprint_changes_with_the_data(tmp_path):
     first = compare.data_fingerprint(tmp_path)
     (tmp_path / "a.txt").write_text("two")
     assert compare.data_fingerprint(tmp_path) != first
+    second = compare.data_fingerprint(tmp_path)
+    (tmp_path / "docs.kit-index").mkdir()  # `kit run --docs` saves an index beside a folder
+    (tmp_path / "docs.kit-index" / "store.json").write_text("{}")
+    assert compare.data_fingerprint(tmp_path) == second
 
 
 def test_the_generator_this_machine_loads_is_in_the_cache_key(tmp_path, monkeypatch):
@@ -148,6 +152,9 @@ def test_the_generator_this_machine_loads_is_in_the_cache_key(tmp_path, monkeypa
     assert offline["generator"] == models.DEFAULT_GENERATOR
     assert offline["profile"]["generator"] == gpu.generator  # what the profile asked for
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
     assert compare.comparison_key(gpu)["settings"]["generator"] == gpu.generator  # online
     mine = compare.comparison_key(gpu.with_(generator=str(tmp_path)))
-    assert mine["settings"]["generator"] == str(tmp_path) != offline["generator"]
+    assert mine["settings"]["generator"] == str(tmp_path.resolve()) != offline["generator"]
+    (tmp_path / "model.safetensors").write_bytes(b"saved again")  # the same folder, new weights
+    assert compare.comparison_key(gpu.with_(generator=str(tmp_path))) != mine

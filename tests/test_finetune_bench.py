@@ -75,6 +75,8 @@ def test_benchmark_averages_peers_over_seeds(capsys, monkeypatch):
     # The seed loop of the command, with each worker's reply stood in for: a real worker of
     # every peer trains in the test above, so this one costs no training.
     def worker(cmd, **kw):
+        assert cmd[1:3] == ["-m", "kit.finetune_bench"] and "--only" in cmd  # argv forwarded
+        assert cmd[cmd.index("--worker") + 1] == "kit"
         seed = int(cmd[cmd.index("--seed") + 1])
         row = {**runs[0], "eval_loss": 3.0 - seed / 2, "params": 134_515_008}
         return subprocess.CompletedProcess(cmd, 0, RESULT_TAG + json.dumps(row) + "\n", "")

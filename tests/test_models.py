@@ -127,6 +127,7 @@ def test_unknown_names_paths_and_hub_ids(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set with no copy of it"):
         models.resolve_model(hub_id)  # offline (as the tests are), never downloaded: said first
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
     assert models.resolve_model(hub_id) == hub_id  # online: from_pretrained downloads it
     assert models.resolve_model(str(tmp_path)) == str(tmp_path.resolve())
     (tmp_path / "f.bin").write_bytes(b"x")
@@ -144,13 +145,19 @@ def test_hub_id_offline_is_a_clear_error():
 def test_the_profile_generator_online_offline_and_local(tmp_path, monkeypatch):
     hub_id = "HuggingFaceTB/SmolLM2-360M-Instruct"
     assert models.pick_generator("smollm2-135m-instruct")[0] == "smollm2-135m-instruct"
-    assert models.pick_generator(str(tmp_path)) == (str(tmp_path), "your model, a local folder")
+    local = (str(tmp_path.resolve()), "your model, a local folder")
+    assert models.pick_generator(str(tmp_path)) == local
+    for wrong in ("smollm9", "all-minilm-l6-v2", str(tmp_path / "absent")):
+        with pytest.raises(ModelError):
+            models.pick_generator(wrong)  # a typo, the embedder, a folder that is not there
     name, why = models.pick_generator(hub_id)  # offline (as the tests are), no copy: bundled
     assert name == models.DEFAULT_GENERATOR and hub_id in why and "HF_HUB_OFFLINE" in why
     monkeypatch.setattr(models, "_in_hub_cache", lambda repo: repo == hub_id)
     assert models.pick_generator(hub_id)[0] == hub_id  # offline, but the hub cache has a copy
     monkeypatch.setattr(models, "_in_hub_cache", lambda repo: False)
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert models.pick_generator(hub_id)[0] == models.DEFAULT_GENERATOR  # TRANSFORMERS_OFFLINE
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
     assert models.pick_generator(hub_id) == (
         hub_id,
         "a hub model: online, downloaded once into the hub cache",

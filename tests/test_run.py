@@ -23,6 +23,19 @@ import pytest
 from kit.report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
+NETWORK_GUARD = """
+import atexit, os, sys
+from kit import netguard
+netguard.install()
+
+
+@atexit.register
+def _fail_if_it_tried_to_go_online():
+    if netguard.attempts:
+        sys.stderr.write(f"tried to go online: {netguard.attempts}\\n")
+        sys.stderr.flush()
+        os._exit(3)
+"""
 
 
 @pytest.mark.slow
@@ -32,7 +45,14 @@ def test_make_demo_writes_the_report(tmp_path, smoke_comparison, report_figure):
     venv = ROOT / ".venv" / "bin" / "python"
     if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve() or not venv.exists():
         pytest.fail(f"run the tests with `make test` (the kit's .venv), not {sys.executable}")
+    stale = subprocess.run(["make", "-q", "setup"], cwd=ROOT, capture_output=True).returncode
+    if stale:
+        pytest.fail("the .venv is older than the lock or pyproject.toml: run `make setup` first")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "KIT_PROFILE"))}
+    guard = tmp_path / "guard"  # the network guard of the tests, in the make demo process too
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(guard), env.get("PYTHONPATH")]))
     start = time.perf_counter()
     proc = subprocess.run(
         ["make", "--no-print-directory", "demo", "PROFILE=smoke", f"OUT={tmp_path}"],
@@ -44,11 +64,12 @@ def test_make_demo_writes_the_report(tmp_path, smoke_comparison, report_figure):
     )
     assert proc.returncode == 0, f"make demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert re.search(r"smollm2-135m-instruct: '", proc.stdout), "no first answer printed"
+    assert "Reusing the cached comparison" in proc.stdout  # the session's, not a second one
     report_figure("make demo (smoke, session cache) total", f"{time.perf_counter() - start:.0f} s")
     path = tmp_path / "report.html"
     html = path.read_text()
     assert "Machine check" in html and "smollm2-135m-instruct" in html and "384-dim vector" in html
-    assert "generator: smollm2-135m-instruct (bundled with the kit, works offline)" in html
+    assert "smoke profile: smollm2-135m-instruct (bundled with the kit, works offline)" in html
     sections = ("Retrieval: BM25", "The grid", "Sources in the prompt", "Freshness", "Privacy")
     assert "Citations: written by the model, or attributed by the kit" in html
     for section in (*sections, "Prompt injection"):

@@ -78,6 +78,10 @@ def test_check_reports_ready_then_stale_artefacts(manifest, capsys):
         path.write_text(json.dumps({**json.loads(saved), "kit_version": "0.0.0"}))
         stale = {c.name: c for c in workshop.check("smoke").checks}["workshop artefacts"]
         assert stale.status == FAIL and "kit version" in stale.detail and "prepare" in stale.fix
+        online = {**json.loads(saved), "generator": "HuggingFaceTB/SmolLM2-360M-Instruct"}
+        path.write_text(json.dumps(online))  # prepared online; this machine is offline
+        other = {c.name: c for c in workshop.check("smoke").checks}["workshop artefacts"]
+        assert other.status == FAIL and "this machine loads smollm2-135m-instruct" in other.detail
         path.unlink()
         missing = {c.name: c for c in workshop.check("smoke").checks}["workshop artefacts"]
         assert missing.status == WARN and "train everything" in missing.detail

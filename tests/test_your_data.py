@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kit.__main__ import main
-from kit.data import DataError, load_questions, style_compliant
+from kit.data import DataError, load_folder, load_questions, style_compliant
 from kit.your_data import (
     AUTO,
     house_style_examples,
@@ -106,18 +106,31 @@ def test_parts_table_says_why_a_part_did_not_run(your_data):
     assert "--examples" in rows["fine-tuned and hybrid systems"]["why"]
 
 
-def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, capsys):
+def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, capsys, monkeypatch):
+    from kit import saved_index
+    from kit import your_data as module
+
+    reads = []
+
+    def counted(*args, **kw):
+        reads.append(args)
+        return load_folder(*args, **kw)
+
+    monkeypatch.setattr(module, "load_folder", counted)
+    monkeypatch.setattr(saved_index, "load_folder", counted)
     folder, questions = your_data
     out = tmp_path / "report"
     argv = ["run", "--docs", str(folder), "--questions", str(questions)]
     assert main([*argv, "--examples", AUTO, "--profile", "smoke", "--out", str(out)]) == 0
+    assert len(reads) == 1  # the folder is read and converted once, then indexed and saved
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Which parts ran" in html and "What this run found" in html
     assert "generator: smollm2-135m-instruct (bundled with the kit, works offline)" in html
     for system in ("base", "rag", "finetuned", "hybrid"):
         assert f">{system}<" in html, system
     assert "built by the kit" in html
-    assert "Report written to" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "Report written to" in said and "Index saved to" in said  # built: read once all the same
     assert len(load_questions(questions)) == len(QUESTIONS)  # the user's file is unchanged
 
 

@@ -24,16 +24,21 @@ def _result() -> Any:
 def _check_hybrid(hybrid: object) -> str:
     import torch
 
-    from kit.models import load_generator
+    from kit.models import load_generator, pick_generator
+    from kit.profiles import resolve_profile
     from kit.rag import RAG
 
     if not isinstance(hybrid, RAG):
         raise Incorrect(f"`hybrid` should be a RAG pipeline (from build_hybrid), not {hybrid!r}.")
     model, _ = hybrid.model_and_tokenizer
-    base, _ = load_generator(dtype=str(model.dtype).replace("torch.", ""))
+    base_name = pick_generator(resolve_profile(None).generator)[0]  # the notebook's base model
+    base, _ = load_generator(base_name, dtype=str(model.dtype).replace("torch.", ""))
     name = "model.layers.0.self_attn.q_proj.weight"
     tuned = dict(model.named_parameters()).get(name)
-    if tuned is None or torch.equal(tuned.detach().cpu(), base.get_parameter(name).detach()):
+    start = base.get_parameter(name).detach()
+    if tuned is None or tuned.shape != start.shape:
+        raise Incorrect(f"The generator inside `hybrid` is not a fine-tuned {base_name}.")
+    if torch.equal(tuned.detach().cpu(), start):
         raise Incorrect(
             "The generator inside `hybrid` is the base model: pass the adapter folder "
             "ADAPTER_DIR to build_hybrid."
