@@ -54,16 +54,16 @@ def _no_network_attempts():
     assert not tried, f"code tried to open network connections: {tried}"
 
 
-# The tests that train, change or read the shared smoke adapters and comparison (and notebook 06,
-# which writes outputs/your_data): one worker runs them, one after another. Whole modules, and
-# the notebooks whose code trains or reads them.
+# The tests that train, change or read the shared smoke adapters and comparison: one worker runs
+# them, one after another. Whole modules, and the notebooks whose code trains or reads them
+# (notebook 06 trains too, but into its own folder: it runs beside them).
 SHARED_ARTEFACT_MODULES = (
     "tests/test_browser.py",
     "tests/test_grid_bench.py",
     "tests/test_run.py",
     "tests/test_workshop.py",
 )
-SHARED_ARTEFACT_CALLS = ("train_adapter(", "run_comparison(", "run_your_data", "load_adapter(")
+SHARED_ARTEFACT_CALLS = ("train_adapter(", "run_comparison(", "load_adapter(")
 SHARED_ARTEFACT_NOTEBOOKS = ("05_decide.ipynb",)  # reads the costs the comparison measured
 
 
