@@ -233,15 +233,19 @@ def injection_probe(systems: dict[str, System], questions: Sequence[str]) -> pd.
 # --- cache --------------------------------------------------------------------------------------
 
 
-def data_fingerprint(root: Path | None = None) -> str:
-    """A short hash of every file in the data folder (names and bytes)."""
+def data_fingerprint(root: Path | None = None, by_content: bool = True) -> str:
+    """A short hash of every file in the data folder: names and bytes, or (``by_content=False``,
+    for a folder of model weights too big to read each time) names, sizes and modified times."""
     root = Path(root or DATA_DIR)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if "__pycache__" in path.parts or any(part.endswith(".kit-index") for part in path.parts):
             continue  # a saved index of a data folder (kit.saved_index) is not data
         digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+        if by_content:
+            digest.update(path.read_bytes())
+        else:
+            digest.update(f" {path.stat().st_size} {path.stat().st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -498,9 +502,7 @@ def _build_systems(
     step(f"fine-tune on the house-style set ({prof.name} profile)")
     # The notebooks' adapter folders: an adapter already trained there with the same settings
     # (by notebook 02 or 03, or prebuilt by `python -m kit workshop prepare`) is reused.
-    ft_run = train_adapter(
-        profile=prof, output_dir=style_dir(prof), reuse=use_cache, base=generator
-    )
+    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache)
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
@@ -513,7 +515,6 @@ def _build_systems(
         profile=prof,
         output_dir=raft_dir(prof),
         reuse=use_cache,
-        base=generator,
         init_adapter=ft_run.adapter_dir,  # RAFT adds retrieval skills on top of the house style
         **raft_plan(prof)["overrides"],
     )
@@ -677,14 +678,5 @@ def _settings(prof: Any) -> dict[str, Any]:
     generator = pick_generator(prof.generator)[0]
     settings = {"profile": prof.as_dict(), "generator": generator}
     if Path(generator).is_dir():  # your own model folder: its files, so a new save recomputes
-        settings["generator_files"] = _files_signature(Path(generator))
+        settings["generator_files"] = data_fingerprint(Path(generator), by_content=False)
     return {**settings, "systems": SYSTEMS, "recipe": RECIPE}
-
-
-def _files_signature(folder: Path) -> str:
-    """A short hash of the names, sizes and modification times of the files in ``folder``."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)} {stat.st_size} {stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]

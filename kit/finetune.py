@@ -81,12 +81,7 @@ from kit.chat_data import (
 from kit.data import ChatExample, DataError, QARecord, style_compliant
 from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, generate_batch
 from kit.inputs import user_path
-from kit.models import (
-    best_device,
-    cpu_prefers_bf16,
-    load_generator,
-    pick_generator,
-)
+from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.runtime import in_notebook, peak_memory_mb
 

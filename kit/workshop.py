@@ -172,8 +172,9 @@ def _check_artefacts(prof: Profile) -> list[Check]:
             Check("workshop artefacts", FAIL, f"prepared for another {' and '.join(stale)}", fix)
         ]
     generator, why = pick_generator(prof.generator)
-    if manifest.get("generator", DEFAULT_GENERATOR) != generator:
-        said = f"prepared with {manifest.get('generator')}; this machine loads {generator} ({why})"
+    prepared = manifest.get("generator", DEFAULT_GENERATOR)
+    if prepared != generator:
+        said = f"prepared with {prepared}; this machine loads {generator} ({why})"
         return [Check("workshop artefacts", FAIL, said, f"copy the hub cache too, or {fix}")]
     for name, folder in (("style adapter", style_dir(prof)), ("RAFT adapter", raft_dir(prof))):
         problem = check_adapter(folder / "adapter")
