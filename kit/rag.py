@@ -68,6 +68,7 @@ from kit.inputs import text as text_arg
 from kit.models import (
     DEFAULT_EMBEDDER,
     DEFAULT_GENERATOR,
+    best_device,
     load_generator,
     pick_generator,
     resolve_model,
@@ -91,6 +92,10 @@ MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 SPLIT_UNITS: tuple[str, ...] = ("word", "passage", "line", "period")
 DEFAULT_SPLIT_LENGTH = 100  # words per chunk
 DEFAULT_SPLIT_OVERLAP = 20  # words shared by neighbouring chunks
+# Chunks embedded together when indexing on a CPU. Smaller batches keep MiniLM's activations in
+# the CPU's cache: 600 chunks of 100 words, 2 cores, float32, median of 3 (AVX2 emulated):
+# batch 32 (Haystack's default) 37.7 chunks/s, 16 41.8, 8 47.3; the same vectors. A GPU keeps 32.
+CPU_EMBED_BATCH = 8
 DEFAULT_CANDIDATES = 20  # chunks each retriever returns before fusion / cut to top_k
 DEFAULT_MIN_SCORE = 0.3  # best-hit cosine below which nothing counts as relevant
 
@@ -188,6 +193,11 @@ class Index:
         )
 
 
+def embed_batch_size() -> int:
+    """Chunks embedded together when indexing: :data:`CPU_EMBED_BATCH` on a CPU, 32 on a GPU."""
+    return CPU_EMBED_BATCH if best_device() == "cpu" else 32
+
+
 def indexing_pipeline(
     store: Any,
     split_length: int = DEFAULT_SPLIT_LENGTH,
@@ -226,6 +236,7 @@ def indexing_pipeline(
             progress_bar=progress,
             meta_fields_to_embed=["title"],
             local_files_only=True,
+            batch_size=embed_batch_size(),
         ),
     )
     pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         show("index: time", f"{index.seconds:.2f} s")
         show(
             "index: throughput",
-            f"{index.docs_per_second:.1f} docs/s, {index.chunks / index.seconds:.1f} chunks/s",
+            f"{index.docs_per_second:.1f} docs/s, {index.chunks / index.seconds:.1f} chunks/s "
+            f"(embedding {rag.embed_batch_size()} at a time)",
         )
         records = [r for r in load_qa("test") if r.answerable]
         records = records[:queries] if queries else records

@@ -162,3 +162,17 @@ def test_the_profile_generator_online_offline_and_local(tmp_path, monkeypatch):
         hub_id,
         "a hub model: online, downloaded once into the hub cache",
     )
+
+
+def test_a_gguf_file_is_parsed_once_while_converting():
+    """The conversion's workaround for transformers reading the GGUF file three times: inside
+    the block one reader serves every call for a file; outside it gguf is as it was."""
+    import gguf
+
+    path = str(models.package_path("smollm2-135m-instruct"))
+    original = gguf.GGUFReader
+    with models._parse_gguf_once():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(path) is first  # parsed once
+        assert isinstance(first, original) and len(first.tensors) == 272
+    assert gguf.GGUFReader is original
