@@ -7,6 +7,8 @@ python -m kit run --docs DIR [--questions FILE] [--examples FILE|auto]
                                           the same comparison on your documents (notebook 06)
 python -m kit bench rag|finetune|grid     benchmarks that print figures (see --help of each)
 python -m kit workshop prepare|check      build what a workshop reuses; is this machine ready?
+python -m kit serve [--index DIR | --docs DIR] [--port N] [--role R]
+                                          answer questions over HTTP from one shared index
 """
 
 from __future__ import annotations
@@ -51,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     p_work = sub.add_parser("workshop", help="prepare a workshop's artefacts, or check readiness")
     p_work.add_argument("action", choices=["prepare", "check"])
     p_work.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
+    p_serve = sub.add_parser("serve", help="answer questions over HTTP from one shared index")
+    p_serve.add_argument("--index", help="a saved index folder (default: the bundled one)")
+    p_serve.add_argument("--docs", help="a folder of your documents: indexed once, then reused")
+    p_serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 lets a room connect")
+    p_serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    p_serve.add_argument(
+        "--role",
+        default="public",
+        choices=["public", "employee", "admin"],
+        help="the access level of every answer (default public; clients cannot change it)",
+    )
+    p_serve.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
     return parser
 
 
@@ -102,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if report.ok else 1
         if args.command == "run":
             return _run(args)
+        if args.command == "serve":
+            return _serve(args)
     except (ModelError, ProfileError, DataError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -123,6 +139,22 @@ def _run(args: argparse.Namespace) -> int:
     except (RagError, FinetuneError, AdapterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``serve``: until Ctrl-C (exit 130 via main); a bad index or port is one line, exit 2."""
+    from kit.rag import RagError
+    from kit.serve import serve_index
+
+    try:
+        serve_index(args.index, args.docs, args.host, args.port, args.role, args.profile)
+    except RagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nstopped (Ctrl-C)", file=sys.stderr)
+        return 130
+    return 0
 
 
 def _run_job(args: argparse.Namespace) -> int:

@@ -104,7 +104,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     (
         "jobs and entry points",
         {"__init__", "__main__", "run", "rag_bench", "grid_bench", "finetune_bench", "workshop"}
-        | {"checks", "exercises", "your_data"},
+        | {"checks", "exercises", "your_data", "serve"},
     ),
 ]
 KIT = ROOT / "kit"

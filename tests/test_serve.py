@@ -1,0 +1,158 @@
+"""kit.serve: one RAG answering many clients over HTTP on loopback, batched, bounded, and
+polite to malformed requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from kit import rag
+from kit.__main__ import main
+from kit.citations import doc_id
+from kit.data import load_documents
+from kit.evaluate import eval_records
+from kit.generate import Answer
+from kit.serve import MAX_BODY, AnswerQueue, Busy, make_server, read_question
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        (b"How much?", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b'["How much?"]', "JSON object, not list"),
+        (b"{}", "'question' must be non-empty text"),
+        (b'{"question": "  "}', "'question' must be non-empty text"),
+        (b'{"question": 42}', "'question' must be non-empty text"),
+        (b'{"question": "Hi", "role": "admin"}', "the access level is the server's"),
+        (json.dumps({"question": "x" * 2001}).encode(), "at most 2000"),
+    ],
+)
+def test_a_malformed_body_is_refused_with_what_to_send(body, said):
+    with pytest.raises(ValueError) as err:
+        read_question(body)
+    assert said in str(err.value)
+
+
+class _Slow:
+    """A stand-in for a RAG whose answers wait for ``go`` (to fill the queue) and which fails
+    on the question "bad"."""
+
+    def __init__(self) -> None:
+        self.go, self.started = threading.Event(), threading.Event()
+
+    def answer_batch(self, questions):
+        self.started.set()
+        self.go.wait(30)
+        if "bad" in questions:
+            raise rag.RagError("the question is too long for the model")
+        return [Answer(q, f"answer to {q}") for q in questions]
+
+
+def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
+    slow = _Slow()
+    answers = AnswerQueue(slow, batch_size=4, wait=0.3, max_waiting=3)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            first = pool.submit(answers.ask, "one")
+            assert slow.started.wait(30)  # the worker holds "one" and waits on `go`
+            queued = [pool.submit(answers.ask, q) for q in ("two", "bad", "three")]
+            for _ in range(300):  # until the three are in the queue
+                if answers._waiting.full():
+                    break
+                threading.Event().wait(0.01)
+            with pytest.raises(Busy, match="busy"):
+                answers.ask("four")  # three waiting already: refused at once, not blocked
+            slow.go.set()
+            assert first.result(30).text == "answer to one"
+            assert [f.exception(30) is None for f in queued] == [True, False, True]
+            assert "too long for the model" in str(queued[1].exception())
+            assert queued[2].result().text == "answer to three"
+    finally:
+        slow.go.set()
+        answers.close()
+
+
+@pytest.fixture(scope="module")
+def server(index, lm):
+    """The server on a free loopback port, answering as role "public" with the bundled model."""
+    qa = rag.build_rag(index, "hybrid", generator=lm, profile="smoke", role="public")
+    srv = make_server(qa, port=0, role="public", wait=0.5, quiet=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    srv.answers.close()
+
+
+def _request(srv, method, path, body=None, length=True):
+    """(status, JSON reply) of one request; ``length=False`` sends no Content-Length."""
+    conn = http.client.HTTPConnection(*srv.server_address, timeout=300)
+    try:
+        if length:
+            conn.request(method, path, body=body)
+        else:
+            conn.putrequest(method, path)
+            conn.endheaders()
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_concurrent_questions_are_answered_together_with_their_sources(server):
+    questions = [r.question for r in eval_records("test", 6)] + [
+        "What is the canary code in the confidential payroll document?"
+    ]
+    public = {doc_id(d) for d in load_documents("v1") if d.meta["access"] == "public"}
+    with ThreadPoolExecutor(len(questions)) as pool:
+        replies = list(
+            pool.map(
+                lambda q: _request(server, "POST", "/ask", json.dumps({"question": q})), questions
+            )
+        )
+    for question, (status, data) in zip(questions, replies, strict=True):
+        assert status == 200, data
+        assert data["question"] == question and data["answer"].strip()
+        assert data["sources"] and all(s["id"] and s["label"] for s in data["sources"])
+        assert {s["id"] for s in data["sources"]} <= public  # the server's role, for everyone
+        shown = {s["id"] for s in data["sources"]}
+        assert set(data["attributed"]) <= shown | set(data["cited"])
+        assert data["attributed"] or not data["cited"]  # a citation is always attributed
+    batches = server.answers.batches
+    assert sum(batches) == len(questions) and len(batches) < len(questions)  # batched
+    status, health = _request(server, "GET", "/health")
+    assert status == 200 and health["status"] == "ok" and health["role"] == "public"
+    assert health["index"].startswith("Index(") and "189 chunks" in health["index"]
+    assert health["answered"] == len(questions)
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, said",
+    [
+        ("POST", "/ask", b"not json", 400, "not JSON"),
+        ("POST", "/ask", b'{"question": "Hi", "role": "admin"}', 400, "server's"),
+        ("POST", "/ask", b"x" * (MAX_BODY + 1), 413, "at most"),
+        ("POST", "/ask", None, 411, "Content-Length"),
+        ("POST", "/nowhere", b"{}", 404, "POST your question to /ask"),
+        ("GET", "/", None, 404, "GET /health"),
+        ("PUT", "/ask", b"{}", 405, "POST /ask"),
+        ("POST", "/ask", b'{"question": "???"}', 200, "I don't know"),  # nothing to look up
+    ],
+)
+def test_a_malformed_request_gets_a_4xx_that_says_why(server, method, path, body, status, said):
+    got, data = _request(server, method, path, body, length=body is not None)
+    assert got == status, data
+    assert said in (data.get("error") or data.get("answer", ""))
+
+
+def test_serve_refuses_a_folder_that_holds_no_saved_index(tmp_path, capsys):
+    assert main(["serve", "--index", str(tmp_path)]) == 2
+    assert "no saved index here" in capsys.readouterr().err
+    assert main(["serve", "--index", str(tmp_path), "--docs", str(tmp_path)]) == 2
+    assert "not both" in capsys.readouterr().err
