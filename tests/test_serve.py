@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -156,3 +157,24 @@ def test_serve_refuses_a_folder_that_holds_no_saved_index(tmp_path, capsys):
     assert "no saved index here" in capsys.readouterr().err
     assert main(["serve", "--index", str(tmp_path), "--docs", str(tmp_path)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_answers_per_second_at_1_and_4_clients(server, report_figure):
+    """8 questions asked by 1 client, one after another, then by 4 at once: printed after the
+    tests. With 4 clients the server answers them in batches, so it must not be slower."""
+    questions = [r.question for r in eval_records("test", 8)]
+
+    def ask(q: str) -> int:
+        return _request(server, "POST", "/ask", json.dumps({"question": q}))[0]
+
+    rates = {}
+    for clients in (1, 4):
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            assert set(pool.map(ask, questions)) == {200}
+        rates[clients] = len(questions) / (time.perf_counter() - start)
+    report_figure(
+        "kit serve, smoke profile, 8 questions (the test server waits 0.5 s for company)",
+        f"{rates[1]:.2f} answers/s with 1 client, {rates[4]:.2f} with 4 at once",
+    )
+    assert rates[4] > rates[1] * 0.9
