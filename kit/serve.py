@@ -193,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         if self.path != "/ask":
+            self.close_connection = True  # its body is not read: it must not pass for a request
             self._send(HTTPStatus.NOT_FOUND, {"error": "not found: POST your question to /ask"})
             return
         length = self.headers.get("Content-Length")
@@ -219,6 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, answer_json(answer))
 
     def do_PUT(self) -> None:  # noqa: N802 - the name http.server calls
+        self.close_connection = True  # its body is not read: it must not pass for a request
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /health or POST /ask"})
 
     do_DELETE = do_PATCH = do_PUT  # noqa: N815 - the names http.server calls

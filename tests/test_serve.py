@@ -152,6 +152,28 @@ def test_a_malformed_request_gets_a_4xx_that_says_why(server, method, path, body
     assert said in (data.get("error") or data.get("answer", ""))
 
 
+def test_a_body_left_unread_never_passes_for_the_next_request(server):
+    """Keep-alive: a request whose body the server does not read (a wrong path, a wrong
+    method) closes the connection, so the body is not parsed as a second request."""
+    import socket
+
+    body = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"  # a body that looks like a request
+    for method in (b"POST /nowhere", b"PUT /ask"):
+        with socket.create_connection(server.server_address, timeout=30) as sock:
+            sock.sendall(
+                method
+                + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.count(b"HTTP/1.1 ") == 1, received  # one reply, then closed
+        assert received.startswith((b"HTTP/1.1 404", b"HTTP/1.1 405"))
+
+
 def test_serve_refuses_a_folder_that_holds_no_saved_index(tmp_path, capsys):
     assert main(["serve", "--index", str(tmp_path)]) == 2
     assert "no saved index here" in capsys.readouterr().err
