@@ -7,7 +7,7 @@ python -m kit run --docs DIR [--questions FILE] [--examples FILE|auto]
                                           the same comparison on your documents (notebook 06)
 python -m kit bench rag|finetune|grid     benchmarks that print figures (see --help of each)
 python -m kit workshop prepare|check      build what a workshop reuses; is this machine ready?
-python -m kit serve [--index DIR | --docs DIR] [--port N] [--role R]
+python -m kit serve [--index DIR | --docs DIR] [--host H] [--port N] [--role R]
                                           answer questions over HTTP from one shared index
 """
 
@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     p_serve = sub.add_parser("serve", help="answer questions over HTTP from one shared index")
     p_serve.add_argument("--index", help="a saved index folder (default: the bundled one)")
     p_serve.add_argument("--docs", help="a folder of your documents: indexed once, then reused")
-    p_serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 lets a room connect")
+    p_serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1 (this machine only); 0.0.0.0 lets anyone on the network ask",
+    )
     p_serve.add_argument("--port", type=int, default=8000, help="default 8000")
     p_serve.add_argument(
         "--role",
@@ -65,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
         help="the access level of every answer (default public; clients cannot change it)",
     )
     p_serve.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
+    p_serve.add_argument(
+        "--default-access",
+        choices=["public", "internal", "confidential"],
+        help="with --docs: the access level of files whose front matter declares none",
+    )
+    p_serve.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="with --docs: leave out files whose access level cannot be read (with a warning)",
+    )
     return parser
 
 
@@ -142,12 +156,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """``serve``: until Ctrl-C (exit 130 via main); a bad index or port is one line, exit 2."""
+    """``serve``: until Ctrl-C (exit 130); a bad index or port is one line, exit 2."""
     from kit.rag import RagError
     from kit.serve import serve_index
 
     try:
-        serve_index(args.index, args.docs, args.host, args.port, args.role, args.profile)
+        serve_index(
+            args.index,
+            args.docs,
+            args.host,
+            args.port,
+            args.role,
+            args.profile,
+            args.default_access,
+            args.skip_bad,
+        )
     except RagError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -385,24 +386,33 @@ def _bundled(name: str) -> BundledModel:
     return BUNDLED[name]
 
 
+_GGUF_PATCH = threading.Lock()
+
+
 @contextmanager
 def _parse_gguf_once() -> Iterator[None]:
     """Within this block, each GGUF file is parsed once and gguf's tensor-name map built once.
 
-    transformers (5.23) parses the file three times to convert it (tokenizer, config, weights:
-    ~6 s each on a 2-core AVX2 CPU, most of it the 49,152-entry vocabulary) and builds the
-    tensor-name map again for each of the 272 tensors (~8 s in all): two thirds of a ~30 s
-    conversion. The readers only read; the saved folder is the same byte for byte.
+    transformers (5.23) parses the file three times to convert it (the config for the
+    tokenizer, the config for the model, the weights: ~6 s each on a 2-core AVX2 CPU, most of
+    it the 49,152-entry vocabulary) and builds the tensor-name map again for each of the 272
+    tensors (~8 s in all): two thirds of a ~30 s conversion. The readers only read; the saved
+    folder is the same byte for byte. This works while transformers imports the two names
+    inside its functions (tests/test_models.py checks that it still does).
     """
     import gguf  # transformers imports these names from gguf at each call: patched here
 
-    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
-    gguf.GGUFReader = functools.cache(lambda path, mode="r": reader(path, mode))
-    gguf.get_tensor_name_map = functools.cache(name_map)
-    try:
-        yield
-    finally:
-        gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
+    with _GGUF_PATCH:  # one conversion at a time patches the module
+        reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+        cached_reader = functools.cache(lambda path, mode="r": reader(path, mode))
+        cached_map = functools.cache(name_map)
+        gguf.GGUFReader, gguf.get_tensor_name_map = cached_reader, cached_map
+        try:
+            yield
+        finally:
+            gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
+            cached_reader.cache_clear()  # the parsed file (memory-mapped) is let go now
+            cached_map.cache_clear()
 
 
 def _write_converted(gguf_file: Path, folder: Path, model: BundledModel, dtype: str) -> None:

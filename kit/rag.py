@@ -93,8 +93,8 @@ SPLIT_UNITS: tuple[str, ...] = ("word", "passage", "line", "period")
 DEFAULT_SPLIT_LENGTH = 100  # words per chunk
 DEFAULT_SPLIT_OVERLAP = 20  # words shared by neighbouring chunks
 # Chunks embedded together when indexing on a CPU. Smaller batches keep MiniLM's activations in
-# the CPU's cache: 600 chunks of 100 words, 2 cores, float32, median of 3 (AVX2 emulated):
-# batch 32 (Haystack's default) 37.7 chunks/s, 16 41.8, 8 47.3; the same vectors. A GPU keeps 32.
+# the CPU's cache: build_index of 384 chunks of 100 words, 2 cores, float32, median of 3 (AVX2
+# emulated): batch 32 (Haystack's default) 40.6 chunks/s, batch 8 47.7; the same vectors.
 CPU_EMBED_BATCH = 8
 DEFAULT_CANDIDATES = 20  # chunks each retriever returns before fusion / cut to top_k
 DEFAULT_MIN_SCORE = 0.3  # best-hit cosine below which nothing counts as relevant

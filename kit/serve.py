@@ -7,7 +7,7 @@ instead of each laptop embedding its own. JSON over HTTP, with Python's own HTTP
   "attributed", "seconds"}``: ``sources`` are the documents the model was shown (``id`` and
   ``label``), ``cited`` the ids the model wrote, ``attributed`` those or else the shown source
   the answer's words come from (:mod:`kit.attribution`).
-- ``GET /health`` -> ``{"status": "ok", "index": ..., "role": ..., "answered": ...}``.
+- ``GET /health`` -> ``{"status": "ok", "index", "role", "answered", "batches"}``.
 
 **Questions that arrive together are answered together.** One worker thread owns the model: it
 takes the waiting questions (up to ``batch_size``, after waiting at most ``wait`` seconds for
@@ -20,7 +20,8 @@ this dynamic batching. The queue is bounded: when it is full, a request gets 503
 **What a client cannot do**: choose its access level (the server's ``role``, default
 ``public``, applies to every question; a client cannot ask for more), reach the server from
 another machine unless it was started with ``--host 0.0.0.0``, or crash it: a malformed request
-gets a 4xx with a message saying what to send.
+gets a 4xx with a message saying what to send (400, 404, 405, 411, 413; 422 for a question the
+RAG refuses; 503 when busy; 500, without details, only for a failure of the server itself).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import queue
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,7 +48,11 @@ MAX_QUESTION = 2_000
 
 
 class Busy(Exception):
-    """The queue of waiting questions is full: try again in a moment."""
+    """The queue of waiting questions is full, or the server is stopping: try again later."""
+
+
+class Refused(RagError):
+    """The RAG refused this question (too long for the model, ...): the message says why."""
 
 
 @dataclass
@@ -56,7 +62,8 @@ class _Job:
     question: str
     done: threading.Event = field(default_factory=threading.Event)
     answer: Answer | None = None
-    error: str | None = None
+    error: str | None = None  # what went wrong, for the client
+    refused: bool = False  # the question was refused (4xx), not a failure of the server (5xx)
 
 
 class AnswerQueue:
@@ -64,8 +71,8 @@ class AnswerQueue:
 
     In: the RAG; ``batch_size`` (most questions per generation), ``wait`` (seconds the worker
     waits for more questions after the first), ``max_waiting`` (questions queued before
-    :class:`Busy`). ``batches`` records each batch's size, in order (what the tests and
-    ``/health`` read).
+    :class:`Busy`). ``answered`` and ``batches`` count the questions and batches so far (what
+    ``/health`` shows).
     """
 
     def __init__(
@@ -73,30 +80,41 @@ class AnswerQueue:
     ) -> None:
         self.rag, self.batch_size, self.wait = rag, batch_size, wait
         self._waiting: queue.Queue[_Job] = queue.Queue(maxsize=max_waiting)
-        self.batches: list[int] = []
+        self.answered = self.batches = 0
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="kit-serve-worker", daemon=True)
         self._worker.start()
 
     def ask(self, question: str, timeout: float = 600.0) -> Answer:
-        """The RAG's answer to ``question`` (blocks until it is ready). Busy when the queue is
-        full; RagError with the message when the question cannot be answered."""
+        """The RAG's answer to ``question`` (blocks until it is ready). Raises Busy when the
+        queue is full, the server is stopping or no answer came in ``timeout`` seconds; Refused
+        when the RAG refused the question; RagError when answering failed."""
+        if self._stop.is_set():
+            raise Busy("the server is stopping")
         job = _Job(question)
         try:
             self._waiting.put_nowait(job)
         except queue.Full:
             raise Busy("the server is busy: too many questions waiting; try again") from None
         if not job.done.wait(timeout):
-            raise RagError(f"no answer within {timeout:.0f} s; the server may be overloaded")
+            raise Busy(f"no answer within {timeout:.0f} s: the server is overloaded")
         if job.error is not None:
-            raise RagError(job.error)
+            raise (Refused if job.refused else RagError)(job.error)
         assert job.answer is not None
         return job.answer
 
     def close(self) -> None:
-        """Stop the worker after the batch it is on."""
+        """Stop: the worker finishes the batch it is on; questions still waiting are told the
+        server is stopping."""
         self._stop.set()
         self._worker.join(timeout=60)
+        while True:
+            try:
+                job = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            job.error = "the server is stopping"
+            job.done.set()
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -105,7 +123,10 @@ class AnswerQueue:
             except queue.Empty:
                 continue
             deadline = time.monotonic() + self.wait
-            while len(jobs) < self.batch_size and (left := deadline - time.monotonic()) > 0:
+            while len(jobs) < self.batch_size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
                 try:
                     jobs.append(self._waiting.get(timeout=left))
                 except queue.Empty:
@@ -113,8 +134,10 @@ class AnswerQueue:
             self._answer(jobs)
 
     def _answer(self, jobs: list[_Job]) -> None:
-        """Answer ``jobs`` in one batch; if that fails, one at a time, so that one bad question
-        gets its own error and the others their answers."""
+        """Answer ``jobs`` in one batch; if that fails, one at a time (n more generations), so
+        that one bad question gets its own error and the others their answers. A question the
+        RAG refuses (RagError, ValueError) is the client's to fix; anything else is the
+        server's, logged here and reported without details."""
         try:
             answers = self.rag.answer_batch([j.question for j in jobs])
             for job, answer in zip(jobs, answers, strict=True):
@@ -123,9 +146,13 @@ class AnswerQueue:
             for job in jobs:
                 try:
                     job.answer = self.rag.answer_batch([job.question])[0]
-                except Exception as err:  # noqa: BLE001 - reported to that client only
-                    job.error = f"{type(err).__name__}: {err}"
-        self.batches.append(len(jobs))
+                except (RagError, ValueError) as err:
+                    job.error, job.refused = str(err), True
+                except Exception:  # noqa: BLE001 - the client gets a 500, the log the details
+                    traceback.print_exc()
+                    job.error = "answering failed on the server; its log says why"
+        self.answered += len(jobs)
+        self.batches += 1
         for job in jobs:
             job.done.set()
 
@@ -151,7 +178,7 @@ def read_question(body: bytes) -> str:
     example = 'send JSON like {"question": "How much does the Fennick S2 cost?"}'
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"the body is not JSON ({err}); {example}") from None
     if not isinstance(data, dict):
         raise ValueError(f"the body must be a JSON object, not {type(data).__name__}; {example}")
@@ -166,74 +193,94 @@ def read_question(body: bytes) -> str:
         raise ValueError(f"'question' must be non-empty text; {example}")
     if len(question) > MAX_QUESTION:
         raise ValueError(f"the question has {len(question)} characters; at most {MAX_QUESTION}")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        raise ValueError("the question holds a character that is not valid text") from None
     return question
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """``GET /health`` and ``POST /ask``; everything else is a 4xx with a message."""
+    """``GET /health`` and ``POST /ask``; other paths and methods get a 404 / 405 with a message.
+
+    A reply to a request whose body was not read closes the connection (``Connection: close``):
+    with keep-alive, an unread body would otherwise be read as the next request.
+    """
 
     server: _KitServer
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a silent or slow client may hold its connection
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         if self.path != "/health":
             self._send(HTTPStatus.NOT_FOUND, {"error": "not found: use GET /health or POST /ask"})
             return
-        kit = self.server
+        answers = self.server.answers
         self._send(
             HTTPStatus.OK,
             {
                 "status": "ok",
-                "index": repr(kit.answers.rag.index),
-                "role": kit.role,
-                "answered": sum(kit.answers.batches),
-                "batches": len(kit.answers.batches),
+                "index": repr(answers.rag.index),
+                "role": self.server.role,
+                "answered": answers.answered,
+                "batches": answers.batches,
             },
         )
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         if self.path != "/ask":
-            self.close_connection = True  # its body is not read: it must not pass for a request
             self._send(HTTPStatus.NOT_FOUND, {"error": "not found: POST your question to /ask"})
             return
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        length = self.headers.get("Content-Length") or ""
+        if not (length.isascii() and length.isdigit() and len(length) <= 9):
             self._send(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length header"})
             return
         if int(length) > MAX_BODY:
-            self.close_connection = True  # the unread body must not be taken for a request
             self._send(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 {"error": f"the body has {length} bytes; at most {MAX_BODY}"},
             )
             return
+        body = self.rfile.read(int(length))
         try:
-            question = read_question(self.rfile.read(int(length)))
-            answer = self.server.answers.ask(question)
-        except ValueError as err:
-            self._send(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+            answer = self.server.answers.ask(read_question(body))
         except Busy as err:
-            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(err)}, retry_after=5)
-        except RagError as err:
-            self._send(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(err)})
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(err)}, True, retry_after=5)
+        except (ValueError, Refused) as err:  # the client's to fix
+            status = HTTPStatus.BAD_REQUEST if isinstance(err, ValueError) else 422
+            self._send(status, {"error": str(err)}, True)
+        except RagError as err:  # the server's
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(err)}, True)
         else:
-            self._send(HTTPStatus.OK, answer_json(answer))
+            self._send(HTTPStatus.OK, answer_json(answer), True)
 
     def do_PUT(self) -> None:  # noqa: N802 - the name http.server calls
-        self.close_connection = True  # its body is not read: it must not pass for a request
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /health or POST /ask"})
 
-    do_DELETE = do_PATCH = do_PUT  # noqa: N815 - the names http.server calls
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT  # noqa: N815 - the names http.server calls
 
-    def _send(self, status: HTTPStatus, payload: dict[str, Any], retry_after: int = 0) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        if retry_after:
-            self.send_header("Retry-After", str(retry_after))
-        self.end_headers()
-        self.wfile.write(body)
+    def _send(
+        self,
+        status: HTTPStatus | int,
+        payload: dict[str, Any],
+        body_read: bool = False,
+        retry_after: int = 0,
+    ) -> None:
+        """Reply with ``payload`` as JSON; close the connection unless the body was read."""
+        body = json.dumps(payload).encode("utf-8")
+        self.close_connection = self.close_connection or not body_read
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            if retry_after:
+                self.send_header("Retry-After", str(retry_after))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client hung up: nothing to tell
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
         if self.server.quiet:
@@ -260,11 +307,12 @@ def make_server(
     wait: float = 0.05,
     quiet: bool = False,
 ) -> _KitServer:
-    """An HTTP server answering with ``rag`` (not started: call ``serve_forever()``, and
-    ``shutdown()`` then ``answers.close()`` to stop). ``port=0`` picks a free port
-    (``server.server_address`` says which). ``role``: recorded for ``/health``; the RAG itself
-    must have been built with it (:func:`serve_index` does). ``batch_size`` and ``wait``: see
-    :class:`AnswerQueue`."""
+    """An HTTP server answering with ``rag`` (not started: call ``serve_forever()``; to stop,
+    ``shutdown()``, ``server_close()`` and ``answers.close()``). ``port=0`` picks a free port
+    (``server.server_address`` says which). ``role`` is only what ``/health`` shows: the
+    access filter is the RAG's own, so build the RAG with the same role
+    (``build_rag(index, role=role)``, as :func:`serve_index` does). ``batch_size`` and
+    ``wait``: see :class:`AnswerQueue`. IPv4 only."""
     answers = AnswerQueue(rag, batch_size=batch_size, wait=wait)
     try:
         return _KitServer((host, port), answers, role, quiet)
@@ -282,17 +330,20 @@ def serve_index(
     port: int = 8000,
     role: str = "public",
     profile: str | None = None,
+    default_access: str | None = None,
+    skip_bad: bool = False,
 ) -> None:
     """``python -m kit serve``: load a saved index (``index_dir``), or index a folder (``docs``,
-    saved beside it and reused), or the bundled knowledge base; serve it until Ctrl-C."""
-    from kit.saved_index import index_folder, load_index  # heavy: Haystack
+    saved beside it and reused; ``default_access`` / ``skip_bad`` as in
+    :func:`kit.data.load_folder`), or the bundled knowledge base; serve it until Ctrl-C."""
+    from kit.saved_index import index_folder, load_index
 
     if index_dir and docs:
         raise RagError("pass --index DIR (a saved index) or --docs DIR (a folder), not both")
     if index_dir:
         index = load_index(index_dir)
     elif docs:
-        index = index_folder(docs)
+        index = index_folder(docs, default_access=default_access, skip_bad=skip_bad)
     else:
         index = build_index("v1")
     rag = build_rag(index, profile=profile, role=role)
@@ -301,11 +352,15 @@ def serve_index(
     where = f"http://{server.server_address[0]}:{server.server_address[1]}"
     print(f"Serving {index!r} as role {role!r} on {where}")
     print(f'  curl -s {where}/ask -d \'{{"question": "How much does the Fennick S2 cost?"}}\'')
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"  reachable from other machines on this network; every answer reads as {role!r}")
+    if host not in ("127.0.0.1", "localhost"):
+        print(
+            f"  reachable by anyone on this network, at this machine's address (not {host}); "
+            f"every answer reads as {role!r}"
+        )
     print("Ctrl-C stops it.", flush=True)
     try:
         server.serve_forever()
     finally:  # Ctrl-C: stop listening, let the worker finish its batch
         server.server_close()
+        print("stopping: finishing the questions being answered ...", flush=True)
         server.answers.close()

@@ -17,7 +17,7 @@ from kit.citations import doc_id
 from kit.data import load_documents
 from kit.evaluate import eval_records
 from kit.generate import Answer
-from kit.serve import MAX_BODY, AnswerQueue, Busy, make_server, read_question
+from kit.serve import MAX_BODY, AnswerQueue, Busy, Refused, make_server, read_question
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,8 @@ from kit.serve import MAX_BODY, AnswerQueue, Busy, make_server, read_question
         (b'{"question": 42}', "'question' must be non-empty text"),
         (b'{"question": "Hi", "role": "admin"}', "the access level is the server's"),
         (json.dumps({"question": "x" * 2001}).encode(), "at most 2000"),
+        (b"[" * 16000, "not JSON"),  # nested too deep for the parser
+        (b'{"question": "\\ud800"}', "not valid text"),  # a lone surrogate
     ],
 )
 def test_a_malformed_body_is_refused_with_what_to_send(body, said):
@@ -65,7 +67,7 @@ def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
             for _ in range(300):  # until the three are in the queue
                 if answers._waiting.full():
                     break
-                threading.Event().wait(0.01)
+                time.sleep(0.01)
             with pytest.raises(Busy, match="busy"):
                 answers.ask("four")  # three waiting already: refused at once, not blocked
             slow.go.set()
@@ -73,9 +75,12 @@ def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
             assert [f.exception(30) is None for f in queued] == [True, False, True]
             assert "too long for the model" in str(queued[1].exception())
             assert queued[2].result().text == "answer to three"
+            assert isinstance(queued[1].exception(), Refused)  # the client's: a 422
     finally:
         slow.go.set()
         answers.close()
+    with pytest.raises(Busy, match="stopping"):
+        answers.ask("after close")
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +116,7 @@ def test_concurrent_questions_are_answered_together_with_their_sources(server):
         "What is the canary code in the confidential payroll document?"
     ]
     public = {doc_id(d) for d in load_documents("v1") if d.meta["access"] == "public"}
+    answered, batches = server.answers.answered, server.answers.batches
     with ThreadPoolExecutor(len(questions)) as pool:
         replies = list(
             pool.map(
@@ -125,12 +131,12 @@ def test_concurrent_questions_are_answered_together_with_their_sources(server):
         shown = {s["id"] for s in data["sources"]}
         assert set(data["attributed"]) <= shown | set(data["cited"])
         assert data["attributed"] or not data["cited"]  # a citation is always attributed
-    batches = server.answers.batches
-    assert sum(batches) == len(questions) and len(batches) < len(questions)  # batched
+    assert server.answers.answered - answered == len(questions)
+    assert server.answers.batches - batches < len(questions)  # answered together
     status, health = _request(server, "GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["role"] == "public"
     assert health["index"].startswith("Index(") and "189 chunks" in health["index"]
-    assert health["answered"] == len(questions)
+    assert health["answered"] == server.answers.answered
 
 
 @pytest.mark.parametrize(
@@ -143,10 +149,11 @@ def test_concurrent_questions_are_answered_together_with_their_sources(server):
         ("POST", "/nowhere", b"{}", 404, "POST your question to /ask"),
         ("GET", "/", None, 404, "GET /health"),
         ("PUT", "/ask", b"{}", 405, "POST /ask"),
+        ("OPTIONS", "/ask", None, 405, "POST /ask"),
         ("POST", "/ask", b'{"question": "???"}', 200, "I don't know"),  # nothing to look up
     ],
 )
-def test_a_malformed_request_gets_a_4xx_that_says_why(server, method, path, body, status, said):
+def test_each_request_gets_a_reply_that_says_why(server, method, path, body, status, said):
     got, data = _request(server, method, path, body, length=body is not None)
     assert got == status, data
     assert said in (data.get("error") or data.get("answer", ""))
@@ -182,21 +189,23 @@ def test_serve_refuses_a_folder_that_holds_no_saved_index(tmp_path, capsys):
 
 
 def test_answers_per_second_at_1_and_4_clients(server, report_figure):
-    """8 questions asked by 1 client, one after another, then by 4 at once: printed after the
-    tests. With 4 clients the server answers them in batches, so it must not be slower."""
+    """8 questions asked by 1 client, one after another, then by 4 at once: the rates are
+    printed after the tests (not asserted: the other test worker shares the CPU); what is
+    asserted is that 4 clients are answered in fewer batches than questions."""
     questions = [r.question for r in eval_records("test", 8)]
 
     def ask(q: str) -> int:
         return _request(server, "POST", "/ask", json.dumps({"question": q}))[0]
 
-    rates = {}
+    rates, batches = {}, {}
     for clients in (1, 4):
-        start = time.perf_counter()
+        start, before = time.perf_counter(), server.answers.batches
         with ThreadPoolExecutor(clients) as pool:
             assert set(pool.map(ask, questions)) == {200}
         rates[clients] = len(questions) / (time.perf_counter() - start)
+        batches[clients] = server.answers.batches - before
     report_figure(
         "kit serve, smoke profile, 8 questions (the test server waits 0.5 s for company)",
         f"{rates[1]:.2f} answers/s with 1 client, {rates[4]:.2f} with 4 at once",
     )
-    assert rates[4] > rates[1] * 0.9
+    assert batches[1] == len(questions) and batches[4] < len(questions)
