@@ -37,16 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--examples", help="your chat examples (JSONL or CSV), or 'auto' to build house-style ones"
     )
-    p_run.add_argument(
-        "--default-access",
-        choices=["public", "internal", "confidential"],
-        help="with --docs: the access level of files whose front matter declares none",
-    )
-    p_run.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="with --docs: leave out files whose access level cannot be read (with a warning)",
-    )
+    _folder_options(p_run)
     p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune, grid")
     p_bench.add_argument("which", choices=["rag", "finetune", "grid"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
@@ -69,17 +60,22 @@ def _parser() -> argparse.ArgumentParser:
         help="the access level of every answer (default public; clients cannot change it)",
     )
     p_serve.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
-    p_serve.add_argument(
+    _folder_options(p_serve)
+    return parser
+
+
+def _folder_options(command: argparse.ArgumentParser) -> None:
+    """The options of a command that reads a folder of your documents (``--docs``)."""
+    command.add_argument(
         "--default-access",
         choices=["public", "internal", "confidential"],
         help="with --docs: the access level of files whose front matter declares none",
     )
-    p_serve.add_argument(
+    command.add_argument(
         "--skip-bad",
         action="store_true",
         help="with --docs: leave out files whose access level cannot be read (with a warning)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
