@@ -814,6 +814,7 @@ class RAG:
         self.system = system
         self.abstainer = abstainer
         self.max_new_tokens = max_new_tokens
+        self.role = role  # the access level every answer reads as (None: all documents)
         self.default_filters = combine_filters(role_filter(role), filters)
         self._matching: set[str] = set()  # filters already seen to match some chunk
         self.retrieval = retrieval_pipeline(index, mode, self.candidates)

@@ -221,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "status": "ok",
                 "index": repr(answers.rag.index),
-                "role": self.server.role,
+                "role": answers.rag.role,
                 "answered": answers.answered,
                 "batches": answers.batches,
             },
@@ -293,29 +293,27 @@ class _KitServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], answers: AnswerQueue, role: str, quiet: bool):
+    def __init__(self, address: tuple[str, int], answers: AnswerQueue, quiet: bool):
         super().__init__(address, _Handler)
-        self.answers, self.role, self.quiet = answers, role, quiet
+        self.answers, self.quiet = answers, quiet
 
 
 def make_server(
     rag: RAG,
     host: str = "127.0.0.1",
     port: int = 8000,
-    role: str = "public",
     batch_size: int = 8,
     wait: float = 0.05,
     quiet: bool = False,
 ) -> _KitServer:
     """An HTTP server answering with ``rag`` (not started: call ``serve_forever()``; to stop,
     ``shutdown()``, ``server_close()`` and ``answers.close()``). ``port=0`` picks a free port
-    (``server.server_address`` says which). ``role`` is only what ``/health`` shows: the
-    access filter is the RAG's own, so build the RAG with the same role
-    (``build_rag(index, role=role)``, as :func:`serve_index` does). ``batch_size`` and
-    ``wait``: see :class:`AnswerQueue`. IPv4 only."""
+    (``server.server_address`` says which). Every answer reads as the RAG's own role
+    (``build_rag(index, role=...)``). ``batch_size`` and ``wait``: see :class:`AnswerQueue`.
+    IPv4 only."""
     answers = AnswerQueue(rag, batch_size=batch_size, wait=wait)
     try:
-        return _KitServer((host, port), answers, role, quiet)
+        return _KitServer((host, port), answers, quiet)
     except OSError as err:
         answers.close()
         raise RagError(
@@ -348,7 +346,7 @@ def serve_index(
         index = build_index("v1")
     rag = build_rag(index, profile=profile, role=role)
     rag.llm.warm_up()  # load the model now, not on the first question
-    server = make_server(rag, host, port, role=role)
+    server = make_server(rag, host, port)
     where = f"http://{server.server_address[0]}:{server.server_address[1]}"
     print(f"Serving {index!r} as role {role!r} on {where}")
     print(f'  curl -s {where}/ask -d \'{{"question": "How much does the Fennick S2 cost?"}}\'')

@@ -87,7 +87,7 @@ def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
 def server(index, lm):
     """The server on a free loopback port, answering as role "public" with the bundled model."""
     qa = rag.build_rag(index, "hybrid", generator=lm, profile="smoke", role="public")
-    srv = make_server(qa, port=0, role="public", wait=0.5, quiet=True)
+    srv = make_server(qa, port=0, wait=0.5, quiet=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
