@@ -138,20 +138,11 @@ def generate(
         )
     input_ids = torch.tensor([ids], device=model.device)
     start = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    new = greedy_rows(
+        model, input_ids, torch.ones_like(input_ids), max_new_tokens, end_tokens(model, tokenizer)
+    )[0]
     seconds = time.perf_counter() - start
-    new = out[0, input_ids.shape[1] :]
-    text = decode_reply(tokenizer, new)
-    return Generation(
-        text=text, prompt_tokens=len(ids), new_tokens=int(new.shape[0]), seconds=seconds
-    )
+    return Generation(decode_reply(tokenizer, new), len(ids), len(new), seconds)
 
 
 def generate_batch(
@@ -189,7 +180,7 @@ def generate_batch(
                 f"{max_new_tokens} new tokens: shorten the question or the context."
             )
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    stop = {tokenizer.pad_token_id, tokenizer.eos_token_id}
+    stop = end_tokens(model, tokenizer)
     results: list[Generation | None] = [None] * len(prompts)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
@@ -203,25 +194,72 @@ def generate_batch(
             device=model.device,
         )
         began = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=pad,
-            )
+        replies = greedy_rows(model, input_ids, mask, max_new_tokens, stop)
         share = (time.perf_counter() - began) / len(chunk)
-        for row, i in enumerate(chunk):
-            new = out[row, width:].tolist()
-            produced = len(new)
-            while new and new[-1] in stop:  # the end token and the padding after it
+        for i, new in zip(chunk, replies, strict=True):
+            produced = len(new)  # the end token counts, as generate() counts it
+            while new and new[-1] in stop:
                 new.pop()
-            if len(new) < produced:
-                produced = len(new) + 1  # count the end token, as generate() does
-            text = decode_reply(tokenizer, new)
-            results[i] = Generation(text, len(prompts[i]), produced, share)
+            results[i] = Generation(decode_reply(tokenizer, new), len(prompts[i]), produced, share)
     return [r for r in results if r is not None]
+
+
+def end_tokens(model: Any, tokenizer: Any) -> set[int]:
+    """The ids that end an answer: the tokenizer's end and padding tokens and the model's own
+    end token(s) (``generation_config.eos_token_id``, an id or a list), as ``generate`` stops."""
+    ends = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ends = ends if isinstance(ends, list) else [ends]
+    return {t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, *ends) if t is not None}
+
+
+def greedy_rows(
+    model: PreTrainedModel, input_ids: Any, mask: Any, max_new_tokens: int, stop: set[int]
+) -> list[list[int]]:
+    """Greedy decoding of a left-padded batch, each row leaving the batch once it has stopped.
+
+    In: the model, prompt ids and attention mask (``[rows, width]`` tensors, left-padded), the
+    token limit and the ids that end an answer. Out: per row its new token ids, up to and
+    including the end token. The same tokens as ``model.generate(do_sample=False)`` (plain
+    greedy: no repetition penalty or other logits processors), but ``generate`` keeps a finished
+    row in the batch until the longest answer ends; on a CPU each step costs about in proportion
+    to its rows, so a batch whose answers are mostly short finishes sooner here. The KV cache
+    (transformers' ``DynamicCache``) drops the finished rows too.
+    """
+    import torch  # heavy: loaded only when a model answers
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    live = list(range(input_ids.shape[0]))  # the row of the batch each live row came from
+    replies: list[list[int]] = [[] for _ in live]
+    step_ids = input_ids
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            out = model(
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,  # only the next token's logits, as generate() asks
+            )
+            chosen = out.logits[:, -1].argmax(-1)
+            keep = []
+            for j, token in enumerate(chosen.tolist()):
+                replies[live[j]].append(token)
+                if token not in stop:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(live):
+                rows = torch.tensor(keep, device=input_ids.device)
+                cache.batch_select_indices(rows)
+                chosen, mask, positions = chosen[rows], mask[rows], positions[rows]
+                live = [live[j] for j in keep]
+            step_ids = chosen[:, None]
+            positions = positions[:, -1:] + 1
+            mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+    return replies
 
 
 def reply_logprobs(
@@ -251,9 +289,10 @@ def reply_logprobs(
             [[0] * (width - len(r)) + [1] * len(r) for r in chunk], device=model.device
         )
         with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        # the logits at position i predict token i + 1: the reply's tokens are the last len(target)
-        logp = torch.log_softmax(logits[:, -len(target) - 1 : -1], dim=-1)
+            # only the logits that predict the reply's tokens: at position i, token i + 1
+            keep = len(target) + 1
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
         want = ids[:, -len(target) :].unsqueeze(-1)
         out += logp.gather(-1, want).squeeze(-1).mean(dim=1).tolist()
     return out

@@ -159,7 +159,9 @@ def raft_plan(profile: str | Profile | None = None) -> dict[str, Any]:
     if prof.name == "cpu":
         # half-size batches twice (same effective batch of 8): long prompts, less memory
         cpu = {"max_seq_len": 640, "epochs": 1, "batch_size": 4, "grad_accum": 2}
-        return {"examples": 56, "n_sources": 2, "overrides": {**cpu, "eval_examples": 8}}
+        # 48 training examples make 6 steps: the held-out loss once, at the end (not 3 times)
+        held_out = {"eval_examples": 8, "eval_steps": 6}
+        return {"examples": 56, "n_sources": 2, "overrides": {**cpu, **held_out}}
     return {"examples": 0, "n_sources": prof.top_k, "overrides": {"max_seq_len": 1024}}
 
 

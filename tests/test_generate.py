@@ -52,3 +52,35 @@ def test_generate_batch_matches_one_at_a_time(converted: Path):
     assert [b.prompt_tokens for b in batched] == [a.prompt_tokens for a in alone]
     with pytest.raises(ValueError, match="empty"):
         generate_batch(model, tok, ["ok", " "])
+
+
+def test_rows_that_stop_leave_the_batch_with_the_tokens_generate_gives(converted: Path):
+    import torch
+
+    from kit.generate import chat_prompt_ids, end_tokens, greedy_rows
+
+    model, tok = models.load_generator("smollm2-135m-instruct", dtype="float32")
+    questions = [
+        "What is the capital of France? One word.",
+        "Write three sentences about the sea.",
+        "Say yes or no: is ice cold?",
+        "List the days of the week, then explain where their names come from.",
+    ]
+    prompts = [chat_prompt_ids(tok, [{"role": "user", "content": q}]) for q in questions]
+    width, pad = max(map(len, prompts)), tok.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    stop = end_tokens(model, tok)
+    ours = greedy_rows(model, ids, mask, 40, stop)
+    with torch.inference_mode():
+        out = model.generate(
+            ids, attention_mask=mask, max_new_tokens=40, do_sample=False, pad_token_id=pad
+        )
+    theirs = []
+    for row in out[:, width:].tolist():  # generate pads a finished row to the longest one
+        end = next((i for i, t in enumerate(row) if t in stop), None)
+        theirs.append(row if end is None else row[: end + 1])
+    assert ours == theirs
+    lengths = sorted(len(r) for r in ours)
+    assert lengths[0] < 10 and lengths[-1] == 40  # rows left the batch at different steps
+    assert all(r[-1] in stop for r in ours if len(r) < 40)
