@@ -77,6 +77,9 @@ def test_raft_plan_fits_each_profile(rag):
     smoke, cpu, gpu = raft_plan("smoke"), raft_plan("cpu"), raft_plan("gpu")
     assert smoke["examples"] < cpu["examples"] and gpu["examples"] == 0  # 0 = all
     assert smoke["overrides"]["max_steps"] > 0
+    o = cpu["overrides"]  # the cpu run measures its held-out loss once, at its last step
+    steps = (cpu["examples"] - o["eval_examples"]) // (o["batch_size"] * o["grad_accum"])
+    assert o["epochs"] == 1 and o["eval_steps"] == steps
     data = raft_training_set(rag, "smoke")
     assert len(data) == smoke["examples"]
     assert all(len(_shown_ids(ex)) <= rag.layout.sentences for ex in data)
