@@ -213,6 +213,13 @@ def end_tokens(model: Any, tokenizer: Any) -> set[int]:
     return {t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, *ends) if t is not None}
 
 
+def _last_logits(model: Any, n: int) -> dict[str, int]:
+    """``{"logits_to_keep": n}`` if the model can compute only its last ``n`` positions' logits
+    (most transformers models; a peft model answers for its base), else ``{}``: all of them."""
+    supports = getattr(model, "_supports_logits_to_keep", None)
+    return {"logits_to_keep": n} if callable(supports) and supports() else {}
+
+
 def greedy_rows(
     model: PreTrainedModel, input_ids: Any, mask: Any, max_new_tokens: int, stop: set[int]
 ) -> list[list[int]]:
@@ -242,7 +249,7 @@ def greedy_rows(
                 position_ids=positions,
                 past_key_values=cache,
                 use_cache=True,
-                logits_to_keep=1,  # only the next token's logits, as generate() asks
+                **_last_logits(model, 1),  # only the next token's logits, as generate() asks
             )
             chosen = out.logits[:, -1].argmax(-1)
             keep = []
@@ -292,8 +299,8 @@ def reply_logprobs(
         with torch.inference_mode():
             # only the logits that predict the reply's tokens: at position i, token i + 1
             keep = len(target) + 1
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            logits = model(input_ids=ids, attention_mask=mask, **_last_logits(model, keep)).logits
+        logp = torch.log_softmax(logits[:, -keep:-1].float(), dim=-1)
         want = ids[:, -len(target) :].unsqueeze(-1)
         out += logp.gather(-1, want).squeeze(-1).mean(dim=1).tolist()
     return out

@@ -68,6 +68,15 @@ def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding(plai
         [float(logp[ids.shape[1] - len(target) - 1 + i, t]) for i, t in enumerate(target)]
     )
     assert alone[0] == pytest.approx(by_hand, abs=1e-3)
+
+    class AllLogits:  # a model that cannot keep only the last logits: every position's come back
+        device = model.device
+
+        def __call__(self, **inputs):
+            assert "logits_to_keep" not in inputs
+            return model(**inputs)
+
+    assert reply_logprobs(AllLogits(), tokenizer, [short])[0] == pytest.approx(alone[0], abs=1e-5)
     assert batched[0] == pytest.approx(alone[0], abs=0.05)  # left padding barely moves it
     assert all(v < 0 for v in batched)
 
