@@ -188,6 +188,34 @@ def content_words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP]
 
 
+_ANY_WORD = re.compile(r"\w+")  # words in any script: Latin, Cyrillic, Greek, CJK runs, ...
+# Words an English question nearly always has and other European languages do not use ("is",
+# "was", "in", "a", "of" are left out: Dutch, German and others use them too).
+_ENGLISH = frozenset(
+    (  # noqa: SIM905
+        "the what which who whom whose how when where why does do did are were can could should "
+        "would this that these those there their they you your has have with from for its"
+    ).split()
+)
+
+
+def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
+    """True when ``question`` reads as another language than English and ``text``.
+
+    In: a question and the text it would be answered from (the retrieved chunks). True when the
+    question has none of the words English questions nearly always have (the, what, how, does,
+    ...) and at most ``max_shared`` of its words occur in ``text``: "Quel est le prix du
+    capteur Fennick S2 ?" shares only "fennick" and "s2" with English sources. A short
+    English query ("S2 warranty") shares its words with the sources and passes; so does a
+    question in the language of your own documents.
+    """
+    words = [w.lower() for w in _ANY_WORD.findall(question)]
+    if not words or any(w in _ENGLISH for w in words):
+        return False
+    seen = {w.lower() for w in _ANY_WORD.findall(text)}
+    return sum(w in seen for w in words) / len(words) <= max_shared
+
+
 def keyword_overlap(question: str, text: str) -> float:
     """Share of the question's content words that appear in ``text`` (0.0 to 1.0)."""
     wanted = set(content_words(question))

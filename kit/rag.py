@@ -17,7 +17,8 @@ pipeline and see its graph:
    the prompt (``ChatPromptBuilder``), the generator (``TransformersChatGenerator`` around the
    bundled SmolLM2, or any model you pass) answers and cites them, and the citations are parsed
    back to document ids (:mod:`kit.citations`). When retrieval finds nothing similar enough
-   (``min_score``) the answer is "I don't know" without asking the model.
+   (``min_score``), or the question reads as another language than the sources
+   (:func:`kit.prompts.reads_as_foreign`), the answer is "I don't know" without asking the model.
 
 How well it works is measured one layer up, in :mod:`kit.rag_eval` (recall@k, MRR and nDCG with
 Haystack's evaluators, answers scored by :mod:`kit.evaluate`, latency per stage, each mode and
@@ -82,6 +83,7 @@ from kit.prompts import (
     format_sources,
     get_layout,
     keyword_overlap,
+    reads_as_foreign,
     split_sentences,
 )
 from kit.store import new_store
@@ -1006,7 +1008,7 @@ class RAG:
         found = self.retrieve(question, role, filters)
         question = question.strip()
         timings = {"retrieve": found.seconds}
-        if not found.documents or self._below_threshold(found):
+        if not found.documents or self._below_threshold(found) or self._foreign(question, found):
             timings.update(generate=0.0, total=time.perf_counter() - start)
             shown = found.documents[: self.top_k]
             return Answer(
@@ -1055,6 +1057,12 @@ class RAG:
             and found.similarity is not None
             and found.similarity < self.min_score
         )
+
+    @staticmethod
+    def _foreign(question: str, found: Retrieval) -> bool:
+        """A question in another language than the model's and the sources' (see
+        :func:`kit.prompts.reads_as_foreign`): a small English model answers it with an echo."""
+        return reads_as_foreign(question, " ".join(d.content or "" for d in found.documents))
 
     def _check_filters(self, filters: dict[str, Any] | None) -> None:
         wanted = filter_fields(filters)

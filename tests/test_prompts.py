@@ -106,3 +106,22 @@ def test_sentence_picker_keeps_the_most_similar_sentences_with_their_meta():
     assert len(few) == 1  # as many sentences as asked for: all of them, unscored
     with pytest.raises(ValueError, match="sentences must be >= 1"):
         prompts.SentencePicker("x", sentences=0)
+
+
+def test_a_question_reads_as_foreign_only_without_english_and_without_shared_words():
+    from kit.data import load_documents, load_qa
+    from kit.prompts import reads_as_foreign
+
+    corpus = " ".join(d.content for d in load_documents("v1"))
+    assert not any(reads_as_foreign(r.question, corpus) for r in load_qa())  # all 192 English
+    for question in (
+        "Quel est le prix du capteur Fennick S2 ?",
+        "Wie lange ist die Garantie für Fennick-Sensoren?",
+        "¿Cuánto pesa el Fennick S2?",
+        "Πόσο κοστίζει ο αισθητήρας Fennick S2;",
+        "风暴浮标的电池能用多久？",
+    ):
+        assert reads_as_foreign(question, corpus), question
+    assert not reads_as_foreign("S2 warranty", corpus)  # terse English shares its words
+    french = "Le capteur Fennick S2 coûte 480 euros. La garantie est de deux ans."
+    assert not reads_as_foreign("Quel est le prix du capteur Fennick S2 ?", french)

@@ -294,7 +294,17 @@ def test_a_folder_answer_never_shows_file_names_to_the_model(tmp_path, lm):
     assert "Animalia_is_an" not in answer.text and ".txt" not in answer.text
 
 
-@pytest.mark.parametrize("question", ["???", "the of and", "Wer hat die Mona Lisa gemalt?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "???",
+        "the of and",
+        "Wer hat die Mona Lisa gemalt?",
+        "Quel est le prix du capteur Fennick S2 ?",  # on topic, in another language
+        "Сколько стоит датчик Fennick S2?",
+        "Hoeveel kost de Fennick S2 sensor?",
+    ],
+)
 def test_a_question_that_matches_nothing_gets_i_dont_know_with_no_sources(hybrid, question):
     answer = hybrid.answer(question)
     assert answer.text == "I don't know" and answer.cited_ids == []
