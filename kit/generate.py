@@ -9,6 +9,7 @@ so a model is always asked in the shape it was trained on.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
 # Without a system message SmolLM2's chat template inserts its own ("You are a helpful AI
 # assistant named SmolLM ..."). The kit always sends this one instead, in training and inference.
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
-# Questions generated together. Decoding a small model on a CPU is bound by the fixed cost of a
-# step (reading the weights, Python), so a step for 24 questions costs little more than one for
-# 8, and each answer leaves its batch when it ends (greedy_rows). 48 questions, 2 cores, AVX2,
-# float32: the base model's answers in 20.1 s in batches of 16, 16.9 s of 24, 13.4 s of 48; RAG
-# prompts (~230 tokens) 39.5 s, 34.6 s, 41.4 s. `python -m kit bench grid --batch-size N`.
+# Questions generated together. A decoding step costs a fixed part (Python, reading the weights)
+# plus a part per row: about 40 ms + 4 ms a row for the bundled model on 2 cores in float32.
+# Batching shares the fixed part; each answer leaves its batch when it ends (greedy_rows). 48
+# questions, 2 cores, AVX2, float32: the base model's answers in 20.1 s in batches of 16, 16.9 s
+# of 24, 13.4 s of 48; RAG prompts (~230 tokens) 39.5 s, 34.6 s, 41.4 s (longer padding at 48).
+# `python -m kit bench grid --batch-size N` measures it.
 BATCH_SIZE = 24
 
 
@@ -158,9 +160,10 @@ def generate_batch(
 
     Greedy decoding like :func:`generate`, with the prompts left-padded into batches of
     ``batch_size`` (sorted by length, so little is padded). On a CPU this is several times faster
-    than one at a time: decoding a small model is limited by reading its weights from memory,
-    and a batch reads them once per step for all its questions. Each Generation's ``seconds`` is
-    its share of its batch's wall time (batch time / batch size), not the time it would take alone.
+    than one at a time: a decoding step has a fixed cost (Python, reading the weights) that a
+    batch pays once for all its questions, and each answer leaves its batch when it ends
+    (:func:`greedy_rows`). Each Generation's ``seconds`` is its share of its batch's wall time
+    (batch time / batch size), not the time it would take alone.
     """
     import torch  # heavy: loaded only when a model answers
 
@@ -206,11 +209,44 @@ def generate_batch(
 
 
 def end_tokens(model: Any, tokenizer: Any) -> set[int]:
-    """The ids that end an answer: the tokenizer's end and padding tokens and the model's own
-    end token(s) (``generation_config.eos_token_id``, an id or a list), as ``generate`` stops."""
+    """The ids that end an answer, as ``generate`` stops: the model's end token(s)
+    (``generation_config.eos_token_id``, an id or a list), else the tokenizer's end token."""
     ends = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ends = ends if isinstance(ends, list) else [ends]
-    return {t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, *ends) if t is not None}
+    ends = [t for t in (ends if isinstance(ends, list) else [ends]) if t is not None]
+    return set(ends) or {tokenizer.eos_token_id}
+
+
+# generation_config fields with which generate() changes greedy scores (logits processors) or
+# searches (beams): a model whose config sets one of them is answered by generate() itself.
+_PROCESSORS = (
+    "repetition_penalty",
+    "encoder_repetition_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "min_length",
+    "min_new_tokens",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "sequence_bias",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "exponential_decay_length_penalty",
+    "num_beams",
+)
+
+
+def rows_can_leave(model: Any) -> bool:
+    """True when :func:`greedy_rows`' own loop gives ``generate``'s greedy tokens for ``model``:
+    its ``generation_config`` adds no logits processor or beams (the bundled SmolLM2 adds none)
+    and it decodes with transformers' ``DynamicCache`` and position ids (not mamba, rwkv, ...)."""
+    from transformers import GenerationConfig
+
+    config, plain = getattr(model, "generation_config", None), GenerationConfig()
+    if config is None or any(getattr(config, f, None) != getattr(plain, f) for f in _PROCESSORS):
+        return False
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    dynamic = getattr(base, "_supports_default_dynamic_cache", lambda: False)()
+    return dynamic and "position_ids" in inspect.signature(base.forward).parameters
 
 
 def _last_logits(model: Any, n: int) -> dict[str, int]:
@@ -227,16 +263,19 @@ def greedy_rows(
 
     In: the model, prompt ids and attention mask (``[rows, width]`` tensors, left-padded), the
     token limit and the ids that end an answer. Out: per row its new token ids, up to and
-    including the end token. The same tokens as ``model.generate(do_sample=False)`` (plain
-    greedy: no repetition penalty or other logits processors), but ``generate`` keeps a finished
-    row in the batch until the longest answer ends; on a CPU each step costs about in proportion
-    to its rows, so a batch whose answers are mostly short finishes sooner here. The KV cache
-    (transformers' ``DynamicCache``) drops the finished rows too.
+    including the end token. The same tokens as ``model.generate(do_sample=False)``, which keeps
+    a finished row in the batch until the longest answer ends: a step's cost grows with its
+    rows, so a batch whose answers are mostly short finishes sooner here. The KV cache
+    (transformers' ``DynamicCache``) drops the finished rows too. A model this loop cannot
+    reproduce (:func:`rows_can_leave`) is answered by ``generate`` itself.
     """
     import torch  # heavy: loaded only when a model answers
     from transformers import DynamicCache
 
+    if not rows_can_leave(model):
+        return _generate_rows(model, input_ids, mask, max_new_tokens, stop)
     cache = DynamicCache(config=model.config)
+    last = _last_logits(model, 1)  # only the next token's logits, as generate() asks
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
     live = list(range(input_ids.shape[0]))  # the row of the batch each live row came from
     replies: list[list[int]] = [[] for _ in live]
@@ -249,7 +288,7 @@ def greedy_rows(
                 position_ids=positions,
                 past_key_values=cache,
                 use_cache=True,
-                **_last_logits(model, 1),  # only the next token's logits, as generate() asks
+                **last,
             )
             chosen = out.logits[:, -1].argmax(-1)
             keep = []
@@ -261,12 +300,33 @@ def greedy_rows(
                 break
             if len(keep) < len(live):
                 rows = torch.tensor(keep, device=input_ids.device)
-                cache.batch_select_indices(rows)
+                cache.reorder_cache(rows)  # every cache layer type selects rows this way
                 chosen, mask, positions = chosen[rows], mask[rows], positions[rows]
                 live = [live[j] for j in keep]
             step_ids = chosen[:, None]
             positions = positions[:, -1:] + 1
             mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+    return replies
+
+
+def _generate_rows(
+    model: Any, input_ids: Any, mask: Any, max_new_tokens: int, stop: set[int]
+) -> list[list[int]]:
+    """:func:`greedy_rows`' result from ``model.generate``: each row up to its first end token."""
+    import torch  # heavy: loaded only when a model answers
+
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=min(stop),
+        )
+    replies = []
+    for row in out[:, input_ids.shape[1] :].tolist():
+        end = next((i for i, token in enumerate(row) if token in stop), None)
+        replies.append(row if end is None else row[: end + 1])
     return replies
 
 

@@ -18,6 +18,7 @@ with the bundled model; notebook 01 shows the measurement and the exercise asks 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -190,13 +191,31 @@ def content_words(text: str) -> list[str]:
 
 _ANY_WORD = re.compile(r"\w+")  # words in any script: Latin, Cyrillic, Greek, CJK runs, ...
 # Words an English question nearly always has and other European languages do not use ("is",
-# "was", "in", "a", "of" are left out: Dutch, German and others use them too).
+# "was", "in", "a", "of", "do", "for" are left out: Dutch, German, Portuguese and others use them).
 _ENGLISH = frozenset(
     (  # noqa: SIM905
-        "the what which who whom whose how when where why does do did are were can could should "
-        "would this that these those there their they you your has have with from for its"
+        "the what which who whom whose how when where why does did are were can could should "
+        "would this that these those there their they you your has have with from its and much "
+        "many about"
     ).split()
 )
+# Function words of other European languages (two letters or more), the evidence that a question
+# is not English: French, German, Spanish, Italian, Portuguese, Dutch, Nordic, Polish/Czech.
+_FOREIGN = frozenset(
+    (  # noqa: SIM905
+        "le la les des du une est et quel quelle quels combien pour avec dans sur qui que "
+        "der die das dem ist ein eine und wie wer wo welche welcher für mit nicht auf "
+        "el los las es una qué cuánto cuánta cuántos cuál dónde para con por "
+        "il lo gli quanto quanta quale dove per che qual quantos onde com não "
+        "het een en hoe wat hoeveel waar voor met niet og och er ett hvor hvad hur vad "
+        "jak co ile czy jest"
+    ).split()
+)
+
+
+def _other_script(word: str) -> bool:
+    """True for a word with a letter outside the Latin script (Cyrillic, Greek, CJK, ...)."""
+    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in word)
 
 
 def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
@@ -204,13 +223,16 @@ def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
 
     In: a question and the text it would be answered from (the retrieved chunks). True when the
     question has none of the words English questions nearly always have (the, what, how, does,
-    ...) and at most ``max_shared`` of its words occur in ``text``: "Quel est le prix du
-    capteur Fennick S2 ?" shares only "fennick" and "s2" with English sources. A short
-    English query ("S2 warranty") shares its words with the sources and passes; so does a
-    question in the language of your own documents.
+    ...), shows another language (a function word such as "le", "der", "qué", "hoeveel", or a
+    word in another script) and at most ``max_shared`` of its words occur in ``text``: "Quel est
+    le prix du capteur Fennick S2 ?" shares only "fennick" and "s2" with English sources. A
+    terse English query ("Buoy dimensions?", "ERR_42 meaning?") shows no other language and
+    passes; so does a question in the language of your own documents, which shares its words.
     """
     words = [w.lower() for w in _ANY_WORD.findall(question)]
     if not words or any(w in _ENGLISH for w in words):
+        return False
+    if not any(w in _FOREIGN or _other_script(w) for w in words):
         return False
     seen = {w.lower() for w in _ANY_WORD.findall(text)}
     return sum(w in seen for w in words) / len(words) <= max_shared
