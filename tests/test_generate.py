@@ -92,11 +92,13 @@ QUESTIONS = [
 
 
 def test_rows_that_stop_leave_the_batch_with_the_tokens_generate_gives(converted: Path):
-    from kit.generate import end_tokens, greedy_rows, rows_can_leave
+    from kit.generate import SHARED_PREFIX_MIN, end_tokens, greedy_rows, rows_can_leave
 
     model, tok = models.load_generator("smollm2-135m-instruct", dtype="float32")
     ids, mask = _padded(tok, QUESTIONS)
     assert rows_can_leave(model)  # the bundled model takes the kit's own loop
+    starts = [row[m.bool()].tolist()[:SHARED_PREFIX_MIN] for row, m in zip(ids, mask, strict=True)]
+    assert all(s == starts[0] for s in starts)  # the system message is read once for all rows
     ours = greedy_rows(model, ids, mask, 40, end_tokens(model, tok))
     assert ours == _generates(model, ids, mask, 40)
     lengths = sorted(len(r) for r in ours)
