@@ -317,22 +317,31 @@ def _shared_prefix_once(
     """Read the tokens every prompt of the batch starts with once, not once per prompt.
 
     The kit's prompts of one system share their start (the system message, the "Sources:"
-    line: ~65 of a RAG prompt's ~230 tokens). If the batch's prompts share at least
-    :data:`SHARED_PREFIX_MIN` tokens, they go through the model once for one row and the KV
-    cache is copied to every row; each prompt's rest follows, left-padded after the shared part
-    (the attention mask hides the padding). Out: the ids, mask and position ids of the next
-    forward pass (the whole batch when nothing is shared); ``cache`` holds the shared part.
+    line: ~68 of a RAG prompt's ~230 tokens). If the batch has two rows or more sharing at
+    least :data:`SHARED_PREFIX_MIN` tokens, the shared part goes through the model once for
+    one row and the KV cache is copied to every row; each prompt's rest follows, left-padded
+    after the shared part (the attention mask hides the padding). Only for models whose every
+    layer is plain full attention: a sliding window or chunked attention counts the padding
+    as positions, and a convolution or linear-attention layer (LFM2, Jamba, ...) reads it
+    into its state. Out: the ids, mask and position ids of the next forward pass (the batch
+    unchanged when nothing is shared); ``cache`` holds the shared part.
     """
     import torch  # heavy: loaded only when a model answers
+    from transformers.cache_utils import DynamicLayer
 
+    unchanged = input_ids, mask, (mask.long().cumsum(-1) - 1).clamp(min=0)
+    lengths = mask.sum(-1).tolist()
+    full_attention = all(type(layer) is DynamicLayer for layer in cache.layers)
+    if len(lengths) < 2 or min(lengths) <= SHARED_PREFIX_MIN or not full_attention:
+        return unchanged
     prompts = [ids[row_mask.bool()].tolist() for ids, row_mask in zip(input_ids, mask, strict=True)]
-    shared = min(len(p) for p in prompts) - 1  # every row keeps a token to predict from
+    shared = min(lengths) - 1  # every row keeps a token to predict from
     for n, token in enumerate(prompts[0][:shared]):
         if any(p[n] != token for p in prompts):
             shared = n
             break
-    if len(prompts) < 2 or shared < SHARED_PREFIX_MIN:
-        return input_ids, mask, (mask.long().cumsum(-1) - 1).clamp(min=0)
+    if shared < SHARED_PREFIX_MIN:
+        return unchanged
     device = input_ids.device
     prefix = torch.tensor([prompts[0][:shared]], device=device)
     model(

@@ -97,9 +97,17 @@ def test_rows_that_stop_leave_the_batch_with_the_tokens_generate_gives(converted
     model, tok = models.load_generator("smollm2-135m-instruct", dtype="float32")
     ids, mask = _padded(tok, QUESTIONS)
     assert rows_can_leave(model)  # the bundled model takes the kit's own loop
-    starts = [row[m.bool()].tolist()[:SHARED_PREFIX_MIN] for row, m in zip(ids, mask, strict=True)]
-    assert all(s == starts[0] for s in starts)  # the system message is read once for all rows
-    ours = greedy_rows(model, ids, mask, 40, end_tokens(model, tok))
+    shapes = []  # what each forward pass was given
+    hook = model.register_forward_pre_hook(
+        lambda _m, _a, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        ours = greedy_rows(model, ids, mask, 40, end_tokens(model, tok))
+    finally:
+        hook.remove()
+    first, second = shapes[:2]  # the shared system message once, then each prompt's rest
+    assert first[0] == 1 and first[1] >= SHARED_PREFIX_MIN
+    assert second[0] == len(QUESTIONS) and first[1] + second[1] == ids.shape[1]
     assert ours == _generates(model, ids, mask, 40)
     lengths = sorted(len(r) for r in ours)
     assert lengths[0] < 10 and lengths[-1] == 40  # rows left the batch at different steps
