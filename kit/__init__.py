@@ -1,9 +1,10 @@
 """rag-ft-kit: learn and prototype RAG, LoRA fine-tuning and their hybrid, offline on a CPU.
 
 One module per stage of the pipeline, in layers (see README.md, "How the kit is built"; a
-module never imports a higher layer): ``data`` / ``models`` / ``generate`` -> ``rag`` /
-``finetune`` -> ``evaluate`` -> ``rag_eval`` / ``abstain`` -> ``hybrid`` -> ``compare`` ->
-``widgets`` / ``verdict`` / ``report`` -> ``run``, the benchmarks and ``python -m kit``.
+module never imports a higher layer): ``data`` / ``models`` / ``generate`` (``decode``) ->
+``rag`` / ``finetune`` -> ``evaluate`` -> ``rag_eval`` / ``abstain`` -> ``hybrid`` ->
+``compare`` -> ``widgets`` / ``verdict`` / ``report`` -> ``run``, the benchmarks and
+``python -m kit``.
 ``profiles`` and ``doctor`` say what this machine can do; ``checks`` powers the exercises;
 ``colab`` installs the kit in Colab and ``colab_cells`` writes the notebooks' Colab badge and
 set-up cell.

@@ -89,7 +89,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"citations", "colab", "colab_cells", "netguard", "runtime", "inputs"}),
     (
         "the machine, models and data",
-        {"profiles", "doctor", "models", "data", "generate", "question_writer"},
+        {"profiles", "doctor", "models", "data", "generate", "decode", "question_writer"},
     ),
     (
         "the two ways: RAG and fine-tuning",
