@@ -119,6 +119,11 @@ def greedy_rows(
     return replies
 
 
+def _positions(mask: Any) -> Any:
+    """Each token's position id in a padded batch: padding does not count (as ``generate``)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 SHARED_PREFIX_MIN = 16  # tokens every prompt of a batch must share before they are read once
 
 
@@ -140,7 +145,7 @@ def _shared_prefix_once(
     import torch  # heavy: loaded only when a model answers
     from transformers.cache_utils import DynamicLayer
 
-    unchanged = input_ids, mask, (mask.long().cumsum(-1) - 1).clamp(min=0)
+    unchanged = input_ids, mask, _positions(mask)
     lengths = mask.sum(-1).tolist()
     full_attention = all(type(layer) is DynamicLayer for layer in cache.layers)
     if len(lengths) < 2 or min(lengths) <= SHARED_PREFIX_MIN or not full_attention:
@@ -169,7 +174,7 @@ def _shared_prefix_once(
     step_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rests], device=device)
     rest_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rests], device=device)
     mask = torch.cat([mask.new_ones(len(rests), shared), rest_mask.to(mask.dtype)], dim=1)
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, shared:]
+    positions = _positions(mask)[:, shared:]
     return step_ids, mask, positions
 
 
