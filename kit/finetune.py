@@ -79,7 +79,15 @@ from kit.chat_data import (
     load_examples,
 )
 from kit.data import ChatExample, DataError, QARecord, style_compliant
-from kit.generate import BATCH_SIZE, DEFAULT_SYSTEM, Answer, generate_batch
+from kit.generate import (
+    BATCH_SIZE,
+    DEFAULT_SYSTEM,
+    Answer,
+    Generation,
+    Plan,
+    chat_messages,
+    run_plans,
+)
 from kit.inputs import user_path
 from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
@@ -1307,29 +1315,44 @@ def answer_questions(
     each answer's time is its share of its batch. ``cited_ids`` are the document ids in the
     reply's ``Source: ... [kb-001]`` line, if any.
     """
+    plan = answer_plan(model, tokenizer, records, profile, max_new_tokens, system_name, system)
+    return run_plans([plan], batch_size)[0]
+
+
+def answer_plan(
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[QARecord | str],
+    profile: str | Profile | None = None,
+    max_new_tokens: int | None = None,
+    system_name: str = "finetuned",
+    system: str = DEFAULT_SYSTEM,
+) -> Plan:
+    """:func:`answer_questions` up to the generation: the chat prompts, and a ``finish`` that
+    turns the generations into Answers (:class:`kit.generate.Plan`, run by ``run_plans``)."""
     limit = max_new_tokens or resolve_profile(profile).max_new_tokens
     questions = [rec if isinstance(rec, str) else rec.question for rec in records]
-    if not questions:
-        return []
-    gens = generate_batch(
-        model, tokenizer, questions, max_new_tokens=limit, system=system, batch_size=batch_size
+    prompts = [chat_messages(q, system) for q in questions]
+
+    def finish(gens: list[Generation]) -> list[Answer]:
+        return [_plain_answer(q, gen, system_name) for q, gen in zip(questions, gens, strict=True)]
+
+    return Plan(prompts, model, tokenizer, limit, finish)
+
+
+def _plain_answer(question: str, gen: Generation, system_name: str) -> Answer:
+    """A generation without retrieval -> an Answer; its citations from a ``Source:`` line."""
+    source = re.search(r"^Source:(.*)$", gen.text, flags=re.MULTILINE)
+    cited = re.findall(r"\[([A-Za-z][\w.\-]*)\]", source.group(1)) if source else []
+    return Answer(
+        question=question,
+        text=gen.text,
+        cited_ids=list(dict.fromkeys(cited)),
+        timings={"generate": gen.seconds, "total": gen.seconds},
+        prompt_tokens=gen.prompt_tokens,
+        new_tokens=gen.new_tokens,
+        system=system_name,
     )
-    answers = []
-    for question, gen in zip(questions, gens, strict=True):
-        source = re.search(r"^Source:(.*)$", gen.text, flags=re.MULTILINE)
-        cited = re.findall(r"\[([A-Za-z][\w.\-]*)\]", source.group(1)) if source else []
-        answers.append(
-            Answer(
-                question=question,
-                text=gen.text,
-                cited_ids=list(dict.fromkeys(cited)),
-                timings={"generate": gen.seconds, "total": gen.seconds},
-                prompt_tokens=gen.prompt_tokens,
-                new_tokens=gen.new_tokens,
-                system=system_name,
-            )
-        )
-    return answers
 
 
 def side_by_side(before: Sequence[Answer], after: Sequence[Answer]) -> pd.DataFrame:

@@ -60,9 +60,11 @@ from kit.generate import (
     BATCH_SIZE,
     DEFAULT_SYSTEM,
     Answer,
+    Generation,
+    Plan,
     chat_prompt_ids,
-    generate_batch,
     reply_logprobs,
+    run_plans,
 )
 from kit.inputs import InputError, number
 from kit.inputs import text as text_arg
@@ -914,9 +916,9 @@ class RAG:
         signals: bool = False,
         abstain: bool = True,
     ) -> list[Answer]:
-        """:meth:`answer` for many questions at once: the same retrieval and prompts, and the
-        generation batched (:func:`kit.generate.generate_batch`: prompts grouped by length,
-        left-padded, greedy), several times faster on a CPU.
+        """:meth:`answer` for many questions at once: the same retrieval and prompts
+        (:meth:`plan_batch`), and the generation batched (:func:`kit.generate.generate_batch`:
+        prompts grouped by length, left-padded, greedy), several times faster on a CPU.
 
         Greedy decoding gives the text the pipeline gives one at a time (padding can change a
         near-tie between two tokens; the tests measure how often). Each answer's ``generate``
@@ -926,37 +928,60 @@ class RAG:
         ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
         without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
         """
-        if isinstance(questions, str) or not isinstance(questions, Sequence):
-            raise RagError(
-                "answer_batch takes a list of questions; for one question call rag(question)."
-            )
+        _check_questions(questions, "answer_batch")
         if is_component(self._generator_arg):
             return [self.answer(q, role, filters) for q in questions]
-        decide = abstain and self.abstainer is not None
+        plan = self.plan_batch(questions, role, filters, signals, abstain)
+        return run_plans([plan], batch_size)[0]
+
+    @property
+    def can_plan(self) -> bool:
+        """Whether :meth:`plan_batch` works: the generator is a local transformers model."""
+        return not is_component(self._generator_arg)
+
+    def plan_batch(
+        self,
+        questions: Sequence[str],
+        role: str | None = None,
+        filters: dict[str, Any] | None = None,
+        signals: bool = False,
+        abstain: bool = True,
+    ) -> Plan:
+        """:meth:`answer_batch` up to the generation: retrieve, build the prompts, and return a
+        :class:`kit.generate.Plan` whose ``finish`` turns the generations into Answers.
+        :func:`kit.generate.run_plans` runs several plans that share a model in one batched
+        pass (``kit.compare.ask_together``). Only for a local transformers generator."""
+        _check_questions(questions, "plan_batch")
+        if not self.can_plan:
+            raise RagError(
+                "plan_batch needs a local transformers generator; this pipeline's generator is "
+                "a Haystack component: ask it with answer_batch."
+            )
         ready = [self._prepare(q, role, filters) for q in questions]
         todo = [(i, r) for i, r in enumerate(ready) if not isinstance(r, Answer)]
-        answers: list[Answer | None] = [r if isinstance(r, Answer) else None for r in ready]
-        if todo:
-            model, tokenizer = self.model_and_tokenizer
-            prompts = [_hf_messages(self.prompt(q, sources)) for _, (q, sources, _, _) in todo]
-            gens = generate_batch(
-                model, tokenizer, prompts, self.max_new_tokens, batch_size=batch_size
-            )
-            done = []
-            for (_, ready_one), gen in zip(todo, gens, strict=True):
-                question, sources, timings, _ = ready_one
-                timings = {**timings, "generate": gen.seconds}
-                timings["total"] = timings["retrieve"] + timings.get("pick", 0.0) + gen.seconds
-                done.append(
-                    self._finish(
-                        question, gen.text, sources, timings, gen.prompt_tokens, gen.new_tokens
-                    )
-                )
-            if signals or decide:
+        prompts = [_hf_messages(self.prompt(q, sources)) for _, (q, sources, _, _) in todo]
+        model, tokenizer = self.model_and_tokenizer if todo else (None, None)
+        decide = abstain and self.abstainer is not None
+
+        def finish(gens: list[Generation]) -> list[Answer]:
+            answers: list[Answer | None] = [r if isinstance(r, Answer) else None for r in ready]
+            done = [self._generated(r, gen) for (_, r), gen in zip(todo, gens, strict=True)]
+            if done and (signals or decide):
                 done = self._decide(done, [r[3] for _, r in todo], apply=decide, prompts=prompts)
             for (i, _), answer in zip(todo, done, strict=True):
                 answers[i] = answer
-        return [a for a in answers if a is not None]
+            return [a for a in answers if a is not None]
+
+        return Plan(prompts, model, tokenizer, self.max_new_tokens, finish)
+
+    def _generated(
+        self, ready: tuple[str, list[Document], dict[str, float], float | None], gen: Generation
+    ) -> Answer:
+        """One prepared question and its generation -> an Answer, with the time of each stage."""
+        question, sources, timings, _ = ready
+        timings = {**timings, "generate": gen.seconds}
+        timings["total"] = timings["retrieve"] + timings.get("pick", 0.0) + gen.seconds
+        return self._finish(question, gen.text, sources, timings, gen.prompt_tokens, gen.new_tokens)
 
     def _decide(
         self,
@@ -1146,6 +1171,12 @@ def build_rag(
     if generator is None:
         generator = pick_generator(prof.generator)[0]
     return RAG(index, mode=mode, generator=generator, **options)
+
+
+def _check_questions(questions: Any, call: str) -> None:
+    """RagError unless ``questions`` is a list of questions (one text is not)."""
+    if isinstance(questions, str) or not isinstance(questions, Sequence):
+        raise RagError(f"{call} takes a list of questions; for one question call rag(question).")
 
 
 def _check_question(question: Any) -> str:

@@ -158,3 +158,41 @@ def test_the_generator_this_machine_loads_is_in_the_cache_key(tmp_path, monkeypa
     assert mine["settings"]["generator"] == str(tmp_path.resolve()) != offline["generator"]
     (tmp_path / "model.safetensors").write_bytes(b"saved again")  # the same folder, new weights
     assert compare.comparison_key(gpu.with_(generator=str(tmp_path))) != mine
+
+
+def test_systems_that_share_a_model_are_generated_together(index, monkeypatch):
+    from kit import generate
+    from kit.models import load_generator
+    from kit.rag import build_rag
+
+    sizes: list[int] = []
+    real = generate.generate_batch
+
+    def counted(model, tokenizer, prompts, *args, **kwargs):
+        sizes.append(len(prompts))
+        return real(model, tokenizer, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_batch", counted)
+    # float32: in bfloat16 the padding of a batch flips near-ties between tokens far more often
+    lm = load_generator(dtype="float32")
+    plain = compare.plain_system(*lm, "base", profile="smoke")
+    rag = build_rag(index, "hybrid", generator=lm, profile="smoke")
+    questions = [r.question for r in QA[:3]]
+    alone = [plain.answer_batch(questions[:2]), rag.answer_batch(questions)]
+    assert sizes == [2, 3]  # one pass per system
+
+    sizes.clear()
+    together = compare.ask_together([(plain, questions[:2]), (oracle, questions), (rag, questions)])
+    assert sizes == [5]  # the two systems that share the model: one pass
+    assert [len(a) for a in together] == [2, 3, 3]
+    assert [a.question for a in together[2]] == [a.question for a in alone[1]]
+    assert all(a.documents for a in together[2]) and not any(a.documents for a in together[0])
+    assert together[1][0].text == oracle(questions[0]).text  # no plan_batch: asked as it is
+    # the same greedy text as each system alone (the plain prompts padded to the RAG ones)
+    assert [a.text for a in together[0] + together[2]] == [a.text for a in alone[0] + alone[1]]
+
+    sizes.clear()  # more prompts than one batch holds: each system in its own batches
+    plans = [plain.plan_batch(questions[:2]), rag.plan_batch(questions)]
+    split = generate.run_plans(plans, batch_size=4)
+    assert sizes == [2, 3]
+    assert [a.text for a in split[0] + split[1]] == [a.text for a in alone[0] + alone[1]]
