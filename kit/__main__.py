@@ -22,20 +22,30 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_doctor = sub.add_parser("doctor", help="check this machine and say what to fix")
-    p_doctor.add_argument("--profile", help="force a profile: smoke, cpu or gpu")
+    p_doctor.add_argument("--profile", type=_given, help="force a profile: smoke, cpu or gpu")
     p_models = sub.add_parser("models", help="convert / verify the bundled models")
     p_models.add_argument(
         "--rebuild", action="store_true", help="move a damaged cached model aside and convert again"
     )
     p_run = sub.add_parser("run", help="run the whole walk-through headless and write a report")
-    p_run.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
     p_run.add_argument(
-        "--out", help="folder for the report (default: outputs, or outputs/your_data with --docs)"
+        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
     )
-    p_run.add_argument("--docs", help="your folder of documents: run the comparison on it")
-    p_run.add_argument("--questions", help="your questions: JSONL or CSV with question,answer")
     p_run.add_argument(
-        "--examples", help="your chat examples (JSONL or CSV), or 'auto' to build house-style ones"
+        "--out",
+        type=_given,
+        help="folder for the report (default: outputs, or outputs/your_data with --docs)",
+    )
+    p_run.add_argument(
+        "--docs", type=_given, help="your folder of documents: run the comparison on it"
+    )
+    p_run.add_argument(
+        "--questions", type=_given, help="your questions: JSONL or CSV with question,answer"
+    )
+    p_run.add_argument(
+        "--examples",
+        type=_given,
+        help="your chat examples (JSONL or CSV), or 'auto' to build house-style ones",
     )
     _folder_options(p_run)
     p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune, grid")
@@ -43,25 +53,51 @@ def _parser() -> argparse.ArgumentParser:
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     p_work = sub.add_parser("workshop", help="prepare a workshop's artefacts, or check readiness")
     p_work.add_argument("action", choices=["prepare", "check"])
-    p_work.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
+    p_work.add_argument(
+        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
+    )
     p_serve = sub.add_parser("serve", help="answer questions over HTTP from one shared index")
-    p_serve.add_argument("--index", help="a saved index folder (default: the bundled one)")
-    p_serve.add_argument("--docs", help="a folder of your documents: indexed once, then reused")
+    p_serve.add_argument(
+        "--index", type=_given, help="a saved index folder (default: the bundled one)"
+    )
+    p_serve.add_argument(
+        "--docs", type=_given, help="a folder of your documents: indexed once, then reused"
+    )
     p_serve.add_argument(
         "--host",
         default="127.0.0.1",
         help="default 127.0.0.1 (this machine only); 0.0.0.0 lets anyone on the network ask",
     )
-    p_serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    p_serve.add_argument("--port", type=_port, default=8000, help="default 8000")
     p_serve.add_argument(
         "--role",
         default="public",
         choices=["public", "employee", "admin"],
         help="the access level of every answer (default public; clients cannot change it)",
     )
-    p_serve.add_argument("--profile", help="smoke, cpu or gpu (default: picked by the doctor)")
+    p_serve.add_argument(
+        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
+    )
     _folder_options(p_serve)
     return parser
+
+
+def _given(value: str) -> str:
+    """An option's value, refused when blank (``--out "$OUT"`` with OUT unset)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty: give a value, or leave the option out")
+    return value
+
+
+def _port(value: str) -> int:
+    """A TCP port number, 1 to 65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
+    return port
 
 
 def _folder_options(command: argparse.ArgumentParser) -> None:
@@ -189,7 +225,9 @@ def _run_job(args: argparse.Namespace) -> int:
         from kit.inputs import writable_folder
         from kit.run import run_all
 
-        out = writable_folder(args.out or "outputs", "--out folder")  # before the long run
+        out = writable_folder(  # before the long run; --out "" is a mistake, not "outputs"
+            "outputs" if args.out is None else args.out, "--out folder"
+        )
         path = run_all(profile=args.profile, out_dir=out)
     else:
         from kit.your_data import run_your_data

@@ -177,7 +177,14 @@ def read_adapter_info(adapter_dir: str | Path) -> dict[str, Any]:
     problem = check_adapter(adapter_dir)
     if problem:
         raise AdapterError(f"Cannot use the adapter at {adapter_dir}: {problem}.")
-    return json.loads((Path(adapter_dir).expanduser() / ADAPTER_MARKER).read_text())
+    info = json.loads((Path(adapter_dir).expanduser() / ADAPTER_MARKER).read_text())
+    if not isinstance(info.get("base"), dict):
+        raise AdapterError(
+            f"Cannot use the adapter at {adapter_dir}: its {ADAPTER_MARKER} does not say which "
+            'base model it was trained on ("base": {...}); the file was edited or is not the '
+            "kit's. Train the adapter again (kit.finetune.train_adapter)."
+        )
+    return info
 
 
 def load_adapter(
@@ -199,8 +206,14 @@ def load_adapter(
     adapter_dir = Path(adapter_dir).expanduser()  # "~/adapters/style" is the user's folder
     base_name = base or info["base"].get("name") or DEFAULT_GENERATOR
     model, _ = load_generator(base_name, dtype=dtype, device=device)
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
-    peft_model = attach_adapter(model, adapter_dir, base_name)
+    peft_model = attach_adapter(model, adapter_dir, base_name)  # the base checked first
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+    except (OSError, ValueError) as err:
+        raise AdapterError(
+            f"The adapter at {adapter_dir} has no usable tokenizer files ({str(err)[:120]}); "
+            "the folder is incomplete: train or copy the adapter again."
+        ) from None
     peft_model.eval()
     return peft_model, tokenizer
 
@@ -228,7 +241,13 @@ def attach_adapter(
             "the exact base model it was trained on: load it with base="
             f"{expected.get('name')!r} (or leave base out)."
         )
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    try:
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    except (OSError, ValueError, KeyError) as err:
+        raise AdapterError(
+            f"The adapter at {adapter_dir} could not be read ({str(err)[:160]}); the folder is "
+            "incomplete or not a LoRA adapter: train or copy the adapter again."
+        ) from None
 
 
 def adapter_weights_hash(adapter_dir: str | Path) -> str:

@@ -15,8 +15,6 @@ Three steps turn chat examples into what a trainer eats:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 import warnings
@@ -25,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.data import ChatExample, DataError, load_style, read_jsonl, read_text_file
+from kit.data import ChatExample, DataError, load_style, read_csv_rows, read_jsonl, read_text_file
 from kit.generate import DEFAULT_SYSTEM
 from kit.inputs import user_path
 
@@ -96,6 +94,8 @@ def _load_file(path: Path) -> list[ChatExample]:
                     f"{path} line {err.lineno}, column {err.colno}: invalid JSON "
                     f"({err.msg.removesuffix(' at')})"
                 ) from None
+            except RecursionError:
+                raise DataError(f"{path}: the JSON is nested too deeply to be examples") from None
             if not isinstance(rows, list) or not rows:
                 raise DataError(f"{path}: the JSON array is empty; add at least one example")
             numbered = list(enumerate(rows, start=1))
@@ -118,11 +118,10 @@ def _load_file(path: Path) -> list[ChatExample]:
 
 
 def _load_csv(path: Path) -> list[ChatExample]:
-    text = read_text_file(path, "training file")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if not header:
-        raise DataError(f"{path}: file is empty; expected a header line 'prompt,response'")
+    """A CSV file with a prompt and a response column (see :data:`PROMPT_KEYS`,
+    :data:`RESPONSE_KEYS`) -> ChatExamples; DataError naming the line for anything malformed."""
+    rows = read_csv_rows(path, (), "training file")
+    header = list(rows[0][1]) if rows else []
     prompt = next((k for k in PROMPT_KEYS if k in header), None)
     response = next((k for k in RESPONSE_KEYS if k in header), None)
     if prompt is None or response is None:
@@ -130,18 +129,14 @@ def _load_csv(path: Path) -> list[ChatExample]:
             f"{path} line 1: header {header} lacks a prompt and a response column; name them "
             "'prompt' and 'response'"
         )
-    examples = []
-    for n, raw in enumerate(reader, start=2):
-        row = {str(k).strip().lower(): v for k, v in raw.items() if k is not None}
-        if not any((v or "").strip() for v in row.values()):
-            continue
-        if None in raw:
-            raise DataError(f"{path} line {n}: more cells than header columns (quote the commas)")
-        pair = {"prompt": row.get(prompt) or "", "response": row.get(response) or ""}
-        examples.append(_example_from(pair, f"{path} line {n}", f"{path.stem}-{n:04d}"))
-    if not examples:
-        raise DataError(f"{path}: no examples below the header")
-    return examples
+    return [
+        _example_from(
+            {"prompt": row.get(prompt) or "", "response": row.get(response) or ""},
+            f"{path} line {n}",
+            f"{path.stem}-{n:04d}",
+        )
+        for n, row in rows
+    ]
 
 
 def _example_from(row: dict[str, Any], where: str, default_id: str) -> ChatExample:

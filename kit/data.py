@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import difflib
 import io
 import json
 import re
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import yaml
 from haystack import Document
 from tqdm.auto import tqdm
 
-from kit.inputs import number, user_path
+from kit.inputs import flag, number, user_path
 
 DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
 """The bundled data folder (``<repo>/data``)."""
@@ -201,6 +202,25 @@ def read_text_file(path: Path, what: str = "file") -> str:
         ) from None
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key written twice (plain JSON keeps the last one silently)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} is set twice; keep one")
+        seen[key] = value
+    return seen
+
+
+def _is_json(text: str) -> bool:
+    """Whether ``text`` is one JSON document (a .jsonl file written as .json, pretty-printed)."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int, dict[str, Any]]]:
     """Read a JSONL file into ``(line number, object)`` pairs.
 
@@ -215,13 +235,18 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as err:
+            whole = " (the file holds one JSON document over several lines: write one object "
+            whole += "per line)" if lineno == 1 and _is_json(text) else ""
             raise DataError(
                 f"{_show(path)} line {lineno}, column {err.colno}: invalid JSON "
                 f"({err.msg.removesuffix(' at')}); "
-                "each line must be one complete JSON object"
+                f"each line must be one complete JSON object{whole}"
             ) from None
+        except (ValueError, RecursionError) as err:  # a key set twice; nesting 100,000 deep
+            problem = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+            raise DataError(f"{_show(path)} line {lineno}: {problem}") from None
         if not isinstance(obj, dict):
             raise DataError(
                 f"{_show(path)} line {lineno}: expected a JSON object, got {type(obj).__name__}"
@@ -939,45 +964,118 @@ def _convert(path: Path, kind: str) -> list[Document]:
     return conv.run(sources=[path])["documents"]
 
 
+# Characters an editor can put before a file's first line, invisible on screen: a byte-order
+# mark (one is removed when the file is read; a second stays), zero-width spaces and joiners.
+INVISIBLE_START = "\ufeff\u200b\u200c\u200d\u2060"
+# Values that say "not for everyone" under another key than ``access``.
+SENSITIVE_WORDS = frozenset({*ACCESS_LEVELS, "secret", "restricted", "private", "classified"})
+# Parts of key names that say the same: access_level, Classification, visibility, ...
+SENSITIVE_KEYS = ("acces", "acess", "classif", "confiden", "sensitiv", "visib", "clearance")
+
+
 def declared_access(path: Path) -> str | None:
     """The access level a file's front matter declares, lower-cased; None when the file has no
     front matter or no ``access`` key (any case). Only text files (.md, .markdown, .txt) can
-    carry front matter; other files get None without being read.
+    carry front matter; other files get None (HTML is read to refuse one, see below).
 
-    Raises DataError naming the file and the line when the front matter does not parse, does not
-    start on line 1, or when ``access`` is empty or not one of ``ACCESS_LEVELS``: such a file
-    must never be read as public.
+    Fails closed: raises DataError naming the file and the line when the front matter does not
+    parse or does not start on line 1 (blank lines or invisible characters before it), when it
+    is TOML (``+++``) or sits in an HTML file (the kit would not read it), when ``access`` is
+    empty or not one of ``ACCESS_LEVELS``, and when there is no ``access`` key but another key
+    looks like one (``acess``, ``access_level``, ``classification``, a nested ``access``, a
+    look-alike letter) or holds a level (``audience: confidential``): such a file must never be
+    read as public.
     """
-    if path.suffix.lower() not in (".md", ".markdown", ".txt"):
+    suffix = path.suffix.lower()
+    if suffix not in (".md", ".markdown", ".txt", ".html", ".htm"):
         return None
     text = read_text_file(path, "document")
+    _check_front_matter_start(path, text, html=suffix in (".html", ".htm"))
     if not text.startswith("---"):
-        if text.lstrip().startswith("---"):
-            raise DataError(
-                f"{path} line 1: blank lines before the front matter; start the file with its "
-                "'---' line, or the front matter is read as text and its access level ignored"
-            )
         return None
     meta, _ = parse_front_matter(path)
     key = next((k for k in meta if str(k).strip().lower() == "access"), None)
     if key is None:
+        _refuse_hidden_access(path, text, meta)
         return None
     level = str(meta[key] or "").strip().lower()
     if level not in ACCESS_LEVELS:
-        line = next(
-            (
-                i
-                for i, row in enumerate(text.splitlines(), 1)
-                if row.lstrip().lower().startswith("access")
-            ),
-            2,
-        )
         raise DataError(
-            f"{path} line {line}: access level {meta[key]!r} is not one of "
+            f"{path} line {_line_of(text, 'access')}: access level {meta[key]!r} is not one of "
             f"{', '.join(ACCESS_LEVELS)}; write one of them (or fix the typo) so the role filter "
             "knows who may read this file"
         )
     return level
+
+
+def _check_front_matter_start(path: Path, text: str, html: bool) -> None:
+    """DataError if ``text`` has a front matter the kit would not read: after blank lines or
+    invisible characters, in TOML, or in an HTML file."""
+    start = text.lstrip(INVISIBLE_START + " \t\r\n")
+    fence = next((f for f in ("---", "+++") if start.startswith(f)), None)
+    if fence is None:
+        return
+    if html:
+        raise DataError(
+            f"{path} line 1: an HTML file with a front matter; the kit reads access levels only "
+            "from .md and .txt files, so it would be ignored. Save the page as .md, or remove "
+            "the front matter and pass default_access (run --default-access)"
+        )
+    if fence == "+++":
+        raise DataError(
+            f"{path} line 1: TOML front matter ('+++') is not read by the kit, so its access "
+            "level would be ignored; write it as YAML between two '---' lines"
+        )
+    before = text[: len(text) - len(start)]
+    hidden = sorted({f"U+{ord(c):04X}" for c in before if c in INVISIBLE_START})
+    if hidden:
+        raise DataError(
+            f"{path} line 1: invisible character(s) {', '.join(hidden)} before the front "
+            "matter's '---', so it would be read as text and its access level ignored; delete "
+            "them (re-save the file as UTF-8 without a byte-order mark)"
+        )
+    if not text.startswith("---"):
+        raise DataError(
+            f"{path} line 1: blank lines before the front matter; start the file with its "
+            "'---' line, or the front matter is read as text and its access level ignored"
+        )
+
+
+def _refuse_hidden_access(path: Path, text: str, meta: dict[str, Any]) -> None:
+    """DataError if a front matter without an ``access`` key has one under another name."""
+    for key, value in _walk(meta):
+        name = str(key).strip().lower()
+        like_key = any(part in name for part in SENSITIVE_KEYS) or (
+            difflib.SequenceMatcher(None, name, "access").ratio() >= 0.7
+        )
+        if like_key or (isinstance(value, str) and value.strip().lower() in SENSITIVE_WORDS):
+            raise DataError(
+                f"{path} line {_line_of(text, str(key))}: the front matter has no 'access' key "
+                f"but {str(key)!r}: {value!r} looks like one; write `access: "
+                f"{'|'.join(ACCESS_LEVELS)}` at the top level of the front matter, so the role "
+                "filter knows who may read this file"
+            )
+
+
+def _walk(meta: Any) -> Iterator[tuple[Any, Any]]:
+    """Every (key, value) of a front matter, nested mappings and lists included."""
+    items = meta.items() if isinstance(meta, dict) else enumerate(meta)
+    for key, value in items:
+        if isinstance(value, dict | list):
+            if isinstance(value, dict):
+                yield key, None
+            yield from _walk(value)
+        else:
+            yield key, value
+
+
+def _line_of(text: str, key: str) -> int:
+    """The line of the front matter where ``key`` is written (2 if not found)."""
+    want = key.strip().lower()
+    for i, row in enumerate(text.splitlines()[1:], 2):
+        if row.strip().lower().startswith(want):
+            return i
+    return 2
 
 
 def _declared_levels(files: Sequence[Path], skip_bad: bool) -> tuple[dict[Path, str | None], int]:
@@ -1051,6 +1149,7 @@ def load_folder(
     ``MAX_FILE_BYTES``.
     """
     folder = user_path(path, "folder", error=DataError)  # "~/docs": the user's folder
+    skip_bad = flag(skip_bad, "skip_bad")
     loadable, base = _loadable_files(folder)
     declared, skipped = _declared_levels(loadable, skip_bad)
     default = _folder_default(declared, default_access, base, skipped)
@@ -1061,6 +1160,19 @@ def load_folder(
             f"{', '.join(FOLDER_SUFFIXES)})"
         )
     return docs
+
+
+def folder_access(
+    path: Path | str, default_access: str | None = None, skip_bad: bool = False
+) -> dict[str, str]:
+    """The access level :func:`load_folder` gives each file of a folder with these options, by
+    ``source`` (the path relative to the folder), without converting any file. Same errors."""
+    folder = user_path(path, "folder", error=DataError)
+    skip_bad = flag(skip_bad, "skip_bad")
+    loadable, base = _loadable_files(folder)
+    declared, skipped = _declared_levels(loadable, skip_bad)
+    default = _folder_default(declared, default_access, base, skipped)
+    return {str(p.relative_to(base)): level or default for p, level in declared.items()}
 
 
 def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
@@ -1151,26 +1263,44 @@ def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV fi
     the header has columns.
     """
     path = Path(path)
-    reader = csv.DictReader(io.StringIO(read_text_file(path, what)), strict=True)
-    header = [str(h).strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in required if c not in header]
-    if not header or missing:
-        raise DataError(
-            f"{_show(path)} line 1: the header needs the column(s) {', '.join(required)}"
-            f"{f' (it has {header})' if header else ' (the file is empty)'}"
-        )
+    # newline=None: Windows, Unix and old-Mac line ends alike, even mixed in one file
+    reader = csv.DictReader(io.StringIO(read_text_file(path, what), newline=None), strict=True)
     rows: list = []
-    done = 1  # the header
+    done = 0
     try:
+        header = [str(h).strip().lower() for h in (reader.fieldnames or [])]
+        done = 1
+        missing = [c for c in required if c not in header]
+        if not header:
+            raise DataError(f"{_show(path)} line 1: the file is empty; it needs a header line")
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise DataError(f"{_show(path)} line 1: the column(s) {twice} appear twice; keep one")
+        if missing:
+            raise DataError(
+                f"{_show(path)} line 1: the header needs the column(s) {', '.join(required)} "
+                f"(it has {header})"
+            )
         for raw in reader:
             _csv_row(raw, reader.line_num, path, rows)
             done = reader.line_num
     except csv.Error as err:  # e.g. a quote opened and never closed
-        quote = "; a double quote opened there is never closed" if "end of data" in str(err) else ""
-        raise DataError(f"{_show(path)} line {done + 1}: {err}{quote}") from None
+        raise DataError(f"{_show(path)} line {done + 1}: {_csv_problem(err)}") from None
     if not rows:
         raise DataError(f"{_show(path)}: no rows below the header")
     return rows
+
+
+def _csv_problem(err: csv.Error) -> str:
+    """What a csv.Error means for the person who wrote the file."""
+    if "end of data" in str(err):
+        return "a double quote opened there is never closed; close it, or remove it"
+    if "field larger than field limit" in str(err):
+        return (
+            f"a cell longer than {csv.field_size_limit()} characters, usually a double quote "
+            "that is never closed; close it, or split the cell"
+        )
+    return f"not a readable CSV row ({err})"
 
 
 def _csv_row(raw: dict, line: int, path: Path, rows: list) -> None:
@@ -1215,6 +1345,9 @@ def user_record(row: dict[str, Any], where: str, default_id: str) -> QARecord:
     """One QARecord from a user's row (a JSONL object or a CSV row): question and answer
     required, the rest filled in; DataError naming ``where`` for every problem."""
     question, answer = (_user_text(row.get(k), k, where) for k in USER_QA_FIELDS)
+    raw_id = row.get("id")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
+        raise DataError(f"{where}: id must be text or a whole number, got {raw_id!r}")
     gold = row.get("gold_doc_ids") or []
     if isinstance(gold, str):  # a CSV cell: ids separated by ';'
         gold = [g.strip() for g in gold.split(";") if g.strip()]

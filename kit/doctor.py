@@ -25,6 +25,7 @@ from kit.models import (
     ModelError,
     best_device,
     cache_dir,
+    check_converted,
     package_path,
     pick_dtype,
     pick_generator,
@@ -288,6 +289,25 @@ def _check_models() -> list[Check]:
     return checks
 
 
+def _damaged_in_cache(folder: Path) -> tuple[str, str] | None:
+    """(what, fix) for the first thing in the cache the next command would trip on: a file
+    where the kit keeps a folder, or a converted model whose files are not all there."""
+    for sub in ("models", "adapters", "results"):
+        if (folder / sub).exists() and not (folder / sub).is_dir():
+            return f"{folder / sub} is a file, not a folder", "remove or rename that file"
+    models = folder / "models"
+    for converted in sorted(models.iterdir()) if models.is_dir() else []:
+        aside = converted.name.startswith(".") or ".broken-" in converted.name  # kit's own
+        if converted.is_dir() and not aside:
+            problem = check_converted(converted)
+            if problem:
+                return (
+                    f"the cached model {converted.name} is damaged ({problem})",
+                    "python -m kit models --rebuild (it moves the folder aside and converts again)",
+                )
+    return None
+
+
 def _check_cache() -> Check:
     fix = "set KIT_CACHE to a folder you can write to, e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
     try:
@@ -297,6 +317,9 @@ def _check_cache() -> Check:
     problem = writable_problem(folder)
     if problem:
         return Check("cache", FAIL, f"{folder} is not writable ({problem})", fix)
+    damaged = _damaged_in_cache(folder)
+    if damaged:
+        return Check("cache", FAIL, damaged[0], damaged[1])
     free = shutil.disk_usage(folder).free / 2**30
     if free < 2:
         return Check(

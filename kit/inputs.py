@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,19 @@ def user_path(
         )
     if not str(value).strip():
         raise error(f"{what} is empty: give the path of a {_kind(must)}")
-    path = Path(str(value).strip() if isinstance(value, str) else value).expanduser()
+    try:
+        path = Path(value).expanduser()
+        if isinstance(value, str) and not path.exists():  # " docs " typed for "docs"
+            path = Path(value.strip()).expanduser()
+        found = path.exists()
+    except RuntimeError as err:  # "~someone/docs" for a user this machine does not have
+        raise error(f"{what} {str(value)[:80]!r}: cannot expand '~' ({err})") from None
+    except OSError as err:  # a name too long for the file system, ...
+        problem = err.strerror or err
+        raise error(f"{str(value)[:80]!r}...: not a usable {what} ({problem})") from None
     if must == "any":
         return path
-    if not path.exists():
+    if not found:
         raise error(f"{path}: {what} not found")
     if must == "file" and not path.is_file():
         raise error(f"{path}: {what} is a folder; give a file in it")
@@ -55,9 +65,9 @@ def writable_folder(value: Any, what: str = "folder", error: type[Exception] = I
         raise error(f"{folder}: {what} is a file; give a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".kit-write-test"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
+        # a file of its own, so two jobs checking one folder at once do not remove each other's
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kit-write-test-"):
+            pass
     except OSError as err:
         raise error(f"{folder}: cannot write to this {what} ({err.strerror or err})") from None
     return folder

@@ -22,6 +22,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -96,15 +97,39 @@ def cache_dir() -> Path:
 
     Raises ModelError when that path exists but is a file, not a folder.
     """
-    if os.environ.get("KIT_CACHE"):
-        folder = Path(os.environ["KIT_CACHE"]).expanduser()
+    setting = os.environ.get("KIT_CACHE")
+    if setting is not None and setting != "":
+        folder = _cache_setting(setting)
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        folder = Path(base) / "rag-ft-kit"
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        # the XDG rule: a relative XDG_CACHE_HOME is invalid and ignored
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+        folder = base / "rag-ft-kit"
     if folder.exists() and not folder.is_dir():
         raise ModelError(
             f"The kit's cache folder {folder} is a file, not a folder. Point KIT_CACHE at a "
             "folder (it is created if missing), e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
+        )
+    return folder
+
+
+def _cache_setting(value: str) -> Path:
+    """KIT_CACHE as a folder; ModelError for a value that would put the cache somewhere the
+    user did not mean: blank, a variable the shell did not expand, a relative path (it would
+    move with the current folder: notebooks/ and the repository would get two caches)."""
+    fix = "e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
+    if not value.strip():
+        raise ModelError(f"KIT_CACHE is set but blank ({value!r}). Unset it or set a folder, {fix}")
+    if "$" in value or re.search(r"%\w+%", value):
+        raise ModelError(
+            f"KIT_CACHE={value!r} holds a variable nobody expanded (it would make a folder "
+            f"named like that). Set the path itself, {fix}"
+        )
+    folder = Path(value.strip()).expanduser()
+    if not folder.is_absolute():
+        raise ModelError(
+            f"KIT_CACHE={value!r} is a relative path: the cache would move with the current "
+            f"folder. Give an absolute path (~ is fine), {fix}"
         )
     return folder
 
@@ -227,7 +252,7 @@ def convert_gguf(
         raise ModelError(f"{name!r} is an {model.kind}, not a GGUF generator.")
     target = cache_dir() / "models" / f"{name}-{dtype}"
     if target.exists():
-        problem = _check_converted(target)
+        problem = check_converted(target)
         if problem is None:
             return target
         if not rebuild:
@@ -254,7 +279,7 @@ def convert_gguf(
             tmp.rename(target)
         except OSError:
             # Another process finished the same conversion first: keep theirs if it is sound.
-            if _check_converted(target) is not None:
+            if check_converted(target) is not None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -444,7 +469,7 @@ def _write_converted(gguf_file: Path, folder: Path, model: BundledModel, dtype: 
     (folder / MARKER).write_text(json.dumps(marker, indent=2))
 
 
-def _check_converted(folder: Path) -> str | None:
+def check_converted(folder: Path) -> str | None:
     """Return what is wrong with a converted folder, or None if it looks complete."""
     if not (folder / MARKER).is_file():
         return f"no {MARKER}: the conversion did not finish, or the folder is not the kit's"
@@ -458,9 +483,15 @@ def check_listed_files(folder: Path, marker: str) -> str | None:
     converted model or an adapter, so a folder whose save was cut short is caught here.
     """
     try:
-        files = json.loads((folder / marker).read_text())["files"]
-    except (OSError, ValueError, KeyError) as err:
+        data = json.loads((folder / marker).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
         return f"{marker} is unreadable ({err})"
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in files.items()
+    ):
+        return f'{marker} is not the kit\'s (no "files": {{name: size in bytes}} in it)'
     for fname, size in files.items():
         path = folder / fname
         if not path.is_file():

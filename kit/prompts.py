@@ -213,9 +213,10 @@ _FOREIGN = frozenset(
 )
 
 
-def _other_script(word: str) -> bool:
-    """True for a word with a letter outside the Latin script (Cyrillic, Greek, CJK, ...)."""
-    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in word)
+def _scripts(text: str) -> set[str]:
+    """The non-Latin scripts of the letters in ``text`` ("CYRILLIC", "GREEK", "CJK", ...)."""
+    names = (unicodedata.name(ch, "") for ch in text if ch.isalpha())
+    return {n.split()[0] for n in names if n and not n.startswith("LATIN")}
 
 
 def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
@@ -224,17 +225,27 @@ def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
     In: a question and the text it would be answered from (the retrieved chunks). True when the
     question has none of the words English questions nearly always have (the, what, how, does,
     ...), shows another language (a function word such as "le", "der", "qué", "hoeveel", or a
-    word in another script) and at most ``max_shared`` of its words occur in ``text``: "Quel est
-    le prix du capteur Fennick S2 ?" shares only "fennick" and "s2" with English sources. A
-    terse English query ("Buoy dimensions?", "ERR_42 meaning?") shows no other language and
-    passes; so does a question in the language of your own documents, which shares its words.
+    word in another script) that ``text`` does not show too, and at most ``max_shared`` of its
+    words occur in ``text``: "Quel est le prix du capteur Fennick S2 ?" shares only "fennick"
+    and "s2" with English sources. A terse English query ("Buoy dimensions?", "ERR_42
+    meaning?") shows no other language and passes; so does a question in the language of your
+    own documents ("Wer macht die Wartung?" over German sources, which hold "die").
     """
     words = [w.lower() for w in _ANY_WORD.findall(question)]
     if not words or any(w in _ENGLISH for w in words):
         return False
-    if not any(w in _FOREIGN or _other_script(w) for w in words):
+    markers = [w for w in words if w in _FOREIGN]
+    scripts = _scripts(question)
+    if not markers and not scripts:
         return False
-    seen = {w.lower() for w in _ANY_WORD.findall(text)}
+    text_words = [w.lower() for w in _ANY_WORD.findall(text)]
+    seen = set(text_words)
+    # the sources are written in the question's language (or at least not in English): they
+    # show its script or its function words, or such words make up 5% of them
+    shown = sum(w in seen for w in markers)
+    other = sum(w in _FOREIGN for w in text_words) >= max(2, 0.05 * len(text_words))
+    if scripts & _scripts(text) or other or (markers and 2 * shown >= len(markers)):
+        return False
     return sum(w in seen for w in words) / len(words) <= max_shared
 
 

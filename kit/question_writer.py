@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,19 @@ class QuestionWriter:
             raise DataError(
                 f"{self.path}: the writer saves JSONL; give a file name ending in .jsonl"
             )
-        self.records: list[QARecord] = (
-            load_questions(self.path) if self.path.exists() and self.path.stat().st_size else []
-        )
+        try:  # a place it cannot write is said now, not after the first question is written
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.exists()
+            with self.path.open("a", encoding="utf-8"):
+                pass
+            if not existed:
+                self.path.unlink()  # created on the first question, as before
+        except OSError as err:
+            raise DataError(
+                f"{self.path}: cannot write the question file here ({err.strerror or err}); "
+                "give a path in a folder you can write, e.g. 'my_questions.jsonl'"
+            ) from None
+        self.records: list[QARecord] = self._read()
         asked = {g for r in self.records for g in r.gold_doc_ids}
         self._queue = _order(docs, seed, seen_docs=asked)
         self._pos = 0
@@ -98,20 +108,25 @@ class QuestionWriter:
         if not question or not answer:
             raise DataError("write a question and its answer first (both are needed)")
         row = {
-            "id": self._next_id(),
             "question": question,
             "answer": answer,
             "gold_doc_ids": gold,
             "type": "unanswerable" if answer == IDK else "user",
             "split": "test",
         }
-        user_record(row, f"{self.path} (new line)", row["id"])  # checked before it is written
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        user_record({**row, "id": "new"}, f"{self.path} (new line)", "new")  # checked first
         with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.records = load_questions(self.path)
+            _lock(f)  # another writer on the same file (a second tab) waits for this line
+            self.records = self._read()  # and what it wrote is counted for the next id
+            f.write(json.dumps({"id": self._next_id(), **row}, ensure_ascii=False) + "\n")
+        self.records = self._read()
         self._pos += 1
         return self.records[-1]
+
+    def _read(self) -> list[QARecord]:
+        """The questions the file holds now (none for an empty or missing file)."""
+        empty = not self.path.exists() or not self.path.stat().st_size
+        return [] if empty else load_questions(self.path)
 
     def _next_id(self) -> str:
         """``<file stem>-NNN``, one above the largest number in use (lines may be deleted)."""
@@ -123,9 +138,27 @@ class QuestionWriter:
         return f"{self.path.stem}-{max(numbers, default=0) + 1:03d}"
 
 
+def _lock(f: Any) -> None:
+    """An exclusive lock on an open file until it is closed (where the OS has ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: two writers on one file remain the user's choice
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+
+
 def _chunks_of(chunks: Any) -> list[Document]:
     """The chunks of an index (its store's documents) or a list of Documents, with text."""
     store = getattr(chunks, "store", None)
+    if isinstance(chunks, Document):
+        chunks = [chunks]
+    elif store is None and (
+        isinstance(chunks, str | bytes | dict) or not isinstance(chunks, Iterable)
+    ):
+        raise DataError(
+            "give an index (build_index(...)) or a list of Haystack Documents, not "
+            f"{type(chunks).__name__} {str(chunks)[:40]!r}"
+        )
     docs = store.filter_documents() if store is not None else list(chunks)
     wrong = [d for d in docs if not isinstance(d, Document)]
     if wrong:

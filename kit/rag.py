@@ -49,8 +49,10 @@ from haystack.components.builders import ChatPromptBuilder
 from haystack.components.joiners import DocumentJoiner
 from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
 from haystack.components.writers import DocumentWriter
+from haystack.core.errors import PipelineRuntimeError
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.types import DocumentStore, DuplicatePolicy
+from haystack.errors import FilterError
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
@@ -325,6 +327,11 @@ def load_source(source: str | Path | Sequence[Document] | None) -> list[Document
             return load_folder(source)
     except DataError as err:
         raise RagError(f"Cannot load documents: {err}") from None
+    if isinstance(source, bytes | dict) or not isinstance(source, Iterable):
+        raise RagError(
+            f"Cannot load documents from {type(source).__name__} {str(source)[:40]!r}: pass a "
+            "folder path, a list of Documents, or None (the bundled knowledge base)."
+        )
     documents = list(source)
     if not documents:
         raise RagError("No documents to index: pass a folder, a list of Documents, or None.")
@@ -354,6 +361,7 @@ def _skip_textless(documents: list[Document]) -> list[Document]:
 
 def chunks_of(index: Index | DocumentStore, doc: str) -> list[Document]:
     """The chunks the index holds for one source document, in order, with their embeddings."""
+    doc = text_arg(doc, "doc (a document id, e.g. 'kb-004')")
     store = _store(index)
     found = store.filter_documents({"field": "meta.doc_id", "operator": "==", "value": doc})
     stored = getattr(store, "storage", None)  # in memory: the stored chunks, embeddings included
@@ -423,6 +431,8 @@ def role_filter(role: str | None) -> dict[str, Any] | None:
     """
     if role is None:
         return None
+    if not isinstance(role, str):
+        raise RagError(f"role must be one role's name as text, e.g. 'employee', not {role!r}.")
     try:
         allowed = load_manifest().allowed_access(role)
     except DataError as err:
@@ -441,26 +451,41 @@ def combine_filters(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"operator": "AND", "conditions": present}
 
 
-def filter_fields(filters: dict[str, Any] | None) -> set[str]:
+MAX_FILTER_DEPTH = 16
+"""How deeply filters may nest (AND of OR of ...): deeper is a mistake, not a query."""
+
+
+def filter_fields(filters: dict[str, Any] | None, depth: int = 0) -> set[str]:
     """Field names a Haystack filter refers to (``meta.access`` -> ``access``).
 
     Checks the filter's shape on the way, against Haystack's own lists of operators, so a typo
     gets a RagError that names it instead of an error from inside the pipeline.
     """
-    if not filters:
+    if filters is None or (isinstance(filters, dict) and not filters):
         return set()
     if not isinstance(filters, dict):
-        raise RagError(f"A filter must be a dict in Haystack's filter syntax, not {filters!r}.")
+        raise RagError(
+            f"A filter must be a dict in Haystack's filter syntax, e.g. {{'field': "
+            f"'meta.access', 'operator': '==', 'value': 'public'}}, not {str(filters)[:80]!r}."
+        )
+    if depth > MAX_FILTER_DEPTH:
+        raise RagError(f"The filter nests more than {MAX_FILTER_DEPTH} levels deep; flatten it.")
     operator = filters.get("operator")
     if "conditions" in filters:
-        if operator not in LOGICAL_OPERATORS or not isinstance(filters["conditions"], list):
+        conditions = filters["conditions"]
+        if operator not in LOGICAL_OPERATORS or not isinstance(conditions, list):
             raise RagError(
                 f"A filter with 'conditions' (a list) needs an operator among "
-                f"{sorted(LOGICAL_OPERATORS)}; got operator {operator!r} in {filters}."
+                f"{sorted(LOGICAL_OPERATORS)}; got operator {operator!r} in {str(filters)[:200]}."
+            )
+        if not conditions or not all(isinstance(c, dict) and c for c in conditions):
+            raise RagError(
+                f"A filter's 'conditions' must be a non-empty list of filters (dicts); got "
+                f"{str(conditions)[:120]}."
             )
         out: set[str] = set()
-        for cond in filters["conditions"]:
-            out |= filter_fields(cond)
+        for cond in conditions:
+            out |= filter_fields(cond, depth + 1)
         return out
     if "field" not in filters or "value" not in filters:
         raise RagError(
@@ -483,6 +508,14 @@ def filter_fields(filters: dict[str, Any] | None) -> set[str]:
             f"{filters['value']!r} in {filters}."
         )
     return {str(filters["field"]).removeprefix("meta.")}
+
+
+def _filter_error(filters: Any, cause: Exception) -> RagError:
+    """A filter of the right shape that the index's values refuse (e.g. '>' on text)."""
+    return RagError(
+        f"The filter {str(filters)[:200]} cannot be applied to this index: {cause} Compare "
+        "text fields with '==', '!=', 'in' or 'not in'."
+    )
 
 
 def _orderable(value: Any) -> bool:
@@ -652,10 +685,17 @@ def retrieve(
         mode = "hybrid" if "join" in names else ("dense" if "dense" in names else "bm25")
     elif mode not in MODES:
         raise RagError(f"Unknown retrieval mode {mode!r}; choose one of {MODES}.")
+    filter_fields(filters)  # its shape, before Haystack sees it
     start = time.perf_counter()
-    out = pipeline.run(
-        retrieval_inputs(pipeline, question, filters), include_outputs_from={"dense"}
-    )
+    try:
+        out = pipeline.run(
+            retrieval_inputs(pipeline, question, filters), include_outputs_from={"dense"}
+        )
+    except PipelineRuntimeError as err:
+        cause = err.__cause__
+        if not isinstance(cause, FilterError):
+            raise
+        raise _filter_error(filters, cause) from None
     seconds = time.perf_counter() - start
     final = "join" if "join" in names else ("dense" if "dense" in names else "bm25")
     documents = list(out.get(final, {}).get("documents", []))
@@ -815,7 +855,14 @@ class RAG:
             if self.layout.sentences
             else None
         )
-        self.system = system
+        self.system = text_arg(system, "system")  # the name answers and tables show
+        if abstainer is not None and not all(
+            hasattr(abstainer, a) for a in ("probability", "threshold")
+        ):
+            raise RagError(
+                f"abstainer must be a learned decision (kit.abstain.fit_abstainer(...)), not "
+                f"{type(abstainer).__name__} {str(abstainer)[:30]!r}; leave it out for none."
+            )
         self.abstainer = abstainer
         self.max_new_tokens = max_new_tokens
         self.role = role  # the access level every answer reads as (None: all documents)
@@ -1058,8 +1105,9 @@ class RAG:
         prompt_tokens: int,
         new_tokens: int,
     ) -> Answer:
-        """The generated text -> an Answer with its cited document ids."""
-        text = text.strip()
+        """The generated text -> an Answer with its cited document ids. A reply cut by the token
+        limit inside a character (U+FFFD, from any generator) loses that half character."""
+        text = text.strip().rstrip("\ufffd").strip()
         declined = not text or is_abstention(text)
         cited = [] if declined else parse_citations(text, sources)
         return Answer(
@@ -1105,7 +1153,11 @@ class RAG:
         if key in self._matching:
             return
         self._matching.add(key)  # checked once per filter: a filter query costs a few ms
-        if not self.store.filter_documents(filters):  # e.g. 'Public' for 'public'
+        try:
+            matched = self.store.filter_documents(filters)
+        except FilterError as err:
+            raise _filter_error(filters, err) from None
+        if not matched:  # e.g. 'Public' for 'public'
             seen = _values_of(self.store, sorted(wanted))
             warnings.warn(
                 f"The filter {filters} matches no chunk of the index, so every answer will be "

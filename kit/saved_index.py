@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import __version__
-from kit.data import FOLDER_SUFFIXES, DataError, load_folder
+from kit.data import FOLDER_SUFFIXES, DataError, folder_access, load_folder
 from kit.inputs import user_path
 from kit.models import DEFAULT_EMBEDDER
 from kit.rag import (
@@ -153,6 +153,21 @@ def load_index(location: str | Path, **expected: Any) -> Index:
     )
 
 
+def _check_access(documents: Sequence[Document], expected: dict[str, str], options: str) -> None:
+    """DataError unless every document's access level is the one the folder's options give
+    (documents loaded with other options must not be saved under these ones)."""
+    for doc in documents:
+        meta = getattr(doc, "meta", None) or {}
+        want = expected.get(str(meta.get("source")))
+        if want is None or meta.get("access") != want:
+            raise DataError(
+                f"documents: {meta.get('source')!r} has access {meta.get('access')!r}, but the "
+                f"folder read with {options} gives {want!r}; load the documents with the same "
+                "options as index_folder (load_folder(folder, default_access=..., skip_bad=...)) "
+                "or leave documents out"
+            )
+
+
 def index_folder(
     folder: str | Path,
     location: str | Path | None = None,
@@ -196,6 +211,9 @@ def index_folder(
             )
     if documents is None:
         documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
+    else:
+        options = f"default_access={default_access!r}, skip_bad={skip_bad}"
+        _check_access(documents, folder_access(folder, default_access, skip_bad), options)
     index = build_index(list(documents), progress=True, **settings)  # minutes on a laptop: shown
     try:
         save_index(index, where, fingerprint)

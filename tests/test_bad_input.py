@@ -158,8 +158,9 @@ def test_training_settings_are_refused_before_a_model_loads(field, value):
         ({"question": "A?", "answer": math.nan}, "'answer' must be text, not float"),
         ({"question": ["a", "b"], "answer": "b"}, "'question' must be text, not list"),
         ({"question": "A\u0000?", "answer": "b"}, "control character"),
+        ({"id": [1], "question": "A?", "answer": "b"}, "id must be text or a whole number"),
     ],
-    ids=["answer-int", "answer-nan", "question-list", "nul"],
+    ids=["answer-int", "answer-nan", "question-list", "nul", "id-list"],
 )
 def test_a_question_line_of_the_wrong_shape_is_named(tmp_path, line, message):
     path = tmp_path / "qa.jsonl"
@@ -381,3 +382,259 @@ def test_a_record_list_is_a_list_of_records():
     with pytest.raises(DataError, match="sample_questions takes QARecords"):
         sample_questions(["a", "b", "c"], 2)
     assert isinstance(load_qa("test")[0], QARecord)
+
+
+# --------------------------------------------------------------------------- round 3 (429 inputs)
+
+HIDDEN_ACCESS = {
+    "typo": "---\nacess: confidential\n---\nSalaries are paid on the 25th.\n",
+    "other-key": "---\naccess_level: confidential\n---\nSalaries are paid on the 25th.\n",
+    "classification": "---\nclassification: confidential\n---\nSalaries are paid on the 25th.\n",
+    "nested": "---\nmeta:\n  access: confidential\n---\nSalaries are paid on the 25th.\n",
+    "look-alike-letter": "---\n\u0430ccess: confidential\n---\nSalaries are paid on the 25th.\n",
+    "level-as-a-value": "---\naudience: confidential\n---\nSalaries are paid on the 25th.\n",
+    "second-bom": "\ufeff\ufeff---\naccess: confidential\n---\nSalaries are paid on the 25th.\n",
+    "zero-width-space": "\u200b---\naccess: confidential\n---\nSalaries are paid on the 25th.\n",
+    "toml": '+++\naccess = "confidential"\n+++\nSalaries are paid on the 25th.\n',
+}
+
+
+@pytest.mark.parametrize("name", ["pay.md", "pay.html"])
+@pytest.mark.parametrize("content", list(HIDDEN_ACCESS.values()), ids=list(HIDDEN_ACCESS))
+def test_an_access_level_under_another_name_or_out_of_sight_never_becomes_public(
+    tmp_path, content, name
+):
+    if name.endswith(".html"):  # Jekyll-style: a front matter above the page
+        content = content.replace("Salaries are paid", "<p>Salaries are paid") + "</p>\n"
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    (tmp_path / "note.txt").write_text("The canteen opens at noon.\n", encoding="utf-8")
+    for default in (None, "internal"):
+        with pytest.raises(DataError, match=r"pay\.(md|html) line \d") as caught:
+            load_folder(tmp_path, default_access=default)
+        assert "access" in str(caught.value)
+    with pytest.warns(UserWarning, match="never indexed as public"):
+        kept = load_folder(tmp_path, skip_bad=True, default_access="internal")
+    assert [d.meta["source"] for d in kept] == ["note.txt"]
+
+
+def test_documents_loaded_with_other_access_options_are_not_saved_under_these(tmp_path):
+    from kit.saved_index import index_folder
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "note.txt").write_text("The canteen opens at noon.\n", encoding="utf-8")
+    docs = load_folder(folder, default_access="public")
+    with pytest.raises(DataError, match="note.txt.*'public'.*gives 'confidential'"):
+        index_folder(folder, tmp_path / "idx", default_access="confidential", documents=docs)
+    assert not (tmp_path / "idx").exists()  # nothing was saved
+
+
+def test_two_question_writers_on_one_file_never_write_the_same_id(tmp_path):
+    chunks = [Document(content="The pump runs at 40 rpm. The Fennick pump is blue.")]
+    path = tmp_path / "qs.jsonl"
+    first, second = QuestionWriter(chunks, path), QuestionWriter(chunks, path)  # two tabs
+    first.add("How fast does the pump run?", "40 rpm")
+    second.add("What colour is the pump?", "blue")
+    ids = [r.id for r in load_questions(path)]
+    assert ids == ["qs-001", "qs-002"]
+    assert QuestionWriter(chunks, path).count == 2  # the file still loads
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda tmp: QuestionWriter([Document(content="x y z")], "/proc/q.jsonl"), "cannot write"),
+        (lambda tmp: load_folder(tmp, skip_bad="no"), "skip_bad must be True or False"),
+        (lambda tmp: load_folder(tmp, skip_bad=1), "skip_bad must be True or False"),
+        (lambda tmp: load_folder("~nosuchuser-kit/docs"), "cannot expand '~'"),
+        (lambda tmp: load_folder(tmp / ("a" * 300)), "not a usable folder"),
+        (lambda tmp: build_rag(42), "index"),
+    ],
+    ids=["writer-unwritable", "skip-bad-text", "skip-bad-int", "tilde-user", "long-name", "int"],
+)
+def test_arguments_of_the_wrong_kind_are_named_before_any_work(tmp_path, call, message):
+    (tmp_path / "a.txt").write_text("Some text.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        call(tmp_path)
+
+
+def test_one_document_or_a_path_with_a_stray_space_are_what_was_meant(tmp_path):
+    writer = QuestionWriter(Document(content="The pump runs at 40 rpm."), tmp_path / "q.jsonl")
+    assert writer.current is not None  # one Document is a list of one
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("From docs.\n", encoding="utf-8")
+    (tmp_path / "docs ").mkdir()
+    (tmp_path / "docs " / "b.txt").write_text("From 'docs '.\n", encoding="utf-8")
+    assert [d.meta["source"] for d in load_folder(str(tmp_path / "docs "))] == ["b.txt"]
+    assert [d.meta["source"] for d in load_folder(f" {tmp_path / 'docs'} ")] == ["a.txt"]
+
+
+CSV_FILES = {
+    "unclosed-quote-in-header": ('"question,answer\nA?,1\n', "never closed"),
+    "huge-header-cell": ("question,answer," + "x" * 140_000 + "\nA?,1,2\n", "longer than"),
+}
+
+
+@pytest.mark.parametrize(("content", "message"), list(CSV_FILES.values()), ids=list(CSV_FILES))
+@pytest.mark.parametrize("loader", [load_questions, load_examples], ids=["questions", "examples"])
+def test_a_csv_file_that_does_not_parse_is_named_with_its_line(tmp_path, loader, content, message):
+    path = tmp_path / "rows.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=rf"rows\.csv line \d+: .*{message}"):
+        loader(path)
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "mixed"], ids=["old-mac", "windows", "mixed"])
+def test_csv_files_with_any_line_ending_load(tmp_path, ending):
+    lines = ["question,answer", "How fast?,40 rpm", "What colour?,blue"]
+    text = "\r".join(lines[:2]) + "\n" + lines[2] if ending == "mixed" else ending.join(lines)
+    (tmp_path / "q.csv").write_bytes(text.encode())
+    assert [r.answer for r in load_questions(tmp_path / "q.csv")] == ["40 rpm", "blue"]
+    (tmp_path / "e.csv").write_bytes(text.replace("question,answer", "prompt,response").encode())
+    assert len(load_examples(tmp_path / "e.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "[]",
+        "null",
+        '{"files": []}',
+        '{"files": {"adapter_config.json": "2"}}',
+        '{"files": {}}',
+        '{"files": {}, "base": null}',
+        '{"files": {}, "base": "smollm2-135m-instruct"}',
+    ],
+    ids=["list", "null", "files-list", "size-text", "no-base", "base-null", "base-text"],
+)
+def test_an_edited_adapter_record_is_named_not_a_traceback(tmp_path, marker):
+    (tmp_path / "kit-adapter.json").write_text(marker, encoding="utf-8")
+    (tmp_path / "adapter_config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(AdapterError, match=r"kit-adapter\.json|tokenizer|could not be read"):
+        load_adapter(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("filters", "role", "message"),
+    [
+        ({"field": "meta.access", "operator": "=", "value": "public"}, None, "Unknown filter"),
+        ({"field": "meta.access", "operator": "in", "value": "public"}, None, "list of values"),
+        ("meta.access == public", None, "must be a dict"),
+        ({"access": "public"}, None, "needs 'field'"),
+        ({"field": "meta.access", "operator": ">", "value": 1}, None, "cannot be applied"),
+        ({"operator": "AND", "conditions": [None]}, None, "non-empty list of filters"),
+        ({"operator": "AND", "conditions": []}, None, "non-empty list of filters"),
+        ("deep", None, "levels deep"),
+        (None, ["admin"], "one role's name"),
+    ],
+    ids=["eq", "in-text", "text", "old-style", "gt-on-text", "none", "empty", "deep", "roles"],
+)
+def test_a_filter_that_cannot_work_is_named_by_every_retrieval_call(
+    index, lm, filters, role, message
+):
+    if filters == "deep":
+        filters = {"field": "meta.access", "operator": "==", "value": "public"}
+        for _ in range(200):
+            filters = {"operator": "AND", "conditions": [filters]}
+    rag = build_rag(index, generator=lm)
+    with pytest.raises(RagError, match=message):
+        rag.retrieve("How often should the sensor be cleaned?", role=role, filters=filters)
+    if role is None:
+        with pytest.raises(RagError, match=message):
+            retrieve(retrieval_pipeline(index), "How often?", filters)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--port", "99999"],
+        ["serve", "--port", "-1"],
+        ["run", "--out", ""],
+        ["run", "--profile", " "],
+        ["doctor", "--profile", ""],
+        ["run", "--docs", ""],
+    ],
+    ids=["port-high", "port-negative", "out-empty", "profile-blank", "doctor-empty", "docs-empty"],
+)
+def test_a_blank_or_impossible_option_stops_the_command_before_any_work(capsys, argv):
+    from kit.__main__ import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert ("is empty" in err or "port number" in err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("question", "sources", "foreign"),
+    [
+        ("Wie viel wiegt sie?", "Die Pumpe wiegt 12 kg. Sie läuft mit 40 U/min.", False),
+        ("Wer macht die Wartung?", "Die Wartung macht der Kundendienst.", False),
+        ("芬尼克泵的转速是多少？", "芬尼克泵的转速是每分钟40转。", False),
+        ("Quel est le prix du capteur Fennick S2 ?", "The Fennick S2 sensor costs 240 EUR.", True),
+        ("Wie viel wiegt die Pumpe?", "The pump weighs 12 kg and runs at 40 rpm.", True),
+    ],
+    ids=["de-over-de", "de-over-de-2", "zh-over-zh", "fr-over-en", "de-over-en"],
+)
+def test_a_question_in_the_language_of_its_sources_is_not_foreign(question, sources, foreign):
+    from kit.prompts import reads_as_foreign
+
+    assert reads_as_foreign(question, sources) is foreign
+
+
+def test_a_reply_cut_inside_a_character_loses_it_in_the_pipeline_too(index):
+    from haystack import component
+    from haystack.dataclasses import ChatMessage
+
+    @component
+    class CutReply:  # a generator whose reply the token limit cut inside a character
+        def __init__(self) -> None:
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            return {"replies": [ChatMessage.from_assistant("The pump runs at 40 rpm \ufffd")]}
+
+    rag = build_rag(index, generator=CutReply(), min_score=None)  # always asks the generator
+    answer = rag.answer("How fast does the pump run?")
+    assert answer.text == "The pump runs at 40 rpm"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"system": 42}, "system must be text"), ({"abstainer": "yes"}, "learned decision")],
+    ids=["system-number", "abstainer-text"],
+)
+def test_rag_names_and_deciders_are_checked_when_built(index, lm, options, message):
+    with pytest.raises(ValueError, match=message):
+        build_rag(index, generator=lm, **options)
+
+
+def test_the_chunks_of_a_document_are_asked_by_its_id(index):
+    from kit.rag import chunks_of
+
+    with pytest.raises(ValueError, match="doc .*must be text"):
+        chunks_of(index, 42)
+    assert chunks_of(index, "kb-004")  # a real id still finds its chunks
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"question": "A?", "answer": "1", "answer": "2"}\n', "'answer' is set twice"),
+        ('{\n  "question": "A?",\n  "answer": "1"\n}\n', "one JSON document over several lines"),
+        ("[" * 100_000 + "\n", "nested too deeply"),
+    ],
+    ids=["key-twice", "pretty-printed", "deep"],
+)
+def test_a_question_file_that_is_json_but_not_jsonl_is_named(tmp_path, content, message):
+    (tmp_path / "q.jsonl").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_questions(tmp_path / "q.jsonl")
+
+
+def test_a_csv_column_written_twice_is_refused(tmp_path):
+    (tmp_path / "q.csv").write_text("question,answer,answer\nA?,1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 1: the column\(s\) \['answer'\] appear twice"):
+        load_questions(tmp_path / "q.csv")

@@ -126,7 +126,7 @@ def test_own_data_jsonl_pairs_messages_and_csv(tmp_path):
         ),
         ("cols.csv", "question_text,reply\na,b\n", "lacks a prompt and a response column"),
         ("empty.csv", "", "file is empty"),
-        ("rows.csv", "prompt,response\n", "no examples below the header"),
+        ("rows.csv", "prompt,response\n", "no rows below the header"),
         ("data.txt", "hello", "unsupported file type"),
     ],
 )

@@ -77,3 +77,45 @@ def test_a_cache_the_kit_cannot_write_fails_the_doctor_and_the_commands_say_why(
     assert main(["models"]) == 2  # a message, not a traceback
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "KIT_CACHE" in err and "Traceback" not in err
+
+
+def _damaged_model(cache: Path) -> None:
+    """A converted model whose record lists a weights file that is not there."""
+    from kit.models import MARKER
+
+    folder = cache / "models" / "smollm2-135m-instruct-float32"
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text('{"files": {"model.safetensors": 10}}', encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("setting", "prepare", "message"),
+    [
+        ("  ", None, "blank"),
+        ("$HOME/kit-cache", None, "variable nobody expanded"),
+        ("relative/cache", None, "relative path"),
+        ("{tmp}", lambda tmp: (tmp / "models").write_text("x"), "is a file, not a folder"),
+        ("{tmp}", _damaged_model, "model.safetensors is missing"),
+    ],
+    ids=["blank", "unexpanded", "relative", "models-is-a-file", "damaged-model"],
+)
+def test_a_cache_the_next_command_would_trip_on_fails_the_doctor(
+    monkeypatch, tmp_path, setting, prepare, message
+):
+    if prepare is not None:
+        prepare(tmp_path)
+    monkeypatch.setenv("KIT_CACHE", setting.format(tmp=tmp_path))
+    monkeypatch.chdir(tmp_path)  # a folder the doctor might wrongly create lands here
+    report = run_doctor()
+    cache = next(c for c in report.checks if c.name == "cache")
+    assert cache.status == FAIL and message in cache.detail, cache
+    assert not report.ok and "ready." not in report.to_text()
+    assert {p.name for p in tmp_path.iterdir()} <= {"models"}  # no "  " or "$HOME" folder made
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_rule_says(monkeypatch, tmp_path):
+    from kit.models import cache_dir
+
+    monkeypatch.delenv("KIT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "xdg")
+    assert cache_dir() == Path.home() / ".cache" / "rag-ft-kit"
