@@ -120,7 +120,7 @@ def _load_file(path: Path) -> list[ChatExample]:
 def _load_csv(path: Path) -> list[ChatExample]:
     """A CSV file with a prompt and a response column (see :data:`PROMPT_KEYS`,
     :data:`RESPONSE_KEYS`) -> ChatExamples; DataError naming the line for anything malformed."""
-    rows = read_csv_rows(path, (), "training file")
+    rows = read_csv_rows(path, (), "training file", strip=False)  # a reply's indents stay
     header = list(rows[0][1]) if rows else []
     prompt = next((k for k in PROMPT_KEYS if k in header), None)
     response = next((k for k in RESPONSE_KEYS if k in header), None)

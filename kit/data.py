@@ -237,8 +237,11 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
         try:
             obj = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as err:
-            whole = " (the file holds one JSON document over several lines: write one object "
-            whole += "per line)" if lineno == 1 and _is_json(text) else ""
+            whole = (
+                " (the file holds one JSON document over several lines: write one object per line)"
+                if lineno == 1 and _is_json(text)
+                else ""
+            )
             raise DataError(
                 f"{_show(path)} line {lineno}, column {err.colno}: invalid JSON "
                 f"({err.msg.removesuffix(' at')}); "
@@ -964,13 +967,27 @@ def _convert(path: Path, kind: str) -> list[Document]:
     return conv.run(sources=[path])["documents"]
 
 
-# Characters an editor can put before a file's first line, invisible on screen: a byte-order
-# mark (one is removed when the file is read; a second stays), zero-width spaces and joiners.
-INVISIBLE_START = "\ufeff\u200b\u200c\u200d\u2060"
+ACCESS_RULES = 2
+"""The version of how access levels are read (:func:`declared_access`). Raise it with every
+change there: an index saved under older, looser rules is rebuilt, never reused."""
 # Values that say "not for everyone" under another key than ``access``.
-SENSITIVE_WORDS = frozenset({*ACCESS_LEVELS, "secret", "restricted", "private", "classified"})
-# Parts of key names that say the same: access_level, Classification, visibility, ...
-SENSITIVE_KEYS = ("acces", "acess", "classif", "confiden", "sensitiv", "visib", "clearance")
+RESTRICTED_WORDS = frozenset({"internal", "confidential", "secret", "restricted", "private"})
+# Parts of key names that say the same (``access_level``, ``Classification``, ``private``, ...).
+SENSITIVE_KEY_PARTS = RESTRICTED_WORDS | {
+    "classification",
+    "classified",
+    "confidentiality",
+    "sensitivity",
+    "clearance",
+}
+# A first line that declares a level without a front matter ("Access: confidential"), and an
+# HTML page's <meta name="access" ...>.
+_BARE_DECLARATION = re.compile(
+    r"^\W*(access|access[ _-]?level|classification)\s*[:=]\s*\W*"
+    r"(public|internal|confidential|secret|restricted|private)\b",
+    re.I,
+)
+_HTML_META = re.compile(r"<meta[^>]+name=[\"']?(access|classification|confidential)", re.I)
 
 
 def declared_access(path: Path) -> str | None:
@@ -979,39 +996,51 @@ def declared_access(path: Path) -> str | None:
     carry front matter; other files get None (HTML is read to refuse one, see below).
 
     Fails closed: raises DataError naming the file and the line when the front matter does not
-    parse or does not start on line 1 (blank lines or invisible characters before it), when it
-    is TOML (``+++``) or sits in an HTML file (the kit would not read it), when ``access`` is
-    empty or not one of ``ACCESS_LEVELS``, and when there is no ``access`` key but another key
-    looks like one (``acess``, ``access_level``, ``classification``, a nested ``access``, a
-    look-alike letter) or holds a level (``audience: confidential``): such a file must never be
-    read as public.
+    parse or does not start on line 1 (blank lines, spaces or invisible characters before it),
+    when it is TOML (``+++``) or sits in an HTML file (the kit would not read it), when a level
+    is declared without a front matter (a first line ``Access: confidential``, an HTML
+    ``<meta name="access">``), when ``access`` is empty or not one of ``ACCESS_LEVELS``, and
+    when another key looks like an access level (``acess``, ``access_level``,
+    ``classification``, ``private: true``, a nested ``access``, a look-alike letter) or holds a
+    restricted one (``audience: confidential``) beside a missing or less strict ``access``.
     """
     suffix = path.suffix.lower()
     if suffix not in (".md", ".markdown", ".txt", ".html", ".htm"):
         return None
     text = read_text_file(path, "document")
-    _check_front_matter_start(path, text, html=suffix in (".html", ".htm"))
+    html = suffix in (".html", ".htm")
+    _check_front_matter_start(path, text, html)
     if not text.startswith("---"):
+        _refuse_bare_declaration(path, text, html)
         return None
     meta, _ = parse_front_matter(path)
     key = next((k for k in meta if str(k).strip().lower() == "access"), None)
-    if key is None:
-        _refuse_hidden_access(path, text, meta)
-        return None
-    level = str(meta[key] or "").strip().lower()
-    if level not in ACCESS_LEVELS:
+    level = None if key is None else str(meta[key] or "").strip().lower()
+    if key is not None and level not in ACCESS_LEVELS:
         raise DataError(
             f"{path} line {_line_of(text, 'access')}: access level {meta[key]!r} is not one of "
             f"{', '.join(ACCESS_LEVELS)}; write one of them (or fix the typo) so the role filter "
             "knows who may read this file"
         )
+    if level != ACCESS_LEVELS[-1]:  # missing or less strict: no other hint may say otherwise
+        _refuse_hidden_access(path, text, {k: v for k, v in meta.items() if k != key})
     return level
 
 
+def _leading_invisible(text: str) -> str:
+    """The characters before a file's first visible one: spaces, line ends, byte-order marks,
+    zero-width and direction marks, no-break spaces (Unicode categories Z* and C*)."""
+    end = 0
+    while end < len(text) and unicodedata.category(text[end])[0] in "ZC":
+        end += 1
+    return text[:end]
+
+
 def _check_front_matter_start(path: Path, text: str, html: bool) -> None:
-    """DataError if ``text`` has a front matter the kit would not read: after blank lines or
-    invisible characters, in TOML, or in an HTML file."""
-    start = text.lstrip(INVISIBLE_START + " \t\r\n")
+    """DataError if ``text`` has a front matter the kit would not read: after blank lines,
+    spaces or invisible characters, in TOML, or in an HTML file."""
+    before = _leading_invisible(text)
+    start = text[len(before) :]
     fence = next((f for f in ("---", "+++") if start.startswith(f)), None)
     if fence is None:
         return
@@ -1026,54 +1055,90 @@ def _check_front_matter_start(path: Path, text: str, html: bool) -> None:
             f"{path} line 1: TOML front matter ('+++') is not read by the kit, so its access "
             "level would be ignored; write it as YAML between two '---' lines"
         )
-    before = text[: len(text) - len(start)]
-    hidden = sorted({f"U+{ord(c):04X}" for c in before if c in INVISIBLE_START})
+    hidden = sorted({f"U+{ord(c):04X}" for c in before if c not in " \t\r\n"})
     if hidden:
         raise DataError(
             f"{path} line 1: invisible character(s) {', '.join(hidden)} before the front "
             "matter's '---', so it would be read as text and its access level ignored; delete "
             "them (re-save the file as UTF-8 without a byte-order mark)"
         )
-    if not text.startswith("---"):
+    if before:
         raise DataError(
-            f"{path} line 1: blank lines before the front matter; start the file with its "
-            "'---' line, or the front matter is read as text and its access level ignored"
+            f"{path} line 1: blank lines or spaces before the front matter; start the file with "
+            "its '---' line, or the front matter is read as text and its access level ignored"
         )
 
 
-def _refuse_hidden_access(path: Path, text: str, meta: dict[str, Any]) -> None:
-    """DataError if a front matter without an ``access`` key has one under another name."""
-    for key, value in _walk(meta):
-        name = str(key).strip().lower()
-        like_key = any(part in name for part in SENSITIVE_KEYS) or (
-            difflib.SequenceMatcher(None, name, "access").ratio() >= 0.7
-        )
-        if like_key or (isinstance(value, str) and value.strip().lower() in SENSITIVE_WORDS):
+def _refuse_bare_declaration(path: Path, text: str, html: bool) -> None:
+    """DataError for a level declared without a front matter, which the kit would not read."""
+    if html:
+        match = _HTML_META.search(text[:20_000])
+        if match:
+            line = text.count("\n", 0, match.start()) + 1
             raise DataError(
-                f"{path} line {_line_of(text, str(key))}: the front matter has no 'access' key "
-                f"but {str(key)!r}: {value!r} looks like one; write `access: "
-                f"{'|'.join(ACCESS_LEVELS)}` at the top level of the front matter, so the role "
-                "filter knows who may read this file"
+                f"{path} line {line}: the page declares {match.group(1)!r} in a <meta> tag, "
+                "which the kit does not read; save it as .md with `access:` in a front matter, "
+                "or pass default_access (run --default-access)"
+            )
+        return
+    rows = text.splitlines()[:20]
+    for line, row in enumerate(rows, 1):
+        if _BARE_DECLARATION.match(row):
+            raise DataError(
+                f"{path} line {line}: {row.strip()[:60]!r} declares an access level outside a "
+                "front matter, where the kit does not read it; start the file with '---', "
+                "`access: ...` and '---'"
             )
 
 
-def _walk(meta: Any) -> Iterator[tuple[Any, Any]]:
-    """Every (key, value) of a front matter, nested mappings and lists included."""
+def _refuse_hidden_access(path: Path, text: str, meta: dict[str, Any]) -> None:
+    """DataError if the front matter hints at an access level under another name than a
+    top-level ``access`` key (``meta`` is the front matter without that key)."""
+    try:
+        pairs = list(_walk(meta))
+    except DataError as err:
+        raise DataError(f"{path}: {err}") from None
+    for name, value in pairs:
+        parts = [p for p in re.split(r"[\W_]+", name.lower()) if p]
+        like_key = any(
+            p in SENSITIVE_KEY_PARTS or difflib.SequenceMatcher(None, p, "access").ratio() >= 0.8
+            for p in parts
+        )
+        restricted = isinstance(value, str) and value.strip().lower() in RESTRICTED_WORDS
+        if like_key or restricted:
+            where = _line_of(text, re.split(r"[.\[]", name)[-1].rstrip("]"))
+            said = f"{name!r}" + ("" if value is None else f": {value!r}")
+            raise DataError(
+                f"{path} line {where}: {said} looks like an access level; say it "
+                f"with one top-level `access: {'|'.join(ACCESS_LEVELS)}` (the strictest that "
+                "applies), so the role filter knows who may read this file"
+            )
+
+
+def _walk(meta: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Every (key path, value) of a front matter, nested mappings and lists included; a
+    container yields its own key (value None) too. DataError past 32 levels (a YAML alias
+    that refers to itself)."""
+    if depth > 32:
+        raise DataError(f"the front matter nests deeper than 32 levels ({prefix[:40]}...)")
     items = meta.items() if isinstance(meta, dict) else enumerate(meta)
     for key, value in items:
-        if isinstance(value, dict | list):
-            if isinstance(value, dict):
-                yield key, None
-            yield from _walk(value)
+        if isinstance(meta, dict):
+            name = f"{prefix}.{key}" if prefix else str(key)
         else:
-            yield key, value
+            name = f"{prefix}[{key}]"
+        if isinstance(value, dict | list):
+            yield name, None
+            yield from _walk(value, name, depth + 1)
+        else:
+            yield name, value
 
 
 def _line_of(text: str, key: str) -> int:
     """The line of the front matter where ``key`` is written (2 if not found)."""
     want = key.strip().lower()
     for i, row in enumerate(text.splitlines()[1:], 2):
-        if row.strip().lower().startswith(want):
+        if want and row.strip().lower().startswith(want):
             return i
     return 2
 
@@ -1255,8 +1320,11 @@ USER_QA_FIELDS = ("question", "answer")
 """What each line of a user's question file must have; the rest of ``QA_FIELDS`` is optional."""
 
 
-def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV file") -> list:
-    """Read a CSV file with a header line into ``(line number, row)`` pairs, keys lower-cased.
+def read_csv_rows(
+    path: Path | str, required: Sequence[str], what: str = "CSV file", strip: bool = True
+) -> list:
+    """Read a CSV file with a header line into ``(line number, row)`` pairs, keys lower-cased,
+    cells stripped (``strip=False``: as written, e.g. a reply's indented code).
 
     Blank rows are skipped. Raises DataError naming the file and line for: a missing, empty or
     non-UTF-8 file, a header without the ``required`` columns, and a row with more cells than
@@ -1273,7 +1341,7 @@ def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV fi
         missing = [c for c in required if c not in header]
         if not header:
             raise DataError(f"{_show(path)} line 1: the file is empty; it needs a header line")
-        twice = sorted({h for h in header if header.count(h) > 1})
+        twice = sorted({h for h in header if h and header.count(h) > 1})  # "a,b,,": fine
         if twice:
             raise DataError(f"{_show(path)} line 1: the column(s) {twice} appear twice; keep one")
         if missing:
@@ -1282,7 +1350,7 @@ def read_csv_rows(path: Path | str, required: Sequence[str], what: str = "CSV fi
                 f"(it has {header})"
             )
         for raw in reader:
-            _csv_row(raw, reader.line_num, path, rows)
+            _csv_row(raw, reader.line_num, path, rows, strip)
             done = reader.line_num
     except csv.Error as err:  # e.g. a quote opened and never closed
         raise DataError(f"{_show(path)} line {done + 1}: {_csv_problem(err)}") from None
@@ -1303,15 +1371,16 @@ def _csv_problem(err: csv.Error) -> str:
     return f"not a readable CSV row ({err})"
 
 
-def _csv_row(raw: dict, line: int, path: Path, rows: list) -> None:
-    """Add one CSV row (keys lower-cased, cells stripped) to ``rows``, unless it is blank."""
+def _csv_row(raw: dict, line: int, path: Path, rows: list, strip: bool = True) -> None:
+    """Add one CSV row (keys lower-cased, cells stripped unless ``strip`` is False) to
+    ``rows``, unless it is blank."""
     if None in raw:
         raise DataError(
             f"{_show(path)} line {line}: more cells than header columns "
             "(put cells holding commas in double quotes)"
         )
-    row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items()}
-    if any(row.values()):
+    row = {str(k).strip().lower(): (v or "").strip() if strip else v or "" for k, v in raw.items()}
+    if any(v.strip() for v in row.values()):
         rows.append((line, row))
 
 

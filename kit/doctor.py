@@ -303,7 +303,7 @@ def _damaged_in_cache(folder: Path) -> tuple[str, str] | None:
             if problem:
                 return (
                     f"the cached model {converted.name} is damaged ({problem})",
-                    "python -m kit models --rebuild (it moves the folder aside and converts again)",
+                    f"delete {converted} (the kit converts the model again when it needs it)",
                 )
     return None
 

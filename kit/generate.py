@@ -214,7 +214,8 @@ class Plan:
 
     ``prompts``: chat messages, one per generation needed (a question the system declines
     before asking the model needs none); ``model`` / ``tokenizer`` / ``max_new_tokens``: the
-    generator and its token limit (None when there is nothing to generate); ``finish``: turns
+    generator (model and tokenizer None when there is nothing to generate) and its token
+    limit; ``finish``: turns
     the generations, in the order of ``prompts``, into the system's Answers, one per question.
     Made by a system's ``plan_batch`` (the kit's RAG pipelines, ``PlainSystem``), run by
     :func:`run_plans`.
@@ -255,6 +256,8 @@ def _plan_groups(plans: Sequence[Plan], batch_size: int) -> list[list[int]]:
     """Indices of the plans to generate together (see :func:`run_plans`)."""
     by_model: dict[tuple[int, int, int], list[int]] = {}
     for i, plan in enumerate(plans):
+        if plan.prompts and (plan.model is None or plan.tokenizer is None):
+            raise ValueError(f"Plan {i} has {len(plan.prompts)} prompt(s) but no model to ask.")
         if plan.prompts:
             key = (id(plan.model), id(plan.tokenizer), plan.max_new_tokens)
             by_model.setdefault(key, []).append(i)

@@ -42,9 +42,9 @@ def user_path(
         found = path.exists()
     except RuntimeError as err:  # "~someone/docs" for a user this machine does not have
         raise error(f"{what} {str(value)[:80]!r}: cannot expand '~' ({err})") from None
-    except OSError as err:  # a name too long for the file system, ...
-        problem = err.strerror or err
-        raise error(f"{str(value)[:80]!r}...: not a usable {what} ({problem})") from None
+    except (OSError, ValueError) as err:  # a name too long for the file system, a NUL, ...
+        problem = getattr(err, "strerror", None) or err
+        raise error(f"{_short(value)}: not a usable {what} ({problem})") from None
     if must == "any":
         return path
     if not found:

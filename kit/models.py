@@ -120,7 +120,7 @@ def _cache_setting(value: str) -> Path:
     fix = "e.g. export KIT_CACHE=~/.cache/rag-ft-kit"
     if not value.strip():
         raise ModelError(f"KIT_CACHE is set but blank ({value!r}). Unset it or set a folder, {fix}")
-    if "$" in value or re.search(r"%\w+%", value):
+    if re.search(r"\$\{?[A-Za-z_]|%\w+%", value):  # not a Windows share's "c$"
         raise ModelError(
             f"KIT_CACHE={value!r} holds a variable nobody expanded (it would make a folder "
             f"named like that). Set the path itself, {fix}"

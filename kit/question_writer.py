@@ -17,7 +17,9 @@ the same file again continues where you were. ``kit.widgets.question_writer`` pu
 from __future__ import annotations
 
 import json
+import os
 import random
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,11 +49,10 @@ class QuestionWriter:
             )
         try:  # a place it cannot write is said now, not after the first question is written
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            existed = self.path.exists()
-            with self.path.open("a", encoding="utf-8"):
+            with tempfile.TemporaryFile(dir=self.path.parent):  # the file itself untouched
                 pass
-            if not existed:
-                self.path.unlink()  # created on the first question, as before
+            if self.path.exists() and not os.access(self.path, os.W_OK):
+                raise PermissionError(13, "the file is read-only")
         except OSError as err:
             raise DataError(
                 f"{self.path}: cannot write the question file here ({err.strerror or err}); "
@@ -118,10 +119,11 @@ class QuestionWriter:
         with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
             _lock(f)  # another writer on the same file (a second tab) waits for this line
             self.records = self._read()  # and what it wrote is counted for the next id
-            f.write(json.dumps({"id": self._next_id(), **row}, ensure_ascii=False) + "\n")
+            new_id = self._next_id()
+            f.write(json.dumps({"id": new_id, **row}, ensure_ascii=False) + "\n")
         self.records = self._read()
         self._pos += 1
-        return self.records[-1]
+        return next(r for r in self.records if r.id == new_id)
 
     def _read(self) -> list[QARecord]:
         """The questions the file holds now (none for an empty or missing file)."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import __version__
-from kit.data import FOLDER_SUFFIXES, DataError, folder_access, load_folder
+from kit.data import ACCESS_RULES, FOLDER_SUFFIXES, DataError, folder_access, load_folder
 from kit.inputs import user_path
 from kit.models import DEFAULT_EMBEDDER
 from kit.rag import (
@@ -56,9 +56,11 @@ def folder_fingerprint(folder: str | Path, options: str = "") -> str:
     """A hash of what indexing reads: each loadable file's relative path, size and content
     (hidden files and unsupported types are left out, as :func:`kit.data.load_folder` does),
     ``options``, how the folder is loaded (the access default, skipping bad files), and the kit
-    version (a new kit may read access levels or files differently: it rebuilds)."""
+    version and :data:`kit.data.ACCESS_RULES` (a kit that reads access levels or files
+    differently rebuilds: an index saved under looser rules is never reused)."""
     folder = Path(folder).expanduser()
-    digest = hashlib.sha256(f"kit={__version__} options={options}".encode())
+    rules = f"kit={__version__} access-rules={ACCESS_RULES} options={options}"
+    digest = hashlib.sha256(rules.encode())
     files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
     for path in files:
         rel = path.relative_to(folder) if path != folder else Path(path.name)
@@ -159,7 +161,12 @@ def _check_access(documents: Sequence[Document], expected: dict[str, str], optio
     for doc in documents:
         meta = getattr(doc, "meta", None) or {}
         want = expected.get(str(meta.get("source")))
-        if want is None or meta.get("access") != want:
+        if want is None:
+            raise DataError(
+                f"documents: {meta.get('source')!r} is not a file of this folder; pass the "
+                "documents load_folder(folder) returned, or leave documents out"
+            )
+        if meta.get("access") != want:
             raise DataError(
                 f"documents: {meta.get('source')!r} has access {meta.get('access')!r}, but the "
                 f"folder read with {options} gives {want!r}; load the documents with the same "

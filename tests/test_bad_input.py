@@ -386,35 +386,71 @@ def test_a_record_list_is_a_list_of_records():
 
 # --------------------------------------------------------------------------- round 3 (429 inputs)
 
+BODY = "Salaries are paid on the 25th.\n"
 HIDDEN_ACCESS = {
-    "typo": "---\nacess: confidential\n---\nSalaries are paid on the 25th.\n",
-    "other-key": "---\naccess_level: confidential\n---\nSalaries are paid on the 25th.\n",
-    "classification": "---\nclassification: confidential\n---\nSalaries are paid on the 25th.\n",
-    "nested": "---\nmeta:\n  access: confidential\n---\nSalaries are paid on the 25th.\n",
-    "look-alike-letter": "---\n\u0430ccess: confidential\n---\nSalaries are paid on the 25th.\n",
-    "level-as-a-value": "---\naudience: confidential\n---\nSalaries are paid on the 25th.\n",
-    "second-bom": "\ufeff\ufeff---\naccess: confidential\n---\nSalaries are paid on the 25th.\n",
-    "zero-width-space": "\u200b---\naccess: confidential\n---\nSalaries are paid on the 25th.\n",
-    "toml": '+++\naccess = "confidential"\n+++\nSalaries are paid on the 25th.\n',
+    "typo": "---\nacess: confidential\n---\n",
+    "other-key": "---\naccess_level: confidential\n---\n",
+    "classification": "---\nclassification: confidential\n---\n",
+    "key-with-a-list": "---\nclassification: [hr]\n---\n",
+    "restricted-word-as-key": "---\nprivate: true\n---\n",
+    "nested": "---\nmeta:\n  access: confidential\n---\n",
+    "look-alike-letter": "---\n\u0430ccess: confidential\n---\n",
+    "level-as-a-value": "---\naudience: confidential\n---\n",
+    "less-strict-beside-stricter": "---\naccess: public\nclassification: confidential\n---\n",
+    "second-bom": "\ufeff\ufeff---\naccess: confidential\n---\n",
+    "zero-width-space": "\u200b---\naccess: confidential\n---\n",
+    "no-break-space": "\u00a0---\naccess: confidential\n---\n",
+    "direction-mark": "\u200f---\naccess: confidential\n---\n",
+    "spaces": "  ---\naccess: confidential\n---\n",
+    "toml": '+++\naccess = "confidential"\n+++\n',
+    "no-front-matter": "Access: confidential\n\n",
+    "alias-to-itself": "---\na: &a [*a]\n---\n",
+}
+HIDDEN_IN_HTML = {
+    "front-matter": "---\naccess: confidential\n---\n<p>",
+    "bom-front-matter": "\ufeff\ufeff---\naccess: confidential\n---\n<p>",
+    "meta-tag": '<html><head><meta name="access" content="confidential"></head><p>',
 }
 
 
-@pytest.mark.parametrize("name", ["pay.md", "pay.html"])
-@pytest.mark.parametrize("content", list(HIDDEN_ACCESS.values()), ids=list(HIDDEN_ACCESS))
-def test_an_access_level_under_another_name_or_out_of_sight_never_becomes_public(
-    tmp_path, content, name
-):
-    if name.endswith(".html"):  # Jekyll-style: a front matter above the page
-        content = content.replace("Salaries are paid", "<p>Salaries are paid") + "</p>\n"
-    (tmp_path / name).write_text(content, encoding="utf-8")
-    (tmp_path / "note.txt").write_text("The canteen opens at noon.\n", encoding="utf-8")
+def _refused_never_public(folder, name: str, content: str) -> None:
+    """Loading stops on ``name`` (with or without an access default); skipping it keeps the
+    other file only."""
+    (folder / name).write_text(content, encoding="utf-8")
+    (folder / "note.txt").write_text("The canteen opens at noon.\n", encoding="utf-8")
     for default in (None, "internal"):
-        with pytest.raises(DataError, match=r"pay\.(md|html) line \d") as caught:
-            load_folder(tmp_path, default_access=default)
-        assert "access" in str(caught.value)
+        with pytest.raises(DataError, match=rf"{name}(:| line \d)") as caught:
+            load_folder(folder, default_access=default)
+        assert "access" in str(caught.value) or "nests" in str(caught.value)
     with pytest.warns(UserWarning, match="never indexed as public"):
-        kept = load_folder(tmp_path, skip_bad=True, default_access="internal")
+        kept = load_folder(folder, skip_bad=True, default_access="internal")
     assert [d.meta["source"] for d in kept] == ["note.txt"]
+
+
+@pytest.mark.parametrize("content", list(HIDDEN_ACCESS.values()), ids=list(HIDDEN_ACCESS))
+def test_an_access_level_under_another_name_or_out_of_sight_never_becomes_public(tmp_path, content):
+    _refused_never_public(tmp_path, "pay.md", content + BODY)
+
+
+@pytest.mark.parametrize("content", list(HIDDEN_IN_HTML.values()), ids=list(HIDDEN_IN_HTML))
+def test_an_access_level_above_or_inside_an_html_page_never_becomes_public(tmp_path, content):
+    _refused_never_public(tmp_path, "pay.html", content + BODY + "</p></html>\n")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "---\ntitle: Internal tools guide\ntags: [public, howto]\naudience: public\n---\n",
+        "---\naccessibility: high\nsuccess: yes\naccessories: none\n---\n",
+        "---\naccess: confidential\nclassification: confidential\n---\n",
+        "Access: door B, from 8 am.\n\n",
+    ],
+    ids=["title-and-public-tags", "words-like-access", "strictest-agrees", "access-as-a-word"],
+)
+def test_ordinary_front_matter_and_text_still_load(tmp_path, content):
+    (tmp_path / "a.md").write_text(content + BODY, encoding="utf-8")
+    level = "confidential" if "access: confidential" in content else "public"
+    assert [d.meta["access"] for d in load_folder(tmp_path)] == [level]
 
 
 def test_documents_loaded_with_other_access_options_are_not_saved_under_these(tmp_path):
@@ -448,9 +484,18 @@ def test_two_question_writers_on_one_file_never_write_the_same_id(tmp_path):
         (lambda tmp: load_folder(tmp, skip_bad=1), "skip_bad must be True or False"),
         (lambda tmp: load_folder("~nosuchuser-kit/docs"), "cannot expand '~'"),
         (lambda tmp: load_folder(tmp / ("a" * 300)), "not a usable folder"),
+        (lambda tmp: load_folder(f"{tmp}/do\x00cs"), "folder not found"),
         (lambda tmp: build_rag(42), "index"),
     ],
-    ids=["writer-unwritable", "skip-bad-text", "skip-bad-int", "tilde-user", "long-name", "int"],
+    ids=[
+        "writer-unwritable",
+        "skip-bad-text",
+        "skip-bad-int",
+        "tilde-user",
+        "long-name",
+        "nul",
+        "int",
+    ],
 )
 def test_arguments_of_the_wrong_kind_are_named_before_any_work(tmp_path, call, message):
     (tmp_path / "a.txt").write_text("Some text.\n", encoding="utf-8")
@@ -510,7 +555,7 @@ def test_csv_files_with_any_line_ending_load(tmp_path, ending):
 def test_an_edited_adapter_record_is_named_not_a_traceback(tmp_path, marker):
     (tmp_path / "kit-adapter.json").write_text(marker, encoding="utf-8")
     (tmp_path / "adapter_config.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(AdapterError, match=r"kit-adapter\.json|tokenizer|could not be read"):
+    with pytest.raises(AdapterError, match=r"kit-adapter\.json"):
         load_adapter(tmp_path)
 
 

@@ -196,3 +196,26 @@ def test_systems_that_share_a_model_are_generated_together(index, monkeypatch):
     split = generate.run_plans(plans, batch_size=4)
     assert sizes == [2, 3]
     assert [a.text for a in split[0] + split[1]] == [a.text for a in alone[0] + alone[1]]
+
+
+def test_ask_together_with_a_rag_that_declines_everything_or_has_a_component(index, lm):
+    from haystack import component
+    from haystack.dataclasses import ChatMessage
+
+    from kit.rag import build_rag
+
+    @component
+    class Echo:  # a Haystack generator component: no plan, asked as it is
+        def __init__(self) -> None:
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            return {"replies": [ChatMessage.from_assistant("Forty.")]}
+
+    strict = build_rag(index, generator=lm, profile="smoke", min_score=0.99)  # declines all
+    echo = build_rag(index, generator=Echo(), profile="smoke", min_score=None)
+    questions = [r.question for r in QA[:2]]
+    declined, echoed = compare.ask_together([(strict, questions), (echo, questions)])
+    assert [a.text for a in declined] == ["I don't know"] * 2 and not echo.can_plan
+    assert [a.text for a in echoed] == ["Forty."] * 2

@@ -572,7 +572,7 @@ def test_links_that_lead_nowhere_are_named_when_skipped(tmp_path):
 
 def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
     (tmp_path / "late.md").write_text("\n---\naccess: confidential\n---\nSalaries.\n", "utf-8")
-    with pytest.raises(DataError, match=r"late\.md line 1: blank lines before the front matter"):
+    with pytest.raises(DataError, match=r"late\.md line 1: blank lines or spaces before the front"):
         data.load_folder(tmp_path)
     (tmp_path / "late.md").unlink()
     (tmp_path / "notes.txt").write_text("---\nAccess: Confidential\n---\nSalaries.\n", "utf-8")

@@ -76,3 +76,11 @@ def test_load_index_refuses_other_settings_and_a_half_save(folder: Path, tmp_pat
     said: list[str] = []
     index_folder(folder, log=said.append)  # a damaged save is rebuilt, not half-loaded
     assert "rebuilding" in said[0] and "saved" in said[-1]
+
+
+def test_new_access_rules_change_the_fingerprint_so_an_older_index_is_rebuilt(folder, monkeypatch):
+    from kit import saved_index
+
+    before = folder_fingerprint(folder)
+    monkeypatch.setattr(saved_index, "ACCESS_RULES", saved_index.ACCESS_RULES + 1)
+    assert folder_fingerprint(folder) != before  # a saved index's record no longer matches
