@@ -213,10 +213,31 @@ _FOREIGN = frozenset(
 )
 
 
-def _scripts(text: str) -> set[str]:
-    """The non-Latin scripts of the letters in ``text`` ("CYRILLIC", "GREEK", "CJK", ...)."""
-    names = (unicodedata.name(ch, "") for ch in text if ch.isalpha())
-    return {n.split()[0] for n in names if n and not n.startswith("LATIN")}
+# Function words of _FOREIGN that English text also uses ("die", "per", "con", "la", ...): one of
+# them in English sources says nothing about the sources' language.
+_ALSO_ENGLISH = frozenset("die met per en et es er com con co la le el il".split())  # noqa: SIM905
+
+
+def _scripts(text: str, share: float = 0.0) -> set[str]:
+    """The non-Latin scripts ("CYRILLIC", "GREEK", "CJK", ...) of more than ``share`` of the
+    letters in ``text`` (a stray "µ" in English sources does not make them Greek)."""
+    names = [unicodedata.name(ch, "") for ch in text if ch.isalpha()]
+    counts: dict[str, int] = {}
+    for n in names:
+        if n and not n.startswith("LATIN"):
+            counts[n.split()[0]] = counts.get(n.split()[0], 0) + 1
+    return {script for script, k in counts.items() if k > share * len(names)}
+
+
+def _written_in(text: str, markers: Sequence[str], scripts: set[str]) -> bool:
+    """Whether ``text`` is written in the question's language, or at least not in English: it
+    uses the question's script (5% of its letters) or half of the question's function words
+    (``markers``), or other languages' function words make up 5% of its words."""
+    words = [w.lower() for w in _ANY_WORD.findall(text)]
+    foreign = sum(w in _FOREIGN and w not in _ALSO_ENGLISH for w in words)
+    if scripts & _scripts(text, 0.05) or foreign >= max(1, 0.05 * len(words)):
+        return True
+    return bool(markers) and 2 * sum(w in set(words) for w in markers) >= len(markers)
 
 
 def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
@@ -229,22 +250,17 @@ def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
     words occur in ``text``: "Quel est le prix du capteur Fennick S2 ?" shares only "fennick"
     and "s2" with English sources. A terse English query ("Buoy dimensions?", "ERR_42
     meaning?") shows no other language and passes; so does a question in the language of your
-    own documents ("Wer macht die Wartung?" over German sources, which hold "die").
+    own documents ("Wer macht die Wartung?" over German sources, which hold "der", "und", ...).
     """
     words = [w.lower() for w in _ANY_WORD.findall(question)]
     if not words or any(w in _ENGLISH for w in words):
         return False
-    markers = [w for w in words if w in _FOREIGN]
+    markers = [w for w in words if w in _FOREIGN and w not in _ALSO_ENGLISH]
     scripts = _scripts(question)
-    if not markers and not scripts:
+    if not scripts and not any(w in _FOREIGN for w in words):
         return False
-    text_words = [w.lower() for w in _ANY_WORD.findall(text)]
-    seen = set(text_words)
-    # the sources are written in the question's language (or at least not in English): they
-    # show its script or its function words, or such words make up 5% of them
-    shown = sum(w in seen for w in markers)
-    other = sum(w in _FOREIGN for w in text_words) >= max(2, 0.05 * len(text_words))
-    if scripts & _scripts(text) or other or (markers and 2 * shown >= len(markers)):
+    seen = {w.lower() for w in _ANY_WORD.findall(text)}
+    if _written_in(text, markers, scripts):
         return False
     return sum(w in seen for w in words) / len(words) <= max_shared
 

@@ -619,8 +619,18 @@ def test_a_blank_or_impossible_option_stops_the_command_before_any_work(capsys, 
         ("芬尼克泵的转速是多少？", "芬尼克泵的转速是每分钟40转。", False),
         ("Quel est le prix du capteur Fennick S2 ?", "The Fennick S2 sensor costs 240 EUR.", True),
         ("Wie viel wiegt die Pumpe?", "The pump weighs 12 kg and runs at 40 rpm.", True),
+        ("Wie oft muss die Pumpe laufen?", "Batteries die after 2 years; replace per pack.", True),
+        ("Πόσο ζυγίζει η αντλία;", "The pump weighs 12 kg; the µ-filter holds 5 µm.", True),
     ],
-    ids=["de-over-de", "de-over-de-2", "zh-over-zh", "fr-over-en", "de-over-en"],
+    ids=[
+        "de-over-de",
+        "de-over-de-2",
+        "zh-over-zh",
+        "fr-over-en",
+        "de-over-en",
+        "de-en-die",
+        "el-µ",
+    ],
 )
 def test_a_question_in_the_language_of_its_sources_is_not_foreign(question, sources, foreign):
     from kit.prompts import reads_as_foreign
