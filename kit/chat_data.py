@@ -61,6 +61,8 @@ def load_examples(source: Any = None) -> list[ChatExample]:
         )
     if isinstance(source, ChatExample):
         source = [source]
+    if hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
+        source = source.to_dict("records")  # one dict per row: prompt / response columns
     if not isinstance(source, Iterable):
         raise DataError(
             f"Training data must be a file path or a list of examples, not {type(source).__name__}."
@@ -80,6 +82,15 @@ def load_examples(source: Any = None) -> list[ChatExample]:
                 f"example {i}: expected a ChatExample or a dict, got {type(row).__name__}."
             )
     return out
+
+
+def _refuse_repeated_ids(examples: Sequence[ChatExample], path: Path) -> None:
+    """DataError naming an id two examples of a file share (a question file refuses the same)."""
+    seen: set[str] = set()
+    for ex in examples:
+        if ex.id in seen:
+            raise DataError(f"{path}: two examples have the id {ex.id!r}; give each its own id")
+        seen.add(ex.id)
 
 
 def _load_file(path: Path) -> list[ChatExample]:
@@ -108,6 +119,7 @@ def _load_file(path: Path) -> list[ChatExample]:
             if not isinstance(row, dict):
                 raise DataError(f"{path} {what} {n}: expected a JSON object")
             examples.append(_example_from(row, f"{path} {what} {n}", f"{path.stem}-{n:04d}"))
+        _refuse_repeated_ids(examples, path)
         return examples
     if suffix == ".csv":
         return _load_csv(path)

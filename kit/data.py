@@ -1407,6 +1407,8 @@ def _user_text(value: Any, key: str, where: str) -> str:
         )
     if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
         raise DataError(f"{where}: {key!r} holds a control character (e.g. NUL); remove it")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):  # "\ud800": half of an emoji
+        raise DataError(f"{where}: {key!r} holds half of a character (a lone surrogate); fix it")
     return value.strip()
 
 

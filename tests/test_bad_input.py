@@ -693,3 +693,22 @@ def test_a_csv_column_written_twice_is_refused(tmp_path):
     (tmp_path / "q.csv").write_text("question,answer,answer\nA?,1,2\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"line 1: the column\(s\) \['answer'\] appear twice"):
         load_questions(tmp_path / "q.csv")
+
+
+def test_half_a_character_and_a_repeated_example_id_are_named(tmp_path):
+    (tmp_path / "q.jsonl").write_text('{"question": "A\\ud800?", "answer": "b"}\n', "utf-8")
+    with pytest.raises(DataError, match="line 1: 'question' holds half of a character"):
+        load_questions(tmp_path / "q.jsonl")
+    pair = {"prompt": "Hi?", "response": "Hello."}
+    lines = [json.dumps({"id": "ex-1", **pair}), json.dumps({"id": "ex-1", **pair})]
+    (tmp_path / "e.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+    with pytest.raises(DataError, match="two examples have the id 'ex-1'"):
+        load_examples(tmp_path / "e.jsonl")
+
+
+def test_a_table_of_examples_is_read_row_by_row():
+    import pandas as pd
+
+    table = pd.DataFrame({"prompt": ["Hi?", "Bye?"], "response": ["Hello.", "Goodbye."]})
+    examples = load_examples(table)
+    assert [e.messages[-1]["content"] for e in examples] == ["Hello.", "Goodbye."]
