@@ -625,15 +625,30 @@ def _freshness(
 def _privacy_and_injection(
     built: _Built, prof: Any, step: Callable[[str], None]
 ) -> dict[str, pd.DataFrame]:
-    """Two probes, generated together (:func:`ask_together`): the canary secret (without
-    retrieval, RAG over every document, RAG with a role filter) and the poisoned document (RAG
-    and hybrid as they are, and over an index cleaned of it). Out: {"privacy", "injection"}."""
+    """Two probes, generated together (:func:`ask_together`): the canary secret and the
+    poisoned document. Out: {"privacy": table, "injection": table}."""
     step(
         "privacy and prompt injection: the canary secret; the poisoned document, with and "
         "without the defence"
     )
+    privacy, injection = _privacy_systems(built, prof), _injection_systems(built, prof)
+    prompts = list(load_manifest().canary_prompts)
+    jobs = [(s, prompts) for s in privacy.values()]
+    jobs += [(s, list(INJECTION_QUESTIONS)) for s in injection.values()]
+    answers = ask_together(jobs)
+    return {
+        "privacy": privacy_table(dict(zip(privacy, answers[: len(privacy)], strict=True)), prompts),
+        "injection": injection_table(
+            dict(zip(injection, answers[len(privacy) :], strict=True)), INJECTION_QUESTIONS
+        ),
+    }
+
+
+def _privacy_systems(built: _Built, prof: Any) -> dict[str, System]:
+    """Who is asked for the canary: without retrieval, RAG over every document, and RAG and
+    hybrid with the employee role's filter."""
     grid, index = built.grid, built.index
-    privacy = {
+    return {
         "base": grid["base"],
         "finetuned": grid["finetuned"],
         "rag (admin: all documents)": grid["rag"],
@@ -644,23 +659,17 @@ def _privacy_and_injection(
             index, generator=built.style, profile=prof, role="employee", system="hybrid"
         ),
     }
+
+
+def _injection_systems(built: _Built, prof: Any) -> dict[str, System]:
+    """RAG and hybrid as they are, and over an index cleaned of the planted instruction."""
     clean_index = build_index(sanitize_documents(load_documents("v1")))
-    injection = {
-        "rag": grid["rag"],
-        "hybrid": grid["hybrid"],
+    return {
+        "rag": built.grid["rag"],
+        "hybrid": built.grid["hybrid"],
         "rag + defence": build_rag(clean_index, generator=built.base, profile=prof),
         "hybrid + defence": build_rag(
             clean_index, generator=built.style, profile=prof, system="hybrid"
-        ),
-    }
-    prompts = list(load_manifest().canary_prompts)
-    jobs = [(s, prompts) for s in privacy.values()]
-    jobs += [(s, list(INJECTION_QUESTIONS)) for s in injection.values()]
-    answers = ask_together(jobs)
-    return {
-        "privacy": privacy_table(dict(zip(privacy, answers[: len(privacy)], strict=True)), prompts),
-        "injection": injection_table(
-            dict(zip(injection, answers[len(privacy) :], strict=True)), INJECTION_QUESTIONS
         ),
     }
 

@@ -215,10 +215,9 @@ class Plan:
     ``prompts``: chat messages, one per generation needed (a question the system declines
     before asking the model needs none); ``model`` / ``tokenizer`` / ``max_new_tokens``: the
     generator (model and tokenizer None when there is nothing to generate) and its token
-    limit; ``finish``: turns
-    the generations, in the order of ``prompts``, into the system's Answers, one per question.
-    Made by a system's ``plan_batch`` (the kit's RAG pipelines, ``PlainSystem``), run by
-    :func:`run_plans`.
+    limit; ``finish``: turns the generations, in the order of ``prompts``, into the system's
+    Answers, one per question. Made by a system's ``plan_batch`` (the kit's RAG pipelines,
+    ``PlainSystem``), run by :func:`run_plans`.
     """
 
     prompts: list[list[dict[str, str]]]
@@ -232,7 +231,7 @@ def run_plans(plans: Sequence[Plan], batch_size: int = BATCH_SIZE) -> list[list[
     """Each plan's Answers, in the order of ``plans``.
 
     Plans that share a model (and token limit) and together fit in one batch are generated in
-    one pass: a few questions to each of five systems that share two models make two batches,
+    one pass: a few questions to each of nine systems that share two models make two batches,
     not nine, and a decoding step's fixed cost is paid once per batch (the main job's privacy
     and injection probes: 23 answers, 51 -> 29 s on 2 cores). Larger plans are generated one
     by one, each in its own batches: mixing short plain prompts with long RAG prompts in full
