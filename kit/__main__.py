@@ -28,9 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rebuild", action="store_true", help="move a damaged cached model aside and convert again"
     )
     p_run = sub.add_parser("run", help="run the whole walk-through headless and write a report")
-    p_run.add_argument(
-        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
-    )
+    _profile_option(p_run)
     p_run.add_argument(
         "--out",
         type=_given,
@@ -53,9 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     p_work = sub.add_parser("workshop", help="prepare a workshop's artefacts, or check readiness")
     p_work.add_argument("action", choices=["prepare", "check"])
-    p_work.add_argument(
-        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
-    )
+    _profile_option(p_work)
     p_serve = sub.add_parser("serve", help="answer questions over HTTP from one shared index")
     p_serve.add_argument(
         "--index", type=_given, help="a saved index folder (default: the bundled one)"
@@ -75,11 +71,16 @@ def _parser() -> argparse.ArgumentParser:
         choices=["public", "employee", "admin"],
         help="the access level of every answer (default public; clients cannot change it)",
     )
-    p_serve.add_argument(
-        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
-    )
+    _profile_option(p_serve)
     _folder_options(p_serve)
     return parser
+
+
+def _profile_option(command: argparse.ArgumentParser) -> None:
+    """``--profile`` of a command that runs models."""
+    command.add_argument(
+        "--profile", type=_given, help="smoke, cpu or gpu (default: picked by the doctor)"
+    )
 
 
 def _given(value: str) -> str:

@@ -1160,7 +1160,7 @@ def _declared_levels(files: Sequence[Path], skip_bad: bool) -> tuple[dict[Path, 
         warnings.warn(
             f"load_folder skipped {len(bad)} file(s) whose access could not be read, so that "
             "they are never indexed as public: " + "; ".join(bad),
-            stacklevel=3,
+            stacklevel=4,
         )
     return levels, len(bad)
 
@@ -1213,12 +1213,8 @@ def load_folder(
     when a text file is not UTF-8 (re-save it as UTF-8) and when a file is larger than
     ``MAX_FILE_BYTES``.
     """
-    folder = user_path(path, "folder", error=DataError)  # "~/docs": the user's folder
-    skip_bad = flag(skip_bad, "skip_bad")
-    loadable, base = _loadable_files(folder)
-    declared, skipped = _declared_levels(loadable, skip_bad)
-    default = _folder_default(declared, default_access, base, skipped)
-    docs = _convert_all(declared, default, base)
+    folder, levels, base = _access_plan(path, default_access, skip_bad)
+    docs = _convert_all(levels, base)
     if not docs:
         raise DataError(
             f"{folder}: no loadable documents (files with text, of these types: "
@@ -1232,12 +1228,21 @@ def folder_access(
 ) -> dict[str, str]:
     """The access level :func:`load_folder` gives each file of a folder with these options, by
     ``source`` (the path relative to the folder), without converting any file. Same errors."""
-    folder = user_path(path, "folder", error=DataError)
+    _, levels, base = _access_plan(path, default_access, skip_bad)
+    return {str(p.relative_to(base)): level for p, level in levels.items()}
+
+
+def _access_plan(
+    path: Path | str, default_access: str | None, skip_bad: bool
+) -> tuple[Path, dict[Path, str], Path]:
+    """What :func:`load_folder` reads, before converting: (the folder, each loadable file's
+    access level with the folder's default applied, the folder names are relative to)."""
+    folder = user_path(path, "folder", error=DataError)  # "~/docs": the user's folder
     skip_bad = flag(skip_bad, "skip_bad")
     loadable, base = _loadable_files(folder)
     declared, skipped = _declared_levels(loadable, skip_bad)
     default = _folder_default(declared, default_access, base, skipped)
-    return {str(p.relative_to(base)): level or default for p, level in declared.items()}
+    return folder, {p: level or default for p, level in declared.items()}, base
 
 
 def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
@@ -1258,7 +1263,7 @@ def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
         warnings.warn(
             f"load_folder skipped {len(dangling)} link(s) that lead nowhere (broken, or a loop): "
             + ", ".join(str(p.relative_to(folder)) for p in dangling),
-            stacklevel=3,
+            stacklevel=4,
         )
     files = [p for p in visible if p.is_file()]
     if not files:
@@ -1272,7 +1277,7 @@ def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
         warnings.warn(
             f"load_folder skipped {len(unsupported)} unsupported file(s): {names} "
             f"(supported: {', '.join(sorted(FOLDER_SUFFIXES))})",
-            stacklevel=3,
+            stacklevel=4,
         )
     loadable = [p for p in files if p.suffix.lower() in FOLDER_SUFFIXES]
     for p in loadable:
@@ -1285,13 +1290,13 @@ def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
     return loadable, base
 
 
-def _convert_all(declared: dict[Path, str | None], default: str, base: Path) -> list[Document]:
+def _convert_all(levels: dict[Path, str], base: Path) -> list[Document]:
     """Each file through its converter, as Documents with the kit's meta (source, kind,
     access, title, id); files with no text are named in one warning."""
     docs: list[Document] = []
     empty: list[str] = []
-    many = len(declared) >= PROGRESS_FROM  # a real folder: show the conversion going
-    for p, level in tqdm(declared.items(), desc="converting", unit="file", disable=not many):
+    many = len(levels) >= PROGRESS_FROM  # a real folder: show the conversion going
+    for p, level in tqdm(levels.items(), desc="converting", unit="file", disable=not many):
         kind = FOLDER_SUFFIXES[p.suffix.lower()]
         rel = str(p.relative_to(base))
         converted = [d for d in _convert(p, kind) if d.content and d.content.strip()]
@@ -1299,7 +1304,7 @@ def _convert_all(declared: dict[Path, str | None], default: str, base: Path) -> 
             empty.append(rel)
             continue
         for d in converted:
-            meta = {**d.meta, "source": rel, "kind": kind, "access": level or default}
+            meta = {**d.meta, "source": rel, "kind": kind, "access": level}
             meta["title"] = str(meta.get("title") or p.stem)
             if "sheet" in meta:  # a spreadsheet: one document per sheet
                 meta["title"] = f"{meta['title']} ({meta['sheet']})"
