@@ -45,12 +45,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 from haystack import Document, Pipeline, component
-from haystack.components.builders import ChatPromptBuilder
+from haystack.components.builders import AnswerBuilder, ChatPromptBuilder
 from haystack.components.joiners import DocumentJoiner
 from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
 from haystack.components.writers import DocumentWriter
 from haystack.core.errors import PipelineRuntimeError
-from haystack.dataclasses import ChatMessage
+from haystack.dataclasses import ChatMessage, GeneratedAnswer
 from haystack.document_stores.types import DocumentStore, DuplicatePolicy
 from haystack.errors import FilterError
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
@@ -751,6 +751,14 @@ def prompt_builder(layout: str | Layout = DEFAULT_LAYOUT) -> Any:
     return ChatPromptBuilder(template=template, required_variables=["sources", "question"])
 
 
+def answer_builder() -> AnswerBuilder:
+    """Haystack's AnswerBuilder, the last component of a RAG generation pipeline: it turns the
+    model's reply into a ``GeneratedAnswer`` whose ``documents`` are the numbered sources the
+    reply refers to (``[2]`` -> the second source shown, with ``meta["source_index"]``;
+    ``[1,3]`` and ``[1-2]`` too)."""
+    return AnswerBuilder(reference_pattern=r"\[(\d+)\]", expand_reference_ranges=True)
+
+
 def chat_generator(
     generator: Any = None, max_new_tokens: int = 64, dtype: str = "auto"
 ) -> tuple[Any, Any]:
@@ -880,7 +888,9 @@ class RAG:
         self.generation = Pipeline()
         self.generation.add_component("prompt", prompt_builder(self.layout))
         self.generation.add_component("llm", self.llm)
+        self.generation.add_component("answer", answer_builder())
         self.generation.connect("prompt.prompt", "llm.messages")
+        self.generation.connect("llm.replies", "answer.replies")
 
     def __repr__(self) -> str:
         return (
@@ -931,18 +941,24 @@ class RAG:
         question, sources, timings, similarity = ready
         t0 = time.perf_counter()
         sources_text = format_sources(sources, self.layout.titles)
-        out = self.generation.run({"prompt": {"sources": sources_text, "question": question}})
+        out = self.generation.run(
+            {
+                "prompt": {"sources": sources_text, "question": question},
+                "answer": {"query": question, "documents": sources},
+            }
+        )
         timings["generate"] = time.perf_counter() - t0
-        reply = out["llm"]["replies"][0]
-        usage = reply.meta.get("usage", {})
+        built = out["answer"]["answers"][0]  # Haystack's GeneratedAnswer
+        usage = built.meta.get("usage", {})
         timings["total"] = time.perf_counter() - start
         answer = self._finish(
             question,
-            reply.text or "",
+            built.data or "",
             sources,
             timings,
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", 0)),
+            built,
         )
         if self.abstainer is None:
             return answer
@@ -1104,12 +1120,21 @@ class RAG:
         timings: dict[str, float],
         prompt_tokens: int,
         new_tokens: int,
+        built: GeneratedAnswer | None = None,
     ) -> Answer:
-        """The generated text -> an Answer with its cited document ids. A reply cut by the token
-        limit inside a character (U+FFFD, from any generator) loses that half character."""
+        """The generated text -> an Answer with its cited document ids: the numbered sources
+        Haystack's AnswerBuilder found referenced (``built``, its GeneratedAnswer; run here when
+        the text did not come through the pipeline), then what else
+        :func:`kit.citations.parse_citations` reads (document ids, titles, ``Source 2``). A reply
+        cut by the token limit inside a character (U+FFFD, from any generator) loses that half
+        character."""
         text = text.strip().rstrip("\ufffd").strip()
         declined = not text or is_abstention(text)
-        cited = [] if declined else parse_citations(text, sources)
+        if built is None and not declined:
+            builder = self.generation.get_component("answer")
+            built = builder.run(query=question, replies=[text], documents=sources)["answers"][0]
+        referenced = [doc_id(d) for d in built.documents] if built and not declined else []
+        cited = [] if declined else list(dict.fromkeys(referenced + parse_citations(text, sources)))
         return Answer(
             question=question,
             text=text or ABSTAIN,  # never a silent empty answer

@@ -248,6 +248,37 @@ def test_batched_answers_are_the_pipelines_answers_one_at_a_time(index):
         assert same >= 2, differ
 
 
+def test_haystacks_answer_builder_reads_the_numbered_references(index):
+    """The generation pipeline ends in Haystack's AnswerBuilder: its GeneratedAnswer's
+    documents are the sources a reply refers to, and the Answer cites them, on the pipeline
+    path (``answer``) and on the batched path alike (which runs the same component)."""
+    from haystack import component
+    from haystack.components.builders import AnswerBuilder
+    from haystack.dataclasses import ChatMessage
+
+    @component
+    class Says:  # a Haystack generator component that always gives the same reply
+        def __init__(self, reply: str) -> None:
+            self.reply = reply
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            return {"replies": [ChatMessage.from_assistant(self.reply)]}
+
+    qa = rag.build_rag(index, generator=Says("A pH of 7 [1-2]."), profile="smoke", min_score=None)
+    assert list(qa.generation.graph.nodes) == ["prompt", "llm", "answer"]
+    assert isinstance(qa.generation.get_component("answer"), AnswerBuilder)
+    answer = qa.answer("Which buffers does the CK-3 kit contain?")
+    shown = [doc_id(d) for d in answer.documents]
+    assert len(shown) >= 2 and answer.text == "A pH of 7 [1-2]."
+    # "[1-2]" is a range the kit's own parser does not read: the AnswerBuilder expands it
+    assert answer.cited_ids == list(dict.fromkeys(shown[:2]))
+    built = qa._finish("q", "Seen in [2] and [kb-044].", answer.documents, {}, 0, 0)
+    assert built.cited_ids == list(dict.fromkeys([shown[1], "kb-044"]))  # both readers
+    assert qa._finish("q", "I don't know [1]", answer.documents, {}, 0, 0).cited_ids == []
+
+
 def test_prompt_shows_numbered_sources_and_the_question(hybrid):
     found = hybrid.retrieve("What does the restocking fee cost?")
     messages = hybrid.prompt("What does the restocking fee cost?", found.documents[:2])
