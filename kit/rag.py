@@ -33,6 +33,7 @@ file that cannot be converted) raises :class:`RagError` with one sentence saying
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import numbers
 import time
@@ -749,6 +750,11 @@ def prompt_builder(layout: str | Layout = DEFAULT_LAYOUT) -> Any:
     }
     template = [make[role](text) for role, text in get_layout(layout).messages()]
     return ChatPromptBuilder(template=template, required_variables=["sources", "question"])
+
+
+# A reply that cites [5] when four sources were shown cites nothing the kit can map (the kit's
+# parser ignores such numbers too); the AnswerBuilder would log a warning for each of them.
+logging.getLogger("haystack.components.builders.answer_builder").setLevel(logging.ERROR)
 
 
 def answer_builder() -> AnswerBuilder:

@@ -3,7 +3,9 @@
 Prints figures, never pass/fail: index throughput (documents and chunks per second), retrieval
 latency p50 / p95 and recall@5 per mode on the test split, end-to-end answer latency with
 generated tokens per second, the answer scores of each prompt layout (train split), the learned
-abstention on the test split, and the process's peak memory. The machine's load average is
+abstention on the test split, and the process's peak memory. ``--store pgvector`` indexes into
+PostgreSQL with pgvector as well (a throwaway local server, or ``--pg-url``) and prints its
+retrieval figures next to the in-memory store's (:mod:`kit.postgres`). The machine's load average is
 printed too: on a shared 2-core CPU other work inflates every latency.
 """
 
@@ -38,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=None, help="chunks in the prompt")
     p.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: picked)")
     p.add_argument(
+        "--store",
+        choices=("memory", "pgvector"),
+        default="memory",
+        help="pgvector: also index into PostgreSQL + pgvector and compare its retrieval",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=None,
+        help="with --store pgvector: your server's postgresql:// URL (default: a throwaway "
+        "local server on a loopback port, removed afterwards)",
+    )
+    p.add_argument(
         "--layout-questions",
         type=int,
         default=None,
@@ -53,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     # heavy: Haystack and torch load once the arguments parse, so --help answers at once
     from kit import rag
     from kit.data import load_documents, load_qa
+    from kit.postgres import PostgresError, check_url
 
+    if args.pg_url is not None:
+        try:
+            check_url(args.pg_url)
+        except PostgresError as err:
+            print(f"error: --pg-url: {err}", file=sys.stderr)
+            return 2
     profile = resolve_profile(args.profile)
     queries = 8 if args.quick and not args.queries else args.queries
     answers = 1 if args.quick else args.answers
@@ -85,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         records = [r for r in load_qa("test") if r.answerable]
         records = records[:queries] if queries else records
         _retrieval_latency(index, records, repeat, show)
+        if args.store == "pgvector":
+            _pgvector_retrieval(documents, chunking, args.pg_url, records, repeat, show)
         copy_ms = _query_vector_copy_ms(index, records[0].question)
         show(
             "retrieve: Haystack's copy of the query",
@@ -100,14 +123,42 @@ def main(argv: list[str] | None = None) -> int:
             n_abstain = 16 if args.quick else profile.abstain_questions
             _answer_quality(index, profile, n_train, n_abstain, qa.model_and_tokenizer, show)
         show("peak memory (RSS)", f"{peak_memory_mb():.0f} MB")
-    except rag.RagError as err:
+    except (rag.RagError, PostgresError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
-def _retrieval_latency(index: Index, records: Sequence[QARecord], repeat: int, show: Show) -> None:
-    """Retrieval p50 / p95 latency and recall@5 of each mode, ``repeat`` timed passes each."""
+def _pgvector_retrieval(
+    documents: list,
+    chunking: dict,
+    url: str | None,
+    records: Sequence[QARecord],
+    repeat: int,
+    show: Show,
+) -> None:
+    """The same documents indexed into PostgreSQL + pgvector (``url``, else a throwaway local
+    server), then :func:`_retrieval_latency` on it, each figure labelled ``pgvector``."""
+    from kit import rag  # heavy: see main
+    from kit.postgres import LocalPostgres, pgvector_store
+
+    server = LocalPostgres().start() if url is None else None
+    try:
+        store = pgvector_store(url or server.url)  # type: ignore[union-attr]
+        index = rag.build_index(documents, store=store, **chunking)
+        where = "a throwaway local server" if server else "your server"
+        show("pgvector: index time", f"{index.seconds:.2f} s ({where})")
+        _retrieval_latency(index, records, repeat, show, label="pgvector ")
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _retrieval_latency(
+    index: Index, records: Sequence[QARecord], repeat: int, show: Show, label: str = ""
+) -> None:
+    """Retrieval p50 / p95 latency and recall@5 of each mode, ``repeat`` timed passes each;
+    ``label`` starts each figure's name."""
     from kit import rag, rag_eval  # heavy: see main
     from kit.evaluate import retrieval_scores
 
@@ -122,7 +173,7 @@ def _retrieval_latency(index: Index, records: Sequence[QARecord], repeat: int, s
         recall = retrieval_scores(records, [f.doc_ids for f in found], 5)["recall@5"].mean()
         ms = sorted(1000 * s for s in seconds)
         show(
-            f"retrieve {mode}: p50 / p95, recall@5",
+            f"{label}retrieve {mode}: p50 / p95, recall@5",
             f"{statistics.median(ms):.1f} / {rag_eval.percentile(ms, 95):.1f} ms, {recall:.3f}"
             f"  ({len(ms)} queries)",
         )

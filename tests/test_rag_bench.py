@@ -8,13 +8,19 @@ from kit import rag_bench
 
 
 def test_quick_benchmark_prints_every_figure(capsys):
-    assert rag_bench.main(["--quick"]) == 0
+    """The quick run, with PostgreSQL + pgvector beside the in-memory store (a throwaway server
+    on a loopback port, removed afterwards)."""
+    assert rag_bench.main(["--quick", "--store", "pgvector"]) == 0
     out = capsys.readouterr().out
     assert "load average" in out
     throughput = r"index: throughput\s+[\d.]+ docs/s, [\d.]+ chunks/s \(embedding \d+ at a time\)"
     assert re.search(throughput, out)
     for mode in ("bm25", "dense", "hybrid"):
         assert re.search(rf"retrieve {mode}: p50 / p95, recall@5\s+[\d.]+ / [\d.]+ ms, [\d.]+", out)
+    assert re.search(r"pgvector: index time\s+[\d.]+ s \(a throwaway local server\)", out)
+    for mode in ("bm25", "dense", "hybrid"):
+        figure = rf"pgvector retrieve {mode}: p50 / p95, recall@5\s+[\d.]+ / [\d.]+ ms"
+        assert re.search(figure, out)
     assert re.search(r"Haystack.s copy of the query\s+[\d.]+ ms of every dense", out)
     assert re.search(r"answer \(hybrid\): p50 / max latency\s+[\d.]+ / [\d.]+ s", out)
     assert re.search(r"answer: generation speed\s+[\d.]+ tok/s", out)
@@ -28,3 +34,5 @@ def test_quick_benchmark_prints_every_figure(capsys):
 def test_bad_settings_exit_with_a_message(capsys):
     assert rag_bench.main(["--quick", "--split-length", "50", "--split-overlap", "80"]) == 2
     assert "split_overlap" in capsys.readouterr().err
+    assert rag_bench.main(["--quick", "--store", "pgvector", "--pg-url", "localhost:5432"]) == 2
+    assert "postgresql://" in capsys.readouterr().err
