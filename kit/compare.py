@@ -545,7 +545,8 @@ def _build_systems(
     step(f"fine-tune on the house-style set ({prof.name} profile)")
     # The notebooks' adapter folders: an adapter already trained there with the same settings
     # (by notebook 02 or 03, or prebuilt by `python -m kit workshop prepare`) is reused.
-    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache)
+    # resume="auto": after a stop (Ctrl-C, SIGTERM) running the job again continues the training
+    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache, resume="auto")
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
@@ -558,6 +559,7 @@ def _build_systems(
         profile=prof,
         output_dir=raft_dir(prof),
         reuse=use_cache,
+        resume="auto",
         init_adapter=ft_run.adapter_dir,  # RAFT adds retrieval skills on top of the house style
         **raft_plan(prof)["overrides"],
     )

@@ -28,12 +28,14 @@ and resumed from its last checkpoint gives the same losses as one that never sto
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import errno
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -411,8 +413,17 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     found = [
         p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()
     ]
-    done = [p for p in found if (p / "trainer_state.json").is_file()]
+    done = [p for p in found if _complete_checkpoint(p)]
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _complete_checkpoint(folder: Path) -> bool:
+    """True when ``folder`` holds a readable ``trainer_state.json`` (written last by the Trainer:
+    a save cut short by a kill or a full disk leaves it missing or half-written)."""
+    try:
+        return isinstance(json.loads((folder / "trainer_state.json").read_text("utf-8")), dict)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
 
 
 def _data_hash(features: Sequence[dict]) -> str:
@@ -768,7 +779,9 @@ def train_adapter(
       output_dir: where the adapter (``<output_dir>/adapter``) and checkpoints
         (``<output_dir>/checkpoints``) go; default ``<kit cache>/adapters/<data>-<profile>``;
       resume: False (start over: old checkpoints there are removed), True (continue from the last
-        checkpoint in output_dir, if any), or the path of one checkpoint;
+        checkpoint in output_dir, if any), ``"auto"`` (continue when the checkpoints there were
+        written with these settings, else start over; what ``python -m kit run`` uses, so that
+        running it again after a stop continues), or the path of one checkpoint;
       callbacks: extra transformers TrainerCallbacks (e.g. ``StopAfterStep(6)``);
       live_plot: redraw a loss curve in the notebook as training goes;
       seed: the data sample, held-out split, batch order and LoRA start (default 42, or
@@ -804,20 +817,55 @@ def train_adapter(
     dtype, fp16 = _precision(knobs.prof, _recorded_settings(ckpt_dir, resume))
     if knobs.args is not None:
         _check_kit_fields(knobs.args, knobs.prof, ckpt_dir, knobs.seed, fp16)
-    model, tokenizer = _load_base(base, knobs.prof, dtype)
-    batches = _plan_batches(tokenizer, train_set, held_out, knobs.prof, knobs.seed, system)
-    prof, settings, train_args = _build_config_and_args(knobs, batches, base, dtype, fp16, ckpt_dir)
-    if reuse and resume is False:
-        previous = reusable_run(out / "adapter", settings)
-        if previous is not None:
-            print(f"Reusing the adapter in {previous.adapter_dir}: trained with these settings.")
-            return previous
-    resume_from = _prepare_checkpoints(ckpt_dir, resume, settings)
-    model = _attach_lora(model, knobs, init_adapter, base)
-    trainer, seconds = _run_trainer(
-        model, tokenizer, train_args, batches, prof, callbacks, live_plot, resume_from, out
-    )
-    return _collect_result(trainer, seconds, batches, settings, resume_from, out, base, system)
+    with training_lock(out):  # a second training into the same folder is refused, not mixed in
+        model, tokenizer = _load_base(base, knobs.prof, dtype)
+        batches = _plan_batches(tokenizer, train_set, held_out, knobs.prof, knobs.seed, system)
+        prof, settings, train_args = _build_config_and_args(
+            knobs, batches, base, dtype, fp16, ckpt_dir
+        )
+        if reuse and resume in (False, "auto"):
+            previous = reusable_run(out / "adapter", settings)
+            if previous is not None:
+                print(f"Reusing the adapter in {previous.adapter_dir}: same settings.")
+                return previous
+        resume_from = _prepare_checkpoints(ckpt_dir, resume, settings)
+        model = _attach_lora(model, knobs, init_adapter, base)
+        trainer, seconds = _run_trainer(
+            model, tokenizer, train_args, batches, prof, callbacks, live_plot, resume_from, out
+        )
+        return _collect_result(trainer, seconds, batches, settings, resume_from, out, base, system)
+
+
+@contextmanager
+def training_lock(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.training.lock`` while a training writes into ``out``.
+
+    A second training into the same folder (another notebook, a second terminal, two
+    notebooks with the default folder) gets FinetuneError at once, instead of deleting the
+    first one's checkpoints and mixing their adapters. The operating system releases the lock
+    when the process ends, also when it is killed. (Where the OS has no ``fcntl``, Windows,
+    nothing is locked.)"""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / ".training.lock").open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            who = handle.read().strip() or "another process"
+            raise FinetuneError(
+                f"Another training is writing into {out} ({who}): wait until it ends, or give "
+                "this one another output_dir."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield  # the lock goes with the file's closing
 
 
 def _settle_knobs(
@@ -1027,7 +1075,8 @@ def _run_trainer(
             f"\nInterrupted at step {trainer.state.global_step}. "
             + (
                 f"The last checkpoint is {last.name}: call train_adapter(..., resume=True) with "
-                f"the same settings and output_dir={str(out)!r} to continue from there."
+                f"the same settings and output_dir={str(out)!r} to continue from there "
+                "(python -m kit run: run the same command again)."
                 if last
                 else "No checkpoint was written yet: training would start over."
             )
@@ -1039,7 +1088,8 @@ def _run_trainer(
         print(
             f"\n{name} received: stopped at step {trainer.state.global_step} and wrote a "
             "checkpoint. Call train_adapter(..., resume=True) with the same settings and "
-            f"output_dir={str(out)!r} to continue from there.",
+            f"output_dir={str(out)!r} to continue from there (python -m kit run: run the same "
+            "command again).",
             flush=True,
         )
         raise SystemExit(128 + stopper.received)  # the exit status of a process ended by it
@@ -1192,7 +1242,28 @@ def _recorded_settings(ckpt_dir: Path, resume: bool | str | Path) -> dict | None
     run_file = ckpt_dir / RUN_FILE
     if resume is False or resume is None or not run_file.is_file():
         return None
-    return json.loads(run_file.read_text())
+    if resume == "auto":  # a damaged record only means the run starts over
+        with contextlib.suppress(FinetuneError):
+            return _read_run_file(run_file)
+        return None
+    return _read_run_file(run_file)
+
+
+def _read_run_file(run_file: Path) -> dict | None:
+    """The settings recorded in ``run_file`` (None if there is none); FinetuneError if damaged."""
+    if not run_file.is_file():
+        return None
+    try:
+        recorded = json.loads(run_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise FinetuneError(
+            f"{run_file} is damaged (it should hold the first run's settings as JSON), so the "
+            "checkpoints beside it cannot be resumed safely: start over with resume=False, "
+            f"which clears {run_file.parent}."
+        )
+    return recorded
 
 
 def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -1215,6 +1286,12 @@ def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
 def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: dict) -> Path | None:
     """Decide where training starts; check a resume matches the first run's settings."""
     run_file = ckpt_dir / RUN_FILE
+    if resume == "auto":
+        now = json.loads(json.dumps(settings, sort_keys=True))
+        same = _recorded_settings(ckpt_dir, "auto") == now
+        resume = same and _latest_checkpoint(ckpt_dir) is not None
+        if resume:
+            print(f"Continuing the stopped training in {ckpt_dir}.")
     if resume is False or resume is None:
         _refuse_foreign_files(ckpt_dir)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -1225,10 +1302,10 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
     if target is None:
         print(f"No checkpoint in {ckpt_dir}: starting from step 0.")
         return _prepare_checkpoints(ckpt_dir, False, settings)
-    if not (target / "trainer_state.json").is_file():
+    if not _complete_checkpoint(target):
         raise FinetuneError(f"{target} is not a complete training checkpoint.")
     if run_file.is_file():
-        before = json.loads(run_file.read_text())
+        before = _read_run_file(run_file)
         now = json.loads(json.dumps(settings, sort_keys=True))
         changed = _changed_settings(before, now)
         if changed:

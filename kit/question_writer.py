@@ -120,7 +120,8 @@ class QuestionWriter:
             _lock(f)  # another writer on the same file (a second tab) waits for this line
             self.records = self._read()  # and what it wrote is counted for the next id
             new_id = self._next_id()
-            f.write(json.dumps({"id": new_id, **row}, ensure_ascii=False) + "\n")
+            start = "" if _ends_a_line(self.path) else "\n"  # a file saved without its last \n
+            f.write(start + json.dumps({"id": new_id, **row}, ensure_ascii=False) + "\n")
         self.records = self._read()
         self._pos += 1
         return next(r for r in self.records if r.id == new_id)
@@ -138,6 +139,16 @@ class QuestionWriter:
             if r.id.startswith(f"{self.path.stem}-") and r.id.rsplit("-", 1)[1].isdigit()
         ]
         return f"{self.path.stem}-{max(numbers, default=0) + 1:03d}"
+
+
+def _ends_a_line(path: Path) -> bool:
+    """True when ``path`` is empty or its last byte ends a line (an editor may save the last
+    line without one: the next line must not be glued to it)."""
+    with path.open("rb") as f:
+        if f.seek(0, 2) == 0:
+            return True
+        f.seek(-1, 2)
+        return f.read(1) in (b"\n", b"\r")
 
 
 def _lock(f: Any) -> None:

@@ -32,7 +32,9 @@ file that cannot be converted) raises :class:`RagError` with one sentence saying
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import logging
 import math
 import numbers
@@ -997,7 +999,8 @@ class RAG:
         ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
         without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
         """
-        _check_questions(questions, "answer_batch")
+        questions = _check_questions(questions, "answer_batch")
+        batch_size = int(number(batch_size, "batch_size", low=1, whole=True))  # checked first
         if is_component(self._generator_arg):
             return [self.answer(q, role, filters) for q in questions]
         plan = self.plan_batch(questions, role, filters, signals, abstain)
@@ -1020,7 +1023,7 @@ class RAG:
         :class:`kit.generate.Plan` whose ``finish`` turns the generations into Answers.
         :func:`kit.generate.run_plans` runs several plans that share a model in one batched
         pass (``kit.compare.ask_together``). Only for a local transformers generator."""
-        _check_questions(questions, "plan_batch")
+        questions = _check_questions(questions, "plan_batch")
         if not self.can_plan:
             raise RagError(
                 "plan_batch needs a local transformers generator; this pipeline's generator is "
@@ -1247,6 +1250,7 @@ def build_rag(
     best), ``candidates``, ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules
     for the system message), ``system``.
     """
+    _check_option_names(options)
     prof = resolve_profile(profile)
     options.setdefault("top_k", prof.top_k)
     options.setdefault("max_new_tokens", prof.max_new_tokens)
@@ -1256,10 +1260,29 @@ def build_rag(
     return RAG(index, mode=mode, generator=generator, **options)
 
 
-def _check_questions(questions: Any, call: str) -> None:
-    """RagError unless ``questions`` is a list of questions (one text is not)."""
-    if isinstance(questions, str) or not isinstance(questions, Sequence):
+def _check_option_names(options: dict[str, Any]) -> None:
+    """RagError naming an option :class:`RAG` does not take, and the nearest one it does."""
+    known = [n for n in inspect.signature(RAG.__init__).parameters if n not in ("self", "index")]
+    for name in options:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise RagError(f"build_rag has no option {name!r}: {hint}options: {', '.join(known)}.")
+
+
+def _check_questions(questions: Any, call: str) -> list[str]:
+    """``questions`` as a list (a list, tuple, NumPy array or pandas Series of questions);
+    RagError for one text, or for something that is not a collection of questions."""
+    if isinstance(questions, str):
         raise RagError(f"{call} takes a list of questions; for one question call rag(question).")
+    if isinstance(questions, Sequence):
+        return list(questions)
+    if hasattr(questions, "tolist"):  # NumPy arrays, pandas Series
+        return list(questions.tolist())
+    raise RagError(
+        f"{call} takes a list of questions, not {type(questions).__name__}; "
+        "for one question call rag(question)."
+    )
 
 
 def _check_question(question: Any) -> str:

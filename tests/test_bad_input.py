@@ -712,3 +712,36 @@ def test_a_table_of_examples_is_read_row_by_row():
     table = pd.DataFrame({"prompt": ["Hi?", "Bye?"], "response": ["Hello.", "Goodbye."]})
     examples = load_examples(table)
     assert [e.messages[-1]["content"] for e in examples] == ["Hello.", "Goodbye."]
+
+
+# --------------------------------------------------------------------------- round 4
+# A fourth hostile run (SIGTERM, interrupted saves, concurrency, odd-but-valid input). The
+# training findings are tested in tests/test_finetune.py (a second training into one folder,
+# damaged checkpoints and run records, `kit run` continuing after a stop).
+
+
+@pytest.mark.parametrize("last", ["", "\r"], ids=["no-final-newline", "old-mac-ending"])
+def test_a_question_file_saved_without_its_last_newline_gets_a_line_of_its_own(tmp_path, last):
+    path = tmp_path / "mine.jsonl"
+    first = {"id": "mine-001", "question": "How fast does the pump run?", "answer": "40 rpm"}
+    path.write_text(json.dumps(first) + last)  # as an editor may save it
+    chunks = [Document(content="The tank holds 800 litres.", meta={"id": "tank.md"})]
+    QuestionWriter(chunks, path).add("How much does the tank hold?", "800 litres")
+    assert [r.id for r in load_questions(path)] == ["mine-001", "mine-002"]
+
+
+def test_a_misspelt_rag_option_is_named_with_the_nearest_one(index):
+    with pytest.raises(RagError, match="no option 'topk': did you mean 'top_k'"):
+        build_rag(index, topk=3)
+
+
+def test_questions_in_an_array_or_series_are_questions_and_batch_size_is_checked_first(index, lm):
+    import pandas as pd
+
+    qa = build_rag(index, generator=lm, profile="smoke", min_score=0.99)  # declines everything
+    for questions in (np.array(["a pump?", "a tank?"]), pd.Series(["a pump?", "a tank?"])):
+        assert [a.text for a in qa.answer_batch(questions)] == ["I don't know"] * 2
+    with pytest.raises(inputs.InputError, match="batch_size"):
+        qa.answer_batch(["a pump?"], batch_size=0)  # refused even when nothing is generated
+    with pytest.raises(RagError, match="list of questions, not int"):
+        qa.answer_batch(42)

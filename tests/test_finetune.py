@@ -313,12 +313,48 @@ def test_sigterm_stops_at_the_end_of_the_step_with_a_checkpoint_to_resume_from(
     with pytest.raises(SystemExit) as stop:
         train_adapter(output_dir=tmp_path, callbacks=[_SendSigterm(2)], **TINY)
     assert stop.value.code == 128 + signal.SIGTERM
-    assert "SIGTERM received: stopped at step 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "SIGTERM received: stopped at step 2" in out
     assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is only there while training
-    resumed = train_adapter(output_dir=tmp_path, resume=True, **TINY)
+    assert "python -m kit run: run the same command again" in out
+    # resume="auto", what `python -m kit run` trains with: running it again continues
+    resumed = train_adapter(output_dir=tmp_path, resume="auto", **TINY)
     assert resumed.completed and resumed.resumed_from_step == 2
     assert resumed.losses[-1][1] == pytest.approx(run_a.losses[-1][1], abs=1e-5)
+
+
+def test_auto_resume_starts_over_when_the_settings_differ(tmp_path, capsys):
+    train_adapter(output_dir=tmp_path, callbacks=[StopAfterStep(2)], **TINY)
+    again = train_adapter(output_dir=tmp_path, resume="auto", **{**TINY, "learning_rate": 5e-4})
+    assert again.completed and not again.resumed_from_step
+    assert "Continuing" not in capsys.readouterr().out
+
+
+def test_a_damaged_checkpoint_is_skipped_and_a_damaged_record_named(run_a, tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    train_adapter(output_dir=tmp_path, callbacks=[StopAfterStep(3)], **TINY)
+    state = ckpts / "checkpoint-3" / "trainer_state.json"
+    state.write_text(state.read_text()[:200])  # the save of step 3 cut short by a kill
+    resumed = train_adapter(output_dir=tmp_path, resume=True, **TINY)
+    assert resumed.completed and resumed.resumed_from_step == 2  # the complete one before it
+    assert resumed.losses[-1][1] == pytest.approx(run_a.losses[-1][1], abs=1e-5)
+    record = ckpts / "kit-run.json"
+    record.write_text(record.read_text()[:50])
+    with pytest.raises(FinetuneError, match="kit-run.json is damaged.*resume=False"):
+        train_adapter(output_dir=tmp_path, resume=True, **TINY)
+    assert train_adapter(output_dir=tmp_path, resume="auto", **TINY).completed  # starts over
+
+
+def test_a_second_training_into_the_same_folder_is_refused(tmp_path):
+    """Two trainings into one folder (two notebooks with the default folder) would delete each
+    other's checkpoints and mix their adapters: the second is refused while the first runs."""
+    from kit.finetune import training_lock
+
+    refused = pytest.raises(FinetuneError, match="Another training is writing into .*process")
+    with training_lock(tmp_path), refused:  # as a training in another notebook holds it
+        train_adapter(output_dir=tmp_path, **TINY)
+    assert not (tmp_path / "checkpoints").exists()  # nothing of the first one was touched
 
 
 def test_a_folder_that_is_not_a_kit_adapter_says_what_to_pass_instead(run_a, tmp_path):

@@ -449,7 +449,7 @@ def test_qdrant_in_memory_store_swaps_in_without_code_changes(lm):
     assert qa.answer("What is the S2 depth rating?").documents[0].meta["doc_id"] == "kb-001"
 
 
-@pytest.mark.parametrize("store", ["PgvectorDocumentStore", "OpenSearchDocumentStore"])
+@pytest.mark.parametrize("store", ["ElasticsearchDocumentStore", "OpenSearchDocumentStore"])
 def test_a_store_whose_integration_is_missing_names_the_package(store):
     fake = type(store, (), {})()  # the kit picks retrievers by the store's class name
     with pytest.raises(RagError, match=rf"pip install {rag.INTEGRATION_PACKAGES[store]}"):
