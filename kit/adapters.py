@@ -109,6 +109,7 @@ def save_adapter(
             "another output_dir."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_leftovers(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -130,6 +131,32 @@ def save_adapter(
             " Free some space (or pass another output_dir) and save again."
         ) from err
     return out
+
+
+def _tidy_leftovers(out: Path) -> None:
+    """What saves of ``out`` killed part-way left beside it (``.<name>.tmp-<pid>``,
+    ``.<name>.old-<pid>`` of processes that are gone): the previous adapter moved aside is put
+    back if ``out`` is missing (a kill between the two renames of :func:`_swap_into_place`),
+    everything else is removed."""
+    for left in sorted(out.parent.glob(f".{out.name}.*-*")):
+        kind, _, pid = left.name.rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)) or not left.is_dir():
+            continue
+        if kind.endswith(".old") and not out.exists():
+            left.rename(out)
+        else:
+            shutil.rmtree(left, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs now (this one included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -281,6 +281,37 @@ def test_a_failed_save_leaves_no_half_adapter(adapter, tmp_path, monkeypatch):
         load_adapter(target)
 
 
+def test_a_save_killed_between_its_renames_is_mended_by_the_next_save(adapter, tmp_path):
+    """A save moves the old adapter aside, then the new one in: a kill between the two left no
+    adapter folder and hidden leftovers. The next save puts the old one back first and clears
+    what dead processes left; a live process's temporary folder is left alone."""
+    import shutil
+
+    from kit.adapters import _tidy_leftovers
+
+    model, tokenizer = adapter
+    target = tmp_path / "adapter"
+    save_adapter(model, tokenizer, target, {"name": "x"})
+    gone = _dead_pid()
+    target.rename(tmp_path / f".adapter.old-{gone}")  # killed after the first rename
+    (tmp_path / f".adapter.tmp-{gone}").mkdir()  # and a half-written new one
+    live = tmp_path / f".adapter.tmp-{os.getppid()}"
+    live.mkdir()  # another process saving now
+    _tidy_leftovers(target)
+    assert check_adapter(target) is None  # the previous adapter is back
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["adapter", live.name])
+    shutil.rmtree(live)
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended."""
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 def test_merge_gives_a_standalone_model_with_the_same_outputs(run_a, adapter, tmp_path):
     import torch
 
