@@ -16,12 +16,14 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.models import DEFAULT_GENERATOR, cache_dir, check_listed_files, load_generator
 from kit.profiles import Profile, resolve_profile
+from kit.runtime import pid_alive
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -137,26 +139,16 @@ def _tidy_leftovers(out: Path) -> None:
     """What saves of ``out`` killed part-way left beside it (``.<name>.tmp-<pid>``,
     ``.<name>.old-<pid>`` of processes that are gone): the previous adapter moved aside is put
     back if ``out`` is missing (a kill between the two renames of :func:`_swap_into_place`),
-    everything else is removed."""
-    for left in sorted(out.parent.glob(f".{out.name}.*-*")):
-        kind, _, pid = left.name.rpartition("-")
-        if not pid.isdigit() or _alive(int(pid)) or not left.is_dir():
+    everything else is removed. Nothing else in the folder is touched."""
+    shape = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d+)")
+    for left in sorted(out.parent.iterdir()) if out.parent.is_dir() else []:
+        match = shape.fullmatch(left.name)
+        if not match or not left.is_dir() or pid_alive(int(match[2])):
             continue
-        if kind.endswith(".old") and not out.exists():
+        if match[1] == "old" and not out.exists():
             left.rename(out)
         else:
             shutil.rmtree(left, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id runs now (this one included)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

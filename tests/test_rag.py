@@ -250,8 +250,9 @@ def test_batched_answers_are_the_pipelines_answers_one_at_a_time(index):
 
 def test_haystacks_answer_builder_reads_the_numbered_references(index):
     """The generation pipeline ends in Haystack's AnswerBuilder: its GeneratedAnswer's
-    documents are the sources a reply refers to, and the Answer cites them, on the pipeline
-    path (``answer``) and on the batched path alike (which runs the same component)."""
+    documents are the sources a reply refers to, and the Answer cites them: on the pipeline
+    path (``answer``), and through ``_finish`` without a GeneratedAnswer, which is how the
+    batched path runs the same component on a generated text."""
     from haystack import component
     from haystack.components.builders import AnswerBuilder
     from haystack.dataclasses import ChatMessage
