@@ -782,8 +782,8 @@ def train_adapter(
       output_dir: where the adapter (``<output_dir>/adapter``) and checkpoints
         (``<output_dir>/checkpoints``) go; default ``<kit cache>/adapters/<data>-<profile>``;
       resume: False (start over: old checkpoints there are removed), True (continue from the last
-        checkpoint in output_dir, if any), ``"auto"`` (continue when the checkpoints there were
-        written with these settings, else start over; what ``python -m kit run`` uses, so that
+        checkpoint in output_dir, if any), ``"auto"`` (continue a run with these settings that
+        stopped before its last step, else start over; what ``python -m kit run`` uses, so that
         running it again after a stop continues), or the path of one checkpoint;
       callbacks: extra transformers TrainerCallbacks (e.g. ``StopAfterStep(6)``);
       live_plot: redraw a loss curve in the notebook as training goes;

@@ -1138,12 +1138,12 @@ class RAG:
         new_tokens: int,
         built: GeneratedAnswer | None = None,
     ) -> Answer:
-        """The generated text -> an Answer with its cited document ids: the numbered sources
-        Haystack's AnswerBuilder found referenced (``built``, its GeneratedAnswer; run here when
-        the text did not come through the pipeline), then what else
-        :func:`kit.citations.parse_citations` reads (document ids, titles, ``Source 2``). A reply
-        cut by the token limit inside a character (U+FFFD, from any generator) loses that half
-        character."""
+        """The generated text -> an Answer with its cited document ids: what
+        :func:`kit.citations.parse_citations` reads (``[2]``, document ids, titles, ``Source
+        2``) in order of first mention, then the sources only Haystack's AnswerBuilder found
+        referenced (ranges like ``[1-2]``; ``built`` is its GeneratedAnswer, or the component
+        runs here when the text did not come through the pipeline). A reply cut by the token
+        limit inside a character (U+FFFD, from any generator) loses that half character."""
         text = text.strip().rstrip("\ufffd").strip()
         declined = not text or is_abstention(text)
         if built is None and not declined:
