@@ -817,7 +817,10 @@ def train_adapter(
     train_set, held_out = _plan_data(examples, knobs.prof, knobs.seed)
     out = out_dir_for(output_dir, examples, knobs.prof)
     ckpt_dir = out / "checkpoints"
-    dtype, fp16 = _precision(knobs.prof, _recorded_settings(ckpt_dir, resume))
+    # a resume keeps the precision it started with; "auto" picks afresh (a run recorded in
+    # another precision then differs in its settings, and starts over)
+    recorded = None if resume == "auto" else _recorded_settings(ckpt_dir, resume)
+    dtype, fp16 = _precision(knobs.prof, recorded)
     if knobs.args is not None:
         _check_kit_fields(knobs.args, knobs.prof, ckpt_dir, knobs.seed, fp16)
     with training_lock(out):  # a second training into the same folder is refused, not mixed in
@@ -1303,6 +1306,7 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
         return _prepare_checkpoints(ckpt_dir, False, settings)
     if not _complete_checkpoint(target):
         raise FinetuneError(f"{target} is not a complete training checkpoint.")
+    _remove_broken_after(target)
     if run_file.is_file():
         before = _read_run_file(run_file)
         now = json.loads(json.dumps(settings, sort_keys=True))
@@ -1314,6 +1318,16 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
                 "with resume=False."
             )
     return target
+
+
+def _remove_broken_after(target: Path) -> None:
+    """Delete the incomplete checkpoints (saves cut short) after ``target``: left there, they
+    would take a place of the kept checkpoints, and a complete one could be rotated out."""
+    step = int(target.name.split("-")[-1])
+    for later in target.parent.glob("checkpoint-*"):
+        number = later.name.split("-")[-1]
+        if number.isdigit() and int(number) > step and not _complete_checkpoint(later):
+            shutil.rmtree(later, ignore_errors=True)
 
 
 def _stopped_run_to_continue(ckpt_dir: Path, settings: dict) -> bool:

@@ -377,8 +377,11 @@ def test_a_damaged_checkpoint_is_skipped_and_a_damaged_record_named(run_a, tmp_p
     train_adapter(output_dir=tmp_path, callbacks=[StopAfterStep(3)], **TINY)
     state = ckpts / "checkpoint-3" / "trainer_state.json"
     state.write_text(state.read_text()[:200])  # the save of step 3 cut short by a kill
+    assert (ckpts / "checkpoint-3").is_dir()
     resumed = train_adapter(output_dir=tmp_path, resume=True, **TINY)
     assert resumed.completed and resumed.resumed_from_step == 2  # the complete one before it
+    steps = sorted(int(p.name.split("-")[-1]) for p in ckpts.glob("checkpoint-*"))
+    assert 3 not in steps and steps[-1] == 4  # the broken save of step 3 was cleared first
     assert resumed.losses[-1][1] == pytest.approx(run_a.losses[-1][1], abs=1e-5)
     record = ckpts / "kit-run.json"
     record.write_text(record.read_text()[:50])
