@@ -16,14 +16,13 @@ import errno
 import hashlib
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.models import DEFAULT_GENERATOR, cache_dir, check_listed_files, load_generator
 from kit.profiles import Profile, resolve_profile
-from kit.runtime import pid_alive
+from kit.runtime import leftovers_of
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -140,12 +139,8 @@ def _tidy_leftovers(out: Path) -> None:
     ``.<name>.old-<pid>`` of processes that are gone): the previous adapter moved aside is put
     back if ``out`` is missing (a kill between the two renames of :func:`_swap_into_place`),
     everything else is removed. Nothing else in the folder is touched."""
-    shape = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d+)")
-    for left in sorted(out.parent.iterdir()) if out.parent.is_dir() else []:
-        match = shape.fullmatch(left.name)
-        if not match or not left.is_dir() or pid_alive(int(match[2])):
-            continue
-        if match[1] == "old" and not out.exists():
+    for kind, left in leftovers_of(out, ("tmp", "old")):
+        if kind == "old" and not out.exists():
             left.rename(out)
         else:
             shutil.rmtree(left, ignore_errors=True)

@@ -93,7 +93,7 @@ from kit.generate import (
 from kit.inputs import user_path
 from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
-from kit.runtime import in_notebook, peak_memory_mb
+from kit.runtime import in_notebook, lock_file, peak_memory_mb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -849,18 +849,10 @@ def training_lock(out: Path) -> Iterator[None]:
     A second training into the same folder (another notebook, a second terminal, two
     notebooks with the default folder) gets FinetuneError at once, instead of deleting the
     first one's checkpoints and mixing their adapters. The operating system releases the lock
-    when the process ends, also when it is killed. (Where the OS has no ``fcntl``, Windows,
-    nothing is locked.)"""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
+    when the process ends, also when it is killed (:func:`kit.runtime.lock_file`)."""
     out.mkdir(parents=True, exist_ok=True)
     with (out / ".training.lock").open("a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not lock_file(handle, wait=False):
             handle.seek(0)
             who = handle.read().strip() or "another process"
             raise FinetuneError(
@@ -1248,10 +1240,6 @@ def _recorded_settings(ckpt_dir: Path, resume: bool | str | Path) -> dict | None
     run_file = ckpt_dir / RUN_FILE
     if resume is False or resume is None or not run_file.is_file():
         return None
-    if resume == "auto":  # a damaged record only means the run starts over
-        with contextlib.suppress(FinetuneError):
-            return _read_run_file(run_file)
-        return None
     return _read_run_file(run_file)
 
 
@@ -1334,7 +1322,9 @@ def _stopped_run_to_continue(ckpt_dir: Path, settings: dict) -> bool:
     """For ``resume="auto"``: True when ``ckpt_dir`` holds a checkpoint of a run with these
     settings that stopped before its last step (a finished run is not continued: its adapter
     was removed or is not wanted, so it trains again)."""
-    recorded = _recorded_settings(ckpt_dir, "auto")
+    recorded = None
+    with contextlib.suppress(FinetuneError):  # a damaged record only means starting over
+        recorded = _read_run_file(ckpt_dir / RUN_FILE)
     now = json.loads(json.dumps(settings, sort_keys=True))
     last = _latest_checkpoint(ckpt_dir)
     if recorded is None or _changed_settings(recorded, now) or last is None:

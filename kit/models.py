@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.runtime import pid_alive
+from kit.runtime import leftovers_of
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -505,10 +505,8 @@ def check_listed_files(folder: Path, marker: str) -> str | None:
 
 def _remove_stale_temporaries(target: Path) -> None:
     """Remove temporary folders left by killed conversions of this model (kit-made only)."""
-    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+    for _, tmp in leftovers_of(target):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _looks_like_hub_id(name: str) -> bool:

@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from haystack.utils import Secret
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
 from haystack_integrations.document_stores.pgvector.filters import (
     _convert_filters_to_where_clause_and_params,
@@ -77,8 +78,6 @@ def pgvector_store(
     ``search``: ``"exact_nearest_neighbor"`` (the same ranking as the in-memory store) or
     ``"hnsw"`` (an approximate index, for tables of millions of chunks).
     """
-    from haystack.utils import Secret
-
     if search not in SEARCHES:
         raise PostgresError(f"search must be one of {SEARCHES}, not {search!r}.")
     check_url(url)

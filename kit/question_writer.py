@@ -29,6 +29,7 @@ from haystack import Document
 from kit.citations import doc_id
 from kit.data import IDK, DataError, QARecord, load_questions, supports, user_record
 from kit.inputs import text, user_path
+from kit.runtime import lock_file
 
 
 class QuestionWriter:
@@ -117,7 +118,7 @@ class QuestionWriter:
         }
         user_record({**row, "id": "new"}, f"{self.path} (new line)", "new")  # checked first
         with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
-            _lock(f)  # another writer on the same file (a second tab) waits for this line
+            lock_file(f)  # another writer on the same file (a second tab) waits for this line
             self.records = self._read()  # and what it wrote is counted for the next id
             new_id = self._next_id()
             start = "" if _ends_a_line(self.path) else "\n"  # a file saved without its last \n
@@ -149,15 +150,6 @@ def _ends_a_line(path: Path) -> bool:
             return True
         f.seek(-1, 2)
         return f.read(1) in (b"\n", b"\r")
-
-
-def _lock(f: Any) -> None:
-    """An exclusive lock on an open file until it is closed (where the OS has ``fcntl``)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: two writers on one file remain the user's choice
-        return
-    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
 
 
 def _chunks_of(chunks: Any) -> list[Document]:

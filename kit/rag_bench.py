@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     from kit import rag
     from kit.data import load_documents, load_qa
 
-    if args.pg_url is not None and args.store != "pgvector":
-        print("error: --pg-url goes with --store pgvector", file=sys.stderr)
-        return 2
-    if args.store == "pgvector":
+    if args.pg_url is not None:
+        if args.store != "pgvector":
+            print("error: --pg-url goes with --store pgvector", file=sys.stderr)
+            return 2
         from kit.postgres import PostgresError, check_url  # heavy: psycopg, the integration
 
         try:
-            check_url(args.pg_url or "postgresql://")
+            check_url(args.pg_url)
         except PostgresError as err:
             print(f"error: --pg-url: {err}", file=sys.stderr)
             return 2

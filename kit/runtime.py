@@ -3,7 +3,8 @@
 - :func:`in_notebook`: a Jupyter / Colab kernel (rich output, live plots) or a plain terminal;
 - :func:`peak_memory_mb`: this process's peak resident memory (right on Linux and macOS);
 - :func:`timed`: a call's result and its wall time;
-- :func:`pid_alive`: whether a process still runs (to clear what killed ones left behind).
+- :func:`pid_alive`, :func:`leftovers_of`: what processes that were killed left behind;
+- :func:`lock_file`: an exclusive lock on an open file, held until it is closed.
 
 Standard library only, so every layer of the kit may import it.
 """
@@ -11,10 +12,12 @@ Standard library only, so every layer of the kit may import it.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -68,4 +71,29 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # another user's process
         return True
+    return True
+
+
+def leftovers_of(target: Path, kinds: tuple[str, ...] = ("tmp",)) -> Iterator[tuple[str, Path]]:
+    """(kind, folder) for each ``.<target name>.<kind>-<pid>`` folder beside ``target`` whose
+    process is gone: what a save or conversion killed part-way left. Exact names only."""
+    shape = re.compile(rf"\.{re.escape(target.name)}\.({'|'.join(kinds)})-(\d+)")
+    for left in sorted(target.parent.iterdir()) if target.parent.is_dir() else []:
+        match = shape.fullmatch(left.name)
+        if match and left.is_dir() and not pid_alive(int(match[2])):
+            yield match[1], left
+
+
+def lock_file(f: IO[Any], wait: bool = True) -> bool:
+    """Take an exclusive lock on the open file ``f``, held until it is closed (the operating
+    system also drops it when the process dies). ``wait=False``: return False at once when
+    another holds it. Where the OS has no ``fcntl`` (Windows) nothing is locked: True."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
     return True
