@@ -766,12 +766,17 @@ class _NoOutOfRange(logging.Filter):
 logging.getLogger("haystack.components.builders.answer_builder").addFilter(_NoOutOfRange())
 
 
+REFERENCES = r"\[(\d+(?:-\d+)?(?:,\s*\d+(?:-\d+)?)*)\]"
+"""Numbered references the AnswerBuilder reads: ``[2]``, ``[1,3]``, ``[1, 3]``, ``[1-2]``."""
+
+
 def answer_builder() -> AnswerBuilder:
     """Haystack's AnswerBuilder, the last component of a RAG generation pipeline: it turns the
     model's reply into a ``GeneratedAnswer`` whose ``documents`` are the numbered sources the
     reply refers to (``[2]`` -> the second source shown, with ``meta["source_index"]``;
-    ``[1,3]`` and ``[1-2]`` too)."""
-    return AnswerBuilder(reference_pattern=r"\[(\d+)\]", expand_reference_ranges=True)
+    ``[1,3]`` and ``[1-2]`` too). Only well-formed lists and ranges are read: Haystack's own
+    range pattern also takes ``[000-000-000]`` (a phone number in a reply) and then fails."""
+    return AnswerBuilder(reference_pattern=REFERENCES, expand_reference_ranges=True)
 
 
 def chat_generator(

@@ -278,6 +278,9 @@ def test_haystacks_answer_builder_reads_the_numbered_references(index):
     built = qa._finish("q", "Seen in [2] and [kb-044].", answer.documents, {}, 0, 0)
     assert built.cited_ids == list(dict.fromkeys([shown[1], "kb-044"]))  # both readers
     assert qa._finish("q", "I don't know [1]", answer.documents, {}, 0, 0).cited_ids == []
+    # a reply with a number Haystack's own range pattern would take and fail on
+    phone = qa._finish("q", "Call +32 [000-000-000] or see [2].", answer.documents, {}, 0, 0)
+    assert phone.cited_ids == [shown[1]]
 
 
 def test_prompt_shows_numbered_sources_and_the_question(hybrid):
