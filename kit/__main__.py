@@ -5,6 +5,9 @@ python -m kit models [--rebuild]          convert / verify the bundled models in
 python -m kit run [--profile NAME]        the main job: the whole walk-through and its report
 python -m kit run --docs DIR [--questions FILE] [--examples FILE|auto]
                                           the same comparison on your documents (notebook 06)
+python -m kit train [--profile NAME] [--examples FILE] [--out DIR] [--max-steps N] [--resume]
+                                          fine-tune a LoRA adapter; the same command runs as
+                                          several processes under torchrun (README)
 python -m kit bench rag|finetune|grid     benchmarks that print figures (see --help of each)
 python -m kit workshop prepare|check      build what a workshop reuses; is this machine ready?
 python -m kit serve [--index DIR | --docs DIR] [--host H] [--port N] [--role R]
@@ -46,6 +49,25 @@ def _parser() -> argparse.ArgumentParser:
         help="your chat examples (JSONL or CSV), or 'auto' to build house-style ones",
     )
     _folder_options(p_run)
+    p_train = sub.add_parser(
+        "train", help="fine-tune a LoRA adapter (also as several processes under torchrun)"
+    )
+    _profile_option(p_train)
+    p_train.add_argument(
+        "--examples", type=_given, help="your chat examples, JSONL or CSV (default: the bundled)"
+    )
+    p_train.add_argument(
+        "--out", type=_given, help="folder for the adapter and checkpoints (default: the cache)"
+    )
+    p_train.add_argument(
+        "--max-steps", type=_steps, help="optimizer steps (default: the profile's)"
+    )
+    p_train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in --out (default: continue a stopped run with "
+        "the same settings, else start over)",
+    )
     p_bench = sub.add_parser("bench", help="benchmarks that print figures: rag, finetune, grid")
     p_bench.add_argument("which", choices=["rag", "finetune", "grid"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
@@ -99,6 +121,13 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
     return port
+
+
+def _steps(value: str) -> int:
+    """A number of training steps, 1 or more."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of steps (1 or more)")
+    return int(value)
 
 
 def _folder_options(command: argparse.ArgumentParser) -> None:
@@ -161,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             report = workshop.check(args.profile)
             print(report.to_text())
             return 0 if report.ok else 1
+        if args.command == "train":
+            return _train(args)
         if args.command == "run":
             return _run(args)
         if args.command == "serve":
@@ -186,6 +217,31 @@ def _run(args: argparse.Namespace) -> int:
     except (RagError, FinetuneError, AdapterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    """``train``: one adapter, in this process or in each of several that torchrun started (the
+    main one prints the summary). A stage error is one line, exit 2."""
+    from kit.adapters import AdapterError
+    from kit.finetune import FinetuneError, train_adapter
+    from kit.processes import ProcessGroupError, is_main_process
+
+    steps = {"max_steps": args.max_steps} if args.max_steps else {}
+    try:
+        result = train_adapter(
+            args.examples,
+            profile=args.profile,
+            output_dir=args.out,
+            resume=True if args.resume else "auto",
+            **steps,
+        )
+    except (FinetuneError, AdapterError, ProcessGroupError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if is_main_process():
+        print(result.summary())
+        print(f"Adapter saved in {result.adapter_dir}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

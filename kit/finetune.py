@@ -92,6 +92,7 @@ from kit.generate import (
 )
 from kit.inputs import user_path
 from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
+from kit.processes import is_main_process, main_decides, wait_for_everyone, world_size
 from kit.profiles import Profile, resolve_profile
 from kit.runtime import in_notebook, lock_file, peak_memory_mb
 
@@ -198,7 +199,12 @@ def reply_loss(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any
     padding no real token can see a padding token anyway (attention looks only backwards), which
     keeps the fast causal attention path. ``num_items`` (the Trainer's count of label tokens over
     all accumulated batches) makes gradient accumulation exact.
+
+    With several training processes the model arrives wrapped in DistributedDataParallel, whose
+    own forward must run for the gradients to be averaged: see :func:`_reply_loss_wrapped`.
     """
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return _reply_loss_wrapped(model, inputs, num_items)
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     body = getattr(lm, lm.base_model_prefix)
     hidden = body(input_ids=inputs["input_ids"], use_cache=False).last_hidden_state
@@ -206,6 +212,21 @@ def reply_loss(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any
     keep = labels != IGNORE_INDEX
     logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
     total = F.cross_entropy(logits, labels[keep], reduction="sum")
+    denom = num_items if num_items is not None else keep.sum().clamp(min=1)
+    return total / denom
+
+
+def _reply_loss_wrapped(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any:
+    """:func:`reply_loss` through the model's own forward (DistributedDataParallel's, which
+    averages the gradients between processes). The output layer runs on the positions where
+    any row of the batch learns a token (``logits_to_keep``), a little more than the exact
+    rows of the one-process path; the loss is the same."""
+    labels = inputs["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
+    positions = keep.any(dim=0).nonzero().squeeze(1)
+    out = model(input_ids=inputs["input_ids"], use_cache=False, logits_to_keep=positions)
+    logits = out.logits[keep[:, positions]].float()
+    total = F.cross_entropy(logits, labels[:, positions][keep[:, positions]], reduction="sum")
     denom = num_items if num_items is not None else keep.sum().clamp(min=1)
     return total / denom
 
@@ -527,6 +548,8 @@ _KIT_FIELDS = {
     "fp16": _WHY_MACHINE,
     "bf16": _WHY_MACHINE,
     "report_to": "the kit shows progress itself and runs offline: no logging service",
+    "accelerator_config": "with several processes each one trains on its part of every batch, "
+    "so that a step is the same batch as in one process",
 }
 # Profile fields and the TrainingArguments fields that set the same knob: with ``args``, the
 # keyword argument is refused.
@@ -560,7 +583,7 @@ _BOOKKEEPING = {
     "log_on_each_node", "logging_first_step", "save_total_limit", "save_on_each_node",
     "skip_memory_metrics", "do_train", "do_eval", "do_predict", "resume_from_checkpoint",
     "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
-    "include_num_input_tokens_seen",
+    "include_num_input_tokens_seen", "ddp_find_unused_parameters",
 }  # fmt: skip
 
 
@@ -581,18 +604,22 @@ def training_arguments(
     as shares of the run, turned into steps once the data fixes their number); whether there is
     a held-out set to evaluate; the seed; fp16 mixed precision. The held-out loss and the
     checkpoints come about 4 times per run unless the profile's ``eval_steps`` / ``save_steps``
-    say otherwise. Change a field and pass them back: ``train_adapter(args=args)``.
+    say otherwise. Change a field and pass them back: ``train_adapter(args=args)``. Under
+    torchrun (several processes) each batch of ``batch_size`` is split between the processes
+    (``split_batches``), so that a step trains on the same examples as in one process.
     """
     prof = resolve_profile(profile)
     steps = max_steps if max_steps is not None else prof.max_steps
+    processes = world_size()  # >1 under torchrun / accelerate launch
     if steps > 0:
         warmup, every = round(prof.warmup_ratio * steps), max(1, math.ceil(steps / 4))
     else:
         warmup, every = prof.warmup_ratio, 0.25  # shares of the run, as transformers reads them
     return TrainingArguments(
         output_dir=None if output_dir is None else str(output_dir),
+        # with several processes, a batch is split between them (below): still one step's batch
         per_device_train_batch_size=prof.batch_size,
-        per_device_eval_batch_size=max(prof.batch_size, 8),
+        per_device_eval_batch_size=math.ceil(max(prof.batch_size, 8) / processes) * processes,
         gradient_accumulation_steps=prof.grad_accum,
         learning_rate=prof.learning_rate,
         max_steps=steps if steps > 0 else -1,
@@ -616,6 +643,8 @@ def training_arguments(
         report_to="none",
         dataloader_num_workers=0,
         disable_tqdm=False,
+        accelerator_config={"split_batches": processes > 1},
+        ddp_find_unused_parameters=False,  # several processes: every LoRA matrix gets a gradient
     )
 
 
@@ -834,7 +863,7 @@ def train_adapter(
             if previous is not None:
                 print(f"Reusing the adapter in {previous.adapter_dir}: same settings.")
                 return previous
-        resume_from = _prepare_checkpoints(ckpt_dir, resume, settings)
+        resume_from = main_decides(lambda: _prepare_checkpoints(ckpt_dir, resume, settings))
         model = _attach_lora(model, knobs, init_adapter, base)
         trainer, seconds = _run_trainer(
             model, tokenizer, train_args, batches, prof, callbacks, live_plot, resume_from, out
@@ -849,8 +878,12 @@ def training_lock(out: Path) -> Iterator[None]:
     A second training into the same folder (another notebook, a second terminal, two
     notebooks with the default folder) gets FinetuneError at once, instead of deleting the
     first one's checkpoints and mixing their adapters. The operating system releases the lock
-    when the process ends, also when it is killed (:func:`kit.runtime.lock_file`)."""
+    when the process ends, also when it is killed (:func:`kit.runtime.lock_file`). Of the
+    processes of one launched training (torchrun), the main one holds it for all."""
     out.mkdir(parents=True, exist_ok=True)
+    if not is_main_process():
+        yield
+        return
     with (out / ".training.lock").open("a+", encoding="utf-8") as handle:
         if not lock_file(handle, wait=False):
             handle.seek(0)
@@ -907,6 +940,12 @@ def _settle_knobs(
         raise FinetuneError(f"learning_rate must be a positive number, not {rate}.")
     if knobs.prof.max_steps == 0 and knobs.prof.epochs <= 0:
         raise FinetuneError("Nothing to train: give max_steps > 0 or epochs > 0.")
+    size, processes = knobs.prof.batch_size, world_size()
+    if size % processes:
+        raise FinetuneError(
+            f"batch_size={size} cannot be split between {processes} training processes: pass a "
+            f"multiple of {processes} (e.g. batch_size={math.ceil(size / processes) * processes})."
+        )
     return knobs
 
 
@@ -1142,9 +1181,10 @@ def _collect_result(
             "result": _result_record(result),
         }
         model, tokenizer = trainer.model, trainer.processing_class
-        result.adapter_dir = save_adapter(
-            model, tokenizer, out / "adapter", base_fingerprint(model, base), info
-        )
+        if is_main_process():  # one adapter, written once; the other processes wait for it
+            save_adapter(model, tokenizer, out / "adapter", base_fingerprint(model, base), info)
+        wait_for_everyone()
+        result.adapter_dir = out / "adapter"
     return result
 
 
@@ -1375,6 +1415,11 @@ class _KitTrainer(Trainer):
         loss = reply_loss(model, inputs, num_items_in_batch)
         if num_items_in_batch is None and model.training:
             loss = loss / self.current_gradient_accumulation_steps
+        elif num_items_in_batch is not None and self.args.average_tokens_across_devices:
+            # num_items counts the label tokens of every process, and the processes' gradients
+            # (and held-out losses) are averaged: scaled back, a step or an evaluation is the
+            # one-process one (as transformers' own compute_loss does)
+            loss = loss * self.accelerator.num_processes
         return (loss, {"loss": loss}) if return_outputs else loss
 
     def evaluate(self, *args, **kwargs):

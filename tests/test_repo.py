@@ -86,7 +86,10 @@ def test_ci_runs_the_readme_test_command():
 # its kit.doctor() shortcut imports the doctor; everything may import the package itself
 # (``import kit``, ``from kit import __version__``), which Python runs before any kit module.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"citations", "colab", "colab_cells", "netguard", "runtime", "inputs"}),
+    (
+        "foundations",
+        {"citations", "colab", "colab_cells", "netguard", "runtime", "inputs"} | {"processes"},
+    ),
     (
         "the machine, models and data",
         {"profiles", "doctor", "models", "data", "generate", "decode", "question_writer"},

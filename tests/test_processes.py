@@ -1,0 +1,116 @@
+"""Several training processes: the smoke fine-tune under torchrun, two CPU processes (gloo).
+
+The kit splits each length-grouped batch between the processes (accelerate's ``split_batches``),
+so a step of two processes trains on the same examples as a step of one, and the losses of the
+two runs agree step by step; they differ only in the order of the floating-point sums (and, on
+a CPU with bf16, in rounding: 0.01 at most measured on the smoke run, hence 0.03 below).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit.finetune import FinetuneError, train_adapter
+
+ROOT = Path(__file__).resolve().parent.parent
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+LOSS_TOLERANCE = 0.03  # per step, two processes against one (see the module docstring)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
+    """``python -m kit train`` on the smoke profile, in one process or under torchrun."""
+    command = [sys.executable, "-m", "kit", "train", "--profile", "smoke", "--out", str(out)]
+    if processes > 1:
+        command = [
+            str(TORCHRUN),
+            f"--nproc_per_node={processes}",
+            "--master_addr=127.0.0.1",  # the processes meet on this machine only
+            f"--master_port={_free_port()}",
+            "-m",
+            *command[2:],
+        ]
+    return subprocess.run(
+        [*command, *extra], capture_output=True, text=True, timeout=600, cwd=ROOT, env=os.environ
+    )
+
+
+def _record(out: Path) -> dict:
+    return json.loads((out / "adapter" / "kit-adapter.json").read_text())["info"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The smoke fine-tune in one process and in two: (one, two) output folders and logs."""
+    base = tmp_path_factory.mktemp("processes")
+    one = _train(base / "one", 1)
+    two = _train(base / "two", 2)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.returncode == 0, two.stderr[-3000:]
+    return base / "one", base / "two", two
+
+
+def test_two_processes_train_the_same_steps_as_one(runs):
+    one, two, _ = runs
+    a, b = _record(one)["result"], _record(two)["result"]
+    assert [s for s, _ in a["losses"]] == [s for s, _ in b["losses"]] == [1, 2, 3, 4, 5, 6]
+    diffs = [abs(x - y) for (_, x), (_, y) in zip(a["losses"], b["losses"], strict=True)]
+    assert max(diffs) <= LOSS_TOLERANCE, diffs
+    # each step is one length-grouped batch, split: a wrong shard shows in that step's loss
+    spread = max(x for _, x in a["losses"]) - min(x for _, x in a["losses"])
+    assert spread > 10 * LOSS_TOLERANCE
+    assert abs(a["eval_losses"][-1][1] - b["eval_losses"][-1][1]) <= LOSS_TOLERANCE
+    assert _record(one)["settings"] == _record(two)["settings"]  # the same run, resumable
+
+
+def test_one_adapter_from_the_main_process(runs):
+    _, two, log = runs
+    assert sorted(p.name for p in two.iterdir()) == [".training.lock", "adapter", "checkpoints"]
+    assert (two / "adapter" / "adapter_model.safetensors").is_file()
+    assert log.stdout.count("Adapter saved in") == 1  # the summary comes from the main process
+    checkpoints = sorted(p.name for p in (two / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-4", "checkpoint-6"]
+    # each process's random state, for a resume with the same number of processes
+    assert {p.name for p in (two / "checkpoints" / "checkpoint-6").glob("rng_state_*")} == {
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    }
+
+
+def test_a_refused_resume_stops_every_process(runs):
+    """The main process refuses the resume; the other one stops too, with its message."""
+    _, two, _ = runs
+    refused = _train(two, 2, "--resume", "--max-steps", "4")
+    assert refused.returncode != 0
+    assert "settings differ" in refused.stderr
+    assert "The main training process stopped" in refused.stderr
+    assert _record(two)["result"]["steps"] == 6  # the finished adapter is untouched
+
+
+def test_a_batch_that_cannot_be_split_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(FinetuneError, match="batch_size=4 cannot be split between 3"):
+        train_adapter(profile="smoke", output_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+@pytest.mark.parametrize("steps", ["0", "-3", "many", " "])
+def test_the_train_command_refuses_a_bad_number_of_steps(steps, capsys):
+    from kit.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--max-steps", steps])
+    assert stop.value.code == 2
+    assert "--max-steps" in capsys.readouterr().err
