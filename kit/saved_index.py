@@ -10,9 +10,10 @@ in-memory store of Haystack saves to and loads from a JSON file (``save_to_disk`
 - :func:`load_index` refuses a saved index whose settings differ from the ones asked for, with
   a message, instead of mixing vectors of two embedders;
 - :func:`index_folder` reuses the saved index when the folder and the settings are unchanged
-  and rebuilds (and saves again) when they are not.
+  and rebuilds (and saves again) when they are not; :func:`bundled_index` does the same for the
+  bundled knowledge base, in the kit's cache.
 
-The index is saved next to the folder (``my-docs.kit-index/`` beside ``my-docs/``): the user's
+A folder's index is saved next to it (``my-docs.kit-index/`` beside ``my-docs/``): the user's
 folder itself is never written to.
 """
 
@@ -26,15 +27,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import __version__
-from kit.data import ACCESS_RULES, FOLDER_SUFFIXES, DataError, folder_access, load_folder
+from kit.data import (
+    ACCESS_RULES,
+    FOLDER_SUFFIXES,
+    VERSIONS,
+    DataError,
+    folder_access,
+    load_folder,
+)
 from kit.inputs import user_path
-from kit.models import DEFAULT_EMBEDDER
+from kit.models import DEFAULT_EMBEDDER, cache_dir
 from kit.rag import (
     DEFAULT_SPLIT_LENGTH,
     DEFAULT_SPLIT_OVERLAP,
     Index,
     RagError,
     build_index,
+    load_source,
 )
 from kit.store import new_store
 
@@ -202,26 +211,88 @@ def index_folder(
         embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
     )
     fingerprint = folder_fingerprint(folder, f"{default_access}, skip_bad={skip_bad}")
-    record = read_record(where)
-    if not rebuild and record is not None:
-        same = record.get("fingerprint") == fingerprint
-        if same and all(record.get(k) == v for k, v in settings.items()):
-            try:
-                index = load_index(where, **settings)
-                log(f"Reusing the saved index in {where} (saved {record.get('saved')})")
-                return index
-            except RagError as err:
-                log(f"{err}: rebuilding")
-        else:
-            log(
-                f"{folder} or the settings changed since the index in {where} was saved: rebuilding"
-            )
+    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, str(folder), log)
+    if saved is not None:
+        return saved
     if documents is None:
         documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
     else:
         options = f"default_access={default_access!r}, skip_bad={skip_bad}"
         _check_access(documents, folder_access(folder, default_access, skip_bad), options)
     index = build_index(list(documents), progress=True, **settings)  # minutes on a laptop: shown
+    return _saved(index, where, fingerprint, log)
+
+
+def bundled_index(
+    version: str = "v1",
+    location: str | Path | None = None,
+    rebuild: bool = False,
+    split_length: int = DEFAULT_SPLIT_LENGTH,
+    split_overlap: int = DEFAULT_SPLIT_OVERLAP,
+    split_by: str = "word",
+    embedder: str = DEFAULT_EMBEDDER,
+    log: Any = print,
+) -> Index:
+    """The index of the bundled knowledge base (``"v1"`` or ``"v2"``), as
+    :func:`kit.rag.build_index` builds it, saved in the kit's cache (default
+    ``<cache>/indexes/kb-<version>``) and loaded from there while the documents and the
+    settings are unchanged: a notebook restarted is not embedded again. ``rebuild``: build even
+    if a saved index fits. Out: the Index."""
+    if version not in VERSIONS:
+        raise RagError(
+            f"bundled_index takes a version of the bundled knowledge base, {' or '.join(VERSIONS)}"
+            f", not {str(version)[:80]!r}; for a folder of yours use index_folder(folder)"
+        )
+    where = bundled_location(version) if location is None else Path(location).expanduser()
+    settings = dict(
+        embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
+    )
+    documents = load_source(version)
+    fingerprint = documents_fingerprint(documents)
+    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, version, log)
+    if saved is not None:
+        return saved
+    return _saved(build_index(documents, **settings), where, fingerprint, log)
+
+
+def bundled_location(version: str = "v1") -> Path:
+    """Where :func:`bundled_index` saves the bundled knowledge base's index: in the kit's cache."""
+    return cache_dir() / "indexes" / f"kb-{version}"
+
+
+def documents_fingerprint(documents: Sequence[Document]) -> str:
+    """A hash of documents' ids, text and metadata, and of the kit version and access rules
+    (what :func:`folder_fingerprint` is for a folder)."""
+    digest = hashlib.sha256(f"kit={__version__} access-rules={ACCESS_RULES}".encode())
+    for doc in sorted(documents, key=lambda d: str(d.id)):
+        meta = json.dumps(doc.meta, sort_keys=True, default=str)
+        digest.update(f"{doc.id}\0{meta}\0{doc.content}\0".encode())
+    return digest.hexdigest()[:20]
+
+
+def _saved_if_same(
+    where: Path, fingerprint: str, settings: dict[str, Any], what: str, log: Any
+) -> Index | None:
+    """The index saved at ``where`` if it was built from the same documents (``fingerprint``)
+    with the same settings, else None (and ``log`` says why it is rebuilt)."""
+    record = read_record(where)
+    if record is None:
+        return None
+    same = record.get("fingerprint") == fingerprint
+    if not (same and all(record.get(k) == v for k, v in settings.items())):
+        log(f"{what} or the settings changed since the index in {where} was saved: rebuilding")
+        return None
+    try:
+        index = load_index(where, **settings)
+    except RagError as err:
+        log(f"{err}: rebuilding")
+        return None
+    log(f"Reusing the saved index in {where} (saved {record.get('saved')})")
+    return index
+
+
+def _saved(index: Index, where: Path, fingerprint: str, log: Any) -> Index:
+    """``index``, saved at ``where`` when that place is writable (said either way)."""
     try:
         save_index(index, where, fingerprint)
         log(f"Index saved to {where}")

@@ -9,6 +9,7 @@ import pytest
 from kit.rag import RagError, retrieval_pipeline, retrieve
 from kit.saved_index import (
     RECORD_FILE,
+    bundled_index,
     default_location,
     folder_fingerprint,
     index_folder,
@@ -84,3 +85,42 @@ def test_new_access_rules_change_the_fingerprint_so_an_older_index_is_rebuilt(fo
     before = folder_fingerprint(folder)
     monkeypatch.setattr(saved_index, "ACCESS_RULES", saved_index.ACCESS_RULES + 1)
     assert folder_fingerprint(folder) != before  # a saved index's record no longer matches
+
+
+def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatch):
+    """A restarted notebook loads the bundled index instead of embedding it again; other
+    settings or other documents build it again; the same chunks and vectors either way."""
+    from kit import rag, saved_index
+
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))
+    said: list[str] = []
+    built = bundled_index(log=said.append)
+    where = tmp_path / "indexes" / "kb-v1"
+    assert said == [f"Index saved to {where}"] and (where / RECORD_FILE).is_file()
+    fresh = rag.build_index("v1")
+    assert built.chunks == fresh.chunks
+    loaded = bundled_index(log=said.append)
+    assert "Reusing the saved index" in said[-1]
+    chunks = [
+        sorted((d.id, d.content) for d in i.store.filter_documents()) for i in (fresh, loaded)
+    ]
+    assert chunks[0] == chunks[1]
+    question = "How many sensors can one H4 hub pair?"
+    found = [
+        [
+            (d.id, round(d.score, 5))
+            for d in retrieve(retrieval_pipeline(i, "dense"), question).documents
+        ]
+        for i in (fresh, loaded)
+    ]
+    assert found[0] == found[1] and found[0]  # the same vectors
+    bundled_index(split_length=60, split_overlap=10, log=said.append)
+    assert "changed" in said[-2] and "saved" in said[-1]
+    real = saved_index.load_source
+    monkeypatch.setattr(
+        saved_index, "load_source", lambda v: [d for d in real(v) if d.id != "kb-001"]
+    )
+    smaller = bundled_index(split_length=60, split_overlap=10, log=said.append)
+    assert "changed" in said[-2] and smaller.documents == fresh.documents - 1
+    with pytest.raises(RagError, match="v1 or v2, not 'data/kb'.*index_folder"):
+        bundled_index("data/kb")
