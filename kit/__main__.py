@@ -57,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         "--examples", type=_given, help="your chat examples, JSONL or CSV (default: the bundled)"
     )
     p_train.add_argument(
-        "--out", type=_given, help="folder for the adapter and checkpoints (default: the cache)"
+        "--out",
+        type=_given,
+        default="outputs/adapter",
+        help="folder for the adapter and checkpoints (default: outputs/adapter; not the one "
+        "`run` and `workshop prepare` reuse)",
     )
     p_train.add_argument(
         "--max-steps", type=_steps, help="optimizer steps (default: the profile's)"
@@ -125,9 +129,13 @@ def _port(value: str) -> int:
 
 def _steps(value: str) -> int:
     """A number of training steps, 1 or more."""
-    if not value.strip().isdigit() or int(value) < 1:
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of steps (1 or more)")
-    return int(value)
+    return steps
 
 
 def _folder_options(command: argparse.ArgumentParser) -> None:
@@ -238,6 +246,8 @@ def _train(args: argparse.Namespace) -> int:
     except (FinetuneError, AdapterError, ProcessGroupError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the training said where it stopped; a rerun continues there
+        return 130
     if is_main_process():
         print(result.summary())
         print(f"Adapter saved in {result.adapter_dir}")

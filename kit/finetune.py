@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 # torch, transformers and peft load with this module anyway: its callbacks subclass transformers'
 # TrainerCallback, which imports all three. matplotlib, pandas and IPython are imported inside the
@@ -92,7 +92,7 @@ from kit.generate import (
 )
 from kit.inputs import user_path
 from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
-from kit.processes import is_main_process, main_decides, wait_for_everyone, world_size
+from kit.processes import is_main_process, largest, main_decides, world_size
 from kit.profiles import Profile, resolve_profile
 from kit.runtime import in_notebook, lock_file, peak_memory_mb
 
@@ -201,32 +201,22 @@ def reply_loss(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any
     all accumulated batches) makes gradient accumulation exact.
 
     With several training processes the model arrives wrapped in DistributedDataParallel, whose
-    own forward must run for the gradients to be averaged: see :func:`_reply_loss_wrapped`.
+    own forward must run for the gradients to be averaged: the output layer then runs on the
+    positions where any row of the batch learns a token (``logits_to_keep``), a little more than
+    the exact ones; the loss is the same.
     """
+    labels = inputs["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        return _reply_loss_wrapped(model, inputs, num_items)
-    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    body = getattr(lm, lm.base_model_prefix)
-    hidden = body(input_ids=inputs["input_ids"], use_cache=False).last_hidden_state
-    labels = inputs["labels"][:, 1:]
-    keep = labels != IGNORE_INDEX
-    logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
-    total = F.cross_entropy(logits, labels[keep], reduction="sum")
-    denom = num_items if num_items is not None else keep.sum().clamp(min=1)
-    return total / denom
-
-
-def _reply_loss_wrapped(model: Any, inputs: dict[str, Any], num_items: Any = None) -> Any:
-    """:func:`reply_loss` through the model's own forward (DistributedDataParallel's, which
-    averages the gradients between processes). The output layer runs on the positions where
-    any row of the batch learns a token (``logits_to_keep``), a little more than the exact
-    rows of the one-process path; the loss is the same."""
-    labels = inputs["labels"][:, 1:]
-    keep = labels != IGNORE_INDEX
-    positions = keep.any(dim=0).nonzero().squeeze(1)
-    out = model(input_ids=inputs["input_ids"], use_cache=False, logits_to_keep=positions)
-    logits = out.logits[keep[:, positions]].float()
-    total = F.cross_entropy(logits, labels[:, positions][keep[:, positions]], reduction="sum")
+        positions = keep.any(dim=0).nonzero().squeeze(1)
+        out = model(input_ids=inputs["input_ids"], use_cache=False, logits_to_keep=positions)
+        logits, targets = out.logits[keep[:, positions]], labels[:, positions][keep[:, positions]]
+    else:
+        lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+        body = getattr(lm, lm.base_model_prefix)
+        hidden = body(input_ids=inputs["input_ids"], use_cache=False).last_hidden_state
+        logits, targets = lm.get_output_embeddings()(hidden[:, :-1][keep]), labels[keep]
+    total = F.cross_entropy(logits.float(), targets, reduction="sum")
     denom = num_items if num_items is not None else keep.sum().clamp(min=1)
     return total / denom
 
@@ -299,6 +289,8 @@ class StopOnSignal(TrainerCallback):
         signal.signal(signal.SIGTERM, self._previous)  # a second SIGTERM is not held back
 
     def on_step_end(self, args, state, control, **kwargs):
+        # several processes: all stop at the step where the first one heard the signal
+        self.received = largest(self.received or 0) or None
         if self.received is not None:
             control.should_save = True
             control.should_training_stop = True
@@ -861,7 +853,8 @@ def train_adapter(
         if reuse and resume in (False, "auto"):
             previous = reusable_run(out / "adapter", settings)
             if previous is not None:
-                print(f"Reusing the adapter in {previous.adapter_dir}: same settings.")
+                if is_main_process():
+                    print(f"Reusing the adapter in {previous.adapter_dir}: same settings.")
                 return previous
         resume_from = main_decides(lambda: _prepare_checkpoints(ckpt_dir, resume, settings))
         model = _attach_lora(model, knobs, init_adapter, base)
@@ -881,22 +874,32 @@ def training_lock(out: Path) -> Iterator[None]:
     when the process ends, also when it is killed (:func:`kit.runtime.lock_file`). Of the
     processes of one launched training (torchrun), the main one holds it for all."""
     out.mkdir(parents=True, exist_ok=True)
-    if not is_main_process():
+    held: list[IO[str]] = []
+    main_decides(lambda: held.append(_take_lock(out)))  # a refusal stops every process
+    try:
         yield
-        return
-    with (out / ".training.lock").open("a+", encoding="utf-8") as handle:
-        if not lock_file(handle, wait=False):
-            handle.seek(0)
-            who = handle.read().strip() or "another process"
-            raise FinetuneError(
-                f"Another training is writing into {out} ({who}): wait until it ends, or give "
-                "this one another output_dir."
-            ) from None
+    finally:
+        for handle in held:
+            handle.close()  # the lock goes with the file's closing
+
+
+def _take_lock(out: Path) -> IO[str]:
+    """The open ``<out>/.training.lock``, locked by this process; FinetuneError if another
+    process holds it."""
+    handle = (out / ".training.lock").open("a+", encoding="utf-8")
+    if not lock_file(handle, wait=False):
         handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
-        yield  # the lock goes with the file's closing
+        who = handle.read().strip() or "another process"
+        handle.close()
+        raise FinetuneError(
+            f"Another training is writing into {out} ({who}): wait until it ends, or give "
+            "this one another output_dir."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def _settle_knobs(
@@ -1107,13 +1110,15 @@ def _run_trainer(
             "last complete checkpoint."
         ) from err
     except KeyboardInterrupt:
+        if not is_main_process():
+            raise  # the main process says it, once
         last = _latest_checkpoint(ckpt_dir)
         print(
             f"\nInterrupted at step {trainer.state.global_step}. "
             + (
                 f"The last checkpoint is {last.name}: call train_adapter(..., resume=True) with "
                 f"the same settings and output_dir={str(out)!r} to continue from there "
-                "(python -m kit run: run the same command again)."
+                "(python -m kit run or train: run the same command again)."
                 if last
                 else "No checkpoint was written yet: training would start over."
             )
@@ -1122,13 +1127,14 @@ def _run_trainer(
     seconds = time.perf_counter() - start
     if stopper.received is not None:
         name = signal.Signals(stopper.received).name
-        print(
-            f"\n{name} received: stopped at step {trainer.state.global_step} and wrote a "
-            "checkpoint. Call train_adapter(..., resume=True) with the same settings and "
-            f"output_dir={str(out)!r} to continue from there (python -m kit run: run the same "
-            "command again).",
-            flush=True,
-        )
+        if is_main_process():  # said once
+            print(
+                f"\n{name} received: stopped at step {trainer.state.global_step} and wrote a "
+                "checkpoint. Call train_adapter(..., resume=True) with the same settings and "
+                f"output_dir={str(out)!r} to continue from there (python -m kit run or train: "
+                "run the same command again).",
+                flush=True,
+            )
         raise SystemExit(128 + stopper.received)  # the exit status of a process ended by it
     return trainer, seconds
 
@@ -1181,10 +1187,11 @@ def _collect_result(
             "result": _result_record(result),
         }
         model, tokenizer = trainer.model, trainer.processing_class
-        if is_main_process():  # one adapter, written once; the other processes wait for it
-            save_adapter(model, tokenizer, out / "adapter", base_fingerprint(model, base), info)
-        wait_for_everyone()
-        result.adapter_dir = out / "adapter"
+        result.adapter_dir = main_decides(  # one adapter, written once, by the main process
+            lambda: save_adapter(
+                model, tokenizer, out / "adapter", base_fingerprint(model, base), info
+            )
+        )
     return result
 
 

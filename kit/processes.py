@@ -6,11 +6,15 @@ on its part of each batch, and the gradients are averaged before each step). Tho
 set ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in each process; the transformers Trainer then
 joins the processes into one group. What the kit must add is what only one process may do:
 
-- :func:`world_size`, :func:`is_main_process`: read from the launcher's variables, so they
-  answer before the group exists (the training lock is taken before the model loads);
-- :func:`main_decides`: the main process runs a step that touches shared files (clearing old
-  checkpoints, deciding where to resume) and every process gets its answer, or its error;
-- :func:`wait_for_everyone`: a barrier, e.g. after the main process saved the adapter.
+- :func:`world_size`, :func:`is_main_process`, :func:`local_rank`: read from the launcher's
+  variables, so they answer before the group exists;
+- :func:`join_group`: form the group early (before the training lock), each process on its own
+  GPU if there are GPUs;
+- :func:`main_decides`: the main process runs a step that touches shared files (the training
+  lock, clearing old checkpoints, saving the adapter) and every process gets its answer, or its
+  error, instead of waiting for a process that stopped;
+- :func:`largest`: the largest of a number over all processes, e.g. "did any of us get
+  SIGTERM?", so that all of them stop at the same step.
 
 Standard library and torch.distributed only.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -38,19 +43,42 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0") or 0) == 0
 
 
-def _group_ready() -> bool:
-    """True when this process has joined a group of several (the Trainer's set-up does it)."""
-    import torch.distributed as dist  # heavy: only where training runs
-
-    return world_size() > 1 and dist.is_available() and dist.is_initialized()
+def local_rank() -> int:
+    """This process's number on its machine (0 without a launcher): which GPU it uses."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
 
 
-def wait_for_everyone() -> None:
-    """Block until every process gets here (nothing to wait for with one process)."""
-    if _group_ready():
-        import torch.distributed as dist
+def join_group() -> bool:
+    """Join the group of the launched processes; True if there is one (several processes).
 
-        dist.barrier()
+    The Trainer would form it later (transformers' ``TrainingArguments``, which keeps a group it
+    finds); formed first, the main process can share a refusal before any model loads. With
+    GPUs each process takes its own (``LOCAL_RANK``), so that ``"cuda"`` means that one: the
+    model is loaded there, not every copy on the first GPU."""
+    if world_size() == 1:
+        return False
+    import torch  # heavy: only where training runs
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(local_rank())
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=30))
+    return True
+
+
+def largest(value: int) -> int:
+    """The largest ``value`` of all processes (each must call this at the same point)."""
+    if not join_group():
+        return value
+    import torch
+    import torch.distributed as dist
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    number = torch.tensor([value], device=device)
+    dist.all_reduce(number, op=dist.ReduceOp.MAX)
+    return int(number.item())
 
 
 def main_decides(step: Callable[[], T]) -> T:
@@ -60,7 +88,7 @@ def main_decides(step: Callable[[], T]) -> T:
     checkpoint to resume from). If the step raises on the main process, the others raise
     ProcessGroupError with its message instead of waiting for ever; the main process raises the
     original error. With one process this is just ``step()``."""
-    if not _group_ready():
+    if not join_group():
         return step()
     import torch.distributed as dist
 

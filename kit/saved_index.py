@@ -137,7 +137,8 @@ def load_index(location: str | Path, **expected: Any) -> Index:
     if record is None or not (where / STORE_FILE).is_file():
         raise RagError(
             f"{where}: no saved index here (or its save did not finish); build one with "
-            "kit.saved_index.index_folder(folder)"
+            "kit.saved_index.index_folder(folder) (your documents) or bundled_index() (the "
+            "bundled ones)"
         )
     wrong = {k: (record.get(k), v) for k, v in expected.items() if record.get(k) != v}
     if wrong:
@@ -145,15 +146,16 @@ def load_index(location: str | Path, **expected: Any) -> Index:
             f"{k} was {old!r}, you asked for {new!r}" for k, (old, new) in wrong.items()
         )
         raise RagError(
-            f"{where}: the saved index was built with other settings ({said}); rebuild it with "
-            "index_folder(folder, ...) or pass the settings it was built with"
+            f"{where}: the saved index was built with other settings ({said}); pass the "
+            "settings it was built with, or build one with yours (index_folder(folder, ...) or "
+            "bundled_index(...) rebuild it)"
         )
     try:  # the same store class build_index makes
         store = type(new_store()).load_from_disk(str(where / STORE_FILE))
     except Exception as err:  # damaged, or saved by another kit version: say so, never half-load
         raise RagError(
             f"{where}: the saved index cannot be read ({type(err).__name__}: {err}); rebuild it "
-            "with index_folder(folder, rebuild=True)"
+            "with index_folder(folder, rebuild=True) or bundled_index(rebuild=True)"
         ) from None
     return Index(
         store=store,
@@ -249,7 +251,8 @@ def bundled_index(
     )
     documents = load_source(version)
     fingerprint = documents_fingerprint(documents)
-    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, version, log)
+    what = f"the bundled documents ({version})"
+    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, what, log)
     if saved is not None:
         return saved
     return _saved(build_index(documents, **settings), where, fingerprint, log)

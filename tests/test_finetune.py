@@ -348,7 +348,7 @@ def test_sigterm_stops_at_the_end_of_the_step_with_a_checkpoint_to_resume_from(
     assert "SIGTERM received: stopped at step 2" in out
     assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is only there while training
-    assert "python -m kit run: run the same command again" in out
+    assert "python -m kit run or train: run the same command again" in out
     # resume="auto", what `python -m kit run` trains with: running it again continues
     resumed = train_adapter(output_dir=tmp_path, resume="auto", **TINY)
     assert resumed.completed and resumed.resumed_from_step == 2

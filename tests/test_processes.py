@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _train(out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
+def _command(out: Path, processes: int, *extra: str) -> list[str]:
     """``python -m kit train`` on the smoke profile, in one process or under torchrun."""
     command = [sys.executable, "-m", "kit", "train", "--profile", "smoke", "--out", str(out)]
     if processes > 1:
@@ -42,8 +44,17 @@ def _train(out: Path, processes: int, *extra: str) -> subprocess.CompletedProces
             "-m",
             *command[2:],
         ]
+    return [*command, *extra]
+
+
+def _train(out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*command, *extra], capture_output=True, text=True, timeout=600, cwd=ROOT, env=os.environ
+        _command(out, processes, *extra),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=os.environ,
     )
 
 
@@ -99,6 +110,69 @@ def test_a_refused_resume_stops_every_process(runs):
     assert _record(two)["result"]["steps"] == 6  # the finished adapter is untouched
 
 
+def test_a_training_holding_the_folder_stops_every_process(tmp_path):
+    """The main process is refused the folder's lock before any model loads; the other process
+    is told and stops too, instead of waiting for it."""
+    from kit.runtime import lock_file
+
+    with (tmp_path / ".training.lock").open("a+") as held:
+        assert lock_file(held, wait=False)
+        refused = _train(tmp_path, 2)
+    assert refused.returncode != 0
+    assert "Another training is writing into" in refused.stderr
+    assert "The main training process stopped" in refused.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".training.lock"]
+
+
+def _worker(launcher: int, rank: int) -> int:
+    """The pid of the process of global ``rank`` that torchrun (``launcher``) started."""
+    children = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
+    for pid in children:
+        if f"RANK={rank}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+            return int(pid)
+    raise AssertionError(f"no process of rank {rank} among {children}")
+
+
+def test_sigterm_stops_both_processes_at_one_step_and_the_rerun_continues(runs, tmp_path):
+    """A SIGTERM that reaches one process only (here the second) stops both at the same step,
+    with one checkpoint (each process's random state in it), and the same command continues
+    there to the losses of the run that was never stopped."""
+    one, _, _ = runs
+    out = tmp_path / "stopped"
+    job = subprocess.Popen(
+        _command(out, 2),
+        cwd=ROOT,
+        env=os.environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: removed whole if the test fails
+    )
+    try:
+        first = out / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+        deadline = time.monotonic() + 300
+        while not first.is_file() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(_worker(job.pid, 1), signal.SIGTERM)
+        stdout, stderr = job.communicate(timeout=120)  # one process left training would hang
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert job.returncode != 0, stderr.decode()[-2000:]
+    assert stdout.decode().count("SIGTERM received: stopped at step") == 1  # said once
+    stopped = sorted(out.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name[11:]))[-1]
+    assert 2 <= int(stopped.name[11:]) < 6 and not (out / "adapter").exists()
+    assert {p.name for p in stopped.glob("rng_state_*")} == {"rng_state_0.pth", "rng_state_1.pth"}
+    again = _train(out, 2)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"from {stopped.name}" in again.stdout
+    losses = [x for _, x in _record(out)["result"]["losses"]]
+    uninterrupted = [x for _, x in _record(one)["result"]["losses"]]
+    assert len(losses) == 6
+    assert max(abs(a - b) for a, b in zip(losses, uninterrupted, strict=True)) <= LOSS_TOLERANCE
+
+
+@pytest.mark.timeout(120)  # a check moved after the group forms would wait for 2 more processes
 def test_a_batch_that_cannot_be_split_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(FinetuneError, match="batch_size=4 cannot be split between 3"):

@@ -88,7 +88,7 @@ def test_ci_runs_the_readme_test_command():
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "foundations",
-        {"citations", "colab", "colab_cells", "netguard", "runtime", "inputs"} | {"processes"},
+        {"citations", "colab", "colab_cells", "netguard", "runtime", "inputs", "processes"},
     ),
     (
         "the machine, models and data",

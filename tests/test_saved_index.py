@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from kit.data import load_documents
 from kit.rag import RagError, retrieval_pipeline, retrieve
 from kit.saved_index import (
     RECORD_FILE,
     bundled_index,
     default_location,
+    documents_fingerprint,
     folder_fingerprint,
     index_folder,
     load_index,
@@ -99,6 +101,11 @@ def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatc
     assert said == [f"Index saved to {where}"] and (where / RECORD_FILE).is_file()
     fresh = rag.build_index("v1")
     assert built.chunks == fresh.chunks
+    # notebook 01's path: the index it built, saved; after a restart bundled_index loads it
+    elsewhere = tmp_path / "saved-by-hand"
+    saved_index.save_index(fresh, elsewhere, documents_fingerprint(load_documents("v1")))
+    bundled_index(location=elsewhere, log=said.append)
+    assert said[-1].startswith(f"Reusing the saved index in {elsewhere}")
     loaded = bundled_index(log=said.append)
     assert "Reusing the saved index" in said[-1]
     chunks = [
