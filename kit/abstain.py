@@ -2,10 +2,14 @@
 
 A small model almost never says "I don't know" on its own: given sources, it answers something.
 So the decision is learned from the **train** split, not set by hand. For each answer the RAG
-system records four signals (:data:`FEATURES`):
+system records five signals (:data:`FEATURES`):
 
 - ``similarity``: cosine similarity of the best retrieved chunk to the question (retrieval's
   confidence that something relevant exists);
+- ``sentence_similarity``: the same for the best single *sentence* of the sources shown
+  (:func:`kit.prompts.best_sentence_similarity`): a chunk about the right topic without the
+  asked-for fact scores high as a chunk and lower here. It also survives rewording, where
+  ``coverage`` drops: the test questions are paraphrased, the train questions less so;
 - ``coverage``: the share of the question's content words found in the sources shown
   (:func:`kit.prompts.keyword_overlap`): "the price of the S3" over sources that only
   mention the S2 leaves "s3" uncovered;
@@ -46,7 +50,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-FEATURES: tuple[str, ...] = ("similarity", "coverage", "idk_logprob", "support")
+FEATURES: tuple[str, ...] = (
+    "similarity",
+    "sentence_similarity",
+    "coverage",
+    "idk_logprob",
+    "support",
+)
 """The signals the decision is learned from (see the module docstring)."""
 
 MAX_FALSE_DECLINE = 0.10

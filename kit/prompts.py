@@ -17,6 +17,7 @@ with the bundled model; notebook 01 shows the measurement and the exercise asks 
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -314,6 +315,7 @@ class SentencePicker:
             raise ValueError(f"sentences must be >= 1, not {sentences}.")
         self.sentences = sentences
         self.keyword_weight = keyword_weight
+        self._vectors: dict[str, np.ndarray] = {}  # sentence -> embedding, see cosines()
         self.query_embedder = SentenceTransformersTextEmbedder(
             model=embedder, normalize_embeddings=True, progress_bar=False, local_files_only=True
         )
@@ -326,6 +328,21 @@ class SentencePicker:
         self.query_embedder.warm_up()
         self.sentence_embedder.warm_up()
 
+    def cosines(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        """The cosine of each sentence's embedding to the question's. A sentence seen before
+        (the same chunks come back for many questions) is not embedded again."""
+        self.warm_up()
+        query = np.array(self.query_embedder.run(text=question)["embedding"])
+        new = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
+        if new:
+            if len(self._vectors) > 50_000:
+                self._vectors.clear()  # bounded: a long-lived server sees endless sentences
+            embedded = self.sentence_embedder.run(documents=[Document(content=s) for s in new])
+            for text, doc in zip(new, embedded["documents"], strict=True):
+                self._vectors[text] = np.array(doc.embedding)
+        matrix = np.array([self._vectors[s] for s in sentences]).reshape(len(sentences), -1)
+        return matrix @ query  # normalised: dot = cosine
+
     @component.output_types(documents=list[Document])
     def run(self, question: str, documents: list[Document]) -> dict[str, list[Document]]:
         """The picked sentences as Documents (see the class docstring)."""
@@ -336,13 +353,20 @@ class SentencePicker:
         ]
         if len(candidates) <= self.sentences:
             return {"documents": candidates or list(documents)}
-        self.warm_up()
-        query = np.array(self.query_embedder.run(text=question)["embedding"])
-        embedded = self.sentence_embedder.run(
-            documents=[Document(content=d.content) for d in candidates]
-        )["documents"]
-        cosine = np.array([e.embedding for e in embedded]) @ query  # normalised: dot = cosine
+        cosine = self.cosines(question, [d.content or "" for d in candidates])
         words = np.array([keyword_overlap(question, d.content or "") for d in candidates])
         score = cosine + self.keyword_weight * words
         best = sorted(np.argsort(-score, kind="stable")[: self.sentences])
         return {"documents": [candidates[i] for i in best]}
+
+
+def best_sentence_similarity(
+    question: str, documents: Sequence[Document], picker: SentencePicker
+) -> float:
+    """The highest cosine between the question and any sentence of ``documents``: a source can
+    be about the question's topic as a whole (high chunk similarity) and still hold no sentence
+    that answers it, as "the phone number of the Porto reception" over the Porto office's page
+    without one. Sources without a sentence of 3 words count whole; NaN when they are empty."""
+    sentences = [s for d in documents for s in split_sentences(d.content or "")]
+    sentences = sentences or [d.content for d in documents if (d.content or "").strip()]
+    return float(picker.cosines(question, sentences).max()) if sentences else math.nan

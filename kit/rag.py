@@ -86,6 +86,7 @@ from kit.prompts import (
     DEFAULT_LAYOUT,
     Layout,
     SentencePicker,
+    best_sentence_similarity,
     content_words,
     format_sources,
     get_layout,
@@ -831,8 +832,8 @@ class Decider(Protocol):
 
     :class:`kit.abstain.Abstainer` is one (``fit_abstainer`` learns it from a RAG's train
     answers). The RAG computes each answer's signals (:meth:`RAG.answer_batch`: ``similarity``,
-    ``coverage``, ``idk_logprob``, ``support``) and declines when ``probability(signals)`` is at
-    least ``threshold``.
+    ``sentence_similarity``, ``coverage``, ``idk_logprob``, ``support``) and declines when
+    ``probability(signals)`` is at least ``threshold``.
     """
 
     threshold: float
@@ -883,6 +884,8 @@ class RAG:
             if self.layout.sentences
             else None
         )
+        # embeds sources' sentences for the "I don't know" signals (kit.abstain); loads when used
+        self.sentence_scorer = self.picker or SentencePicker(_embedder_of(index), 1)
         self.system = text_arg(system, "system")  # the name answers and tables show
         if abstainer is not None and not all(
             hasattr(abstainer, a) for a in ("probability", "threshold")
@@ -1086,6 +1089,9 @@ class RAG:
         for answer, similarity, logprob in zip(answers, similarities, idk, strict=True):
             signals = {
                 "similarity": math.nan if similarity is None else float(similarity),
+                "sentence_similarity": best_sentence_similarity(
+                    answer.question, answer.documents, self.sentence_scorer
+                ),
                 "coverage": keyword_overlap(
                     answer.question, " ".join(d.content or "" for d in answer.documents)
                 ),

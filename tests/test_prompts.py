@@ -108,6 +108,31 @@ def test_sentence_picker_keeps_the_most_similar_sentences_with_their_meta():
         prompts.SentencePicker("x", sentences=0)
 
 
+def test_best_sentence_similarity_is_the_closest_sentence_of_the_sources():
+    """The signal the learned "I don't know" reads: the best sentence, not the chunk."""
+    import numpy as np
+
+    from kit.models import DEFAULT_EMBEDDER, load_embedder, resolve_model
+
+    picker = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
+    sentences = [
+        "The office canteen serves lunch at noon.",
+        "The sensor is rated to a depth of 40 metres.",
+    ]
+    chunk = _chunk("kb-001", "S2 manual", " ".join(sentences))
+    question = "How deep can the sensor go under water?"
+    best = prompts.best_sentence_similarity(question, [chunk], picker)
+    vectors = load_embedder().encode([question, *sentences], normalize_embeddings=True)
+    by_hand = vectors[1:] @ vectors[0]
+    assert best == pytest.approx(float(by_hand.max()), abs=1e-5)
+    assert np.argmax(by_hand) == 1 and by_hand[1] > by_hand[0] + 0.2
+    again = prompts.best_sentence_similarity(question, [chunk], picker)  # from the cache
+    assert again == best and len(picker._vectors) == 2
+    short = prompts.best_sentence_similarity(question, [_chunk("x", "t", "Depth: 40 m")], picker)
+    assert 0 < short < 1  # no sentence of 3 words: the source counts whole
+    assert np.isnan(prompts.best_sentence_similarity(question, [_chunk("x", "t", " ")], picker))
+
+
 def test_a_question_reads_as_foreign_only_with_another_language_and_few_shared_words():
     from kit.data import load_documents, load_qa
     from kit.prompts import reads_as_foreign
