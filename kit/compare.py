@@ -46,7 +46,7 @@ from kit.data import (
 )
 from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer, Plan, run_plans
-from kit.hybrid import raft_plan, raft_training_set
+from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
 from kit.models import cache_dir, load_embedder, load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import DEFAULT_LAYOUT
@@ -726,13 +726,15 @@ def comparison_key(profile: str | Profile | None = None) -> dict[str, Any]:
 
 # How the systems are built, beyond the profile: a change here makes older caches stale.
 RECIPE = {
-    "hybrid-raft": "RAFT continues from the style adapter",
+    "hybrid-raft": f"RAFT continues from the style adapter, p_oracle {P_ORACLE}",
     # greedy, but batching decides near-ties (in bfloat16 above all): the loop's version counts
     "generation": f"batched (kit.generate.generate_batch, batch {BATCH_SIZE}; kit.decode: rows "
     "leave when done, the shared start read once; small probes of one model in one batch)",
     "questions": "kit.data.sample_questions (stratified by type, seed 0)",
     "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
-    "abstention": "not learned in the grid (it declined 38-54% of answerable test questions)",
+    # fitting one costs 128 more answers per system (~2 min on the slow kind); notebook 01 and
+    # `bench rag` measure it on the same 48 test questions
+    "abstention": "not learned in the grid",
     "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both)",
 }
