@@ -17,6 +17,7 @@ python -m kit serve [--index DIR | --docs DIR] [--host H] [--port N] [--role R]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -243,8 +244,11 @@ def _train(args: argparse.Namespace) -> int:
             resume=True if args.resume else "auto",
             **steps,
         )
-    except (FinetuneError, AdapterError, ProcessGroupError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except ProcessGroupError:  # the main process stopped and says why
+        return 2
+    except (FinetuneError, AdapterError) as err:
+        who = "" if is_main_process() else f" (process {os.environ.get('RANK')})"
+        print(f"error{who}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the training said where it stopped; a rerun continues there
         return 130

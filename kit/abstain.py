@@ -162,6 +162,11 @@ def train_signals(
     ``correct`` (the answer as given) and ``declined`` (it said "I don't know" anyway). Records
     of the test split raise ValueError: the test split is for the final comparison only.
     """
+    if rag.mode == "bm25":
+        raise ValueError(
+            "The decision reads the dense similarity of the sources, which bm25 retrieval does "
+            "not measure: fit it on a RAG with mode='hybrid' (or 'dense')."
+        )
     chosen = eval_records("train", limit or None, records)
     if any(r.split == "test" for r in chosen):
         raise ValueError("Fit the abstainer on train questions: the test split is for the verdict.")

@@ -1095,6 +1095,8 @@ def _run_trainer(
     try:
         with stopper.listening():
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            # several processes: a signal after the last step's check stops all of them or none
+            stopper.received = largest(stopper.received or 0) or None
     except torch.OutOfMemoryError as err:
         raise FinetuneError(_oom_message(prof)) from err
     except RuntimeError as err:

@@ -292,6 +292,10 @@ def split_sentences(text: str, min_words: int = 3) -> list[str]:
     return [" ".join(u.split()) for u in units if len(u.replace("|", " ").split()) >= min_words]
 
 
+SENTENCE_CACHE = 50_000
+"""Sentence vectors a :class:`SentencePicker` keeps (float32, 384 numbers: about 77 MB)."""
+
+
 @component
 class SentencePicker:
     """Keep only the ``sentences`` sentences of the retrieved chunks most similar to the question.
@@ -333,14 +337,18 @@ class SentencePicker:
         (the same chunks come back for many questions) is not embedded again."""
         self.warm_up()
         query = np.array(self.query_embedder.run(text=question)["embedding"])
-        new = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
+        unique = list(dict.fromkeys(sentences))
+        new = [s for s in unique if s not in self._vectors]
+        if len(self._vectors) + len(new) > SENTENCE_CACHE:  # bounded: a big index, many asks
+            self._vectors.clear()
+            new = unique
         if new:
-            if len(self._vectors) > 50_000:
-                self._vectors.clear()  # bounded: a long-lived server sees endless sentences
             embedded = self.sentence_embedder.run(documents=[Document(content=s) for s in new])
             for text, doc in zip(new, embedded["documents"], strict=True):
-                self._vectors[text] = np.array(doc.embedding)
-        matrix = np.array([self._vectors[s] for s in sentences]).reshape(len(sentences), -1)
+                # the model's own float32 numbers: kept exactly, half the memory of float64
+                self._vectors[text] = np.array(doc.embedding, dtype=np.float32)
+        vectors = [self._vectors[s] for s in sentences]
+        matrix = np.array(vectors, dtype=np.float64).reshape(len(sentences), -1)
         return matrix @ query  # normalised: dot = cosine
 
     @component.output_types(documents=list[Document])

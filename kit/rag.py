@@ -894,6 +894,11 @@ class RAG:
                 f"abstainer must be a learned decision (kit.abstain.fit_abstainer(...)), not "
                 f"{type(abstainer).__name__} {str(abstainer)[:30]!r}; leave it out for none."
             )
+        if abstainer is not None and mode == "bm25":
+            raise RagError(
+                "A learned abstainer reads the dense similarity of the sources, which bm25 "
+                "retrieval does not measure: use mode='hybrid' (or 'dense') with it."
+            )
         self.abstainer = abstainer
         self.max_new_tokens = max_new_tokens
         self.role = role  # the access level every answer reads as (None: all documents)
@@ -1078,16 +1083,16 @@ class RAG:
         prompts: Sequence[list[dict[str, str]]] | None = None,
     ) -> list[Answer]:
         """Record each answer's :mod:`kit.abstain` signals; with ``apply`` and an abstainer,
-        replace the answers it declines by "I don't know" (no citations). Timed as ``decide``."""
+        replace the answers it declines by "I don't know" (no citations). An answer with a
+        signal that could not be measured (sources without text) is kept: the decision needs
+        them all. Timed as ``decide``."""
         start = time.perf_counter()
         if prompts is None:
             prompts = [_hf_messages(self.prompt(a.question, a.documents)) for a in answers]
         model, tokenizer = self.model_and_tokenizer
         idk = reply_logprobs(model, tokenizer, prompts)
-        share = (time.perf_counter() - start) / max(len(answers), 1)
-        out = []
-        for answer, similarity, logprob in zip(answers, similarities, idk, strict=True):
-            signals = {
+        measured = [
+            {
                 "similarity": math.nan if similarity is None else float(similarity),
                 "sentence_similarity": best_sentence_similarity(
                     answer.question, answer.documents, self.sentence_scorer
@@ -1098,10 +1103,15 @@ class RAG:
                 "idk_logprob": logprob,
                 "support": support(answer.text, answer.documents),
             }
+            for answer, similarity, logprob in zip(answers, similarities, idk, strict=True)
+        ]
+        share = (time.perf_counter() - start) / max(len(answers), 1)
+        out = []
+        for answer, signals in zip(answers, measured, strict=True):
             timings = {**answer.timings, "decide": share}
             timings["total"] = timings.get("total", 0.0) + share
             answer = replace(answer, signals=signals, timings=timings)
-            if apply and self.abstainer is not None:
+            if apply and self.abstainer is not None and all(map(math.isfinite, signals.values())):
                 signals["p_unanswerable"] = self.abstainer.probability(signals)
                 if signals["p_unanswerable"] >= self.abstainer.threshold:
                     answer = replace(answer, text=ABSTAIN, cited_ids=[], attributed_ids=[])

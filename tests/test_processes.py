@@ -105,9 +105,40 @@ def test_a_refused_resume_stops_every_process(runs):
     _, two, _ = runs
     refused = _train(two, 2, "--resume", "--max-steps", "4")
     assert refused.returncode != 0
-    assert "settings differ" in refused.stderr
-    assert "The main training process stopped" in refused.stderr
+    assert refused.stderr.count("settings differ") == 1  # said by the main process alone
     assert _record(two)["result"]["steps"] == 6  # the finished adapter is untouched
+
+
+MAIN_DECIDES = """
+from kit.processes import ProcessGroupError, is_main_process, main_decides, world_size
+
+def step():
+    raise ValueError("boom")
+
+assert main_decides(lambda: world_size()) == 2  # the main process's answer, everywhere
+try:
+    main_decides(step)
+except ValueError as err:
+    print("main raised:", err, flush=True)
+except ProcessGroupError as err:
+    print("other told:", err, flush=True)
+"""
+
+
+def test_the_main_process_shares_its_answer_or_its_error(tmp_path):
+    script = tmp_path / "decide.py"
+    script.write_text(MAIN_DECIDES)
+    command = [
+        str(TORCHRUN),
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        str(script),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("main raised: boom") == 1
+    assert done.stdout.count("other told: The main training process stopped: ValueError: boom") == 1
 
 
 def test_a_training_holding_the_folder_stops_every_process(tmp_path):
@@ -119,8 +150,7 @@ def test_a_training_holding_the_folder_stops_every_process(tmp_path):
         assert lock_file(held, wait=False)
         refused = _train(tmp_path, 2)
     assert refused.returncode != 0
-    assert "Another training is writing into" in refused.stderr
-    assert "The main training process stopped" in refused.stderr
+    assert refused.stderr.count("Another training is writing into") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".training.lock"]
 
 

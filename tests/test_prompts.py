@@ -126,9 +126,10 @@ def test_best_sentence_similarity_is_the_closest_sentence_of_the_sources():
     by_hand = vectors[1:] @ vectors[0]
     assert best == pytest.approx(float(by_hand.max()), abs=1e-5)
     assert np.argmax(by_hand) == 1 and by_hand[1] > by_hand[0] + 0.2
-    again = prompts.best_sentence_similarity(question, [chunk], picker)  # from the cache
-    assert again == best and len(picker._vectors) == 2
-    short = prompts.best_sentence_similarity(question, [_chunk("x", "t", "Depth: 40 m")], picker)
+    assert len(picker._vectors) == 2  # kept for the next question over the same sources
+    fresh = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
+    assert prompts.best_sentence_similarity(question, [chunk], fresh) == best
+    short = prompts.best_sentence_similarity(question, [_chunk("x", "t", "Depth 40m")], picker)
     assert 0 < short < 1  # no sentence of 3 words: the source counts whole
     assert np.isnan(prompts.best_sentence_similarity(question, [_chunk("x", "t", " ")], picker))
 
@@ -154,3 +155,21 @@ def test_a_question_reads_as_foreign_only_with_another_language_and_few_shared_w
         assert not reads_as_foreign(query, ""), query
     french = "Le capteur Fennick S2 coûte 480 euros. La garantie est de deux ans."
     assert not reads_as_foreign("Quel est le prix du capteur Fennick S2 ?", french)
+
+
+def test_the_picked_sentences_do_not_depend_on_what_was_asked_before(index):
+    """A picker that remembers sentence vectors picks what a new one picks, question after
+    question over the bundled index (the vectors are the model's own float32 numbers)."""
+    from kit import rag
+    from kit.data import load_qa, sample_questions
+    from kit.models import DEFAULT_EMBEDDER, resolve_model
+
+    retrieval = rag.retrieval_pipeline(index, "hybrid", 4)
+    warm = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4)
+    for record in sample_questions(load_qa("train"), 12):
+        chunks = rag.retrieve(retrieval, record.question).documents[:4]
+        cold = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4)
+        picked = [warm.run(question=record.question, documents=chunks)["documents"]]
+        picked.append(cold.run(question=record.question, documents=chunks)["documents"])
+        assert [d.content for d in picked[0]] == [d.content for d in picked[1]], record.id
+    assert len(warm._vectors) > 12 * 4  # sentences were kept and reused
