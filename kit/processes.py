@@ -21,6 +21,8 @@ Standard library and torch.distributed only.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -65,7 +67,21 @@ def join_group() -> bool:
         if cuda:
             torch.cuda.set_device(local_rank())
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=30))
+        atexit.register(_leave_group)
     return True
+
+
+def _leave_group() -> None:
+    """At exit: wait for the others, then close the group. A process that closes its
+    connections while another is still tearing down can make that one abort (SIGABRT, seen
+    with gloo on a busy machine); torchrun then reports the run as failed."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        with contextlib.suppress(Exception):  # a peer already gone: nothing left to close
+            dist.barrier()
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
 
 
 def largest(value: int) -> int:

@@ -119,9 +119,9 @@ assert main_decides(lambda: world_size()) == 2  # the main process's answer, eve
 try:
     main_decides(step)
 except ValueError as err:
-    print("main raised:", err, flush=True)
+    print(f"main raised: {err}", flush=True)  # one write: the two processes share stdout
 except ProcessGroupError as err:
-    print("other told:", err, flush=True)
+    print(f"other told: {err}", flush=True)
 """
 
 
