@@ -233,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
     main one prints the summary). A stage error is one line, exit 2."""
     from kit.adapters import AdapterError
     from kit.finetune import FinetuneError, train_adapter
-    from kit.processes import ProcessGroupError, is_main_process
+    from kit.processes import ProcessGroupError, is_main_process, leave_group
 
     steps = {"max_steps": args.max_steps} if args.max_steps else {}
     try:
@@ -255,6 +255,7 @@ def _train(args: argparse.Namespace) -> int:
     if is_main_process():
         print(result.summary())
         print(f"Adapter saved in {result.adapter_dir}")
+    leave_group()  # several processes: all are here, they close the group together
     return 0
 
 

@@ -14,7 +14,8 @@ joins the processes into one group. What the kit must add is what only one proce
   lock, clearing old checkpoints, saving the adapter) and every process gets its answer, or its
   error, instead of waiting for a process that stopped;
 - :func:`largest`: the largest of a number over all processes, e.g. "did any of us get
-  SIGTERM?", so that all of them stop at the same step.
+  SIGTERM?", so that all of them stop at the same step;
+- :func:`leave_group`: wait for each other and close the group, before a clean exit.
 
 Standard library and torch.distributed only.
 """
@@ -67,19 +68,28 @@ def join_group() -> bool:
         if cuda:
             torch.cuda.set_device(local_rank())
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=30))
-        atexit.register(_leave_group)
+        atexit.register(_close_group)
     return True
 
 
-def _leave_group() -> None:
-    """At exit: wait for the others, then close the group. A process that closes its
-    connections while another is still tearing down can make that one abort (SIGABRT, seen
-    with gloo on a busy machine); torchrun then reports the run as failed."""
+def leave_group() -> None:
+    """Wait for every process, then close the group: call it where every process gets to
+    (``python -m kit train`` does, after the adapter is saved). Processes that close their
+    connections one after the other can make the last one abort at exit (SIGABRT, seen with
+    gloo on a busy machine), and torchrun then reports the run as failed."""
+    import torch.distributed as dist
+
+    if world_size() > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _close_group() -> None:
+    """At exit, without waiting: a process leaving on its own error must not wait for others
+    that are still training (torchrun stops them when it sees this one gone)."""
     import torch.distributed as dist
 
     if dist.is_initialized():
-        with contextlib.suppress(Exception):  # a peer already gone: nothing left to close
-            dist.barrier()
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
 

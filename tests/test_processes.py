@@ -110,7 +110,7 @@ def test_a_refused_resume_stops_every_process(runs):
 
 
 MAIN_DECIDES = """
-from kit.processes import ProcessGroupError, is_main_process, main_decides, world_size
+from kit.processes import ProcessGroupError, leave_group, main_decides, world_size
 
 def step():
     raise ValueError("boom")
@@ -122,6 +122,7 @@ except ValueError as err:
     print(f"main raised: {err}", flush=True)  # one write: the two processes share stdout
 except ProcessGroupError as err:
     print(f"other told: {err}", flush=True)
+leave_group()  # both are here: exit 0, no abort at exit
 """
 
 
