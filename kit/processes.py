@@ -3,8 +3,9 @@
 ``train_adapter`` runs unchanged in one process or in several started by ``torchrun`` /
 ``accelerate launch`` (PyTorch's DistributedDataParallel: every process holds the model, trains
 on its part of each batch, and the gradients are averaged before each step). Those launchers
-set ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in each process; the transformers Trainer then
-joins the processes into one group. What the kit must add is what only one process may do:
+set ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in each process, and the processes join one
+group (the transformers Trainer would form it; the kit forms it first). What the kit adds is
+what only one process may do, and how they stay in step:
 
 - :func:`world_size`, :func:`is_main_process`, :func:`local_rank`: read from the launcher's
   variables, so they answer before the group exists;
