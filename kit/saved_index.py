@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -213,16 +213,17 @@ def index_folder(
         embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
     )
     fingerprint = folder_fingerprint(folder, f"{default_access}, skip_bad={skip_bad}")
-    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, str(folder), log)
-    if saved is not None:
-        return saved
-    if documents is None:
-        documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
-    else:
-        options = f"default_access={default_access!r}, skip_bad={skip_bad}"
-        _check_access(documents, folder_access(folder, default_access, skip_bad), options)
-    index = build_index(list(documents), progress=True, **settings)  # minutes on a laptop: shown
-    return _saved(index, where, fingerprint, log)
+
+    def build() -> Index:
+        docs = documents
+        if docs is None:
+            docs = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
+        else:
+            options = f"default_access={default_access!r}, skip_bad={skip_bad}"
+            _check_access(docs, folder_access(folder, default_access, skip_bad), options)
+        return build_index(list(docs), progress=True, **settings)  # minutes on a laptop: shown
+
+    return _reused_or_built(where, fingerprint, settings, str(folder), build, rebuild, log)
 
 
 def bundled_index(
@@ -252,10 +253,11 @@ def bundled_index(
     documents = load_source(version)
     fingerprint = documents_fingerprint(documents)
     what = f"the bundled documents ({version})"
-    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, what, log)
-    if saved is not None:
-        return saved
-    return _saved(build_index(documents, **settings), where, fingerprint, log)
+
+    def build() -> Index:
+        return build_index(documents, **settings)
+
+    return _reused_or_built(where, fingerprint, settings, what, build, rebuild, log)
 
 
 def bundled_location(version: str = "v1") -> Path:
@@ -271,6 +273,21 @@ def documents_fingerprint(documents: Sequence[Document]) -> str:
         meta = json.dumps(doc.meta, sort_keys=True, default=str)
         digest.update(f"{doc.id}\0{meta}\0{doc.content}\0".encode())
     return digest.hexdigest()[:20]
+
+
+def _reused_or_built(
+    where: Path,
+    fingerprint: str,
+    settings: dict[str, Any],
+    what: str,
+    build: Callable[[], Index],
+    rebuild: bool,
+    log: Any,
+) -> Index:
+    """The index saved at ``where`` if it was built from the same documents with the same
+    settings (and ``rebuild`` is False); else ``build()``, saved there."""
+    saved = None if rebuild else _saved_if_same(where, fingerprint, settings, what, log)
+    return saved if saved is not None else _saved(build(), where, fingerprint, log)
 
 
 def _saved_if_same(
