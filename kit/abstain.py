@@ -26,6 +26,11 @@ while wrongly declining at most ``max_false_decline`` of the answerable ones. Th
 choice (threshold vs correct / wrongly declined / unanswerable declined) is shown to the learner
 (:func:`plot_curve`). Build it with :func:`fit_abstainer`; use it with
 ``build_rag(..., abstainer=...)``.
+
+A cheaper variant, :func:`fit_gate`, reads the three retrieval signals only
+(:data:`RETRIEVAL_FEATURES`): it needs no generated answers to learn from (its threshold
+declines the most unanswerable train questions within the same cap), so the comparison grid
+can fit one in seconds and give it to every system that retrieves.
 """
 
 from __future__ import annotations
@@ -42,22 +47,24 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from kit import stats
+from kit.citations import is_abstention
 from kit.data import QARecord
-from kit.evaluate import eval_records, score_answers
-from kit.rag import RAG
+from kit.evaluate import eval_records, is_correct, score_answers
+from kit.generate import Answer
+from kit.rag import RAG, RETRIEVAL_SIGNALS, SIGNALS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-FEATURES: tuple[str, ...] = (
-    "similarity",
-    "sentence_similarity",
-    "coverage",
-    "idk_logprob",
-    "support",
-)
+FEATURES: tuple[str, ...] = SIGNALS
 """The signals the decision is learned from (see the module docstring)."""
+
+RETRIEVAL_FEATURES: tuple[str, ...] = RETRIEVAL_SIGNALS
+"""The first three: measured from retrieval alone, before anything is generated. A decision on
+these (:func:`fit_gate`) learns from the train split's labels without generating an answer,
+and the same one serves every system that retrieves with the same index and settings."""
 
 MAX_FALSE_DECLINE = 0.10
 """Default cap on the share of answerable questions the decision may wrongly decline."""
@@ -67,18 +74,19 @@ MAX_FALSE_DECLINE = 0.10
 class Abstainer:
     """A learned "I don't know" decision: scaler + logistic regression, and a threshold.
 
-    ``classifier`` maps the :data:`FEATURES` to P(unanswerable); an answer is declined when
-    that probability is at least ``threshold``. ``curve`` holds, per threshold, what the decision
+    ``classifier`` maps its ``features`` (:data:`FEATURES`, or :data:`RETRIEVAL_FEATURES` for
+    a gate) to P(unanswerable); an answer is declined when that probability is at least
+    ``threshold``. ``curve`` holds, per threshold, what the decision
     would do on the train split (cross-validated): ``correct``, ``wrongly_declined`` (answerable
     questions declined) and ``unanswerable_declined``. ``trained_on``: the question ids;
-    ``data``: the :func:`train_signals` table it learned from.
+    ``data``: the :func:`train_signals` (or :func:`gate_signals`) table it learned from.
     """
 
     classifier: Any
     threshold: float
     curve: pd.DataFrame
     trained_on: list[str] = field(default_factory=list)
-    data: pd.DataFrame | None = None  # the train_signals table it was learned from
+    data: pd.DataFrame | None = None  # the train_signals / gate_signals table it learned from
     features: tuple[str, ...] = FEATURES
 
     def probability(self, signals: dict[str, float]) -> float:
@@ -143,11 +151,15 @@ def decision_curve(
 
 def choose_threshold(curve: pd.DataFrame, max_false_decline: float = MAX_FALSE_DECLINE) -> float:
     """The threshold with the most correct answers among those that wrongly decline at most
-    ``max_false_decline``; on a tie the higher one (it declines less). 1.0 if none qualifies."""
+    ``max_false_decline``; on a tie the higher one (it declines less). 1.0 if none qualifies.
+
+    A curve without answers to score (``correct`` all NaN, :func:`fit_gate`) ranks by
+    ``unanswerable_declined`` instead."""
     ok = curve[curve["wrongly_declined"] <= max_false_decline]
     if ok.empty:
         return 1.0
-    best = ok[ok["correct"] == ok["correct"].max()]
+    goal = "unanswerable_declined" if ok["correct"].isna().all() else "correct"
+    best = ok[ok[goal] == ok[goal].max()]
     return float(best["threshold"].max())
 
 
@@ -162,14 +174,7 @@ def train_signals(
     ``correct`` (the answer as given) and ``declined`` (it said "I don't know" anyway). Records
     of the test split raise ValueError: the test split is for the final comparison only.
     """
-    if rag.mode == "bm25":
-        raise ValueError(
-            "The decision reads the dense similarity of the sources, which bm25 retrieval does "
-            "not measure: fit it on a RAG with mode='hybrid' (or 'dense')."
-        )
-    chosen = eval_records("train", limit or None, records)
-    if any(r.split == "test" for r in chosen):
-        raise ValueError("Fit the abstainer on train questions: the test split is for the verdict.")
+    chosen = _train_records(rag, records, limit)
     answers = rag.answer_batch([r.question for r in chosen], signals=True, abstain=False)
     scores = score_answers(chosen, answers)
     table = pd.DataFrame(
@@ -182,30 +187,77 @@ def train_signals(
     return table
 
 
+def _train_records(
+    rag: RAG, records: Sequence[QARecord] | None, limit: int | None
+) -> list[QARecord]:
+    """``records`` (default: ``limit`` train questions, type mix kept) to fit a decision for
+    ``rag`` on. ValueError for test records, and for a bm25 RAG (no dense similarity)."""
+    if rag.mode == "bm25":
+        raise ValueError(
+            "The decision reads the dense similarity of the sources, which bm25 retrieval does "
+            "not measure: fit it on a RAG with mode='hybrid' (or 'dense')."
+        )
+    chosen = eval_records("train", limit or None, records)
+    if any(r.split == "test" for r in chosen):
+        raise ValueError("Fit the abstainer on train questions: the test split is for the verdict.")
+    return chosen
+
+
+def gate_signals(
+    rag: RAG, records: Sequence[QARecord] | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """The :data:`RETRIEVAL_FEATURES` of train questions, from retrieval alone (no answers).
+
+    In and out as :func:`train_signals`, except that ``correct`` is NaN (nothing is generated)
+    and ``declined`` marks the questions retrieval declines before any model.
+    """
+    chosen = _train_records(rag, records, limit)
+    measured = [rag.retrieval_signals(r.question) for r in chosen]
+    table = pd.DataFrame(
+        [{f: (m or {}).get(f, math.nan) for f in RETRIEVAL_FEATURES} for m in measured]
+    )
+    table.insert(0, "id", [r.id for r in chosen])
+    table["unanswerable"] = [not r.answerable for r in chosen]
+    table["correct"] = math.nan
+    table["declined"] = [m is None for m in measured]
+    return table
+
+
 def learn_abstainer(
-    table: pd.DataFrame, max_false_decline: float = MAX_FALSE_DECLINE, seed: int = 0
+    table: pd.DataFrame,
+    max_false_decline: float = MAX_FALSE_DECLINE,
+    seed: int = 0,
+    features: Sequence[str] = FEATURES,
 ) -> Abstainer:
-    """Fit the decision on a :func:`train_signals` table; the same table gives the same abstainer.
+    """Fit the decision on a :func:`train_signals` (or :func:`gate_signals`) table, reading
+    ``features``; the same table gives the same abstainer.
 
     The threshold is chosen on cross-validated probabilities (fixed, stratified folds), then the
     classifier is refit on every row that reached the model.
     """
+    features = tuple(features)
+    missing = sorted(set(features) - set(table.columns))
+    if missing:
+        raise ValueError(f"The table has no column(s) {missing}: measure them first.")
     unans = table["unanswerable"].to_numpy(dtype=bool)
-    usable = table[list(FEATURES)].notna().all(axis=1).to_numpy()
+    usable = table[list(features)].notna().all(axis=1).to_numpy()
     if unans[usable].sum() < 2 or (~unans[usable]).sum() < 2:
         raise ValueError(
             "Too few train questions to learn from: need at least 2 answerable and 2 "
-            "unanswerable ones that reached the model; pass more records (or limit=0)."
+            "unanswerable ones whose signals were measured (not declined by retrieval "
+            "already); pass more records (or limit=0)."
         )
-    x, y = table[list(FEATURES)].to_numpy()[usable], unans[usable].astype(int)
+    x, y = table[list(features)].to_numpy()[usable], unans[usable].astype(int)
     n_splits = min(5, int(y.sum()), int(len(y) - y.sum()))
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    p = np.ones(len(table))  # retrieval-declined: declined at every threshold
+    # rows without every signal: retrieval declined them (decision_curve counts them as
+    # declined), or the RAG keeps the answer as it cannot decide (kit.rag.RAG._decide)
+    p = np.zeros(len(table))
     p[usable] = cross_val_predict(_classifier(seed), x, y, cv=folds, method="predict_proba")[:, 1]
     curve = decision_curve(p, unans, table["correct"], table["declined"])
     classifier = _classifier(seed).fit(x, y)
     threshold = choose_threshold(curve, max_false_decline)
-    return Abstainer(classifier, threshold, curve, list(table["id"]), data=table)
+    return Abstainer(classifier, threshold, curve, list(table["id"]), table, features)
 
 
 def fit_abstainer(
@@ -223,6 +275,107 @@ def fit_abstainer(
     return learn_abstainer(train_signals(rag, records, limit), max_false_decline, seed)
 
 
+def fit_gate(
+    rag: RAG,
+    records: Sequence[QARecord] | None = None,
+    limit: int | None = None,
+    max_false_decline: float = MAX_FALSE_DECLINE,
+    seed: int = 0,
+) -> Abstainer:
+    """Learn when to say "I don't know" from retrieval alone: :func:`gate_signals` then
+    :func:`learn_abstainer` on :data:`RETRIEVAL_FEATURES`. Nothing is generated, so it takes
+    seconds; the threshold declines the most unanswerable train questions while wrongly
+    declining at most ``max_false_decline`` of the answerable ones. Its ``curve``'s
+    ``correct`` column is NaN (no answers to score). Give it to a RAG with the same embedder
+    and retrieval settings: ``build_rag(index, abstainer=gate)``; it reads retrieval only,
+    so it fits any generator (the comparison gives it to every RAG, on every index)."""
+    table = gate_signals(rag, records, limit)
+    return learn_abstainer(table, max_false_decline, seed, RETRIEVAL_FEATURES)
+
+
+def decision_table(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.DataFrame:
+    """What a learned decision did to one system's answers: one row per question.
+
+    In: the questions and the system's answers (same order), made by a RAG with an abstainer.
+    Out: system, id, unanswerable, who declined (at most one is True): ``by_retrieval``
+    (nothing relevant found, the model never asked), ``by_model`` (the model said "I don't
+    know" itself), ``by_decision`` (the decision replaced its reply, kept in
+    ``Answer.withheld``); ``correct_without`` / ``correct`` (the grid's correct before and
+    after the decision) and ``p_unanswerable`` (NaN where the decision was not applied).
+    """
+    if len(records) != len(answers):
+        raise ValueError(f"{len(records)} questions but {len(answers)} answers")
+    rows = []
+    for rec, ans in zip(records, answers, strict=True):
+        if ans.question and ans.question != rec.question:
+            raise ValueError(f"answer to {ans.question!r} is paired with question {rec.id}")
+        reply = ans.withheld or ans.text
+        by_retrieval = not (ans.signals or ans.withheld) and is_abstention(ans.text)
+        rows.append(
+            {
+                "system": ans.system,
+                "id": rec.id,
+                "unanswerable": not rec.answerable,
+                "by_retrieval": by_retrieval,
+                "by_model": is_abstention(reply) and not by_retrieval,
+                "by_decision": bool(ans.withheld),
+                "correct_without": float(is_correct(rec, reply)),
+                "correct": float(is_correct(rec, ans.text)),
+                "p_unanswerable": ans.signals.get("p_unanswerable", math.nan),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+SUMMARY_COLUMNS = (
+    "system",
+    "unanswerable declined",
+    "answerable wrongly declined",
+    "declined by the decision",
+    "correct without",
+    "correct with",
+    "with vs without",
+)
+
+
+def decision_summary(table: pd.DataFrame | None) -> pd.DataFrame:
+    """A :func:`decision_table` per system (:data:`SUMMARY_COLUMNS`): unanswerable questions
+    declined and answerable ones wrongly declined, whoever declined (each "k of n" with its
+    Wilson interval); how many replies the decision replaced; correct without and with the
+    decision, and the paired comparison of the two in one sentence. No table: no rows."""
+    if table is None or table.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    rows = [
+        _summary_row(str(system), group) for system, group in table.groupby("system", sort=False)
+    ]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def _summary_row(system: str, group: pd.DataFrame) -> dict[str, str]:
+    """One system's row of :func:`decision_summary`."""
+    declined = group["by_retrieval"] | group["by_model"] | group["by_decision"]
+    unans = group["unanswerable"].astype(bool)
+    change = stats.paired_difference(
+        group["correct"], group["correct_without"], f"{system} with it", "without", "correct"
+    )
+    return {
+        "system": system,
+        "unanswerable declined": _share(declined[unans]),
+        "answerable wrongly declined": _share(declined[~unans]),
+        "declined by the decision": f"{int(group['by_decision'].sum())} of {len(group)}",
+        "correct without": stats.interval(group["correct_without"].tolist()).format(),
+        "correct with": stats.interval(group["correct"].tolist()).format(),
+        "with vs without": change.sentence(),
+    }
+
+
+def _share(flags: pd.Series) -> str:
+    """``"5 of 9 (0.56 [0.27, 0.81])"``; "–" for no questions."""
+    if flags.empty:
+        return "–"
+    return f"{int(flags.sum())} of {len(flags)} ({stats.interval(flags.astype(float).tolist())})"
+
+
 def plot_curve(abstainer: Abstainer, title: str = 'When to say "I don\'t know"') -> Figure:
     """The decision curve on the train split: correct, wrongly declined and unanswerable declined
     against the threshold, with the chosen threshold marked."""
@@ -235,6 +388,8 @@ def plot_curve(abstainer: Abstainer, title: str = 'When to say "I don\'t know"')
         ("unanswerable_declined", "unanswerable questions declined"),
         ("wrongly_declined", "answerable questions wrongly declined"),
     ):
+        if curve[column].isna().all():  # a gate (fit_gate) generates no answers to score
+            continue
         ax.plot(curve["threshold"], curve[column], marker=".", label=label)
     ax.axvline(abstainer.threshold, color="grey", linestyle="--", label="chosen threshold")
     ax.set_xlabel("decline when P(unanswerable) >= threshold (cross-validated on train)")

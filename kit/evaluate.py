@@ -185,10 +185,7 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
         precision, recall = citation_scores(cited, rec.gold_doc_ids)
         attributed = ans.attributed_ids or cited
         attribution_precision, _ = citation_scores(attributed, rec.gold_doc_ids)
-        if rec.answerable:
-            correct = (not abstained) and supports(rec.answer, ans.text)
-        else:
-            correct = abstained
+        correct = is_correct(rec, ans.text)
         rows.append(
             {
                 "system": ans.system,
@@ -218,6 +215,14 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
             }
         )
     return pd.DataFrame(rows)
+
+
+def is_correct(record: QARecord, text: str) -> bool:
+    """The grid's ``correct``: an answerable question's gold answer appears in ``text`` (which
+    does not decline); an unanswerable question is declined ("I don't know")."""
+    if record.answerable:
+        return not is_abstention(text) and supports(record.answer, text)
+    return is_abstention(text)
 
 
 def _mean(df: pd.DataFrame, column: str) -> float:

@@ -43,7 +43,8 @@ class Answer:
     documents: the retrieved Haystack Documents, best first (empty without retrieval);
     timings: seconds per stage, e.g. {"retrieve": 0.02, "generate": 1.3, "total": 1.32};
     prompt_tokens / new_tokens: tokens read and written by the generator;
-    signals: what a learned "I don't know" decision reads (:mod:`kit.abstain`), if computed.
+    signals: what a learned "I don't know" decision reads (:mod:`kit.abstain`), if computed;
+    withheld: the reply the learned decision replaced with "I don't know" (else empty).
     """
 
     question: str
@@ -56,6 +57,7 @@ class Answer:
     new_tokens: int = 0
     system: str = ""  # which system answered: "base", "rag", "finetuned", "hybrid", ...
     signals: dict[str, float] = field(default_factory=dict)  # for "I don't know" (kit.abstain)
+    withheld: str = ""  # what the model said before a learned decision declined for it
 
 
 @dataclass

@@ -109,6 +109,11 @@ CPU_EMBED_BATCH = 8
 DEFAULT_CANDIDATES = 20  # chunks each retriever returns before fusion / cut to top_k
 DEFAULT_MIN_SCORE = 0.3  # best-hit cosine below which nothing counts as relevant
 
+# The "I don't know" signals (kit.abstain) a RAG measures for each answer. The first three come
+# from retrieval alone; the last two need the generator (a forward pass, the generated reply).
+RETRIEVAL_SIGNALS: tuple[str, ...] = ("similarity", "sentence_similarity", "coverage")
+SIGNALS: tuple[str, ...] = (*RETRIEVAL_SIGNALS, "idk_logprob", "support")
+
 RETRIEVERS: dict[str, tuple[str | None, str | None]] = {
     "InMemoryDocumentStore": (
         "haystack.components.retrievers.in_memory.InMemoryBM25Retriever",
@@ -831,9 +836,9 @@ class Decider(Protocol):
     """What a :class:`RAG` needs of a learned "I don't know": a probability and a threshold.
 
     :class:`kit.abstain.Abstainer` is one (``fit_abstainer`` learns it from a RAG's train
-    answers). The RAG computes each answer's signals (:meth:`RAG.answer_batch`: ``similarity``,
-    ``sentence_similarity``, ``coverage``, ``idk_logprob``, ``support``) and declines when
-    ``probability(signals)`` is at least ``threshold``.
+    answers, ``fit_gate`` from retrieval alone). The RAG measures each answer's signals, the
+    decider's ``features`` if it has that attribute (some of :data:`SIGNALS`), else all of
+    them, and declines when ``probability(signals)`` is at least ``threshold``.
     """
 
     threshold: float
@@ -841,6 +846,19 @@ class Decider(Protocol):
     def probability(self, signals: dict[str, float]) -> float:
         """P(unanswerable) for one answer's signals."""
         ...
+
+
+def _signals_read(abstainer: Decider) -> tuple[str, ...]:
+    """The :data:`SIGNALS` a decider reads: its ``features``, else all of them; RagError for a
+    name the RAG does not measure."""
+    features = tuple(getattr(abstainer, "features", SIGNALS))
+    unknown = sorted(set(features) - set(SIGNALS))
+    if unknown:
+        raise RagError(
+            f"The abstainer reads signal(s) {unknown} that a RAG does not measure; it measures "
+            f"{list(SIGNALS)}."
+        )
+    return features
 
 
 class RAG:
@@ -891,9 +909,11 @@ class RAG:
             hasattr(abstainer, a) for a in ("probability", "threshold")
         ):
             raise RagError(
-                f"abstainer must be a learned decision (kit.abstain.fit_abstainer(...)), not "
+                f"abstainer must be a learned decision (kit.abstain.fit_abstainer(...) or "
+                f"fit_gate(...): a probability(signals) method and a threshold), not "
                 f"{type(abstainer).__name__} {str(abstainer)[:30]!r}; leave it out for none."
             )
+        reads = _signals_read(abstainer) if abstainer is not None else ()
         if abstainer is not None and mode == "bm25":
             raise RagError(
                 "A learned abstainer reads the dense similarity of the sources, which bm25 "
@@ -907,7 +927,7 @@ class RAG:
         self.retrieval = retrieval_pipeline(index, mode, self.candidates)
         self._check_filters(self.default_filters)
         self._generator_arg = generator
-        if abstainer is not None and is_component(generator):
+        if "idk_logprob" in reads and is_component(generator):
             raise RagError(
                 "A learned abstainer needs the generator's probabilities: pass a model name or a "
                 "(model, tokenizer) pair, not a Haystack component."
@@ -1059,7 +1079,8 @@ class RAG:
             answers: list[Answer | None] = [r if isinstance(r, Answer) else None for r in ready]
             done = [self._generated(r, gen) for (_, r), gen in zip(todo, gens, strict=True)]
             if done and (signals or decide):
-                done = self._decide(done, [r[3] for _, r in todo], apply=decide, prompts=prompts)
+                similarities = [r[3] for _, r in todo]
+                done = self._decide(done, similarities, decide, prompts, measure_all=signals)
             for (i, _), answer in zip(todo, done, strict=True):
                 answers[i] = answer
             return [a for a in answers if a is not None]
@@ -1081,30 +1102,29 @@ class RAG:
         similarities: Sequence[float | None],
         apply: bool = True,
         prompts: Sequence[list[dict[str, str]]] | None = None,
+        measure_all: bool = False,
     ) -> list[Answer]:
-        """Record each answer's :mod:`kit.abstain` signals; with ``apply`` and an abstainer,
-        replace the answers it declines by "I don't know" (no citations). An answer with a
-        signal that could not be measured (sources without text) is kept: the decision needs
-        them all. Timed as ``decide``."""
+        """Record each answer's :mod:`kit.abstain` signals (all of :data:`SIGNALS` with
+        ``measure_all``, else the ones the abstainer reads); with ``apply`` and an abstainer,
+        replace the answers it declines by "I don't know" (no citations; the reply is kept as
+        ``withheld``). An answer with a signal that could not be measured (sources without
+        text) is kept: the decision needs them all. Timed as ``decide``."""
         start = time.perf_counter()
-        if prompts is None:
-            prompts = [_hf_messages(self.prompt(a.question, a.documents)) for a in answers]
-        model, tokenizer = self.model_and_tokenizer
-        idk = reply_logprobs(model, tokenizer, prompts)
+        wanted = SIGNALS if measure_all or self.abstainer is None else _signals_read(self.abstainer)
         measured = [
-            {
-                "similarity": math.nan if similarity is None else float(similarity),
-                "sentence_similarity": best_sentence_similarity(
-                    answer.question, answer.documents, self.sentence_scorer
-                ),
-                "coverage": keyword_overlap(
-                    answer.question, " ".join(d.content or "" for d in answer.documents)
-                ),
-                "idk_logprob": logprob,
-                "support": support(answer.text, answer.documents),
-            }
-            for answer, similarity, logprob in zip(answers, similarities, idk, strict=True)
+            self._retrieval_measures(a.question, a.documents, s)
+            for a, s in zip(answers, similarities, strict=True)
         ]
+        if "idk_logprob" in wanted:
+            if prompts is None:
+                prompts = [_hf_messages(self.prompt(a.question, a.documents)) for a in answers]
+            model, tokenizer = self.model_and_tokenizer
+            logprobs = reply_logprobs(model, tokenizer, prompts)
+            for signals, logprob in zip(measured, logprobs, strict=True):
+                signals["idk_logprob"] = logprob
+        if "support" in wanted:
+            for signals, answer in zip(measured, answers, strict=True):
+                signals["support"] = support(answer.text, answer.documents)
         share = (time.perf_counter() - start) / max(len(answers), 1)
         out = []
         for answer, signals in zip(answers, measured, strict=True):
@@ -1113,10 +1133,38 @@ class RAG:
             answer = replace(answer, signals=signals, timings=timings)
             if apply and self.abstainer is not None and all(map(math.isfinite, signals.values())):
                 signals["p_unanswerable"] = self.abstainer.probability(signals)
-                if signals["p_unanswerable"] >= self.abstainer.threshold:
-                    answer = replace(answer, text=ABSTAIN, cited_ids=[], attributed_ids=[])
+                declines = signals["p_unanswerable"] >= self.abstainer.threshold
+                if declines and not is_abstention(answer.text):
+                    answer = replace(
+                        answer, text=ABSTAIN, withheld=answer.text, cited_ids=[], attributed_ids=[]
+                    )
             out.append(answer)
         return out
+
+    def _retrieval_measures(
+        self, question: str, documents: Sequence[Document], similarity: float | None
+    ) -> dict[str, float]:
+        """The :data:`RETRIEVAL_SIGNALS` of a question and the sources shown for it."""
+        return {
+            "similarity": math.nan if similarity is None else float(similarity),
+            "sentence_similarity": best_sentence_similarity(
+                question, documents, self.sentence_scorer
+            ),
+            "coverage": keyword_overlap(question, " ".join(d.content or "" for d in documents)),
+        }
+
+    def retrieval_signals(
+        self, question: str, role: str | None = None, filters: dict[str, Any] | None = None
+    ) -> dict[str, float] | None:
+        """The :data:`RETRIEVAL_SIGNALS` for ``question``, from retrieval alone (nothing is
+        generated): what :func:`kit.abstain.fit_gate` learns from. None when retrieval already
+        declines (nothing relevant found, a question in another language or without words to
+        look up)."""
+        ready = self._prepare(question, role, filters)
+        if isinstance(ready, Answer):
+            return None
+        question, sources, _, similarity = ready
+        return self._retrieval_measures(question, sources, similarity)
 
     def _prepare(
         self, question: str, role: str | None, filters: dict[str, Any] | None

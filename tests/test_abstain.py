@@ -127,6 +127,7 @@ def test_the_test_split_is_refused_for_fitting(plain):
 
 class _AlwaysDeclines:
     threshold = 0.5
+    features = abstain.FEATURES
 
     def probability(self, signals):
         return 1.0
@@ -158,3 +159,163 @@ def test_bm25_cannot_feed_the_decision_and_unmeasured_signals_keep_the_answer(pl
     assert math.isnan(kept.signals["sentence_similarity"]) and kept.text == "129 EUR"
     assert "p_unanswerable" not in kept.signals
     assert declined.text == "I don't know" and declined.signals["p_unanswerable"] == 1.0
+
+
+# --------------------------------------------------------------------------- the retrieval gate
+
+
+def test_a_curve_without_answers_ranks_by_unanswerable_declined():
+    p, unanswerable = [0.9, 0.2, 0.6, 0.1, 0.7], [True, False, False, True, True]
+    curve = abstain.decision_curve(p, unanswerable, [math.nan] * 5, [False] * 5)
+    assert curve["correct"].isna().all()  # a gate generates nothing to score
+    # 2 of 3 unanswerable declined from 0.25 (one answerable wrongly) up to 0.7 (none): the
+    # most declined within the cap, on a tie the higher threshold (it declines less)
+    assert abstain.choose_threshold(curve, max_false_decline=0.0) == 0.7
+    assert abstain.choose_threshold(curve, max_false_decline=0.5) == 0.7
+    assert abstain.choose_threshold(curve.assign(wrongly_declined=1.0)) == 1.0
+
+
+def test_the_decision_table_scores_the_reply_before_and_after():
+    from kit.generate import Answer
+
+    test = load_qa("test")
+    answerable = [r for r in test if r.answerable][:3]
+    unanswerable = next(r for r in test if not r.answerable)
+    records = [*answerable, unanswerable]
+    measured = {"similarity": 0.5, "p_unanswerable": 0.9}
+    answers = [
+        Answer(answerable[0].question, "I don't know", withheld=answerable[0].answer, system="r"),
+        Answer(answerable[1].question, answerable[1].answer, signals=measured, system="r"),
+        Answer(answerable[2].question, "I don't know", system="r"),  # retrieval found nothing
+        Answer(unanswerable.question, "I don't know", withheld="It is 42.", system="r"),
+    ]
+    table = abstain.decision_table(records, answers)
+    assert table["by_decision"].tolist() == [True, False, False, True]
+    assert table["by_retrieval"].tolist() == [False, False, True, False]
+    assert not table["by_model"].any()
+    assert table["correct_without"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert table["correct"].tolist() == [0.0, 1.0, 0.0, 1.0]
+    row = abstain.decision_summary(table).iloc[0]
+    assert row["unanswerable declined"].startswith("1 of 1 (1.00 [")
+    assert row["answerable wrongly declined"].startswith("2 of 3 (0.67 [")  # whoever declined
+    assert row["declined by the decision"] == "2 of 4"
+    assert "cannot be told apart" in row["with vs without"]  # 4 questions decide nothing
+    with pytest.raises(ValueError, match="4 questions but 2 answers"):
+        abstain.decision_table(records, answers[:2])
+    with pytest.raises(ValueError, match="is paired with question"):
+        abstain.decision_table(records[::-1], answers)
+    for nothing in (None, abstain.decision_table([], [])):
+        empty = abstain.decision_summary(nothing)
+        assert empty.empty and list(empty.columns) == list(abstain.SUMMARY_COLUMNS)
+
+
+class _Gate:  # reads retrieval only, declines everything it can decide on
+    threshold = 0.0
+    features = abstain.RETRIEVAL_FEATURES
+
+    def probability(self, signals):
+        return 1.0
+
+
+def test_what_a_rag_asks_of_a_decision_and_what_it_withholds(plain, index):
+    from haystack import Document, component
+    from haystack.dataclasses import ChatMessage
+
+    from kit.generate import Answer
+
+    @component
+    class Says:  # a Haystack generator component: no probabilities to read
+        def __init__(self) -> None:
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            return {"replies": [ChatMessage.from_assistant("It is 129 EUR.")]}
+
+    gated = rag.build_rag(index, profile="smoke", generator=Says(), abstainer=_Gate())
+    reply = gated.answer("How much does the Fennick S2 cost?")  # a gate needs no model
+    assert reply.text == "I don't know" and reply.withheld == "It is 129 EUR."
+    assert set(reply.signals) == {*abstain.RETRIEVAL_FEATURES, "p_unanswerable"}
+    with pytest.raises(rag.RagError, match="generator's probabilities"):
+        rag.build_rag(index, profile="smoke", generator=Says(), abstainer=_AlwaysDeclines())
+
+    class Unknown(_Gate):
+        features = ("similarity", "mood")
+
+    with pytest.raises(rag.RagError, match=r"\['mood'\] that a RAG does not measure"):
+        rag.build_rag(index, profile="smoke", generator=Says(), abstainer=Unknown())
+
+    class NoFeatures:  # a decision of your own without `features`: it is shown every signal
+        threshold = 2.0
+
+        def probability(self, signals):
+            assert set(signals) == set(abstain.FEATURES)
+            return 0.0
+
+    shown = [Document(content="The Fennick S2 costs 129 EUR including VAT.")]
+    said = Answer("What is the S2 price?", "I don't know", documents=shown)
+    plain.abstainer = _Gate()
+    try:
+        (kept,) = plain._decide([said], [0.5])  # the model declined itself: nothing withheld
+        plain.abstainer = NoFeatures()
+        (answered,) = plain._decide([replace_text(said, "129 EUR")], [0.5])
+    finally:
+        plain.abstainer = None
+    assert kept.text == "I don't know" and kept.withheld == ""
+    assert answered.text == "129 EUR" and answered.signals["p_unanswerable"] == 0.0
+
+
+def replace_text(answer, text):
+    from dataclasses import replace
+
+    return replace(answer, text=text)
+
+
+def test_a_gate_learns_from_retrieval_alone_and_keeps_what_it_withheld(plain, index, monkeypatch):
+    from dataclasses import replace
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the gate must not run the generator")
+
+    train = sample_questions(load_qa("train"), 16)
+    monkeypatch.setattr(rag, "run_plans", no_model)
+    monkeypatch.setattr(rag, "reply_logprobs", no_model)
+    gate = abstain.fit_gate(plain, records=train)
+    assert gate.features == abstain.RETRIEVAL_FEATURES
+    columns = ["id", *abstain.RETRIEVAL_FEATURES, "unanswerable", "correct", "declined"]
+    assert list(gate.data.columns) == columns and gate.data["correct"].isna().all()
+    again = abstain.learn_abstainer(gate.data, features=abstain.RETRIEVAL_FEATURES)
+    assert (again.coefficients, again.threshold) == (gate.coefficients, gate.threshold)
+    with pytest.raises(ValueError, match="idk_logprob"):
+        abstain.learn_abstainer(gate.data)  # the five-signal decision needs answers
+
+    questions = [r.question for r in sample_questions(load_qa("test"), 6)]
+    monkeypatch.undo()
+    as_is = plain.answer_batch(questions)
+    plain.abstainer = gate
+    try:  # asked for every signal (to fit a five-signal decision), a gated RAG measures all
+        every = plain.answer_batch(questions[:2], signals=True)
+    finally:
+        plain.abstainer = None
+    assert all(set(a.signals) >= set(abstain.FEATURES) for a in every if a.signals)
+    monkeypatch.setattr(rag, "reply_logprobs", no_model)  # answers, but no "I don't know" pass
+    declines_all = replace(gate, threshold=0.0)  # every answer that reached the model
+    gated = rag.build_rag(
+        index,
+        profile="smoke",
+        max_new_tokens=24,
+        generator=plain.model_and_tokenizer,
+        abstainer=declines_all,
+    )
+    reached = 0
+    for before, after in zip(as_is, gated.answer_batch(questions), strict=True):
+        if not after.signals:  # declined by retrieval before the model: nothing withheld
+            assert after.text == before.text == "I don't know" and after.withheld == ""
+            continue
+        reached += 1
+        assert set(after.signals) == {*abstain.RETRIEVAL_FEATURES, "p_unanswerable"}
+        at_fit = gated.retrieval_signals(after.question)  # what fit_gate reads: the same
+        assert at_fit == pytest.approx({f: after.signals[f] for f in at_fit}, abs=1e-6)
+        assert after.text == "I don't know" and after.withheld == before.text
+        assert after.cited_ids == after.attributed_ids == []
+    assert reached >= 3
