@@ -32,6 +32,7 @@ from haystack.components.preprocessors import DocumentCleaner
 from tqdm.auto import tqdm
 
 from kit import __version__
+from kit.abstain import decision_table, fit_gate
 from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
 from kit.citations import doc_id, is_abstention
@@ -364,6 +365,7 @@ def _answer_to_dict(answer: Answer) -> dict[str, Any]:
         "new_tokens": answer.new_tokens,
         "system": answer.system,
         "signals": answer.signals,
+        "withheld": answer.withheld,
     }
 
 
@@ -467,10 +469,12 @@ def run_comparison(
     ``index``: the v1 index if you built one already (``kit.rag.build_index("v1")``), else it
     is built here.
 
-    Steps (each logged): index v1 -> base and RAG -> fine-tune on the style set -> fine-tuned and
+    Steps (each logged): index v1 -> base and RAG (with the learned "I don't know" gate every
+    RAG carries, :func:`kit.abstain.fit_gate`) -> fine-tune on the style set -> fine-tuned and
     hybrid -> RAFT data and fine-tune -> hybrid-RAFT -> the grid on the test split -> freshness
     (re-index v2) -> privacy (canary probes, role filter) -> prompt injection (with and without
-    the defence). ``result.extras`` holds the experiments' tables; ``result.meta`` the timings
+    the defence). ``result.extras`` holds the experiments' tables and what the gate did
+    (``"abstention"``, :func:`kit.abstain.decision_table`); ``result.meta`` the timings
     and training curves. A cached result for the same kit version, data and profile is reused.
     """
     prof = resolve_profile(profile)
@@ -490,6 +494,7 @@ def run_comparison(
     memory = _weights_of(built)
     result.summary["weights_mb"] = result.summary["system"].map(memory)
     result.extras = {
+        "abstention": _decisions(records, built.grid, result.answers),
         "freshness": _freshness(built, prof, timings, step),
         **_privacy_and_injection(built, prof, step),
     }
@@ -499,10 +504,23 @@ def run_comparison(
     return result
 
 
+def _decisions(
+    records: Sequence[QARecord], grid: dict[str, System], answers: dict[str, list[Answer]]
+) -> pd.DataFrame:
+    """:func:`kit.abstain.decision_table` of every grid system that carries a learned decision."""
+    frames = [
+        decision_table(records, answers[name])
+        for name, system in grid.items()
+        if getattr(system, "abstainer", None) is not None
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 @dataclass
 class _Built:
     """The comparison's systems (``grid``, by name) and what they are made of: the v1 index,
-    the base, style and RAFT models with their tokenizers, and the two training runs."""
+    the base, style and RAFT models with their tokenizers, the two training runs and the
+    learned retrieval gate."""
 
     index: Any
     base: tuple[Any, Any]
@@ -511,6 +529,7 @@ class _Built:
     style_run: Any
     raft_run: Any
     grid: dict[str, System]
+    gate: Any  # the learned "I don't know" every RAG of the comparison carries (kit.abstain)
 
 
 def _step_logger(log: Callable[[str], None]) -> Callable[[str], None]:
@@ -540,7 +559,10 @@ def _build_systems(
     step(f"load the generator: {generator} ({why})")
     model, tokenizer = load_generator(generator, dtype=prof.dtype)
     base = plain_system(model, tokenizer, "base", prof)
-    rag = build_rag(index, generator=(model, tokenizer), profile=prof)
+    step("learn when to say \"I don't know\" from retrieval (the train split's labels)")
+    probe = build_rag(index, generator=(model, tokenizer), profile=prof)
+    gate, timings["gate_s"] = timed(lambda: _gate(probe, prof, step))
+    rag = build_rag(index, generator=(model, tokenizer), profile=prof, abstainer=gate)
 
     step(f"fine-tune on the house-style set ({prof.name} profile)")
     # The notebooks' adapter folders: an adapter already trained there with the same settings
@@ -551,7 +573,9 @@ def _build_systems(
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
-    hybrid = build_rag(index, generator=(ft_model, ft_tok), profile=prof, system="hybrid")
+    hybrid = build_rag(
+        index, generator=(ft_model, ft_tok), profile=prof, system="hybrid", abstainer=gate
+    )
 
     step("build RAFT examples with the retriever and fine-tune the style adapter on them")
     raft_data = raft_training_set(rag, prof)
@@ -567,7 +591,7 @@ def _build_systems(
     raft_model, raft_tok = load_adapter(raft_run.adapter_dir, dtype=prof.dtype)
     raft_model = raft_model.merge_and_unload()
     hybrid_raft = build_rag(
-        index, generator=(raft_model, raft_tok), profile=prof, system="hybrid-raft"
+        index, generator=(raft_model, raft_tok), profile=prof, system="hybrid-raft", abstainer=gate
     )
     timings["train_s"] = ft_run.train_seconds
     timings["raft_train_s"] = raft_run.train_seconds
@@ -587,7 +611,18 @@ def _build_systems(
         ft_run,
         raft_run,
         grid,
+        gate,
     )
+
+
+def _gate(probe: Any, prof: Any, step: Callable[[str], None]) -> Any:
+    """:func:`kit.abstain.fit_gate` on ``prof.abstain_questions`` train questions; None (said
+    in the log) when they are too few to learn from: the RAGs then answer every question."""
+    try:
+        return fit_gate(probe, limit=prof.abstain_questions)
+    except ValueError as err:
+        step(f'no learned "I don\'t know" in this comparison: {err}')
+        return None
 
 
 def _weights_of(built: _Built) -> dict[str, float]:
@@ -613,10 +648,12 @@ def _freshness(
     fresh_systems = {
         "base": grid["base"],
         "rag (v1 index)": grid["rag"],
-        "rag (re-indexed v2)": build_rag(index_v2, generator=built.base, profile=prof),
+        "rag (re-indexed v2)": build_rag(
+            index_v2, generator=built.base, profile=prof, abstainer=built.gate
+        ),
         "finetuned (trained on v1)": grid["finetuned"],
         "hybrid (re-indexed v2)": build_rag(
-            index_v2, generator=built.style, profile=prof, system="hybrid"
+            index_v2, generator=built.style, profile=prof, system="hybrid", abstainer=built.gate
         ),
     }
     updates = load_updates()
@@ -656,10 +693,15 @@ def _privacy_systems(built: _Built, prof: Any) -> dict[str, System]:
         "finetuned": grid["finetuned"],
         "rag (admin: all documents)": grid["rag"],
         "rag (employee role filter)": build_rag(
-            index, generator=built.base, profile=prof, role="employee"
+            index, generator=built.base, profile=prof, role="employee", abstainer=built.gate
         ),
         "hybrid (employee role filter)": build_rag(
-            index, generator=built.style, profile=prof, role="employee", system="hybrid"
+            index,
+            generator=built.style,
+            profile=prof,
+            role="employee",
+            system="hybrid",
+            abstainer=built.gate,
         ),
     }
 
@@ -670,9 +712,11 @@ def _injection_systems(built: _Built, prof: Any) -> dict[str, System]:
     return {
         "rag": built.grid["rag"],
         "hybrid": built.grid["hybrid"],
-        "rag + defence": build_rag(clean_index, generator=built.base, profile=prof),
+        "rag + defence": build_rag(
+            clean_index, generator=built.base, profile=prof, abstainer=built.gate
+        ),
         "hybrid + defence": build_rag(
-            clean_index, generator=built.style, profile=prof, system="hybrid"
+            clean_index, generator=built.style, profile=prof, system="hybrid", abstainer=built.gate
         ),
     }
 
@@ -693,6 +737,7 @@ def _meta(
         "peak_memory_mb": round(peak_memory_mb()),
         "weights_mb": memory,
         "adapters": {name: str(run.adapter_dir) for name, run in runs.items()},
+        "gate": None if built.gate is None else _gate_meta(built.gate),
         "training": {
             name: {
                 "losses": run.losses,
@@ -701,6 +746,15 @@ def _meta(
             }
             for name, run in runs.items()
         },
+    }
+
+
+def _gate_meta(gate: Any) -> dict[str, Any]:
+    """What the report says about the learned gate: threshold, weights, train questions."""
+    return {
+        "threshold": gate.threshold,
+        "coefficients": gate.coefficients,
+        "train_questions": len(gate.trained_on),
     }
 
 
@@ -732,9 +786,10 @@ RECIPE = {
     "leave when done, the shared start read once; small probes of one model in one batch)",
     "questions": "kit.data.sample_questions (stratified by type, seed 0)",
     "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
-    # fitting one costs 128 more answers per system (~2 min on the slow kind); notebook 01 and
-    # `bench rag` measure it on the same 48 test questions
-    "abstention": "not learned in the grid",
+    # the five-signal decision costs 128 more answers per system (~2 min on the slow kind):
+    # notebook 01 and `bench rag` measure it; the grid learns from retrieval alone (seconds)
+    "abstention": "kit.abstain.fit_gate on the train split, given to every RAG; "
+    "decision_table: declined by retrieval, model or decision; meta: the gate",
     "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both)",
 }

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from kit import costs, widgets
+from kit.abstain import decision_summary
 from kit.compare import GridResult, run_comparison
 from kit.doctor import run_doctor
 from kit.evaluate import (
@@ -141,6 +142,24 @@ def _grid(report: Report, result: GridResult) -> None:
         "model's citation, else the shown source that holds most of the answer's words "
         "(post-hoc attribution, kit.attribution), as a RAG product shows it to its users.",
     )
+    decisions = decision_summary(result.extras.get("abstention"))
+    if not decisions.empty:
+        gate = result.meta.get("gate") or {}
+        print(decisions.to_string(index=False), flush=True)
+        report.add_table(
+            '"I don\'t know": what the learned decision did to each RAG',
+            decisions,
+            note=f"threshold {gate.get('threshold', '?')}, fit on "
+            f"{gate.get('train_questions', '?')} train questions. "
+            "Every system that retrieves carries a decision learned from retrieval alone "
+            "(kit.abstain.fit_gate: the best source's similarity, its best sentence's, and the "
+            "share of the question's words the sources hold; a logistic regression fit on the "
+            "train split's answerable and unanswerable questions). It replaces a reply by 'I "
+            "don't know' after generation; 'correct without' scores the replies it replaced. "
+            "It reads retrieval only, which these systems share, so it declines the same "
+            "questions for each. Notebook 01 fits the five-signal version, which also reads the "
+            "model's own doubt.",
+        )
     report.add_figure(
         "The grid by metric, with 95% intervals",
         widgets.plot_metrics(widgets.metric_table(result.scores), intervals=intervals),
@@ -162,6 +181,7 @@ def _time_and_training(report: Report, result: GridResult) -> None:
     timings = result.meta.get("timings", {})
     stages = {
         "index the knowledge base (v1)": "index_s",
+        'learn "I don\'t know" from retrieval (train split)': "gate_s",
         "fine-tune on the house style": "train_s",
         "fine-tune RAFT-style": "raft_train_s",
         "re-index after the update (v2)": "reindex_s",

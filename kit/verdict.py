@@ -1,7 +1,8 @@
 """Verdict: what a comparison found, in a few plain sentences, each with its 95% interval.
 
 The report of ``make demo`` and notebook 04 open with these: which system answers best, what
-fine-tuning changed, what the knowledge update did, who leaked the secret. Every difference is
+fine-tuning changed, what the learned "I don't know" did, what the knowledge update did, who
+leaked the secret. Every difference is
 a paired comparison on the same questions (:func:`kit.evaluate.compare_systems`), and a sentence
 says so when the data cannot tell two systems apart.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from kit.abstain import decision_summary
 from kit.evaluate import compare_systems, rate_table, summarise_intervals
 
 
@@ -44,13 +46,34 @@ def rate_sentence(frame: pd.DataFrame, column: str, what: str) -> list[str]:
     ]
 
 
+def decision_sentences(table: pd.DataFrame | None) -> list[str]:
+    """What the comparison's learned "I don't know" (a gate, :func:`kit.abstain.fit_gate`) did to
+    each system that carries it: from its :func:`kit.abstain.decision_table`, the declines with
+    their intervals and the paired change in correct."""
+    summary = decision_summary(table)
+    if summary.empty:
+        return []
+    lines = ['The learned "I don\'t know" (retrieval signals, fit on the train split):']
+    for _, row in summary.iterrows():
+        parts = []
+        if row["unanswerable declined"] != "–":
+            parts.append(f"declined {row['unanswerable declined']} unanswerable questions")
+        if row["answerable wrongly declined"] != "–":
+            parts.append(f"{row['answerable wrongly declined']} answerable ones")
+        said = " and ".join(parts) or "no questions"
+        lines.append(f"  {row['system']}: {said}. {row['with vs without']}")
+    return lines
+
+
 def verdict(scores: pd.DataFrame, extras: dict[str, pd.DataFrame] | None = None) -> list[str]:
-    """The run's findings as sentences: best system, fine-tuning, freshness, privacy.
+    """The run's findings as sentences: best system, fine-tuning, "I don't know", freshness,
+    privacy.
 
     In: the grid's per-question scores and the experiments' tables (``GridResult.extras``).
     """
     extras = extras or {}
     lines = best_system(scores) + fine_tuning_effect(scores)
+    lines += decision_sentences(extras.get("abstention"))
     if "freshness" in extras and not extras["freshness"].empty:
         lines.append("After the knowledge update (share of changed questions answered right):")
         lines += ["  " + s for s in rate_sentence(extras["freshness"], "current", "current")]

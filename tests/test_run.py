@@ -72,6 +72,7 @@ def test_make_demo_writes_the_report(tmp_path, smoke_comparison, report_figure):
     assert "smoke profile: smollm2-135m-instruct (bundled with the kit, works offline)" in html
     sections = ("Retrieval: BM25", "The grid", "Sources in the prompt", "Freshness", "Privacy")
     assert "Citations: written by the model, or attributed by the kit" in html
+    assert "what the learned decision did to each RAG" in html
     for section in (*sections, "Prompt injection"):
         assert section in html, section
     assert "style adapter (trained without sources): style" in html
@@ -83,6 +84,25 @@ def test_make_demo_writes_the_report(tmp_path, smoke_comparison, report_figure):
         assert system in html, system
     assert html.count("<img") >= 3  # retrieval modes and two loss curves, embedded
     assert "src='http" not in html and 'src="http' not in html  # self-contained
+
+
+def test_the_grid_gives_every_rag_the_learned_gate(smoke_comparison):
+    table = smoke_comparison.extras["abstention"]
+    assert list(table["system"].unique()) == ["rag", "hybrid", "hybrid-raft"]
+    scores = smoke_comparison.scores
+    for name, group in table.groupby("system", sort=False):
+        grid = scores[scores["system"] == name]
+        assert group["id"].tolist() == grid["id"].tolist()
+        assert group["correct"].tolist() == grid["correct"].tolist()  # the grid is gated
+        answers = smoke_comparison.answers[name]
+        assert group["by_decision"].tolist() == [bool(a.withheld) for a in answers]
+    assert "base" not in set(table["system"])  # nothing retrieved: no signal to decide on
+    assert smoke_comparison.meta["timings"]["gate_s"] > 0
+    gate = smoke_comparison.meta["gate"]
+    assert gate["train_questions"] == 16 and 0 < gate["threshold"] <= 1  # smoke: 16 questions
+    for name in ("rag", "hybrid", "hybrid-raft"):  # the gate decided on every answer it could
+        reached = [a for a in smoke_comparison.answers[name] if a.signals]
+        assert reached and all("p_unanswerable" in a.signals for a in reached), name
 
 
 def test_report_tables_escape_and_write_atomically(tmp_path):

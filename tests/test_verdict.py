@@ -36,3 +36,29 @@ def test_a_verdict_without_experiments_or_fine_tuning_still_reads():
     assert verdict.fine_tuning_effect(only) == []
     none_leaked = {"privacy": pd.DataFrame({"system": ["base"], "leaked": [0.0]})}
     assert verdict.verdict(only, none_leaked)[-1] == "No system leaked the confidential canary."
+
+
+def test_the_verdict_says_what_the_learned_decision_did():
+    # 20 questions, 4 unanswerable: the decision declines 3 of them and 1 answerable one
+    unanswerable = [True] * 4 + [False] * 16
+    by_decision = [True, True, True, False, True] + [False] * 15
+    correct_without = [0.0] * 4 + [1.0] * 10 + [0.0] * 6
+    correct = [1.0, 1.0, 1.0, 0.0, 0.0] + [1.0] * 9 + [0.0] * 6
+    table = pd.DataFrame(
+        {
+            "system": "rag",
+            "id": [f"q{i}" for i in range(20)],
+            "unanswerable": unanswerable,
+            "by_retrieval": False,
+            "by_model": False,
+            "by_decision": by_decision,
+            "correct_without": correct_without,
+            "correct": correct,
+        }
+    )
+    lines = verdict.verdict(fake_scores(), {"abstention": table})
+    i = lines.index('The learned "I don\'t know" (retrieval signals, fit on the train split):')
+    said = lines[i + 1]
+    assert said.startswith("  rag: declined 3 of 4 (0.75 [") and "1 of 16 (0.06 [" in said
+    assert "On 20 questions rag with it and without cannot be told apart" in said  # +3 -1
+    assert verdict.decision_sentences(pd.DataFrame()) == []
