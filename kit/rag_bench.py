@@ -230,10 +230,11 @@ def _answer_latency(
 
 
 def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, show) -> None:
-    """Answer scores per prompt layout (train split), then the learned abstention on the test
-    split: how many unanswerable questions it declines and answerable ones it wrongly declines."""
+    """Answer scores per prompt layout (train split), then the learned abstention (the
+    five-signal decision and the retrieval gate) on the test split: how many unanswerable
+    questions each declines and answerable ones it wrongly declines."""
     from kit import rag, rag_eval  # heavy: see main
-    from kit.abstain import fit_abstainer
+    from kit.abstain import fit_abstainer, fit_gate
     from kit.evaluate import summarise
 
     limit = n_train or None
@@ -247,16 +248,23 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
             f"  ({row['questions']} train questions)",
         )
     qa = rag.build_rag(index, generator=generator, profile=profile)
+    start = time.perf_counter()
+    gate = fit_gate(qa, limit=n_abstain or None)  # retrieval only: nothing is generated
+    gate_s = time.perf_counter() - start
     abstainer = fit_abstainer(qa, limit=n_abstain or None)
     show("abstain: learned threshold", f"{abstainer.threshold:.2f} {abstainer.coefficients}")
-    qa.abstainer = abstainer
-    test = rag_eval.evaluate_rag(qa, "test", limit=n_train or None)
-    row = summarise(test).iloc[0]
     show(
-        "abstain (test): declined unanswerable / wrongly",
-        f"{row['abstain_ok']:.3f} / {row['false_abstain']:.3f}, correct {row['correct']:.3f}"
-        f"  ({len(test)} test questions)",
+        "abstain, gate: threshold, fit", f"{gate.threshold:.2f} {gate.coefficients}, {gate_s:.1f} s"
     )
+    for label, decision in (("abstain", abstainer), ("abstain, gate", gate)):
+        qa.abstainer = decision
+        test = rag_eval.evaluate_rag(qa, "test", limit=n_train or None)
+        row = summarise(test).iloc[0]
+        show(
+            f"{label} (test): declined unanswerable / wrongly",
+            f"{row['abstain_ok']:.3f} / {row['false_abstain']:.3f}, correct {row['correct']:.3f}"
+            f"  ({len(test)} test questions)",
+        )
 
 
 def _query_vector_copy_ms(index, question: str, repeat: int = 20) -> float:

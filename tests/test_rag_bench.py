@@ -29,6 +29,10 @@ def test_quick_benchmark_prints_every_figure(capsys):
         assert re.search(rf"layout {layout}: correct / cites / tokens\s+[\d.]+ / [\d.]+ / \d+", out)
     assert re.search(r"abstain: learned threshold\s+[\d.]+ \{'similarity'", out)
     assert re.search(r"abstain \(test\): declined unanswerable / wrongly\s+[\d.]+ / [\d.]+", out)
+    assert re.search(r"abstain, gate: threshold, fit\s+[\d.]+ \{'similarity'.*\}, [\d.]+ s", out)
+    assert re.search(
+        r"abstain, gate \(test\): declined unanswerable / wrongly\s+[\d.]+ / [\d.]+", out
+    )
     assert re.search(r"peak memory \(RSS\)\s+\d+ MB", out)
 
 
