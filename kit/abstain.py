@@ -64,7 +64,7 @@ FEATURES: tuple[str, ...] = SIGNALS
 RETRIEVAL_FEATURES: tuple[str, ...] = RETRIEVAL_SIGNALS
 """The first three: measured from retrieval alone, before anything is generated. A decision on
 these (:func:`fit_gate`) learns from the train split's labels without generating an answer,
-and the same one serves every system that retrieves with the same index and settings."""
+and the same one serves every RAG with the same embedder and retrieval settings."""
 
 MAX_FALSE_DECLINE = 0.10
 """Default cap on the share of answerable questions the decision may wrongly decline."""
@@ -177,14 +177,8 @@ def train_signals(
     chosen = _train_records(rag, records, limit)
     answers = rag.answer_batch([r.question for r in chosen], signals=True, abstain=False)
     scores = score_answers(chosen, answers)
-    table = pd.DataFrame(
-        [{f: (a.signals or {}).get(f, math.nan) for f in FEATURES} for a in answers]
-    )
-    table.insert(0, "id", [r.id for r in chosen])
-    table["unanswerable"] = [not r.answerable for r in chosen]
-    table["correct"] = scores["correct"].to_numpy()
-    table["declined"] = scores["abstained"].to_numpy().astype(bool)
-    return table
+    correct, declined = scores["correct"].to_numpy(), scores["abstained"].to_numpy().astype(bool)
+    return _signal_table(chosen, [a.signals for a in answers], FEATURES, correct, declined)
 
 
 def _train_records(
@@ -213,13 +207,24 @@ def gate_signals(
     """
     chosen = _train_records(rag, records, limit)
     measured = [rag.retrieval_signals(r.question) for r in chosen]
-    table = pd.DataFrame(
-        [{f: (m or {}).get(f, math.nan) for f in RETRIEVAL_FEATURES} for m in measured]
-    )
+    declined = [m is None for m in measured]
+    return _signal_table(chosen, measured, RETRIEVAL_FEATURES, math.nan, declined)
+
+
+def _signal_table(
+    chosen: Sequence[QARecord],
+    measured: Sequence[dict[str, float] | None],
+    features: Sequence[str],
+    correct: Any,
+    declined: Any,
+) -> pd.DataFrame:
+    """One row per question: id, ``features`` (NaN where not measured), unanswerable, and the
+    given ``correct`` and ``declined`` columns."""
+    table = pd.DataFrame([{f: (m or {}).get(f, math.nan) for f in features} for m in measured])
     table.insert(0, "id", [r.id for r in chosen])
     table["unanswerable"] = [not r.answerable for r in chosen]
-    table["correct"] = math.nan
-    table["declined"] = [m is None for m in measured]
+    table["correct"] = correct
+    table["declined"] = declined
     return table
 
 

@@ -110,8 +110,8 @@ def _retrieval(report: Report) -> Index:
 
 
 def _grid(report: Report, result: GridResult) -> None:
-    """Stage 3: the verdict, the grid with its intervals, the paired comparisons, citations, and
-    what sources in the prompt do to each fine-tuned model."""
+    """Stage 3: the verdict, the grid with its intervals, the paired comparisons, citations, the
+    learned "I don't know", and what sources in the prompt do to each fine-tuned model."""
     summary = result.summary
     intervals = summarise_intervals(result.scores)
     grid = interval_table(result.scores, intervals=intervals)
@@ -142,24 +142,7 @@ def _grid(report: Report, result: GridResult) -> None:
         "model's citation, else the shown source that holds most of the answer's words "
         "(post-hoc attribution, kit.attribution), as a RAG product shows it to its users.",
     )
-    decisions = decision_summary(result.extras.get("abstention"))
-    if not decisions.empty:
-        gate = result.meta.get("gate") or {}
-        print(decisions.to_string(index=False), flush=True)
-        report.add_table(
-            '"I don\'t know": what the learned decision did to each RAG',
-            decisions,
-            note=f"threshold {gate.get('threshold', '?')}, fit on "
-            f"{gate.get('train_questions', '?')} train questions. "
-            "Every system that retrieves carries a decision learned from retrieval alone "
-            "(kit.abstain.fit_gate: the best source's similarity, its best sentence's, and the "
-            "share of the question's words the sources hold; a logistic regression fit on the "
-            "train split's answerable and unanswerable questions). It replaces a reply by 'I "
-            "don't know' after generation; 'correct without' scores the replies it replaced. "
-            "It reads retrieval only, which these systems share, so it declines the same "
-            "questions for each. Notebook 01 fits the five-signal version, which also reads the "
-            "model's own doubt.",
-        )
+    _abstention(report, result)
     report.add_figure(
         "The grid by metric, with 95% intervals",
         widgets.plot_metrics(widgets.metric_table(result.scores), intervals=intervals),
@@ -171,6 +154,29 @@ def _grid(report: Report, result: GridResult) -> None:
         note=describe_context_effect(effect)
         + " The style adapter never saw a RAG prompt in training; the RAFT adapter continued "
         "from it on RAG prompts with distractors. (RAFT without sources: notebook 03.)",
+    )
+
+
+def _abstention(report: Report, result: GridResult) -> None:
+    """Stage 3, continued: what the learned "I don't know" did to each RAG of the grid."""
+    decisions = decision_summary(result.extras.get("abstention"))
+    if decisions.empty:
+        return
+    gate = result.meta.get("gate") or {}
+    print(decisions.to_string(index=False), flush=True)
+    report.add_table(
+        '"I don\'t know": what the learned decision did to each RAG',
+        decisions,
+        note=f"threshold {gate.get('threshold', '?')}, fit on "
+        f"{gate.get('train_questions', '?')} train questions. "
+        "Every system that retrieves carries a decision learned from retrieval alone "
+        "(kit.abstain.fit_gate: the best source's similarity, its best sentence's, and the "
+        "share of the question's words the sources hold; a logistic regression fit on the "
+        "train split's answerable and unanswerable questions). It replaces a reply by 'I "
+        "don't know' after generation; 'correct without' scores the replies it replaced. "
+        "It reads retrieval only, which these systems share, so it declines the same "
+        "questions for each. Notebook 01 fits the five-signal version, which also reads the "
+        "model's own doubt.",
     )
 
 
