@@ -49,20 +49,33 @@ def rate_sentence(frame: pd.DataFrame, column: str, what: str) -> list[str]:
 def decision_sentences(table: pd.DataFrame | None) -> list[str]:
     """What the comparison's learned "I don't know" (a gate, :func:`kit.abstain.fit_gate`) did to
     each system that carries it: from its :func:`kit.abstain.decision_table`, the declines with
-    their intervals and the paired change in correct."""
+    their intervals (said once when they are the same for every system, as a gate's are) and
+    each system's paired change in correct."""
     summary = decision_summary(table)
     if summary.empty:
         return []
-    lines = ['The learned "I don\'t know" (retrieval signals, fit on the train split):']
+    head = 'The learned "I don\'t know" (retrieval signals, fit on the train split)'
+    counts = ["unanswerable declined", "answerable wrongly declined"]
+    if len(summary[counts].drop_duplicates()) == 1:
+        names = list(summary["system"])
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        lines = [f"{head} declined {_declines(summary.iloc[0])}, the same for {who}:"]
+        return lines + [f"  {sentence}" for sentence in summary["with vs without"]]
+    lines = [f"{head}:"]
     for _, row in summary.iterrows():
-        parts = []
-        if row["unanswerable declined"] != "–":
-            parts.append(f"declined {row['unanswerable declined']} unanswerable questions")
-        if row["answerable wrongly declined"] != "–":
-            parts.append(f"{row['answerable wrongly declined']} answerable ones")
-        said = " and ".join(parts) or "no questions"
-        lines.append(f"  {row['system']}: {said}. {row['with vs without']}")
+        lines.append(f"  {row['system']}: declined {_declines(row)}. {row['with vs without']}")
     return lines
+
+
+def _declines(row: pd.Series) -> str:
+    """ "5 of 9 (...) unanswerable questions and 1 of 39 (...) answerable ones", without a part
+    that counts no questions."""
+    parts = []
+    if row["unanswerable declined"] != "–":
+        parts.append(f"{row['unanswerable declined']} unanswerable questions")
+    if row["answerable wrongly declined"] != "–":
+        parts.append(f"{row['answerable wrongly declined']} answerable ones")
+    return " and ".join(parts) or "no questions"
 
 
 def verdict(scores: pd.DataFrame, extras: dict[str, pd.DataFrame] | None = None) -> list[str]:

@@ -56,9 +56,22 @@ def test_the_verdict_says_what_the_learned_decision_did():
             "correct": correct,
         }
     )
+    head = 'The learned "I don\'t know" (retrieval signals, fit on the train split) declined '
     lines = verdict.verdict(fake_scores(), {"abstention": table})
-    i = lines.index('The learned "I don\'t know" (retrieval signals, fit on the train split):')
-    said = lines[i + 1]
-    assert said.startswith("  rag: declined 3 of 4 (0.75 [") and "1 of 16 (0.06 [" in said
-    assert "On 20 questions rag with it and without cannot be told apart" in said  # +3 -1
+    said = next(line for line in lines if line.startswith(head))
+    assert said.startswith(f"{head}3 of 4 (0.75 [") and "1 of 16 (0.06 [" in said
+    assert said.endswith("the same for rag:")
+    follows = lines[lines.index(said) + 1]
+    assert follows.startswith("  On 20 questions rag with it and without cannot be told apart")
+    # the same declines for two systems are said once; different ones per system
+    other = table.assign(system="hybrid", correct=table["correct_without"])
+    twice = verdict.decision_sentences(pd.concat([table, other]))
+    assert twice[0].endswith("the same for rag and hybrid:") and len(twice) == 3
+    assert twice[2] == "  hybrid with it and without score the same on correct on all 20 questions."
+    fewer = other.assign(by_decision=False)
+    apart = verdict.decision_sentences(pd.concat([table, fewer]))
+    assert apart[0].endswith("(retrieval signals, fit on the train split):")
+    assert (
+        apart[2].startswith("  hybrid: declined 0 of 4 (0.00 [") and "0 of 16 (0.00 [" in apart[2]
+    )
     assert verdict.decision_sentences(pd.DataFrame()) == []
