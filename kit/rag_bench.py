@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from kit.profiles import Profile, resolve_profile
-from kit.runtime import peak_memory_mb
+from kit.runtime import peak_memory_mb, timed
 
 if TYPE_CHECKING:
     from kit.data import QARecord
@@ -248,9 +248,7 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
             f"  ({row['questions']} train questions)",
         )
     qa = rag.build_rag(index, generator=generator, profile=profile)
-    start = time.perf_counter()
-    gate = fit_gate(qa, limit=n_abstain or None)  # retrieval only: nothing is generated
-    gate_s = time.perf_counter() - start
+    gate, gate_s = timed(lambda: fit_gate(qa, limit=n_abstain or None))  # nothing generated
     abstainer = fit_abstainer(qa, limit=n_abstain or None)
     show("abstain: learned threshold", f"{abstainer.threshold:.2f} {abstainer.coefficients}")
     show(
