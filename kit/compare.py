@@ -494,7 +494,7 @@ def run_comparison(
     memory = _weights_of(built)
     result.summary["weights_mb"] = result.summary["system"].map(memory)
     result.extras = {
-        "abstention": _decisions(records, built.grid, result.answers),
+        "abstention": grid_decisions(records, built.grid, result.answers),
         "freshness": _freshness(built, prof, timings, step),
         **_privacy_and_injection(built, prof, step),
     }
@@ -504,7 +504,7 @@ def run_comparison(
     return result
 
 
-def _decisions(
+def grid_decisions(
     records: Sequence[QARecord], grid: dict[str, System], answers: dict[str, list[Answer]]
 ) -> pd.DataFrame:
     """:func:`kit.abstain.decision_table` of every grid system that carries a learned decision."""
@@ -737,7 +737,7 @@ def _meta(
         "peak_memory_mb": round(peak_memory_mb()),
         "weights_mb": memory,
         "adapters": {name: str(run.adapter_dir) for name, run in runs.items()},
-        "gate": None if built.gate is None else _gate_meta(built.gate),
+        "gate": None if built.gate is None else gate_meta(built.gate),
         "training": {
             name: {
                 "losses": run.losses,
@@ -749,7 +749,7 @@ def _meta(
     }
 
 
-def _gate_meta(gate: Any) -> dict[str, Any]:
+def gate_meta(gate: Any) -> dict[str, Any]:
     """What the report says about the learned gate: threshold, weights, train questions."""
     return {
         "threshold": gate.threshold,

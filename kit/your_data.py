@@ -10,7 +10,9 @@ notebook 06 or ``python -m kit run --docs DIR [--questions FILE] [--examples FIL
    ``examples="auto"``: house-style examples built from your documents and your *train*
    questions (:func:`house_style_examples`), labelled as such; none: no fine-tuned systems;
 4. base, RAG and, with examples, fine-tuned and hybrid, on your test questions, each figure
-   with its 95% interval and every pair compared on the same questions;
+   with its 95% interval and every pair compared on the same questions; with enough *train*
+   questions, answerable and not, the RAG systems learn when to say "I don't know"
+   (:func:`fit_your_gate`);
 5. one HTML report that says which parts ran and why the others did not.
 
 The freshness, privacy and injection experiments need the bundled data's two versions, its
@@ -28,10 +30,11 @@ from typing import Any
 from haystack import Document
 
 from kit import costs
+from kit.abstain import Abstainer, decision_summary, fit_gate
 from kit.adapters import load_adapter
 from kit.chat_data import load_examples
 from kit.citations import doc_id
-from kit.compare import GridResult, plain_system, run_systems
+from kit.compare import GridResult, gate_meta, grid_decisions, plain_system, run_systems
 from kit.data import (
     IDK,
     ChatExample,
@@ -48,7 +51,7 @@ from kit.inputs import user_path, writable_folder
 from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
-from kit.rag import build_rag
+from kit.rag import RAG, build_rag
 from kit.report import Report
 from kit.saved_index import index_folder
 from kit.verdict import verdict
@@ -207,16 +210,74 @@ def _plain(text: str) -> str:
     return re.sub(r"[\[\]\n]+", " ", text).strip()
 
 
+GATE_MIN = 2
+"""Answerable and unanswerable train questions, each, that the learned "I don't know" needs."""
+
+
+@dataclass
+class YourGate:
+    """The learned "I don't know" of your RAG systems (:func:`fit_your_gate`): the gate (None
+    when it was not learned) and, in words, what it learned from or why not and what to do."""
+
+    gate: Abstainer | None
+    note: str
+
+
+def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
+    """Learn when your RAG systems say "I don't know" from your *train* questions, with
+    :func:`kit.abstain.fit_gate` (retrieval alone: seconds, nothing generated). It needs
+    :data:`GATE_MIN` answerable and unanswerable train questions each; your test questions
+    only score it. Out: a :class:`YourGate`, whose note the report prints."""
+    train = [q for q in data.questions if q.split == "train"]
+    unanswerable = sum(not q.answerable for q in train)
+    answerable = len(train) - unanswerable
+    if min(answerable, unanswerable) < GATE_MIN:
+        how = (
+            "mark more of your questions `split: train`, some of them not answerable from your "
+            'documents (gold answer "I don\'t know")'
+        )
+        if not train:
+            how += "; --examples auto makes half of them train questions"
+        return YourGate(
+            None,
+            f"your train questions hold {answerable} answerable and {unanswerable} unanswerable "
+            f"one(s); it learns from at least {GATE_MIN} of each: {how}",
+        )
+    try:
+        gate = fit_gate(rag, train)
+    except ValueError as err:  # retrieval itself declined some: too few rows are left
+        why = str(err).split(";")[0]
+        return YourGate(None, f"not learned from your {len(train)} train questions: {why}")
+    return YourGate(
+        gate,
+        f"learned from your {len(train)} train questions ({unanswerable} unanswerable; "
+        f"kit.abstain.fit_gate): declines when P(unanswerable) >= {gate.threshold:.2f}. A few "
+        "questions make a rough decision: its table shows what it did to your test questions",
+    )
+
+
+@dataclass
+class YourSystems:
+    """What :func:`build_systems` built: the systems by name, the index, the fine-tune (None
+    without examples) and the learned "I don't know" the RAG systems carry."""
+
+    systems: dict[str, Any]
+    index: Any
+    run: Any = None
+    gate: YourGate = field(default_factory=lambda: YourGate(None, "no test questions to use it on"))
+
+
 def build_systems(
     data: YourData,
     prof: Profile,
     out_dir: Path,
     log: Callable[[str], None] = print,
     index_location: str | Path | None = None,
-) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+) -> YourSystems:
     """Index the folder (or reuse its saved index, :func:`kit.saved_index.index_folder`) and
-    build the systems: base and RAG; with examples, fine-tuned and hybrid too. Out: systems by
-    name, the index, and the training run (empty without one)."""
+    build the systems: base and RAG; with examples, fine-tuned and hybrid too. With test
+    questions, the RAG systems carry the "I don't know" learned from your train questions
+    (:func:`fit_your_gate`), when they allow one."""
     log(f"index {len(data.documents)} documents from {data.folder}")
     index = index_folder(
         data.folder,
@@ -227,22 +288,31 @@ def build_systems(
         documents=data.documents,  # read once, by load_your_data
     )
     model, tokenizer = load_generator(pick_generator(prof.generator)[0], dtype=prof.dtype)
-    systems: dict[str, Any] = {
-        "base": plain_system(model, tokenizer, "base", prof),
-        "rag": build_rag(index, generator=(model, tokenizer), profile=prof),
-    }
-    if not data.examples or not data.test_questions:  # nothing to compare a fine-tune on
-        return systems, index, {}
+    rag = build_rag(index, generator=(model, tokenizer), profile=prof)
+    built = YourSystems({"base": plain_system(model, tokenizer, "base", prof), "rag": rag}, index)
+    if not data.test_questions:  # nothing to score: no gate, no fine-tune
+        return built
+    built.gate = fit_your_gate(rag, data)
+    log(f'"I don\'t know": {built.gate.note}')
+    gate = built.gate.gate
+    if gate is not None:
+        built.systems["rag"] = build_rag(
+            index, generator=(model, tokenizer), profile=prof, abstainer=gate
+        )
+    if not data.examples:
+        return built
     log(f"fine-tune on {len(data.examples)} examples ({data.examples_origin})")
     sized = fit_to_examples(prof, len(data.examples))
-    run = train_adapter(data.examples, profile=sized, output_dir=out_dir / "adapter", reuse=True)
-    ft_model, ft_tok = load_adapter(run.adapter_dir, dtype=prof.dtype)
-    ft_model = ft_model.merge_and_unload()
-    systems["finetuned"] = plain_system(ft_model, ft_tok, "finetuned", prof)
-    systems["hybrid"] = build_rag(
-        index, generator=(ft_model, ft_tok), profile=prof, system="hybrid"
+    built.run = train_adapter(
+        data.examples, profile=sized, output_dir=out_dir / "adapter", reuse=True
     )
-    return systems, index, {"run": run}
+    ft_model, ft_tok = load_adapter(built.run.adapter_dir, dtype=prof.dtype)
+    ft_model = ft_model.merge_and_unload()
+    built.systems["finetuned"] = plain_system(ft_model, ft_tok, "finetuned", prof)
+    built.systems["hybrid"] = build_rag(
+        index, generator=(ft_model, ft_tok), profile=prof, system="hybrid", abstainer=gate
+    )
+    return built
 
 
 def fit_to_examples(prof: Profile, n: int) -> Profile:
@@ -256,9 +326,12 @@ def fit_to_examples(prof: Profile, n: int) -> Profile:
     return prof.with_(eval_examples=held_out, batch_size=batch)
 
 
-def parts_table(data: YourData, ran_grid: bool, n_asked: int = 0) -> list[dict[str, str]]:
+def parts_table(
+    data: YourData, ran_grid: bool, n_asked: int = 0, gate: YourGate | None = None
+) -> list[dict[str, str]]:
     """Which parts of the comparison ran on your data, and why the others did not
-    (``n_asked``: how many test questions the profile asks; 0 = all)."""
+    (``n_asked``: how many test questions the profile asks, 0 = all; ``gate``: the learned
+    "I don't know", None when it was not tried)."""
     n_test = len(data.test_questions)
     n_asked = n_asked or n_test
     rows = [
@@ -281,6 +354,13 @@ def parts_table(data: YourData, ran_grid: bool, n_asked: int = 0) -> list[dict[s
             "examples from your documents and questions",
         },
     ]
+    rows.append(
+        {
+            "part": 'learned "I don\'t know" (RAG systems)',
+            "ran": "yes" if gate is not None and gate.gate is not None else "no",
+            "why": gate.note if gate is not None and ran_grid else "no test questions to use it on",
+        }
+    )
     rows.append(
         {
             "part": "freshness, privacy, prompt injection",
@@ -315,28 +395,32 @@ def run_your_data(
     outside_of(user_path(docs, "--docs folder", error=DataError), out_dir, "--out")
     out = writable_folder(out_dir, "--out folder", error=DataError)  # before any work
     data = load_your_data(docs, questions, examples, default_access, skip_bad)
-    systems, index, training = build_systems(data, prof, out, log, index_location)
+    built = build_systems(data, prof, out, log, index_location)
     records = sample_questions(data.test_questions, prof.eval_questions)
     result = None
     if records:
-        log(f"the grid: {len(systems)} systems x {len(records)} of your questions")
-        result = run_systems(systems, records, progress=True)
-    report = _report(data, result, prof, index, training)
+        log(f"the grid: {len(built.systems)} systems x {len(records)} of your questions")
+        result = run_systems(built.systems, records, progress=True)
+        result.extras["abstention"] = grid_decisions(records, built.systems, result.answers)
+        result.meta["gate_note"] = built.gate.note  # learned from what, or why not
+        if built.gate.gate is not None:
+            result.meta["gate"] = gate_meta(built.gate.gate)
+    report = _report(data, result, prof, built)
     path = report.write(out / "report.html")
     log(f"report: {path}")
     return path, result
 
 
-def _report(
-    data: YourData, result: GridResult | None, prof: Profile, index: Any, training: dict
-) -> Report:
+def _report(data: YourData, result: GridResult | None, prof: Profile, built: YourSystems) -> Report:
     """The report of a run on your data: the verdict, what ran, the grid, the comparisons."""
     report = Report(title=f"RAG vs fine-tuning on {data.folder.name}", profile=prof.name)
     if result is not None:
-        report.add_lead("What this run found", verdict(result.scores))
-    ran = parts_table(data, result is not None, prof.eval_questions)
+        report.add_lead("What this run found", verdict(result.scores, result.extras))
+    ran = parts_table(data, result is not None, prof.eval_questions, built.gate)
     generator, why = pick_generator(prof.generator)
-    report.add_table("Which parts ran", ran, note=f"{index!r}; generator: {generator} ({why})")
+    report.add_table(
+        "Which parts ran", ran, note=f"{built.index!r}; generator: {generator} ({why})"
+    )
     if result is None:
         return report
     intervals = summarise_intervals(result.scores)
@@ -350,6 +434,15 @@ def _report(
         "Is the difference real? Paired comparisons on the same questions",
         compare_systems(result.scores, "correct")[["a", "b", "sentence"]],
     )
+    decisions = decision_summary(result.extras.get("abstention"))
+    if not decisions.empty:
+        report.add_table(
+            '"I don\'t know": what the decision learned from your train questions did',
+            decisions,
+            note=f"{built.gate.note}. It reads retrieval only (the best source's similarity, "
+            "its best sentence's, the share of the question's words the sources hold); "
+            "'correct without' scores the replies it replaced.",
+        )
     report.add_table("Citations", citation_table(result.scores))
     inputs = costs.CostInputs.from_measured(costs.measured_from_summary(result.summary))
     report.add_html(
@@ -357,6 +450,6 @@ def _report(
         cost_report_html(inputs),
         note="Systems this run did not build keep the kit's documented defaults.",
     )
-    if training:
-        report.add_text("Fine-tuning", training["run"].summary())
+    if built.run is not None:
+        report.add_text("Fine-tuning", built.run.summary())
     return report

@@ -106,6 +106,53 @@ def test_parts_table_says_why_a_part_did_not_run(your_data):
     assert "--examples" in rows["fine-tuned and hybrid systems"]["why"]
 
 
+UNANSWERABLE = ("Which bank holds the co-op's account?", "What is the shop's phone number?")
+
+
+def with_splits(questions: Path, train: int = 4) -> Path:
+    """A copy of the fixture's question file whose first ``train`` answerable questions and
+    first two unanswerable ones (two more added) are marked ``split: train``."""
+    rows = [(q, a, g) for q, a, g in QUESTIONS] + [(q, "I don't know", "") for q in UNANSWERABLE]
+    answerable = [r for r in rows if r[1] != "I don't know"][:train]
+    unanswerable = [r for r in rows if r[1] == "I don't know"][:2]
+    lines = ["question,answer,gold_doc_ids,split"]
+    for q, a, g in rows:
+        split = "train" if (q, a, g) in answerable + unanswerable else "test"
+        lines.append(f'"{q}","{a}",{g},{split}')
+    path = questions.with_name("split_questions.csv")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_rag_learns_i_dont_know_from_your_train_questions_only(your_data):
+    from kit.rag import build_index, build_rag
+    from kit.your_data import GATE_MIN, fit_your_gate
+
+    folder, questions = your_data
+    rag = build_rag(build_index(folder))
+    unsplit = fit_your_gate(rag, load_your_data(folder, questions))  # every question is test
+    assert unsplit.gate is None
+    assert "0 answerable and 0 unanswerable" in unsplit.note and "split: train" in unsplit.note
+    data = load_your_data(folder, with_splits(questions))
+    fit = fit_your_gate(rag, data)
+    train = [q.id for q in data.questions if q.split == "train"]
+    assert fit.gate is not None and fit.gate.trained_on == train  # train questions, no others
+    assert sum(not q.answerable for q in data.questions if q.split == "train") == GATE_MIN
+    assert f"learned from your {len(train)} train questions" in fit.note
+    assert f">= {fit.gate.threshold:.2f}" in fit.note
+    few = load_your_data(folder, with_splits(questions, train=1))  # 1 answerable, 2 not
+    assert "1 answerable and 2 unanswerable" in fit_your_gate(rag, few).note
+    foreign = questions.with_name("foreign.csv")  # retrieval declines these before any signal
+    foreign.write_text(
+        "question,answer,split\nWhen is the stone oven lit?,4:30,train\n"
+        "When does the shop close?,13:00,train\nQui a fondé la coopérative?,I don't know,train\n"
+        "Wie viel verdient der Bäcker?,I don't know,train\nWho owns it?,I don't know,test\n",
+        encoding="utf-8",
+    )
+    declined = fit_your_gate(rag, load_your_data(folder, foreign))
+    assert declined.gate is None and "not declined by retrieval already" in declined.note
+
+
 def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, capsys, monkeypatch):
     from kit import saved_index
     from kit import your_data as module
@@ -119,6 +166,7 @@ def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, cap
     monkeypatch.setattr(module, "load_folder", counted)
     monkeypatch.setattr(saved_index, "load_folder", counted)
     folder, questions = your_data
+    questions = with_splits(questions)  # train questions the "I don't know" learns from
     out = tmp_path / "report"
     argv = ["run", "--docs", str(folder), "--questions", str(questions)]
     assert main([*argv, "--examples", AUTO, "--profile", "smoke", "--out", str(out)]) == 0
@@ -129,9 +177,11 @@ def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, cap
     for system in ("base", "rag", "finetuned", "hybrid"):
         assert f">{system}<" in html, system
     assert "built by the kit" in html
+    assert "what the decision learned from your train questions did" in html  # rag and hybrid
+    assert html.count(">yes<") == 4  # index, grid, fine-tuned systems and the learned decision
     said = capsys.readouterr().out
     assert "Report written to" in said and "Index saved to" in said  # built: read once all the same
-    assert len(load_questions(questions)) == len(QUESTIONS)  # the user's file is unchanged
+    assert len(load_questions(questions)) == len(QUESTIONS) + 2  # the user's file is unchanged
 
 
 def test_built_examples_never_hold_text_of_documents_that_are_not_public(tmp_path):
