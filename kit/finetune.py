@@ -387,10 +387,13 @@ def draw_losses(losses: Sequence[tuple[int, float]], eval_losses: Sequence[tuple
 def split_examples(
     examples: Sequence[ChatExample], n_eval: int, seed: int = 42
 ) -> tuple[list[ChatExample], list[ChatExample]]:
-    """Hold out about ``n_eval`` examples for the evaluation loss; return (train, held out).
+    """Hold out at most ``n_eval`` examples for the evaluation loss; return (train, held out).
 
     Examples that share the same reply (paraphrased questions about one fact) stay together, so
-    the held-out loss measures replies the model has not been trained on.
+    the held-out loss measures replies the model has not been trained on. A group is held out
+    only if it fits in ``n_eval``: a reply shared by many questions (the style set's 44 "I don't
+    know" replies) is a behaviour to learn, and holding it out whole would leave training
+    without it. When no group fits, the smallest one is held out.
     """
     if n_eval <= 0 or len(examples) < 4:
         return list(examples), []
@@ -402,9 +405,9 @@ def split_examples(
     random.Random(seed).shuffle(keys)
     held: list[ChatExample] = []
     for k in keys:
-        if len(held) >= n_eval:
-            break
-        held += groups[k]
+        if len(held) + len(groups[k]) <= n_eval:
+            held += groups[k]
+    held = held or min(groups.values(), key=len)
     held_ids = {id(e) for e in held}
     return [e for e in examples if id(e) not in held_ids], held
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -196,7 +197,23 @@ def test_pad_to_longest_masks_padding_and_counts_tokens():
 
 def test_held_out_examples_never_share_a_reply_with_training():
     examples = load_style()
-    train, held = split_examples(examples, 24, seed=3)
-    assert len(train) + len(held) == len(examples) and 24 <= len(held) < 30
+    for seed in (3, 42):  # 42: the runs' default, whose shuffle meets the big group first
+        train, held = split_examples(examples, 24, seed=seed)
+        assert len(train) + len(held) == len(examples) and 20 <= len(held) <= 24
+        assert not {e.assistant for e in held} & {e.assistant for e in train}
+        assert split_examples(examples, 24, seed=seed)[1] == held
+        # the 44 "I don't know" replies are one group, larger than the held-out set: trained on
+        assert sum(e.assistant.startswith("Answer: I don't know") for e in train) == 44
+
+
+def test_a_held_out_set_is_made_even_when_no_reply_group_fits():
+    examples = [e for e in load_style() if e.assistant.startswith("Answer: I don't know")]
+    few = examples[:4] + [replace_reply(e, "Answer: Yes.") for e in examples[4:8]]
+    train, held = split_examples(few, 1, seed=0)  # both groups hold 4 examples
+    assert len(held) == 4 and len(train) == 4
     assert not {e.assistant for e in held} & {e.assistant for e in train}
-    assert split_examples(examples, 24, seed=3)[1] == held
+
+
+def replace_reply(example, reply):
+    messages = [*example.messages[:-1], {"role": "assistant", "content": reply}]
+    return dataclasses.replace(example, messages=messages)
