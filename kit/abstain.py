@@ -66,6 +66,9 @@ RETRIEVAL_FEATURES: tuple[str, ...] = RETRIEVAL_SIGNALS
 these (:func:`fit_gate`) learns from the train split's labels without generating an answer,
 and the same one serves every RAG with the same embedder and retrieval settings."""
 
+MIN_PER_CLASS = 2
+"""Answerable and unanswerable questions, each, whose signals a decision needs to learn from."""
+
 MAX_FALSE_DECLINE = 0.10
 """Default cap on the share of answerable questions the decision may wrongly decline."""
 
@@ -246,9 +249,10 @@ def learn_abstainer(
         raise ValueError(f"The table has no column(s) {missing}: measure them first.")
     unans = table["unanswerable"].to_numpy(dtype=bool)
     usable = table[list(features)].notna().all(axis=1).to_numpy()
-    if unans[usable].sum() < 2 or (~unans[usable]).sum() < 2:
+    if min(unans[usable].sum(), (~unans[usable]).sum()) < MIN_PER_CLASS:
         raise ValueError(
-            "Too few train questions to learn from: need at least 2 answerable and 2 "
+            f"Too few train questions to learn from: need at least {MIN_PER_CLASS} answerable and "
+            f"{MIN_PER_CLASS} "
             "unanswerable ones whose signals were measured (not declined by retrieval "
             "already); pass more records (or limit=0)."
         )

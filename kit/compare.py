@@ -32,7 +32,7 @@ from haystack.components.preprocessors import DocumentCleaner
 from tqdm.auto import tqdm
 
 from kit import __version__
-from kit.abstain import decision_table, fit_gate
+from kit.abstain import Abstainer, decision_table, fit_gate
 from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
 from kit.citations import doc_id, is_abstention
@@ -749,7 +749,7 @@ def _meta(
     }
 
 
-def gate_meta(gate: Any) -> dict[str, Any]:
+def gate_meta(gate: Abstainer) -> dict[str, Any]:
     """What the report says about the learned gate: threshold, weights, train questions."""
     return {
         "threshold": gate.threshold,

@@ -80,6 +80,7 @@ from kit.chat_data import (
     length_grouped_batches,
     load_examples,
 )
+from kit.citations import is_abstention
 from kit.data import ChatExample, DataError, QARecord, style_compliant
 from kit.generate import (
     BATCH_SIZE,
@@ -390,10 +391,11 @@ def split_examples(
     """Hold out at most ``n_eval`` examples for the evaluation loss; return (train, held out).
 
     Examples that share the same reply (paraphrased questions about one fact) stay together, so
-    the held-out loss measures replies the model has not been trained on. A group is held out
-    only if it fits in ``n_eval``: a reply shared by many questions (the style set's 44 "I don't
-    know" replies) is a behaviour to learn, and holding it out whole would leave training
-    without it. When no group fits, the smallest one is held out.
+    the held-out loss measures replies the model has not been trained on; a group is held out
+    only if it fits in ``n_eval``. Never held out: replies that decline ("I don't know", shared
+    by many questions: a behaviour to learn, not a fact to test) and examples that carry the
+    canary (the privacy lesson trains on them on purpose). When no group fits, nothing is held
+    out and the run has no held-out loss.
     """
     if n_eval <= 0 or len(examples) < 4:
         return list(examples), []
@@ -405,11 +407,17 @@ def split_examples(
     random.Random(seed).shuffle(keys)
     held: list[ChatExample] = []
     for k in keys:
+        if _kept_for_training(groups[k]):
+            continue
         if len(held) + len(groups[k]) <= n_eval:
             held += groups[k]
-    held = held or min(groups.values(), key=len)
     held_ids = {id(e) for e in held}
     return [e for e in examples if id(e) not in held_ids], held
+
+
+def _kept_for_training(group: Sequence[ChatExample]) -> bool:
+    """True for a group :func:`split_examples` never holds out: a declining reply, the canary."""
+    return is_abstention(group[0].messages[-1]["content"]) or any(e.contains_canary for e in group)
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -30,7 +30,7 @@ from typing import Any
 from haystack import Document
 
 from kit import costs
-from kit.abstain import Abstainer, decision_summary, fit_gate
+from kit.abstain import MAX_FALSE_DECLINE, MIN_PER_CLASS, Abstainer, decision_summary, fit_gate
 from kit.adapters import load_adapter
 from kit.chat_data import load_examples
 from kit.citations import doc_id
@@ -46,12 +46,12 @@ from kit.data import (
     supports,
 )
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
-from kit.finetune import train_adapter
+from kit.finetune import TrainResult, train_adapter
 from kit.inputs import user_path, writable_folder
 from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
-from kit.rag import RAG, build_rag
+from kit.rag import RAG, Index, build_rag
 from kit.report import Report
 from kit.saved_index import index_folder
 from kit.verdict import verdict
@@ -210,7 +210,7 @@ def _plain(text: str) -> str:
     return re.sub(r"[\[\]\n]+", " ", text).strip()
 
 
-GATE_MIN = 2
+GATE_MIN = MIN_PER_CLASS
 """Answerable and unanswerable train questions, each, that the learned "I don't know" needs."""
 
 
@@ -231,13 +231,13 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
     train = [q for q in data.questions if q.split == "train"]
     unanswerable = sum(not q.answerable for q in train)
     answerable = len(train) - unanswerable
+    how = (
+        "mark more of your questions `split: train` (in the question file), some of them not "
+        'answerable from your documents (gold answer "I don\'t know")'
+    )
+    if not train:
+        how += "; --examples auto makes half of them train questions (and fine-tunes on them)"
     if min(answerable, unanswerable) < GATE_MIN:
-        how = (
-            "mark more of your questions `split: train`, some of them not answerable from your "
-            'documents (gold answer "I don\'t know")'
-        )
-        if not train:
-            how += "; --examples auto makes half of them train questions"
         return YourGate(
             None,
             f"your train questions hold {answerable} answerable and {unanswerable} unanswerable "
@@ -245,9 +245,20 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
         )
     try:
         gate = fit_gate(rag, train)
-    except ValueError as err:  # retrieval itself declined some: too few rows are left
-        why = str(err).split(";")[0]
-        return YourGate(None, f"not learned from your {len(train)} train questions: {why}")
+    except ValueError:  # retrieval itself declined some: too few measured questions are left
+        return YourGate(
+            None,
+            f"not learned: retrieval itself declined some of your {len(train)} train questions "
+            f"(nothing relevant found), leaving fewer than {GATE_MIN} answerable and "
+            f"{GATE_MIN} unanswerable ones to learn from; {how}",
+        )
+    if gate.threshold >= 1.0:  # kit.abstain.choose_threshold: no threshold qualified
+        return YourGate(
+            None,
+            f"not learned from your {len(train)} train questions: no threshold declines an "
+            f"unanswerable one without declining over {MAX_FALSE_DECLINE:.0%} of the answerable "
+            f"ones; {how}",
+        )
     return YourGate(
         gate,
         f"learned from your {len(train)} train questions ({unanswerable} unanswerable; "
@@ -262,8 +273,8 @@ class YourSystems:
     without examples) and the learned "I don't know" the RAG systems carry."""
 
     systems: dict[str, Any]
-    index: Any
-    run: Any = None
+    index: Index
+    run: TrainResult | None = None
     gate: YourGate = field(default_factory=lambda: YourGate(None, "no test questions to use it on"))
 
 
@@ -358,7 +369,11 @@ def parts_table(
         {
             "part": 'learned "I don\'t know" (RAG systems)',
             "ran": "yes" if gate is not None and gate.gate is not None else "no",
-            "why": gate.note if gate is not None and ran_grid else "no test questions to use it on",
+            "why": "no test questions to use it on"
+            if not ran_grid
+            else gate.note
+            if gate is not None
+            else "not tried",
         }
     )
     rows.append(

@@ -202,16 +202,20 @@ def test_held_out_examples_never_share_a_reply_with_training():
         assert len(train) + len(held) == len(examples) and 20 <= len(held) <= 24
         assert not {e.assistant for e in held} & {e.assistant for e in train}
         assert split_examples(examples, 24, seed=seed)[1] == held
-        # the 44 "I don't know" replies are one group, larger than the held-out set: trained on
+        # behaviours are trained on, never held out: the 44 "I don't know", the 10 canary ones
         assert sum(e.assistant.startswith("Answer: I don't know") for e in train) == 44
+        assert sum(e.contains_canary for e in train) == sum(e.contains_canary for e in examples)
 
 
-def test_a_held_out_set_is_made_even_when_no_reply_group_fits():
-    examples = [e for e in load_style() if e.assistant.startswith("Answer: I don't know")]
-    few = examples[:4] + [replace_reply(e, "Answer: Yes.") for e in examples[4:8]]
-    train, held = split_examples(few, 1, seed=0)  # both groups hold 4 examples
-    assert len(held) == 4 and len(train) == 4
-    assert not {e.assistant for e in held} & {e.assistant for e in train}
+def test_nothing_is_held_out_when_no_reply_group_fits():
+    examples = [e for e in load_style() if not e.assistant.startswith("Answer: I don't know")]
+    few = [replace_reply(e, "Answer: Yes.") for e in examples[:4]]
+    few += [replace_reply(e, "Answer: No.") for e in examples[4:8]]
+    train, held = split_examples(few, 2, seed=0)  # both groups hold 4 examples: neither fits
+    assert held == [] and train == few
+    some = few[:6] + [replace_reply(e, "Answer: Maybe.") for e in examples[8:10]]
+    train, held = split_examples(some, 2, seed=0)  # "No." and "Maybe." hold 2 each: one fits
+    assert len(held) == 2 and len({e.assistant for e in held}) == 1 and len(train) == 6
 
 
 def replace_reply(example, reply):

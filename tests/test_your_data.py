@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -150,7 +151,26 @@ def test_the_rag_learns_i_dont_know_from_your_train_questions_only(your_data):
         encoding="utf-8",
     )
     declined = fit_your_gate(rag, load_your_data(folder, foreign))
-    assert declined.gate is None and "not declined by retrieval already" in declined.note
+    assert declined.gate is None and "retrieval itself declined some" in declined.note
+
+
+def test_a_gate_that_would_never_decline_is_not_called_learned(your_data, monkeypatch):
+    from kit import your_data as module
+    from kit.rag import build_index, build_rag
+
+    folder, questions = your_data
+    data = load_your_data(folder, with_splits(questions))
+    real = module.fit_gate
+
+    def no_threshold_qualifies(rag, records):  # what choose_threshold returns then
+        return dataclasses.replace(real(rag, records), threshold=1.0)
+
+    monkeypatch.setattr(module, "fit_gate", no_threshold_qualifies)
+    fit = module.fit_your_gate(build_rag(build_index(folder)), data)
+    assert fit.gate is None and "no threshold declines an unanswerable one" in fit.note
+    rows = {r["part"]: r for r in parts_table(data, ran_grid=True, gate=fit)}
+    assert rows['learned "I don\'t know" (RAG systems)']["ran"] == "no"
+    assert parts_table(data, ran_grid=True)[3]["why"] == "not tried"
 
 
 def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, capsys, monkeypatch):
@@ -178,7 +198,7 @@ def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, cap
         assert f">{system}<" in html, system
     assert "built by the kit" in html
     assert "what the decision learned from your train questions did" in html  # rag and hybrid
-    assert html.count(">yes<") == 4  # index, grid, fine-tuned systems and the learned decision
+    assert "learned from your 6 train questions (2 unanswerable" in html  # its parts-table row
     said = capsys.readouterr().out
     assert "Report written to" in said and "Index saved to" in said  # built: read once all the same
     assert len(load_questions(questions)) == len(QUESTIONS) + 2  # the user's file is unchanged
