@@ -68,12 +68,11 @@ style set's questions without a source document still teach "I don't know" with 
 only (8 of the cpu profile's 56 RAFT examples); ``p_oracle`` below 1 adds answerable questions
 shown without their document. Chosen on 64 train questions (fast-kind CPU, bf16), with the
 held-out split that keeps the "I don't know" replies in training
-(:func:`kit.finetune.split_examples`): at 1.0 hybrid-RAFT answered 0.61 right (style 0.91,
-cites 0.95) and declined 0 of 11 unanswerable and 0 of 53 answerable questions; at 0.9 (three
-more such examples) it declined 5 of 11 unanswerable but also 11 of 53 answerable questions
-(correct 0.56, style 0.56). Declining is the learned gate's job
-(:mod:`kit.abstain`). (0.8 and 0.9 were chosen earlier with a split that, by accident, held
-every "I don't know" reply out of training.)"""
+(:func:`kit.finetune.split_examples`): at 1.0 hybrid-RAFT answered 0.56 right (style 0.69,
+cites 0.97) and declined none of the 64; at 0.9 (three more such examples) 0.50 (style 0.53,
+cites 0.83), declining 3 of 11 unanswerable and 3 of 53 answerable questions. Declining is the
+learned gate's job (:mod:`kit.abstain`). (0.8 and 0.9 were chosen earlier with a split that,
+by accident, held every "I don't know" reply out of training.)"""
 
 RAFT_ABSTAIN = "Answer: I don't know.\nThe sources do not contain this information.\nSource: none"
 """The RAFT reply when none of the shown sources holds the answer (house style)."""

@@ -156,7 +156,9 @@ PROFILES: dict[str, Profile] = {
         # one epoch at 2e-3 (RAFT inherits the rate), chosen on 64 train questions against 1.5
         # epochs at 1e-3: 30% less training, house style 0.97 vs 0.95 without sources and 0.95
         # vs 0.84 for hybrid-RAFT, hybrid-RAFT correct 0.56 vs 0.55 (bf16); 1 epoch at 1e-3
-        # lost style (0.89)
+        # lost style (0.89); so did 0.75 epoch at 2e-3 or 3e-3 and 0.6 at 3e-3 (hybrid-RAFT's
+        # style -12 to -33 points). Measured before the held-out split kept the "I don't know"
+        # and canary examples in training (kit.finetune.split_examples)
         epochs=1.0,
         max_steps=0,
         learning_rate=2e-3,

@@ -122,8 +122,8 @@ def test_context_effect_sets_each_adapter_without_sources_beside_with_sources():
 def test_about_one_cpu_raft_reply_in_seven_is_i_dont_know_and_all_are_trained_on(rag):
     """The share that decides whether the RAFT adapter answers or declines: with p_oracle 1.0
     only the style set's questions without a source document are "I don't know" (8 of 56);
-    three more, at 0.9, made the adapter decline 11 of 53 answerable train questions. The
-    held-out split keeps every one of them in training."""
+    three more, at 0.9, made the adapter decline answerable train questions and answer fewer
+    right. The held-out split keeps every one of them in training."""
     data = raft_training_set(rag, "cpu")
     declined = [ex for ex in data if ex.messages[-1]["content"] == RAFT_ABSTAIN]
     assert len(data) == raft_plan("cpu")["examples"]
