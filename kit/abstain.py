@@ -251,10 +251,9 @@ def learn_abstainer(
     usable = table[list(features)].notna().all(axis=1).to_numpy()
     if min(unans[usable].sum(), (~unans[usable]).sum()) < MIN_PER_CLASS:
         raise ValueError(
-            f"Too few train questions to learn from: need at least {MIN_PER_CLASS} answerable and "
-            f"{MIN_PER_CLASS} "
-            "unanswerable ones whose signals were measured (not declined by retrieval "
-            "already); pass more records (or limit=0)."
+            f"Too few train questions to learn from: need at least {MIN_PER_CLASS} answerable "
+            f"and {MIN_PER_CLASS} unanswerable ones whose signals were measured (not declined "
+            "by retrieval already); pass more records (or limit=0)."
         )
     x, y = table[list(features)].to_numpy()[usable], unans[usable].astype(int)
     n_splits = min(5, int(y.sum()), int(len(y) - y.sum()))

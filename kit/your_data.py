@@ -365,15 +365,12 @@ def parts_table(
             "examples from your documents and questions",
         },
     ]
+    gate_why = "not tried" if gate is None else gate.note
     rows.append(
         {
             "part": 'learned "I don\'t know" (RAG systems)',
             "ran": "yes" if gate is not None and gate.gate is not None else "no",
-            "why": "no test questions to use it on"
-            if not ran_grid
-            else gate.note
-            if gate is not None
-            else "not tried",
+            "why": gate_why if ran_grid else "no test questions to use it on",
         }
     )
     rows.append(
