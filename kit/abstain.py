@@ -92,6 +92,12 @@ class Abstainer:
     data: pd.DataFrame | None = None  # the train_signals / gate_signals table it learned from
     features: tuple[str, ...] = FEATURES
 
+    @property
+    def declines_any(self) -> bool:
+        """False when no threshold kept the wrong declines under the cap: :func:`choose_threshold`
+        then returns 1.0, and the decision never declines."""
+        return self.threshold < 1.0
+
     def probability(self, signals: dict[str, float]) -> float:
         """P(unanswerable) for one answer's signals (missing signals raise KeyError)."""
         row = np.array([[signals[f] for f in self.features]], dtype=float)

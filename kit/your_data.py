@@ -252,7 +252,7 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
             f"(nothing relevant found), leaving fewer than {GATE_MIN} answerable and "
             f"{GATE_MIN} unanswerable ones to learn from; {how}",
         )
-    if gate.threshold >= 1.0:  # kit.abstain.choose_threshold: no threshold qualified
+    if not gate.declines_any:
         return YourGate(
             None,
             f"not learned from your {len(train)} train questions: no threshold declines an "
