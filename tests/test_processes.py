@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,12 +25,6 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 LOSS_TOLERANCE = 0.03  # per step, two processes against one (see the module docstring)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _command(out: Path, processes: int, *extra: str) -> list[str]:
     """``python -m kit train`` on the smoke profile, in one process or under torchrun."""
     command = [sys.executable, "-m", "kit", "train", "--profile", "smoke", "--out", str(out)]
@@ -39,8 +32,7 @@ def _command(out: Path, processes: int, *extra: str) -> list[str]:
         command = [
             str(TORCHRUN),
             f"--nproc_per_node={processes}",
-            "--master_addr=127.0.0.1",  # the processes meet on this machine only
-            f"--master_port={_free_port()}",
+            "--standalone",  # one machine; torchrun binds its own free port (no race for one)
             "-m",
             *command[2:],
         ]
@@ -132,8 +124,7 @@ def test_the_main_process_shares_its_answer_or_its_error(tmp_path):
     command = [
         str(TORCHRUN),
         "--nproc_per_node=2",
-        "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
+        "--standalone",
         str(script),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
