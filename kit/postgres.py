@@ -144,6 +144,7 @@ class LocalPostgres:
     def __init__(self, folder: str | Path | None = None, port: int | None = None) -> None:
         self._own_folder = folder is None
         self.folder = Path(folder) if folder else None
+        self._pick_port = port is None  # picked again just before the server starts
         self.port = port or _free_port()
         self.password = secrets.token_urlsafe(18)
         self._server: Any = None
@@ -169,8 +170,7 @@ class LocalPostgres:
             self._server = PostgresServer(data, cleanup_mode=None)  # as "pgserver" if root
             self._server.ensure_pgdata_inited()
             _require_passwords(data / "pg_hba.conf")
-            options = f'-h 127.0.0.1 -p {self.port} -k "{data}"'  # loopback + its own socket
-            self._pg_ctl("-w", "-t", "60", "-o", options, "-l", str(data / "server.log"), "start")
+            self._start_server(data)
             self._over_socket(f"ALTER USER postgres PASSWORD '{self.password}'")
             self.execute("CREATE EXTENSION IF NOT EXISTS vector")
         except BaseException as err:
@@ -181,6 +181,24 @@ class LocalPostgres:
                 raise
             raise PostgresError(f"PostgreSQL did not start on port {self.port}: {tail}") from err
         return self
+
+    def _start_server(self, data: Path) -> None:
+        """``pg_ctl start`` on 127.0.0.1 and the server's own socket. A free port the kit picked
+        can be taken by another program before the server binds it: then it tries twice more,
+        each time with a new free port (a port you gave is tried once)."""
+        log = data / "server.log"
+        for attempt in range(3 if self._pick_port else 1):
+            if self._pick_port:
+                self.port = _free_port()
+            seen = log.stat().st_size if log.exists() else 0
+            options = f'-h 127.0.0.1 -p {self.port} -k "{data}"'  # loopback + its own socket
+            try:
+                self._pg_ctl("-w", "-t", "60", "-o", options, "-l", str(log), "start")
+                return
+            except Exception:
+                said = log.read_text(errors="replace")[seen:] if log.exists() else ""
+                if attempt == 2 or not self._pick_port or "already in use" not in said:
+                    raise
 
     def execute(self, sql: str) -> list[tuple]:
         """Run one SQL statement; return its rows (empty for statements without any)."""

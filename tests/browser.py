@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,13 +82,6 @@ def widget_notebooks(folder: Path) -> list[Path]:
     return found
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Lab:
     """A running JupyterLab: its base URL, token, served folder and process."""
@@ -115,8 +107,7 @@ def lab_server(
         target = settings / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(values))
-    port, token = free_port(), secrets.token_hex(16)
-    log = tmp / "lab.log"
+    token, log, runtime = secrets.token_hex(16), tmp / "lab.log", tmp / "runtime"
     command = [
         sys.executable,
         "-m",
@@ -124,7 +115,7 @@ def lab_server(
         "lab",
         "--no-browser",
         "--ip=127.0.0.1",
-        f"--port={port}",
+        "--port=0",  # the server takes a free port itself (read back from its runtime file)
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         f"--LabApp.user_settings_dir={settings}",
@@ -134,14 +125,13 @@ def lab_server(
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         command.append("--allow-root")
-    lab_env = {**os.environ, **env, "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
+    lab_env = {**os.environ, **env, "JUPYTER_RUNTIME_DIR": str(runtime)}
     with open(log, "w") as out:
         process = subprocess.Popen(
             command, env=lab_env, stdout=out, stderr=subprocess.STDOUT, cwd=root
         )
-    lab = Lab(f"http://127.0.0.1:{port}", token, root, process, log)
     try:
-        _wait_until_up(lab, timeout)
+        lab = Lab(_wait_until_up(process, runtime, token, log, timeout), token, root, process, log)
         yield lab
     finally:
         process.terminate()
@@ -153,17 +143,23 @@ def lab_server(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _wait_until_up(lab: Lab, timeout: float) -> None:
+def _wait_until_up(
+    process: subprocess.Popen, runtime: Path, token: str, log: Path, timeout: float
+) -> str:
+    """The server's base URL once it answers: its port from the runtime file it writes
+    (``jpserver-*.json`` in its own ``runtime`` folder) when it listens."""
     deadline = time.monotonic() + timeout
-    status = f"{lab.url}/api/status?token={lab.token}"
     while time.monotonic() < deadline:
-        if lab.process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited early:\n{lab.log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(status, timeout=2) as answer:
-            if answer.status == 200:
-                return
+        if process.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited early:\n{log.read_text()[-3000:]}")
+        for info in runtime.glob("jpserver-*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                url = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as up:
+                    if up.status == 200:
+                        return url
         time.sleep(0.5)
-    raise TimeoutError(f"jupyter lab did not answer in {timeout:.0f} s:\n{lab.log.read_text()}")
+    raise TimeoutError(f"jupyter lab did not answer in {timeout:.0f} s:\n{log.read_text()}")
 
 
 @contextlib.contextmanager

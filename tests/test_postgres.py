@@ -53,6 +53,20 @@ def test_a_server_that_cannot_start_is_named_and_leaves_nothing(server):
     assert taken.folder is not None and not taken.folder.exists()
 
 
+def test_a_free_port_taken_before_the_server_binds_it_is_picked_again(server, monkeypatch):
+    """Between picking a free port and the server binding it, another program may take it: the
+    kit then picks another one (a port the user gave is tried once, test above)."""
+    from kit import postgres
+
+    real, picks = postgres._free_port, [server.port, server.port]  # the first start: taken
+    monkeypatch.setattr(postgres, "_free_port", lambda: picks.pop(0) if picks else real())
+    with LocalPostgres() as other:
+        assert not picks and other.port != server.port
+        assert other.execute("SELECT 1") == [(1,)]
+        log = (other.folder / "data" / "server.log").read_text(errors="replace")
+        assert "already in use" in log  # the first try did meet the taken port
+
+
 def test_recall_matches_the_in_memory_store(pg_index, index):
     """Dense retrieval is exact cosine search in both stores; keyword retrieval is PostgreSQL's
     full-text search (any word of the question) instead of BM25."""
