@@ -846,7 +846,9 @@ def train_adapter(
     if base is None and init_adapter is not None:  # continue on the model it was trained on
         base = read_adapter_info(init_adapter)["base"].get("name")
     base = base or pick_generator(knobs.prof.generator)[0]
-    train_set, held_out = _plan_data(examples, knobs.prof, knobs.seed)
+    train_set, held_out = sample_and_split(
+        examples, knobs.prof.train_examples, knobs.prof.eval_examples, knobs.seed
+    )
     out = out_dir_for(output_dir, examples, knobs.prof)
     ckpt_dir = out / "checkpoints"
     # a resume keeps the precision it started with; "auto" picks afresh (a run recorded in
@@ -963,15 +965,16 @@ def _settle_knobs(
     return knobs
 
 
-def _plan_data(
-    examples: Any, prof: Profile, seed: int
+def sample_and_split(
+    examples: Any, train_examples: int, eval_examples: int, seed: int
 ) -> tuple[list[ChatExample], list[ChatExample]]:
-    """Load and check the examples, sample the profile's number, hold a slice out: (train, held
-    out). DataError if the examples are not usable."""
+    """Load and check the examples, sample ``train_examples`` of them (0: all), hold about
+    ``eval_examples`` out (:func:`split_examples`): (train, held out). The training and
+    ``kit.finetune_bench`` split this way. DataError if the examples are not usable."""
     data = load_examples(examples)
-    if prof.train_examples and len(data) > prof.train_examples:
-        data = random.Random(seed).sample(data, prof.train_examples)
-    return split_examples(data, prof.eval_examples, seed)
+    if train_examples and len(data) > train_examples:
+        data = random.Random(seed).sample(data, train_examples)
+    return split_examples(data, eval_examples, seed)
 
 
 def _precision(prof: Profile, recorded: dict | None) -> tuple[str, bool]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -73,14 +72,10 @@ def measure_matmul_peak(seconds: float = 2.0, dtype: str = "bfloat16") -> float:
 
 
 def _common(args: argparse.Namespace):
-    """Examples split exactly as the kit splits them, and the held-out slice formatted."""
-    from kit.chat_data import load_examples  # heavy (haystack, torch): only in a worker
-    from kit.finetune import split_examples  # heavy (transformers): only in a worker
+    """The bundled examples split exactly as the kit's training splits them: (train, held out)."""
+    from kit.finetune import sample_and_split  # heavy (transformers): only in a worker
 
-    data = load_examples(None)
-    if args.train_examples and len(data) > args.train_examples:
-        data = random.Random(args.seed).sample(data, args.train_examples)
-    return split_examples(data, args.eval_examples, args.seed)
+    return sample_and_split(None, args.train_examples, args.eval_examples, args.seed)
 
 
 def _lora(args: argparse.Namespace):
