@@ -66,6 +66,12 @@ RETRIEVAL_FEATURES: tuple[str, ...] = RETRIEVAL_SIGNALS
 these (:func:`fit_gate`) learns from the train split's labels without generating an answer,
 and the same one serves every RAG with the same embedder and retrieval settings."""
 
+GATE_SIGNALS_TEXT = (
+    "the best source's similarity to the question, its best sentence's, and the share of the "
+    "question's words the sources hold"
+)
+"""The gate's three signals in words, as the reports say them."""
+
 MIN_PER_CLASS = 2
 """Answerable and unanswerable questions, each, whose signals a decision needs to learn from."""
 

@@ -32,7 +32,7 @@ from haystack.components.preprocessors import DocumentCleaner
 from tqdm.auto import tqdm
 
 from kit import __version__
-from kit.abstain import Abstainer, decision_table, fit_gate
+from kit.abstain import MAX_FALSE_DECLINE, Abstainer, decision_table, fit_gate
 from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
 from kit.citations import doc_id, is_abstention
@@ -619,10 +619,18 @@ def _gate(probe: Any, prof: Any, step: Callable[[str], None]) -> Any:
     """:func:`kit.abstain.fit_gate` on ``prof.abstain_questions`` train questions; None (said
     in the log) when they are too few to learn from: the RAGs then answer every question."""
     try:
-        return fit_gate(probe, limit=prof.abstain_questions)
+        gate = fit_gate(probe, limit=prof.abstain_questions)
     except ValueError as err:
         step(f'no learned "I don\'t know" in this comparison: {err}')
         return None
+    if not gate.declines_any:
+        step(
+            f'no learned "I don\'t know" in this comparison: on its {len(gate.trained_on)} '
+            "train questions no threshold declines an unanswerable one without declining "
+            f"over {MAX_FALSE_DECLINE:.0%} of the answerable ones"
+        )
+        return None
+    return gate
 
 
 def _weights_of(built: _Built) -> dict[str, float]:

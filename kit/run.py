@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from kit import costs, widgets
-from kit.abstain import decision_summary
+from kit.abstain import GATE_SIGNALS_TEXT, decision_summary
 from kit.compare import GridResult, run_comparison
 from kit.doctor import run_doctor
 from kit.evaluate import (
@@ -170,8 +170,7 @@ def _abstention(report: Report, result: GridResult) -> None:
         note=f"threshold {gate.get('threshold', '?')}, fit on "
         f"{gate.get('train_questions', '?')} train questions. "
         "Every system that retrieves carries a decision learned from retrieval alone "
-        "(kit.abstain.fit_gate: the best source's similarity, its best sentence's, and the "
-        "share of the question's words the sources hold; a logistic regression fit on the "
+        f"(kit.abstain.fit_gate: {GATE_SIGNALS_TEXT}; a logistic regression fit on the "
         "train split's answerable and unanswerable questions). It replaces a reply by 'I "
         "don't know' after generation; 'correct without' scores the replies it replaced. "
         "It reads retrieval only, which these systems share, so it declines the same "

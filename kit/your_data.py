@@ -30,7 +30,14 @@ from typing import Any
 from haystack import Document
 
 from kit import costs
-from kit.abstain import MAX_FALSE_DECLINE, MIN_PER_CLASS, Abstainer, decision_summary, fit_gate
+from kit.abstain import (
+    GATE_SIGNALS_TEXT,
+    MAX_FALSE_DECLINE,
+    MIN_PER_CLASS,
+    Abstainer,
+    decision_summary,
+    fit_gate,
+)
 from kit.adapters import load_adapter
 from kit.chat_data import load_examples
 from kit.citations import doc_id
@@ -451,8 +458,7 @@ def _report(data: YourData, result: GridResult | None, prof: Profile, built: You
         report.add_table(
             '"I don\'t know": what the decision learned from your train questions did',
             decisions,
-            note=f"{built.gate.note}. It reads retrieval only (the best source's similarity, "
-            "its best sentence's, the share of the question's words the sources hold); "
+            note=f"{built.gate.note}. It reads retrieval only ({GATE_SIGNALS_TEXT}); "
             "'correct without' scores the replies it replaced.",
         )
     report.add_table("Citations", citation_table(result.scores))

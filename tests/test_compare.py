@@ -6,6 +6,7 @@ the real systems are exercised by the notebook and main-job tests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -219,3 +220,19 @@ def test_ask_together_with_a_rag_that_declines_everything_or_has_a_component(ind
     declined, echoed = compare.ask_together([(strict, questions), (echo, questions)])
     assert [a.text for a in declined] == ["I don't know"] * 2 and not echo.can_plan
     assert [a.text for a in echoed] == ["Forty."] * 2
+
+
+def test_a_gate_that_would_never_decline_is_left_out_of_the_grid(monkeypatch):
+    """When no threshold keeps the wrong declines under the cap (threshold 1.0), the grid's
+    RAGs carry no gate, and the log says why, instead of a gate that is reported as learned."""
+    from kit.abstain import Abstainer
+
+    never = Abstainer(classifier=None, threshold=1.0, curve=pd.DataFrame(), trained_on=["q"] * 16)
+    monkeypatch.setattr(compare, "fit_gate", lambda probe, limit: never)
+    said: list[str] = []
+    profile = compare.resolve_profile("smoke")
+    assert compare._gate(object(), profile, said.append) is None
+    assert said and "on its 16 train questions no threshold declines" in said[0]
+    declining = dataclasses.replace(never, threshold=0.55)
+    monkeypatch.setattr(compare, "fit_gate", lambda probe, limit: declining)
+    assert compare._gate(object(), profile, said.append) is declining and len(said) == 1

@@ -99,7 +99,7 @@ def test_the_grid_gives_every_rag_the_learned_gate(smoke_comparison):
     assert "base" not in set(table["system"])  # nothing retrieved: no signal to decide on
     assert smoke_comparison.meta["timings"]["gate_s"] > 0
     gate = smoke_comparison.meta["gate"]
-    assert gate["train_questions"] == 16 and 0 < gate["threshold"] <= 1  # smoke: 16 questions
+    assert gate["train_questions"] == 16 and 0 < gate["threshold"] < 1  # declines some (smoke: 16)
     for name in ("rag", "hybrid", "hybrid-raft"):  # the gate decided on every answer it could
         reached = [a for a in smoke_comparison.answers[name] if a.signals]
         assert reached and all("p_unanswerable" in a.signals for a in reached), name
