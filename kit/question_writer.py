@@ -8,10 +8,15 @@ you skip the chunk. Every question is appended to a JSONL file at once, in the f
 :func:`kit.data.load_questions` reads back, so nothing is lost when the kernel stops; opening
 the same file again continues where you were. ``kit.widgets.question_writer`` puts buttons on it.
 
+A question is saved as a ``test`` question (it scores the systems) unless you say ``train``:
+train questions teach your RAG systems when to say "I don't know"
+(:func:`kit.your_data.fit_your_gate` learns from at least ``kit.your_data.GATE_MIN`` answerable
+and as many unanswerable train questions; :attr:`QuestionWriter.train_counts` counts them).
+
     writer = QuestionWriter(index, "my_questions.jsonl")
     writer.current.content          # read it
     writer.add("How many days of leave?", "27 days")
-    writer.not_answerable("Who founded the company?")
+    writer.not_answerable("Who founded the company?", split="train")
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 from haystack import Document
 
 from kit.citations import doc_id
-from kit.data import IDK, DataError, QARecord, load_questions, supports, user_record
+from kit.data import IDK, SPLITS, DataError, QARecord, load_questions, supports, user_record
 from kit.inputs import text, user_path
 from kit.runtime import lock_file
 
@@ -74,13 +79,23 @@ class QuestionWriter:
         """How many questions the file holds."""
         return len(self.records)
 
-    def add(self, question: str, answer: str) -> QARecord:
-        """Save a question the current chunk answers, with its answer; go to the next chunk.
+    @property
+    def train_counts(self) -> tuple[int, int]:
+        """(answerable, unanswerable) questions the file holds in the ``train`` split."""
+        train = [r for r in self.records if r.split == "train"]
+        unanswerable = sum(not r.answerable for r in train)
+        return len(train) - unanswerable, unanswerable
 
-        Raises DataError when the question or the answer is empty, or when the answer is not
-        in the chunk (the kit scores an answer by whether the gold answer appears in it, so a
-        gold answer copied from the source is what makes the score fair).
+    def add(self, question: str, answer: str, split: str = "test") -> QARecord:
+        """Save a question the current chunk answers, with its answer, in ``split`` (``test``
+        scores the systems, ``train`` teaches them when to say "I don't know"); go to the next
+        chunk.
+
+        Raises DataError when the question or the answer is empty, when the answer is not in
+        the chunk (the kit scores an answer by whether the gold answer appears in it, so a gold
+        answer copied from the source is what makes the score fair), or for another split.
         """
+        _check_split(split)
         chunk = self._need_chunk()
         answer = text(answer, "the answer", empty_ok=True).strip()
         if answer and not supports(answer, chunk.content or ""):
@@ -88,12 +103,14 @@ class QuestionWriter:
                 f"the answer {answer!r} is not in the chunk; copy the words from it (or use "
                 "not_answerable() for a question the documents do not answer)"
             )
-        return self._save(question, answer, [doc_id(chunk)])
+        return self._save(question, answer, [doc_id(chunk)], split)
 
-    def not_answerable(self, question: str) -> QARecord:
-        """Save a question the documents do not answer (gold: "I don't know"); next chunk."""
+    def not_answerable(self, question: str, split: str = "test") -> QARecord:
+        """Save a question the documents do not answer (gold: "I don't know") in ``split``;
+        next chunk."""
+        _check_split(split)
         self._need_chunk()
-        return self._save(question, IDK, [])
+        return self._save(question, IDK, [], split)
 
     def skip(self) -> Document | None:
         """Leave the current chunk without a question; return the next one."""
@@ -105,7 +122,7 @@ class QuestionWriter:
             raise DataError(f"every chunk has been shown; {self.count} questions are saved")
         return self.current
 
-    def _save(self, question: str, answer: str, gold: list[str]) -> QARecord:
+    def _save(self, question: str, answer: str, gold: list[str], split: str) -> QARecord:
         question = text(question, "the question", empty_ok=True).strip()
         if not question or not answer:
             raise DataError("write a question and its answer first (both are needed)")
@@ -114,7 +131,7 @@ class QuestionWriter:
             "answer": answer,
             "gold_doc_ids": gold,
             "type": "unanswerable" if answer == IDK else "user",
-            "split": "test",
+            "split": split,
         }
         user_record({**row, "id": "new"}, f"{self.path} (new line)", "new")  # checked first
         with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
@@ -140,6 +157,15 @@ class QuestionWriter:
             if r.id.startswith(f"{self.path.stem}-") and r.id.rsplit("-", 1)[1].isdigit()
         ]
         return f"{self.path.stem}-{max(numbers, default=0) + 1:03d}"
+
+
+def _check_split(split: str) -> None:
+    """DataError unless ``split`` is one the kit reads (``test`` or ``train``)."""
+    if split not in SPLITS:
+        raise DataError(
+            f"split {split!r}: save a question as 'test' (it scores the systems) or 'train' "
+            '(it teaches them when to say "I don\'t know")'
+        )
 
 
 def _ends_a_line(path: Path) -> bool:

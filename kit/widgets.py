@@ -774,9 +774,15 @@ def cached_summary() -> tuple[pd.DataFrame | None, str]:
 
 def chunk_html(writer: QuestionWriter, message: str = "") -> str:
     """The writer's current chunk (title, page, text) and a status line, as HTML."""
+    from kit.abstain import MIN_PER_CLASS  # heavy (kit.rag, scikit-learn): only for the form
+
     chunk = writer.current
+    answerable, unanswerable = writer.train_counts
     status = f"<b>{writer.count}</b> question(s) saved in <code>{html.escape(str(writer.path))}"
-    status += f"</code>. {html.escape(message)}"
+    status += (
+        f"</code>, of them train: {answerable} answerable, {unanswerable} not answerable "
+        f'(the learned "I don\'t know" needs {MIN_PER_CLASS} of each). {html.escape(message)}'
+    )
     if chunk is None:
         return f"<p>Every chunk has been shown.</p><p>{status}</p>"
     return (
@@ -788,8 +794,9 @@ def chunk_html(writer: QuestionWriter, message: str = "") -> str:
 
 def question_writer(chunks: Any, path: str | Path, seed: int = 0) -> Any:
     """A form over :class:`kit.question_writer.QuestionWriter`: one chunk at a time, a question
-    and its answer (copied from the chunk), and three buttons: save, "not answerable from the
-    documents" (gold: "I don't know"), skip. Each question is saved to ``path`` at once.
+    and its answer (copied from the chunk), whether it is a test or a train question, and
+    three buttons: save, "not answerable from the documents" (gold: "I don't know"), skip.
+    Each question is saved to ``path`` at once.
 
     In: an index or a list of chunks, the JSONL file. Out: an ipywidgets VBox whose
     ``.writer`` is the QuestionWriter (``kit.data.load_questions(path)`` reads the file back).
@@ -801,6 +808,15 @@ def question_writer(chunks: Any, path: str | Path, seed: int = 0) -> Any:
     shown = w.HTML(chunk_html(writer))
     question = w.Text(description="Question", layout=wide, style=style)
     answer = w.Text(description="Answer (copied from the chunk)", layout=wide, style=style)
+    split = w.ToggleButtons(
+        options=[
+            ("test: scores the systems", "test"),
+            ('train: teaches them when to say "I don\'t know"', "train"),
+        ],
+        value="test",
+        description="Save as",
+        style={**style, "button_width": "auto"},
+    )
     buttons = {
         "save": w.Button(description="Save question", button_style="primary"),
         "none": w.Button(
@@ -812,9 +828,9 @@ def question_writer(chunks: Any, path: str | Path, seed: int = 0) -> Any:
     def act(kind: str) -> None:
         try:
             if kind == "save":
-                writer.add(question.value, answer.value)
+                writer.add(question.value, answer.value, split=split.value)
             elif kind == "none":
-                writer.not_answerable(question.value)
+                writer.not_answerable(question.value, split=split.value)
             else:
                 writer.skip()
             question.value, answer.value, message = "", "", "Saved." if kind != "skip" else ""
@@ -824,6 +840,7 @@ def question_writer(chunks: Any, path: str | Path, seed: int = 0) -> Any:
 
     for kind, button in buttons.items():
         button.on_click(lambda _b, kind=kind: act(kind))
-    box = w.VBox([shown, question, answer, w.HBox(list(buttons.values()))])
-    box.writer, box.buttons, box.fields = writer, buttons, {"question": question, "answer": answer}
+    box = w.VBox([shown, question, answer, split, w.HBox(list(buttons.values()))])
+    box.writer, box.buttons = writer, buttons
+    box.fields = {"question": question, "answer": answer, "split": split}
     return box

@@ -108,10 +108,17 @@ def test_the_question_writer_saves_what_is_typed_in_the_browser(lab_and_browser,
         fields = page.locator(".widget-text input")
         fields.nth(0).fill(ANSWERS[answer])
         fields.nth(1).fill(answer)
+        page.click("button:has-text('train: teaches them')")  # a train question
         page.click("button:has-text('Save question')")
         page.wait_for_selector("text=Saved.", timeout=20_000)
         rows = [json.loads(line) for line in saved.read_text().splitlines()]
-        assert [(r["question"], r["answer"]) for r in rows] == [(ANSWERS[answer], answer)]
+        assert [(r["question"], r["answer"], r["split"]) for r in rows] == [
+            (ANSWERS[answer], answer, "train")
+        ]
+        assert (
+            "train: 1 answerable, 0 not answerable"
+            in page.locator(".widget-html").first.inner_text()
+        )
         other = next(a for a in ANSWERS if a != answer)  # the form moved on to the other chunk
         assert other in page.locator(".widget-html").first.inner_text()
     except AssertionError:

@@ -135,6 +135,25 @@ def test_the_writer_refuses_an_answer_that_is_not_in_the_chunk(tmp_path: Path):
     assert writer.current is before and not path.exists()  # nothing written, same chunk
 
 
+def test_the_writer_saves_train_questions_for_the_learned_decline(tmp_path: Path):
+    path = tmp_path / "mine.jsonl"
+    writer = QuestionWriter(_chunks(), path, seed=1)
+    assert writer.train_counts == (0, 0)
+    writer.add("What does it say?", (writer.current.content or "").split()[0], split="train")
+    writer.not_answerable("Who founded the company?", split="train")
+    writer.not_answerable("Who pays the rent?")  # test, the default
+    assert [(r.split, r.answerable) for r in load_questions(path)] == [
+        ("train", True),
+        ("train", False),
+        ("test", False),
+    ]
+    assert writer.train_counts == (1, 1) and QuestionWriter(_chunks(), path).train_counts == (1, 1)
+    before = writer.current
+    with pytest.raises(DataError, match="'test' .* or 'train'"):
+        writer.not_answerable("Who cleans the tank?", split="validation")
+    assert writer.current is before and len(load_questions(path)) == 3  # nothing written
+
+
 def test_the_writer_widget_saves_through_its_buttons(tmp_path: Path):
     from kit.widgets import question_writer
 
@@ -149,10 +168,13 @@ def test_the_writer_widget_saves_through_its_buttons(tmp_path: Path):
     box.fields["answer"].value = (chunk.content or "").split()[0]
     box.buttons["save"].click()
     box.fields["question"].value = "Who founded the company?"
+    box.fields["split"].value = "train"  # teaches the RAG to decline
     box.buttons["none"].click()
     box.buttons["skip"].click()
-    assert [r.type for r in load_questions(path)] == ["user", "unanswerable"]
+    saved = [(r.type, r.split) for r in load_questions(path)]
+    assert saved == [("user", "test"), ("unanswerable", "train")]
     assert "<b>2</b> question(s) saved" in box.children[0].value
+    assert "train: 0 answerable, 1 not answerable" in box.children[0].value
 
 
 def test_the_writer_checks_a_line_before_writing_it_and_skips_used_ids(tmp_path: Path):
