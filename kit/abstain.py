@@ -49,7 +49,7 @@ from sklearn.preprocessing import StandardScaler
 
 from kit import stats
 from kit.citations import is_abstention
-from kit.data import QARecord
+from kit.data import MIN_PER_CLASS, QARecord  # MIN_PER_CLASS: each kind a decision needs
 from kit.evaluate import eval_records, is_correct, score_answers
 from kit.generate import Answer
 from kit.rag import RAG, RETRIEVAL_SIGNALS, SIGNALS
@@ -72,11 +72,14 @@ GATE_SIGNALS_TEXT = (
 )
 """The gate's three signals in words, as the reports say them."""
 
-MIN_PER_CLASS = 2
-"""Answerable and unanswerable questions, each, whose signals a decision needs to learn from."""
-
 MAX_FALSE_DECLINE = 0.10
 """Default cap on the share of answerable questions the decision may wrongly decline."""
+
+NO_THRESHOLD_TEXT = (
+    "no threshold declines an unanswerable one without declining over "
+    f"{MAX_FALSE_DECLINE:.0%} of the answerable ones"
+)
+"""Why a decision that never declines (:attr:`Abstainer.declines_any` False) is not used."""
 
 
 @dataclass

@@ -32,7 +32,7 @@ from haystack.components.preprocessors import DocumentCleaner
 from tqdm.auto import tqdm
 
 from kit import __version__
-from kit.abstain import MAX_FALSE_DECLINE, Abstainer, decision_table, fit_gate
+from kit.abstain import NO_THRESHOLD_TEXT, Abstainer, decision_table, fit_gate
 from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
 from kit.citations import doc_id, is_abstention
@@ -530,6 +530,7 @@ class _Built:
     raft_run: Any
     grid: dict[str, System]
     gate: Any  # the learned "I don't know" every RAG of the comparison carries (kit.abstain)
+    gate_note: str = ""  # why there is none, when there is none
 
 
 def _step_logger(log: Callable[[str], None]) -> Callable[[str], None]:
@@ -561,7 +562,7 @@ def _build_systems(
     base = plain_system(model, tokenizer, "base", prof)
     step("learn when to say \"I don't know\" from retrieval (the train split's labels)")
     probe = build_rag(index, generator=(model, tokenizer), profile=prof)
-    gate, timings["gate_s"] = timed(lambda: _gate(probe, prof, step))
+    (gate, gate_note), timings["gate_s"] = timed(lambda: _gate(probe, prof, step))
     rag = build_rag(index, generator=(model, tokenizer), profile=prof, abstainer=gate)
 
     step(f"fine-tune on the house-style set ({prof.name} profile)")
@@ -612,25 +613,24 @@ def _build_systems(
         raft_run,
         grid,
         gate,
+        gate_note,
     )
 
 
-def _gate(probe: Any, prof: Any, step: Callable[[str], None]) -> Any:
-    """:func:`kit.abstain.fit_gate` on ``prof.abstain_questions`` train questions; None (said
-    in the log) when they are too few to learn from: the RAGs then answer every question."""
+def _gate(probe: Any, prof: Any, step: Callable[[str], None]) -> tuple[Abstainer | None, str]:
+    """:func:`kit.abstain.fit_gate` on ``prof.abstain_questions`` train questions: (the gate,
+    "") or, when the questions are too few to learn from or no threshold would decline any,
+    (None, why), said in the log too: the RAGs then answer every question."""
     try:
         gate = fit_gate(probe, limit=prof.abstain_questions)
     except ValueError as err:
-        step(f'no learned "I don\'t know" in this comparison: {err}')
-        return None
-    if not gate.declines_any:
-        step(
-            f'no learned "I don\'t know" in this comparison: on its {len(gate.trained_on)} '
-            "train questions no threshold declines an unanswerable one without declining "
-            f"over {MAX_FALSE_DECLINE:.0%} of the answerable ones"
-        )
-        return None
-    return gate
+        why = str(err)
+    else:
+        if gate.declines_any:
+            return gate, ""
+        why = f"on its {len(gate.trained_on)} train questions {NO_THRESHOLD_TEXT}"
+    step(f'no learned "I don\'t know" in this comparison: {why}')
+    return None, why
 
 
 def _weights_of(built: _Built) -> dict[str, float]:
@@ -746,6 +746,7 @@ def _meta(
         "weights_mb": memory,
         "adapters": {name: str(run.adapter_dir) for name, run in runs.items()},
         "gate": None if built.gate is None else gate_meta(built.gate),
+        "gate_note": built.gate_note,  # why there is no gate ("" when there is one)
         "training": {
             name: {
                 "losses": run.losses,

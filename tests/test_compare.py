@@ -231,8 +231,10 @@ def test_a_gate_that_would_never_decline_is_left_out_of_the_grid(monkeypatch):
     monkeypatch.setattr(compare, "fit_gate", lambda probe, limit: never)
     said: list[str] = []
     profile = compare.resolve_profile("smoke")
-    assert compare._gate(object(), profile, said.append) is None
-    assert said and "on its 16 train questions no threshold declines" in said[0]
+    gate, why = compare._gate(object(), profile, said.append)
+    assert gate is None and why.startswith("on its 16 train questions no threshold declines")
+    assert said == [f'no learned "I don\'t know" in this comparison: {why}']
     declining = dataclasses.replace(never, threshold=0.55)
     monkeypatch.setattr(compare, "fit_gate", lambda probe, limit: declining)
-    assert compare._gate(object(), profile, said.append) is declining and len(said) == 1
+    gate, why = compare._gate(object(), profile, said.append)
+    assert gate is declining and why == "" and len(said) == 1

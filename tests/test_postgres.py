@@ -46,25 +46,34 @@ def test_the_server_is_local_unprivileged_and_has_pgvector(server):
         psycopg.connect(server.url.replace(f":{server.password}@", "@"), connect_timeout=5)
 
 
-def test_a_server_that_cannot_start_is_named_and_leaves_nothing(server):
+def test_a_server_that_cannot_start_is_named_and_leaves_nothing(server, monkeypatch):
+    from kit import postgres
+
+    picked = []  # a port the user gives is tried once: no other port is picked
+    monkeypatch.setattr(postgres, "_free_port", lambda: picked.append(1) or server.port)
     taken = LocalPostgres(port=server.port)  # the port is in use
     with pytest.raises(PostgresError, match=f"did not start on port {server.port}"):
         taken.start()
-    assert taken.folder is not None and not taken.folder.exists()
+    assert taken.folder is not None and not taken.folder.exists() and not picked
 
 
 def test_a_free_port_taken_before_the_server_binds_it_is_picked_again(server, monkeypatch):
     """Between picking a free port and the server binding it, another program may take it: the
-    kit then picks another one (a port the user gave is tried once, test above)."""
+    kit then picks another one, up to three tries in all."""
     from kit import postgres
 
-    real, picks = postgres._free_port, [server.port, server.port]  # the first start: taken
+    real, picks = postgres._free_port, [server.port]  # LocalPostgres() picks the taken port
     monkeypatch.setattr(postgres, "_free_port", lambda: picks.pop(0) if picks else real())
     with LocalPostgres() as other:
         assert not picks and other.port != server.port
         assert other.execute("SELECT 1") == [(1,)]
         log = (other.folder / "data" / "server.log").read_text(errors="replace")
-        assert "already in use" in log  # the first try did meet the taken port
+        assert "could not bind" in log  # the first try did meet the taken port
+    monkeypatch.setattr(postgres, "_free_port", lambda: server.port)  # taken every time
+    unlucky = LocalPostgres()
+    with pytest.raises(PostgresError, match=f"did not start on port {server.port}"):
+        unlucky.start()
+    assert not unlucky.folder.exists()
 
 
 def test_recall_matches_the_in_memory_store(pg_index, index):

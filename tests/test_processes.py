@@ -33,6 +33,7 @@ def _command(out: Path, processes: int, *extra: str) -> list[str]:
             str(TORCHRUN),
             f"--nproc_per_node={processes}",
             "--standalone",  # one machine; torchrun binds its own free port (no race for one)
+            "--local-addr=127.0.0.1",  # and the processes meet on loopback
             "-m",
             *command[2:],
         ]
@@ -125,6 +126,7 @@ def test_the_main_process_shares_its_answer_or_its_error(tmp_path):
         str(TORCHRUN),
         "--nproc_per_node=2",
         "--standalone",
+        "--local-addr=127.0.0.1",
         str(script),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -149,8 +149,10 @@ def test_the_writer_saves_train_questions_for_the_learned_decline(tmp_path: Path
     ]
     assert writer.train_counts == (1, 1) and QuestionWriter(_chunks(), path).train_counts == (1, 1)
     before = writer.current
-    with pytest.raises(DataError, match="'test' .* or 'train'"):
+    with pytest.raises(DataError, match="split 'validation' is not one of train, test"):
         writer.not_answerable("Who cleans the tank?", split="validation")
+    with pytest.raises(DataError, match="split 'Train' is not one of train, test"):
+        writer.add("What does it say?", (before.content or "").split()[0], split="Train")
     assert writer.current is before and len(load_questions(path)) == 3  # nothing written
 
 

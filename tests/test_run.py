@@ -105,6 +105,21 @@ def test_the_grid_gives_every_rag_the_learned_gate(smoke_comparison):
         assert reached and all("p_unanswerable" in a.signals for a in reached), name
 
 
+def test_a_run_without_a_learned_gate_says_why_in_the_report(tmp_path):
+    from kit.compare import GridResult
+    from kit.run import _abstention
+
+    why = "on its 16 train questions no threshold declines an unanswerable one"
+    empty = pd.DataFrame()
+    report = Report("t")
+    _abstention(report, GridResult(empty, {}, empty, meta={"gate_note": why}))
+    html = report.write(tmp_path / "r.html").read_text()
+    assert f"No learned decision in this run: {why}." in html
+    quiet = Report("t")  # an older cached result without the note: no section
+    _abstention(quiet, GridResult(empty, {}, empty))
+    assert not quiet.sections
+
+
 def test_report_tables_escape_and_write_atomically(tmp_path):
     r = Report("t")
     r.add_table("rows", [{"a": "<b>", "b": 1, "c": None}, {"a": "x", "b": float("nan")}])

@@ -56,11 +56,11 @@ def test_the_verdict_says_what_the_learned_decision_did():
             "correct": correct,
         }
     )
-    head = 'The learned "I don\'t know" (retrieval signals, fit on the train split) declined '
+    head = 'The learned "I don\'t know" (retrieval signals, fit on the train split)'
     lines = verdict.verdict(fake_scores(), {"abstention": table})
     said = next(line for line in lines if line.startswith(head))
-    assert said.startswith(f"{head}3 of 4 (0.75 [") and "1 of 16 (0.06 [" in said
-    assert said.endswith("answerable ones, for rag:")  # one system: no "the same"
+    assert said.startswith(f"{head}, carried by rag, declined 3 of 4 (0.75 [")  # one system
+    assert "1 of 16 (0.06 [" in said and said.endswith("answerable ones:")
     follows = lines[lines.index(said) + 1]
     assert follows.startswith("  On 20 questions rag with it and without cannot be told apart")
     # the same declines for two systems are said once; different ones per system
