@@ -47,10 +47,11 @@ QA_TYPES: tuple[str, ...] = ("single", "multi", "numeric", "unanswerable")
 SPLITS: tuple[str, ...] = ("train", "test")
 VERSIONS: tuple[str, ...] = ("v1", "v2")
 IDK: str = "I don't know"
+"""The gold answer of every unanswerable question."""
+
 MIN_PER_CLASS = 2
 """Answerable and unanswerable train questions, each, that a learned "I don't know" needs
 (:mod:`kit.abstain`): the question writer counts towards it."""
-"""The gold answer of every unanswerable question."""
 
 MIN_WORDS, MAX_WORDS = 200, 800
 MIN_DOCS, MIN_QUESTIONS, MIN_STYLE, MIN_UPDATED_DOCS = 40, 150, 300, 10
