@@ -10,11 +10,14 @@ Answer metrics (per question):
 - ``exact``: the answer's core (the ``Answer:`` line if there is one) equals the gold answer.
 - ``f1``: token overlap with the gold answer (SQuAD-style F1).
 - ``sas``: semantic answer similarity with the local MiniLM embedder (Haystack's SASEvaluator).
-- ``cites``: the answer cites at least one source document.
+- ``cites``: the answer cites at least one source document. The summaries count the answers
+  that do not decline: an "I don't know" has nothing to cite, and counting it as a missing
+  citation would rank a system that declines below one that makes an answer up.
 - ``citation_precision`` / ``citation_recall``: cited document ids vs the gold ids (precision is
   undefined, NaN, for an answer that cites nothing; the summary averages over answers that cite).
-- ``attributed`` / ``attribution_precision``: the same for the model's citation, else the shown
-  source the kit attributes the answer to after generation (:mod:`kit.attribution`);
+- ``attributed`` / ``attribution_precision``: the same (over the same answers) for the model's
+  citation, else the shown source the kit attributes the answer to after generation
+  (:mod:`kit.attribution`);
   ``sources``: how many sources the model was shown.
 - ``abstained``: the answer says "I don't know" (or an equivalent).
 - ``style_ok``: the answer follows the data set's house style (its regex).
@@ -230,6 +233,12 @@ def _mean(df: pd.DataFrame, column: str) -> float:
     return df[column].mean() if column in df else math.nan
 
 
+def _answered(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose answer does not decline (what ``cites`` and ``attributed`` count); all
+    rows of a table scored without the ``abstained`` column."""
+    return df[df["abstained"] == 0] if "abstained" in df else df
+
+
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per system: mean of each metric, abstention split by answerability, latency p50.
 
@@ -250,10 +259,10 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "exact": df["exact"].mean(),
                 "f1": df["f1"].mean(),
                 "sas": df["sas"].mean(),
-                "cites": _mean(df, "cites"),
+                "cites": _mean(_answered(df), "cites"),
                 "citation_precision": df["citation_precision"].mean(),
                 "citation_recall": df["citation_recall"].mean(),
-                "attributed": _mean(df, "attributed"),
+                "attributed": _mean(_answered(df), "attributed"),
                 "attribution_precision": _mean(df, "attribution_precision"),
                 "abstain_ok": unans["abstained"].mean() if len(unans) else math.nan,
                 "false_abstain": ans["abstained"].mean() if len(ans) else math.nan,
@@ -268,12 +277,13 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
 
 # --- how sure each figure is -------------------------------------------------------------------
 
-# A summary metric -> (the per-question column it averages, which questions count).
+# A summary metric -> (the per-question column it averages, which questions count: all, the
+# answerable or unanswerable ones, or the answered ones, whose answer does not decline).
 INTERVAL_METRICS: dict[str, tuple[str, str]] = {
     "correct": ("correct", "all"),
     "f1": ("f1", "all"),
     "sas": ("sas", "all"),
-    "cites": ("cites", "all"),
+    "cites": ("cites", "answered"),
     "citation_precision": ("citation_precision", "all"),
     "abstain_ok": ("abstained", "unanswerable"),
     "false_abstain": ("abstained", "answerable"),
@@ -284,7 +294,7 @@ INTERVAL_METRICS: dict[str, tuple[str, str]] = {
 # Citations the model wrote vs citations the kit attributed after generation (kit.attribution):
 # scored like the others, shown in a table of their own (the grid table shows what the model did).
 ATTRIBUTION_METRICS: dict[str, tuple[str, str]] = {
-    "attributed": ("attributed", "all"),
+    "attributed": ("attributed", "answered"),
     "attribution_precision": ("attribution_precision", "all"),
 }
 
@@ -302,7 +312,8 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
     """One system's per-question values of a summary ``metric``, indexed by question id.
 
-    ``abstain_ok`` counts the unanswerable questions only, ``false_abstain`` the answerable ones.
+    ``abstain_ok`` counts the unanswerable questions only, ``false_abstain`` the answerable ones,
+    ``cites`` and ``attributed`` the answers that do not decline.
     """
     known = {**INTERVAL_METRICS, **ATTRIBUTION_METRICS}
     if metric not in known:
@@ -313,6 +324,8 @@ def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
         rows = rows[rows["type"] == "unanswerable"]
     elif which == "answerable":
         rows = rows[rows["type"] != "unanswerable"]
+    elif which == "answered":
+        rows = _answered(rows)
     if column not in rows:
         return pd.Series(dtype=float)
     return rows.set_index("id")[column].astype(float)
@@ -364,12 +377,16 @@ def interval_table(
 
 def citation_table(scores: pd.DataFrame) -> pd.DataFrame:
     """The systems that retrieve: the model's own citations next to the attributed ones, each
-    "value [95% interval]" (:func:`interval_table` on the four citation metrics)."""
+    "value [95% interval]" (:func:`interval_table` on the four citation metrics), and
+    ``answered``: the answers that do not decline, which ``cites`` and ``attributed`` count."""
     metrics = ("cites", "citation_precision", *ATTRIBUTION_METRICS)
     if "sources" not in scores or not (scores["sources"] > 0).any():
-        return pd.DataFrame(columns=["system", "questions", *metrics])  # nothing retrieved
-    retrieving = scores.groupby("system", sort=False)["sources"].transform("max") > 0
-    return interval_table(scores[retrieving], metrics)
+        return pd.DataFrame(columns=["system", "questions", "answered", *metrics])
+    retrieving = scores[scores.groupby("system", sort=False)["sources"].transform("max") > 0]
+    table = interval_table(retrieving, metrics)
+    answered = _answered(retrieving).groupby("system", sort=False)["id"].nunique()
+    table.insert(2, "answered", [int(answered.get(s, 0)) for s in table["system"]])
+    return table
 
 
 def rate_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -137,10 +137,12 @@ def _grid(report: Report, result: GridResult) -> None:
     report.add_table(
         "Citations: written by the model, or attributed by the kit",
         citation_table(result.scores),
-        note="cites / citation_precision: the answers where the model wrote a citation itself, "
-        "and how often it named a right document. attributed / attribution_precision: the "
-        "model's citation, else the shown source that holds most of the answer's words "
-        "(post-hoc attribution, kit.attribution), as a RAG product shows it to its users.",
+        note="answered: the answers that do not say 'I don't know' (nothing to cite), which "
+        "cites and attributed count. cites / citation_precision: the answers where the model "
+        "wrote a citation itself, and how often it named a right document. attributed / "
+        "attribution_precision: the model's citation, else the shown source that holds most of "
+        "the answer's words (post-hoc attribution, kit.attribution), as a RAG product shows it "
+        "to its users.",
     )
     _abstention(report, result)
     report.add_figure(

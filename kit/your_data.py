@@ -460,7 +460,12 @@ def _report(data: YourData, result: GridResult | None, prof: Profile, built: You
             note=f"{built.gate.note}. It reads retrieval only ({GATE_SIGNALS_TEXT}); "
             "'correct without' scores the replies it replaced.",
         )
-    report.add_table("Citations", citation_table(result.scores))
+    report.add_table(
+        "Citations",
+        citation_table(result.scores),
+        note="answered: the answers that do not say 'I don't know', which cites and attributed "
+        "count.",
+    )
     inputs = costs.CostInputs.from_measured(costs.measured_from_summary(result.summary))
     report.add_html(
         "Cost: RAG vs fine-tuning vs hybrid, seeded with this run's tokens and times",

@@ -72,6 +72,7 @@ def test_citation_table_shows_the_systems_that_retrieve():
     table = citation_table(rows)
     assert table["system"].tolist() == ["rag"]  # "ft" saw no sources
     assert list(table.columns)[2:] == [
+        "answered",
         "cites",
         "citation_precision",
         "attributed",
@@ -86,3 +87,19 @@ def test_citation_table_without_a_retrieving_system_is_empty_not_an_error():
     rows = score_answers([rec], [Answer(rec.question, "40 metres.", system="base")])
     assert citation_table(rows).empty
     assert citation_table(rows.drop(columns=["sources"])).empty  # scored before the column
+
+
+def test_citations_count_the_answers_that_do_not_decline():
+    """An "I don't know" has nothing to cite: a system that declines is not ranked below one
+    that makes an answer up (``answered`` says how many answers the rates count)."""
+    from kit.evaluate import citation_table
+
+    deep = QARecord("q1", "How deep?", "40 metres", ["kb-001"], "single", "test", [])
+    wide = QARecord("q2", "How wide?", "2 metres", ["kb-001"], "single", "test", [])
+    answers = [
+        Answer(deep.question, "40 metres [1].", cited_ids=["kb-001"], documents=[MANUAL]),
+        Answer(wide.question, "I don't know.", documents=[MANUAL]),
+    ]
+    row = citation_table(score_answers([deep, wide], answers)).iloc[0]
+    assert (row["questions"], row["answered"]) == (2, 1)
+    assert row["cites"].startswith("1.00 [") and row["attributed"].startswith("1.00 [")

@@ -66,6 +66,12 @@ def test_score_answers_and_summary(records):
     assert row["questions"] == 3 and row["correct"] == pytest.approx(2 / 3)
     assert row["abstain_ok"] == 1.0 and row["false_abstain"] == 0.0
     assert row["latency_p50_s"] == 2.0
+    # "I don't know" has nothing to cite: cites counts the two answers that do not decline
+    assert list(df["cites"]) == [1.0, 0.0, 0.0] and row["cites"] == pytest.approx(1 / 2)
+    cites = ev.summarise_intervals(df, ("cites", "attributed")).set_index("metric")
+    assert cites.loc["cites", "n"] == 2 and cites.loc["cites", "value"] == pytest.approx(1 / 2)
+    assert cites.loc["attributed", "n"] == 2
+    assert list(ev.metric_values(df, "s", "cites").index) == [single.id, multi.id]
     with pytest.raises(ValueError, match="paired"):
         ev.score_answers([single], [Answer("another question", "x")])
     with pytest.raises(ValueError, match="empty"):
