@@ -122,7 +122,8 @@ def _grid(report: Report, result: GridResult) -> None:
         grid,
         note="Each cell: the value [95% interval] (Wilson for rates, bootstrap for F1, SAS and "
         "seconds). correct: the gold answer appears (or 'I don't know' for unanswerable "
-        "questions); abstain_ok: unanswerable questions declined; false_abstain: answerable "
+        "questions); cites: the answers that cite a source, of those that do not say 'I don't "
+        "know'; abstain_ok: unanswerable questions declined; false_abstain: answerable "
         "ones wrongly declined; style: the house format; latency_s: seconds per answer on this "
         f"machine (answers are generated in batches of {BATCH_SIZE}: each answer's share of its "
         "batch; `python -m kit bench grid` times one at a time too).",
