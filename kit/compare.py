@@ -802,7 +802,6 @@ RECIPE = {
     "decision_table: declined by retrieval, model or decision; meta: the gate",
     "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both)",
-    "summary": "cites and attributed count the answers that do not decline",
 }
 
 

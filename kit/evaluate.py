@@ -10,16 +10,17 @@ Answer metrics (per question):
 - ``exact``: the answer's core (the ``Answer:`` line if there is one) equals the gold answer.
 - ``f1``: token overlap with the gold answer (SQuAD-style F1).
 - ``sas``: semantic answer similarity with the local MiniLM embedder (Haystack's SASEvaluator).
-- ``cites``: the answer cites at least one source document. The summaries count the answers
-  that do not decline: an "I don't know" has nothing to cite, and counting it as a missing
-  citation would rank a system that declines below one that makes an answer up.
+- ``cites``: the answer cites at least one source document.
 - ``citation_precision`` / ``citation_recall``: cited document ids vs the gold ids (precision is
   undefined, NaN, for an answer that cites nothing; the summary averages over answers that cite).
-- ``attributed`` / ``attribution_precision``: the same (over the same answers) for the model's
-  citation, else the shown source the kit attributes the answer to after generation
-  (:mod:`kit.attribution`);
+- ``attributed`` / ``attribution_precision``: the same for the model's citation, else the shown
+  source the kit attributes the answer to after generation (:mod:`kit.attribution`);
   ``sources``: how many sources the model was shown.
 - ``abstained``: the answer says "I don't know" (or an equivalent).
+
+  The summaries average the citation metrics over the answers that do not decline (``answered``
+  in :func:`summarise`): an "I don't know" has nothing to cite, and counting it as a missing
+  citation would rank a system that declines below one that makes an answer up.
 - ``style_ok``: the answer follows the data set's house style (its regex).
 - ``latency_s``, ``prompt_tokens``, ``new_tokens``: what the answer cost.
 
@@ -185,9 +186,12 @@ def score_answers(records: Sequence[QARecord], answers: Sequence[Answer]) -> pd.
     for rec, ans, sim in zip(records, answers, sas, strict=True):
         abstained = is_abstention(ans.text)
         cited = ans.cited_ids or cited_doc_ids(ans.text)
-        precision, recall = citation_scores(cited, rec.gold_doc_ids)
         attributed = ans.attributed_ids or cited
-        attribution_precision, _ = citation_scores(attributed, rec.gold_doc_ids)
+        if rec.answerable and not rec.gold_doc_ids:  # your question without gold ids: unknown
+            precision = recall = attribution_precision = math.nan
+        else:
+            precision, recall = citation_scores(cited, rec.gold_doc_ids)
+            attribution_precision, _ = citation_scores(attributed, rec.gold_doc_ids)
         correct = is_correct(rec, ans.text)
         rows.append(
             {
@@ -236,14 +240,15 @@ def _mean(df: pd.DataFrame, column: str) -> float:
 def _answered(df: pd.DataFrame) -> pd.DataFrame:
     """The rows whose answer does not decline (what ``cites`` and ``attributed`` count); all
     rows of a table scored without the ``abstained`` column."""
-    return df[df["abstained"] == 0] if "abstained" in df else df
+    return df[df["abstained"].fillna(0) == 0] if "abstained" in df else df
 
 
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per system: mean of each metric, abstention split by answerability, latency p50.
 
     ``abstain_ok`` is the share of unanswerable questions answered "I don't know";
-    ``false_abstain`` the share of answerable questions wrongly declined.
+    ``false_abstain`` the share of answerable questions wrongly declined; ``answered`` the
+    answers that do not decline, over which the citation metrics are averaged.
     """
     if scores.empty:
         raise ValueError("No scores to summarise: the results table is empty.")
@@ -251,19 +256,21 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     for system, df in scores.groupby("system", sort=False):
         unans = df[df["type"] == "unanswerable"]
         ans = df[df["type"] != "unanswerable"]
+        answered = _answered(df)  # what the citation metrics count
         out.append(
             {
                 "system": system,
                 "questions": len(df),
+                "answered": len(answered),
                 "correct": df["correct"].mean(),
                 "exact": df["exact"].mean(),
                 "f1": df["f1"].mean(),
                 "sas": df["sas"].mean(),
-                "cites": _mean(_answered(df), "cites"),
-                "citation_precision": df["citation_precision"].mean(),
-                "citation_recall": df["citation_recall"].mean(),
-                "attributed": _mean(_answered(df), "attributed"),
-                "attribution_precision": _mean(df, "attribution_precision"),
+                "cites": _mean(answered, "cites"),
+                "citation_precision": _mean(answered, "citation_precision"),
+                "citation_recall": _mean(answered, "citation_recall"),
+                "attributed": _mean(answered, "attributed"),
+                "attribution_precision": _mean(answered, "attribution_precision"),
                 "abstain_ok": unans["abstained"].mean() if len(unans) else math.nan,
                 "false_abstain": ans["abstained"].mean() if len(ans) else math.nan,
                 "style": df["style_ok"].mean(),
@@ -284,7 +291,7 @@ INTERVAL_METRICS: dict[str, tuple[str, str]] = {
     "f1": ("f1", "all"),
     "sas": ("sas", "all"),
     "cites": ("cites", "answered"),
-    "citation_precision": ("citation_precision", "all"),
+    "citation_precision": ("citation_precision", "answered"),
     "abstain_ok": ("abstained", "unanswerable"),
     "false_abstain": ("abstained", "answerable"),
     "style": ("style_ok", "all"),
@@ -295,7 +302,7 @@ INTERVAL_METRICS: dict[str, tuple[str, str]] = {
 # scored like the others, shown in a table of their own (the grid table shows what the model did).
 ATTRIBUTION_METRICS: dict[str, tuple[str, str]] = {
     "attributed": ("attributed", "answered"),
-    "attribution_precision": ("attribution_precision", "all"),
+    "attribution_precision": ("attribution_precision", "answered"),
 }
 
 # The comparisons a learner asks about first: what retrieval adds, what fine-tuning adds, and
@@ -313,7 +320,7 @@ def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
     """One system's per-question values of a summary ``metric``, indexed by question id.
 
     ``abstain_ok`` counts the unanswerable questions only, ``false_abstain`` the answerable ones,
-    ``cites`` and ``attributed`` the answers that do not decline.
+    the citation metrics the answers that do not decline.
     """
     known = {**INTERVAL_METRICS, **ATTRIBUTION_METRICS}
     if metric not in known:
@@ -409,7 +416,9 @@ def compare_systems(
 
     In: the grid's scores, a summary ``metric`` and (a, b) pairs (default: :data:`DEFAULT_PAIRS`
     present in the table). Out: one row per pair: ``diff`` (a minus b) with its 95% interval,
-    ``p_value`` (exact McNemar, for 0/1 metrics), ``n``, ``resolved`` and ``sentence``.
+    ``p_value`` (exact McNemar, for 0/1 metrics), ``n``, ``resolved`` and ``sentence``. The pairs
+    are the questions both systems are scored on for the metric (:func:`metric_values`): for
+    a citation metric, ``n`` counts the questions that neither system declined.
     """
     present = set(scores["system"])
     if pairs is None:

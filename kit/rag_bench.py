@@ -12,6 +12,7 @@ printed too: on a shared 2-core CPU other work inflates every latency.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -244,7 +245,7 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
     for name, row in layouts.iterrows():
         show(
             f"layout {name}: correct / cites / tokens",
-            f"{row['correct']:.3f} / {row['cites']:.3f} / {row['prompt_tokens']:.0f}"
+            f"{row['correct']:.3f} / {_rate(row['cites'])} / {row['prompt_tokens']:.0f}"
             f"  ({row['questions']} train questions)",
         )
     qa = rag.build_rag(index, generator=generator, profile=profile)
@@ -263,6 +264,11 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
             f"{row['abstain_ok']:.3f} / {row['false_abstain']:.3f}, correct {row['correct']:.3f}"
             f"  ({len(test)} test questions)",
         )
+
+
+def _rate(value: float) -> str:
+    """A share as "0.375", or "–" when nothing counted (every answer declined)."""
+    return "–" if math.isnan(value) else f"{value:.3f}"
 
 
 def _query_vector_copy_ms(index, question: str, repeat: int = 20) -> float:

@@ -445,8 +445,9 @@ def _report(data: YourData, result: GridResult | None, prof: Profile, built: You
     report.add_table(
         f"Every system on the same {result.scores['id'].nunique()} questions of yours",
         interval_table(result.scores, intervals=intervals),
-        note="Each cell: the value [95% interval]. Questions without gold document ids are "
-        "left out of the citation metrics.",
+        note="Each cell: the value [95% interval]. cites: the answers that cite a source, of "
+        "those that do not say 'I don't know'; questions without gold document ids are left "
+        "out of citation_precision.",
     )
     report.add_table(
         "Is the difference real? Paired comparisons on the same questions",

@@ -87,6 +87,7 @@ def test_citation_table_without_a_retrieving_system_is_empty_not_an_error():
     rows = score_answers([rec], [Answer(rec.question, "40 metres.", system="base")])
     assert citation_table(rows).empty
     assert citation_table(rows.drop(columns=["sources"])).empty  # scored before the column
+    assert list(citation_table(rows).columns)[:3] == ["system", "questions", "answered"]
 
 
 def test_citations_count_the_answers_that_do_not_decline():
@@ -103,3 +104,6 @@ def test_citations_count_the_answers_that_do_not_decline():
     row = citation_table(score_answers([deep, wide], answers)).iloc[0]
     assert (row["questions"], row["answered"]) == (2, 1)
     assert row["cites"].startswith("1.00 [") and row["attributed"].startswith("1.00 [")
+    silent = [Answer(q.question, "I don't know.", documents=[MANUAL]) for q in (deep, wide)]
+    none = citation_table(score_answers([deep, wide], silent)).iloc[0]
+    assert (none["answered"], none["cites"], none["attributed"]) == (0, "–", "–")

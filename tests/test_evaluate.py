@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -78,6 +79,26 @@ def test_score_answers_and_summary(records):
         ev.summarise(df.iloc[0:0])
 
 
+def test_citation_metrics_count_the_answers_that_do_not_decline(records):
+    """A decline has nothing to cite: an answerable question declined is left out of cites and
+    the precisions, while an answer to the unanswerable question that cites counts (wrongly)."""
+    single, multi, unans = records
+    answers = [
+        Answer(single.question, f"{single.answer} [{single.gold_doc_ids[0]}]", system="s"),
+        Answer(multi.question, "I don't know.", system="s"),
+        Answer(unans.question, f"It is 12. [{single.gold_doc_ids[0]}]", system="s"),
+    ]
+    df = ev.score_answers([single, multi, unans], answers)
+    row = ev.summarise(df).iloc[0]
+    assert (row["questions"], row["answered"]) == (3, 2)
+    assert row["cites"] == 1.0 and row["citation_precision"] == pytest.approx(1 / 2)
+    pairs = ev.compare_systems(pd.concat([df, df.assign(system="t")]), "cites", [("s", "t")])
+    assert pairs.loc[0, "n"] == 2  # the questions neither system declined
+    mine = dataclasses.replace(single, gold_doc_ids=[], type="user")  # your question, no ids
+    cited = ev.score_answers([mine], [Answer(mine.question, answers[0].text, system="s")])
+    assert math.isnan(cited.loc[0, "citation_precision"]) and cited.loc[0, "cites"] == 1.0
+
+
 def test_style_rate():
     good = "Answer: 40 metres.\nRated to 40 metres.\nSource: Fennick S2 User Manual [kb-001]"
     assert ev.style_rate([good, "40 metres"]) == 0.5
@@ -112,8 +133,8 @@ def test_every_summary_metric_gets_an_interval_that_holds_its_value():
     assert rag.loc["correct", "low"] < 7 / 8 < rag.loc["correct", "high"]
     assert rag.loc["abstain_ok", "n"] == 2 and rag.loc["false_abstain", "n"] == 6
     summary = ev.summarise(scores).set_index("system")
-    for metric in ("correct", "style", "abstain_ok"):
-        assert rag.loc[metric, "value"] == pytest.approx(summary.loc["rag", metric])
+    for metric in ("correct", "style", "abstain_ok", "cites", "citation_precision"):
+        assert rag.loc[metric, "value"] == pytest.approx(summary.loc["rag", metric], nan_ok=True)
     table = ev.interval_table(scores, ("correct", "latency_s"))
     assert list(table.columns) == ["system", "questions", "correct", "latency_s"]
     assert table.set_index("system").loc["rag", "correct"].startswith("0.88 [")
