@@ -519,6 +519,14 @@ def load_qa(split: str | None = None, root: Path | str | None = None) -> list[QA
     return [r for r in records if split is None or r.split == split]
 
 
+def train_counts(records: Sequence[QARecord]) -> tuple[int, int]:
+    """(answerable, unanswerable) questions among ``records`` in the ``train`` split: what a
+    learned "I don't know" learns from (at least :data:`MIN_PER_CLASS` of each)."""
+    train = [r for r in records if r.split == "train"]
+    unanswerable = sum(not r.answerable for r in train)
+    return len(train) - unanswerable, unanswerable
+
+
 def sample_questions(records: Sequence[QARecord], n: int | None, seed: int = 0) -> list[QARecord]:
     """The kit's one question sampler: ``n`` of ``records``, stratified by question type.
 

@@ -33,7 +33,15 @@ from typing import Any
 from haystack import Document
 
 from kit.citations import doc_id
-from kit.data import IDK, DataError, QARecord, load_questions, supports, user_record
+from kit.data import (
+    IDK,
+    DataError,
+    QARecord,
+    load_questions,
+    supports,
+    user_record,
+)
+from kit.data import train_counts as count_train_questions
 from kit.inputs import text, user_path
 from kit.runtime import lock_file
 
@@ -83,9 +91,7 @@ class QuestionWriter:
     @property
     def train_counts(self) -> tuple[int, int]:
         """(answerable, unanswerable) questions the file holds in the ``train`` split."""
-        train = [r for r in self.records if r.split == "train"]
-        unanswerable = sum(not r.answerable for r in train)
-        return len(train) - unanswerable, unanswerable
+        return count_train_questions(self.records)
 
     def add(self, question: str, answer: str, split: str = "test") -> QARecord:
         """Save a question the current chunk answers, with its answer, in ``split`` (``test``

@@ -51,6 +51,7 @@ from kit.data import (
     load_questions,
     sample_questions,
     supports,
+    train_counts,
 )
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
 from kit.finetune import TrainResult, train_adapter
@@ -236,8 +237,7 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
     :data:`GATE_MIN` answerable and unanswerable train questions each; your test questions
     only score it. Out: a :class:`YourGate`, whose note the report prints."""
     train = [q for q in data.questions if q.split == "train"]
-    unanswerable = sum(not q.answerable for q in train)
-    answerable = len(train) - unanswerable
+    answerable, unanswerable = train_counts(train)
     how = (
         "mark more of your questions `split: train` (in the question file, or the writer's "
         "'Save as: train'), some of them not answerable from your documents (gold answer "
