@@ -134,12 +134,14 @@ def run_systems(
     """Ask every system every question, score the answers, and summarise per system.
 
     In: systems by name, the questions. Out: a :class:`GridResult` (scores has one row per
-    system x question; ``answers[name]`` is in the order of ``records``).
+    system x question; ``answers[name]`` is in the order of ``records``). The RAGs' shared
+    vectors of questions and source sentences are computed first, outside every latency.
     """
     _check_grid_inputs(systems, records)
     answers: dict[str, list[Answer]] = {}
     frames = []
     questions = [rec.question for rec in records]
+    _warm_up_sources(systems, questions)
     for name, system in tqdm(systems.items(), desc="systems", disable=not progress):
         out = ask_all(system, questions)
         if not all(isinstance(a, Answer) for a in out):
@@ -153,6 +155,18 @@ def run_systems(
         frames.append(score_answers(records, out))
     scores = pd.concat(frames, ignore_index=True)
     return GridResult(scores=scores, answers=answers, summary=summarise(scores))
+
+
+def _warm_up_sources(systems: dict[str, System], questions: Sequence[str]) -> None:
+    """Embed the questions and their sources' sentences once per embedder, before any system
+    answers (:meth:`kit.rag.RAG.warm_up_sources`): the RAGs share those vectors, and the first
+    to answer would otherwise pay for the others in its latency."""
+    warmed: set[str] = set()
+    for system in systems.values():
+        embedder = getattr(system, "embedder", None)
+        if hasattr(system, "warm_up_sources") and embedder not in warmed:
+            system.warm_up_sources(questions)
+            warmed.add(embedder)
 
 
 # --- the three experiments ----------------------------------------------------------------------

@@ -293,7 +293,12 @@ def split_sentences(text: str, min_words: int = 3) -> list[str]:
 
 
 SENTENCE_CACHE = 50_000
-"""Sentence vectors a :class:`SentencePicker` keeps (float32, 384 numbers: about 77 MB)."""
+"""Sentence vectors all :class:`SentencePicker` objects of one embedder keep between them
+(float32, 384 numbers: about 77 MB); as many question vectors."""
+
+_SHARED: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+"""Per embedder: (sentence -> vector, question -> vector), shared by every SentencePicker of this
+process (the grid's RAG systems read the same sources for the same questions)."""
 
 
 @component
@@ -305,10 +310,13 @@ class SentencePicker:
     still map to source documents. A sentence's score is, like hybrid retrieval, meaning plus
     words: the cosine of its MiniLM embedding to the question's (Haystack's SentenceTransformers
     embedders, the index's own model) + ``keyword_weight`` x the share of the question's content
-    words it contains (:func:`keyword_overlap`).
+    words it contains (:func:`keyword_overlap`). The vectors of sentences and questions it has
+    embedded are kept for every picker of the same embedder (``shared=False``: for this one).
     """
 
-    def __init__(self, embedder: str, sentences: int = 4, keyword_weight: float = 0.6) -> None:
+    def __init__(
+        self, embedder: str, sentences: int = 4, keyword_weight: float = 0.6, shared: bool = True
+    ) -> None:
         # heavy: sentence-transformers loads only when a layout picks sentences
         from haystack_integrations.components.embedders.sentence_transformers import (
             SentenceTransformersDocumentEmbedder,
@@ -319,7 +327,10 @@ class SentencePicker:
             raise ValueError(f"sentences must be >= 1, not {sentences}.")
         self.sentences = sentences
         self.keyword_weight = keyword_weight
-        self._vectors: dict[str, np.ndarray] = {}  # sentence -> embedding, see cosines()
+        # sentence -> embedding and question -> embedding (see cosines()): shared with every
+        # picker of this embedder, or (shared=False) this picker's own
+        mine: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
+        self._vectors, self._queries = _SHARED.setdefault(str(embedder), mine) if shared else mine
         self.query_embedder = SentenceTransformersTextEmbedder(
             model=embedder, normalize_embeddings=True, progress_bar=False, local_files_only=True
         )
@@ -333,10 +344,16 @@ class SentencePicker:
         self.sentence_embedder.warm_up()
 
     def cosines(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """The cosine of each sentence's embedding to the question's. A sentence seen before
-        (the same chunks come back for many questions) is not embedded again."""
+        """The cosine of each sentence's embedding to the question's. A sentence or a question
+        seen before, by any picker of the same embedder (the same chunks come back for many
+        questions and systems), is not embedded again."""
         self.warm_up()
-        query = np.array(self.query_embedder.run(text=question)["embedding"])
+        query = self._queries.get(question)
+        if query is None:
+            if len(self._queries) >= SENTENCE_CACHE:
+                self._queries.clear()
+            query = np.array(self.query_embedder.run(text=question)["embedding"])
+            self._queries[question] = query
         unique = list(dict.fromkeys(sentences))
         new = [s for s in unique if s not in self._vectors]
         if len(self._vectors) + len(new) > SENTENCE_CACHE:  # bounded: a big index, many asks

@@ -194,6 +194,7 @@ class Index:
     documents: int = 0
     chunks: int = 0
     seconds: float = 0.0
+    reused: int = 0  # chunks whose vectors an earlier index had computed (kit.embeddings)
 
     @property
     def docs_per_second(self) -> float:
@@ -204,13 +205,29 @@ class Index:
         return (
             f"Index({type(self.store).__name__}: {self.documents} documents -> {self.chunks} "
             f"chunks of {self.split_length} {self.split_by}s (overlap {self.split_overlap}), "
-            f"built in {self.seconds:.1f} s)"
+            f"built in {self.seconds:.1f} s"
+            + (f", {self.reused} of the chunks' vectors reused)" if self.reused else ")")
         )
 
 
 def embed_batch_size() -> int:
     """Chunks embedded together when indexing: :data:`CPU_EMBED_BATCH` on a CPU, 32 on a GPU."""
     return CPU_EMBED_BATCH if best_device() == "cpu" else 32
+
+
+def document_embedder(embedder: str = DEFAULT_EMBEDDER, progress: bool = False) -> Any:
+    """The indexing pipeline's ``embed`` component: Haystack's
+    ``SentenceTransformersDocumentEmbedder`` for ``embedder`` (titles embedded with the text),
+    which reuses the vectors of text embedded before (:mod:`kit.embeddings`)."""
+    from kit.embeddings import ReusingDocumentEmbedder  # heavy: sentence-transformers
+
+    return ReusingDocumentEmbedder(
+        model=_embedder_path(embedder),
+        progress_bar=progress,
+        meta_fields_to_embed=["title"],
+        local_files_only=True,
+        batch_size=embed_batch_size(),
+    )
 
 
 def indexing_pipeline(
@@ -225,13 +242,9 @@ def indexing_pipeline(
     (``progress``: the embedder's progress bar).
 
     Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
-    their text, so a chunk from "Returns policy" is found by a question about returns.
+    their text, so a chunk from "Returns policy" is found by a question about returns. ``embed``
+    embeds only text no earlier index of this process embedded (:mod:`kit.embeddings`).
     """
-    # heavy: sentence-transformers loads only when a pipeline is built
-    from haystack_integrations.components.embedders.sentence_transformers import (
-        SentenceTransformersDocumentEmbedder,
-    )
-
     split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
     keep_lines = split_by in ("passage", "line")
     pipeline = Pipeline()
@@ -244,16 +257,7 @@ def indexing_pipeline(
         "split",
         DocumentSplitter(split_by=split_by, split_length=split_length, split_overlap=split_overlap),
     )
-    pipeline.add_component(
-        "embed",
-        SentenceTransformersDocumentEmbedder(
-            model=_embedder_path(embedder),
-            progress_bar=progress,
-            meta_fields_to_embed=["title"],
-            local_files_only=True,
-            batch_size=embed_batch_size(),
-        ),
-    )
+    pipeline.add_component("embed", document_embedder(embedder, progress))
     pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))
     pipeline.connect("tag", "clean")
     pipeline.connect("clean", "split")
@@ -276,7 +280,8 @@ def build_index(
     ``source``: ``None`` or ``"v1"`` / ``"v2"`` (the bundled knowledge base), a folder or file of
     your own documents (read by ``kit.data.load_folder``), or a list of Haystack Documents.
     ``store``: any Haystack document store (default: a new in-memory one). ``progress``: a
-    progress bar over the embedding (worth it for a real folder: minutes on a laptop).
+    progress bar over the embedding (worth it for a real folder: minutes on a laptop). Text an
+    earlier index of this process embedded is not embedded again (``index.reused`` counts it).
     """
     split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
     if store is not None and not hasattr(store, "write_documents"):
@@ -292,6 +297,7 @@ def build_index(
     start = time.perf_counter()
     result = pipeline.run({"tag": {"documents": documents}})
     seconds = time.perf_counter() - start
+    reused = pipeline.get_component("embed").reused
     written = result.get("write", {}).get("documents_written", 0)
     if not written:
         raise RagError(
@@ -306,6 +312,7 @@ def build_index(
         documents=len(documents),
         chunks=written,
         seconds=seconds,
+        reused=reused,
     )
 
 
@@ -952,6 +959,19 @@ class RAG:
         """The generator's (model, tokenizer), to share one loaded model between RAG objects."""
         self.llm.warm_up()
         return self.llm.pipeline.model, self.llm.pipeline.tokenizer
+
+    @property
+    def embedder(self) -> str:
+        """The embedding model folder of the index: queries and sentences are embedded with it."""
+        return _embedder_of(self.index)
+
+    def warm_up_sources(self, questions: Sequence[str]) -> None:
+        """Retrieve for ``questions`` and embed what the signals and the layout read of their
+        sources, generating nothing. The vectors land in the memory every RAG of this embedder
+        shares (:class:`kit.prompts.SentencePicker`): a comparison calls it first, so no system's
+        latency pays for embedding what another system's answers would then reuse."""
+        for question in questions:
+            self.retrieval_signals(question)
 
     def retrieve(
         self, question: str, role: str | None = None, filters: dict[str, Any] | None = None

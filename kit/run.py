@@ -214,7 +214,8 @@ def _experiments(report: Report, result: GridResult) -> None:
     """Stage 4: freshness, privacy and prompt injection, each rate with its interval."""
     timings = result.meta.get("timings", {})
     fresh_note = (
-        f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s; "
+        f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s (text "
+        "that did not change kept its vectors; only the changed chunks were embedded); "
         f"the fine-tune took {timings.get('train_s', 0):.0f} s and would have to be redone "
         "with new training data for every change."
     )

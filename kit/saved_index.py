@@ -43,6 +43,7 @@ from kit.rag import (
     Index,
     RagError,
     build_index,
+    document_embedder,
     load_source,
 )
 from kit.store import new_store
@@ -287,7 +288,33 @@ def _reused_or_built(
     """The index saved at ``where`` if it was built from the same documents with the same
     settings (and ``rebuild`` is False); else ``build()``, saved there."""
     saved = None if rebuild else _saved_if_same(where, fingerprint, settings, what, log)
-    return saved if saved is not None else _saved(build(), where, fingerprint, log)
+    if saved is not None:
+        _remember(saved)  # an index built from it later (v2 after v1) embeds only new text
+        return saved
+    if not rebuild:
+        _remember_saved(where, settings["embedder"], log)
+    return _saved(build(), where, fingerprint, log)
+
+
+def _remember(index: Index) -> int:
+    """Put the vectors of ``index``'s chunks in the process's memory (:mod:`kit.embeddings`), so
+    an index built later embeds only text this one does not hold. Out: how many."""
+    from kit.embeddings import remember_store  # heavy: sentence-transformers
+
+    return remember_store(index.store, document_embedder(index.embedder))
+
+
+def _remember_saved(where: Path, embedder: str, log: Any) -> None:
+    """Before a rebuild: keep the vectors of the index saved at ``where`` (if it was built with
+    ``embedder``), so only text that changed is embedded again."""
+    record = read_record(where)
+    if record is None or record.get("embedder") != embedder:
+        return
+    try:
+        kept = _remember(load_index(where, embedder=embedder))
+    except RagError:
+        return  # damaged: everything is embedded again
+    log(f"Kept the {kept} vectors of the saved index: only changed text is embedded again")
 
 
 def _saved_if_same(

@@ -222,6 +222,50 @@ def test_ask_together_with_a_rag_that_declines_everything_or_has_a_component(ind
     assert [a.text for a in echoed] == ["Forty."] * 2
 
 
+def test_the_grid_embeds_sources_once_before_any_system_answers(index, monkeypatch):
+    """The RAGs share the vectors of questions and source sentences; the grid computes them
+    first, so no system's latency pays for what the next one reuses."""
+    from haystack import component
+    from haystack.dataclasses import ChatMessage
+
+    from kit import prompts
+    from kit.rag import RAG, build_rag
+
+    @component
+    class Fixed:  # a generator that costs nothing: the test is about what is embedded
+        def __init__(self) -> None:
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            return {"replies": [ChatMessage.from_assistant("Forty.")]}
+
+    events: list[str] = []
+    real = RAG.warm_up_sources
+
+    def counted(self, questions):
+        real(self, questions)
+        events.append(f"warmed {len(questions)}")
+
+    monkeypatch.setattr(RAG, "warm_up_sources", counted)
+    monkeypatch.setattr(prompts, "_SHARED", {})  # nothing embedded yet in this process
+    rags = [build_rag(index, generator=Fixed(), profile="smoke") for _ in range(2)]
+    for rag in rags:
+        scorer = rag.picker or rag.sentence_scorer
+        scorer.warm_up()
+        for part in (scorer.query_embedder, scorer.sentence_embedder):
+            part.run = lambda *a, _run=part.run, **k: events.append("embed") or _run(*a, **k)
+    systems = {
+        "first": rags[0],
+        "plain": lambda q: Answer(question=q, text="Forty."),
+        "second": rags[1],
+    }
+    result = compare.run_systems(systems, load_qa(split="train")[100:103])
+    assert "embed" in events  # the warm-up embedded the questions and their sentences ...
+    assert events[-1] == "warmed 3"  # ... once, and no system embedded anything as it answered
+    assert events.count("warmed 3") == 1 and len(result.answers["second"]) == 3
+
+
 def test_a_gate_that_would_never_decline_is_left_out_of_the_grid(monkeypatch):
     """When no threshold keeps the wrong declines under the cap (threshold 1.0), the grid's
     RAGs carry no gate, and the log says why, instead of a gate that is reported as learned."""

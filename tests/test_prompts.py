@@ -114,7 +114,7 @@ def test_best_sentence_similarity_is_the_closest_sentence_of_the_sources():
 
     from kit.models import DEFAULT_EMBEDDER, load_embedder, resolve_model
 
-    picker = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
+    picker = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1, shared=False)
     sentences = [
         "The office canteen serves lunch at noon.",
         "The sensor is rated to a depth of 40 metres.",
@@ -127,7 +127,7 @@ def test_best_sentence_similarity_is_the_closest_sentence_of_the_sources():
     assert best == pytest.approx(float(by_hand.max()), abs=1e-5)
     assert np.argmax(by_hand) == 1 and by_hand[1] > by_hand[0] + 0.2
     assert len(picker._vectors) == 2  # kept for the next question over the same sources
-    fresh = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
+    fresh = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1, shared=False)
     assert prompts.best_sentence_similarity(question, [chunk], fresh) == best
     short = prompts.best_sentence_similarity(question, [_chunk("x", "t", "Depth 40m")], picker)
     assert 0 < short < 1  # no sentence of 3 words: the source counts whole
@@ -165,10 +165,10 @@ def test_the_picked_sentences_do_not_depend_on_what_was_asked_before(index):
     from kit.models import DEFAULT_EMBEDDER, resolve_model
 
     retrieval = rag.retrieval_pipeline(index, "hybrid", 4)
-    warm = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4)
+    warm = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4, shared=False)
     for record in sample_questions(load_qa("train"), 12):
         chunks = rag.retrieve(retrieval, record.question).documents[:4]
-        cold = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4)
+        cold = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4, shared=False)
         picked = [warm.run(question=record.question, documents=chunks)["documents"]]
         picked.append(cold.run(question=record.question, documents=chunks)["documents"])
         assert [d.content for d in picked[0]] == [d.content for d in picked[1]], record.id

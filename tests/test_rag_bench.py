@@ -15,6 +15,8 @@ def test_quick_benchmark_prints_every_figure(capsys):
     assert "load average" in out
     throughput = r"index: throughput\s+[\d.]+ docs/s, [\d.]+ chunks/s \(embedding \d+ at a time\)"
     assert re.search(throughput, out)
+    v2 = re.search(r"the updated documents \(v2\)\s+[\d.]+ s: (\d+) of (\d+) chunks embedded", out)
+    assert v2 and 0 < int(v2[1]) < int(v2[2])  # only the changed text embedded again
     for mode in ("bm25", "dense", "hybrid"):
         figure = rf"^retrieve {mode}: p50 / p95, recall@5\s+[\d.]+ / [\d.]+ ms, [\d.]+"
         assert re.search(figure, out, re.M)  # the in-memory store's own line

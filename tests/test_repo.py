@@ -96,7 +96,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "the two ways: RAG and fine-tuning",
-        {"store", "postgres", "prompts", "attribution", "rag", "saved_index"}
+        {"store", "postgres", "prompts", "attribution", "embeddings", "rag", "saved_index"}
         | {"chat_data", "adapters", "finetune"},
     ),
     ("scores", {"stats", "evaluate"}),

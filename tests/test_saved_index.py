@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kit.data import load_documents
+from kit.embeddings import MEMORY
 from kit.rag import RagError, retrieval_pipeline, retrieve
 from kit.saved_index import (
     RECORD_FILE,
@@ -34,8 +35,10 @@ def test_a_saved_index_is_reused_and_answers_the_same(folder: Path):
     where = default_location(folder)
     assert where.parent == folder.parent and (where / RECORD_FILE).is_file()
     assert sorted(p.name for p in folder.iterdir()) == ["pump.md", "tank.txt"]  # untouched
+    MEMORY.clear()  # as after a restart
     again = index_folder(folder, log=said.append)
     assert "Reusing the saved index" in said[-1]
+    assert len(MEMORY) == again.chunks == 2  # its vectors serve the next index built (v2 of it)
     assert (again.documents, again.chunks, again.embedder) == (
         first.documents,
         first.chunks,
@@ -55,11 +58,21 @@ def test_a_changed_file_or_setting_rebuilds(folder: Path):
     fingerprint = folder_fingerprint(folder)
     (folder / "tank.txt").write_text("The tank holds 900 litres of water.\n", encoding="utf-8")
     assert folder_fingerprint(folder) != fingerprint
+    MEMORY.clear()  # as after a restart: the saved index is what remembers the vectors
     rebuilt = index_folder(folder, log=said.append)
-    assert "changed" in said[-2] and "saved" in said[-1]
+    assert "changed" in said[-3] and "saved" in said[-1]
+    assert said[-2] == "Kept the 2 vectors of the saved index: only changed text is embedded again"
+    assert rebuilt.reused == 1  # pump.md's chunk; the changed tank.txt is embedded again
     assert any("900" in (d.content or "") for d in rebuilt.store.filter_documents())
+    MEMORY.clear()
+    fresh = index_folder(folder, rebuild=True, log=said.append)
+    assert fresh.reused == 0 and not any(m.startswith("Kept") for m in said[-2:])
+    vectors = [{d.id: d.embedding for d in i.store.filter_documents()} for i in (rebuilt, fresh)]
+    assert vectors[0].keys() == vectors[1].keys()
+    for key, vector in vectors[0].items():  # equal within float32 rounding
+        assert vector == pytest.approx(vectors[1][key], abs=1e-6)
     index_folder(folder, split_length=50, split_overlap=10, log=said.append)
-    assert "changed" in said[-2]  # other settings: rebuilt, not reused
+    assert "changed" in said[-3]  # other settings: rebuilt, not reused
     (folder / ".notes.md").write_text("hidden", encoding="utf-8")  # ignored, like load_folder
     index_folder(folder, split_length=50, split_overlap=10, log=said.append)
     assert "Reusing" in said[-1]
