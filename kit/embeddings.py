@@ -4,15 +4,15 @@ Embedding is most of what indexing costs on a laptop CPU (about 18-20 chunks a s
 2-core AVX2 machine). Yet most re-indexing embeds text that was embedded before: the updated
 knowledge base (``v2``) changes a few documents of ``v1``; a folder of yours with one edited file
 is indexed again; the prompt-injection experiment re-indexes the same documents minus one
-sentence. A vector depends only on the model and the text it embeds (the chunk's title and
-content), so the kit keeps the vectors it computed, by those two, and embeds only the new text:
+sentence. A vector depends only on the model, its settings and the text it embeds (the chunk's
+title and content), so the kit keeps the vectors it computed, by those, and embeds only new text:
 
 - :class:`ReusingDocumentEmbedder` is Haystack's ``SentenceTransformersDocumentEmbedder`` with
   that memory: the indexing pipeline's ``embed`` component (:func:`kit.rag.indexing_pipeline`).
   A reused vector equals a fresh one within float32 rounding (about 1e-7: a batch with other
-  texts pads differently), not bit for bit.
-- :data:`MEMORY` is the process's memory (bounded; :meth:`EmbeddingMemory.clear` empties it, as
-  ``python -m kit bench rag`` does before it times indexing).
+  texts pads differently), not bit for bit. ``reuse=False`` embeds every chunk (and remembers
+  the new vectors): what ``build_index(..., reuse=False)`` and a rebuild asked for do.
+- :data:`MEMORY` is the process's memory (bounded; :meth:`EmbeddingMemory.clear` empties it).
 - :func:`remember_store` adds the vectors of a saved index: a folder that changed is indexed again
   with only its changed text embedded (:func:`kit.saved_index.index_folder`).
 """
@@ -20,6 +20,7 @@ content), so the kit keeps the vectors it computed, by those two, and embeds onl
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -69,33 +70,45 @@ MEMORY = EmbeddingMemory()
 class ReusingDocumentEmbedder(SentenceTransformersDocumentEmbedder):
     """Haystack's ``SentenceTransformersDocumentEmbedder`` that embeds only text it has not
     embedded before (see the module docstring); every argument is the embedder's own, plus
-    ``memory`` (default :data:`MEMORY`). After a run, ``reused`` is how many of its documents got
-    a remembered vector."""
+    ``memory`` (default :data:`MEMORY`) and ``reuse`` (False: embed every document, and
+    remember the new vectors). After a run, ``reused`` is how many of its documents got a
+    remembered vector."""
 
-    def __init__(self, *args: Any, memory: EmbeddingMemory | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        memory: EmbeddingMemory | None = None,
+        reuse: bool = True,
+        **kwargs: Any,
+    ) -> None:
         # the parent named, not super(): @component builds a new class from this one
         SentenceTransformersDocumentEmbedder.__init__(self, *args, **kwargs)
         self.memory = MEMORY if memory is None else memory
+        self.reuse = reuse
         self.reused = 0
 
     def key(self, doc: Document) -> str:
-        """What a vector is remembered by: the model, its settings and the text embedded (the
-        chunk's ``meta_fields_to_embed``, e.g. its title, and its content, as the embedder
-        joins them)."""
+        """What a vector is remembered by: the model and every setting that changes its numbers,
+        and the text embedded (the chunk's ``meta_fields_to_embed``, e.g. its title, and its
+        content, as the embedder joins them)."""
         meta = doc.meta or {}
         fields = [str(meta[k]) for k in self.meta_fields_to_embed if meta.get(k) is not None]
-        joined = self.embedding_separator.join([*fields, doc.content or ""])
-        settings = (self.model, self.backend, self.normalize_embeddings, self.precision)
-        settings += (self.truncate_dim,)
-        text = "\0".join(map(str, settings)) + f"\0{self.prefix}{joined}{self.suffix}"
-        return hashlib.sha256(text.encode()).hexdigest()
+        text = self.prefix + self.embedding_separator.join([*fields, doc.content or ""])
+        return hashlib.sha256(f"{self._settings()}\0{text}{self.suffix}".encode()).hexdigest()
+
+    def _settings(self) -> str:
+        """The embedder's settings that change a vector, as one text."""
+        names = ("model", "revision", "backend", "normalize_embeddings", "precision")
+        names += ("truncate_dim", "model_kwargs", "tokenizer_kwargs", "config_kwargs")
+        names += ("encode_kwargs", "quantization_ranges")
+        return json.dumps({n: getattr(self, n, None) for n in names}, sort_keys=True, default=str)
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
         """``documents`` with their embeddings, in the same order: remembered ones filled in,
         the others embedded (in batches, with the progress bar if asked) and remembered."""
         keys = [self.key(d) if isinstance(d, Document) else "" for d in documents]
-        known = [self.memory.get(k) for k in keys]
+        known = [self.memory.get(k) if self.reuse else None for k in keys]
         new = [d for d, v in zip(documents, known, strict=True) if v is None]
         embed = SentenceTransformersDocumentEmbedder.run
         embedded = iter(embed(self, documents=new)["documents"] if new else [])

@@ -294,11 +294,18 @@ def split_sentences(text: str, min_words: int = 3) -> list[str]:
 
 SENTENCE_CACHE = 50_000
 """Sentence vectors all :class:`SentencePicker` objects of one embedder keep between them
-(float32, 384 numbers: about 77 MB); as many question vectors."""
+(float32, 384 numbers: about 77 MB)."""
 
-_SHARED: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
-"""Per embedder: (sentence -> vector, question -> vector), shared by every SentencePicker of this
-process (the grid's RAG systems read the same sources for the same questions)."""
+_SHARED: dict[str, dict[str, np.ndarray]] = {}
+"""Per embedder: sentence -> vector, shared by every SentencePicker of this process (the grid's
+RAG systems read the same sources for the same questions)."""
+
+
+def forget_shared_sentences() -> None:
+    """Empty the sentence vectors the pickers share: the next picks embed their sentences again
+    (``python -m kit bench rag`` does it before it times what embedding costs)."""
+    for vectors in _SHARED.values():
+        vectors.clear()
 
 
 @component
@@ -310,8 +317,9 @@ class SentencePicker:
     still map to source documents. A sentence's score is, like hybrid retrieval, meaning plus
     words: the cosine of its MiniLM embedding to the question's (Haystack's SentenceTransformers
     embedders, the index's own model) + ``keyword_weight`` x the share of the question's content
-    words it contains (:func:`keyword_overlap`). The vectors of sentences and questions it has
-    embedded are kept for every picker of the same embedder (``shared=False``: for this one).
+    words it contains (:func:`keyword_overlap`). The vectors of the sentences it has embedded
+    are kept for every picker of the same embedder (``shared=False``: for this one); the
+    question is embedded at every call, as it costs every answer.
     """
 
     def __init__(
@@ -327,10 +335,10 @@ class SentencePicker:
             raise ValueError(f"sentences must be >= 1, not {sentences}.")
         self.sentences = sentences
         self.keyword_weight = keyword_weight
-        # sentence -> embedding and question -> embedding (see cosines()): shared with every
-        # picker of this embedder, or (shared=False) this picker's own
-        mine: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
-        self._vectors, self._queries = _SHARED.setdefault(str(embedder), mine) if shared else mine
+        # sentence -> embedding (see cosines()): shared with every picker of this embedder, or
+        # (shared=False) this picker's own
+        mine: dict[str, np.ndarray] = {}
+        self._vectors = _SHARED.setdefault(str(embedder), mine) if shared else mine
         self.query_embedder = SentenceTransformersTextEmbedder(
             model=embedder, normalize_embeddings=True, progress_bar=False, local_files_only=True
         )
@@ -344,16 +352,11 @@ class SentencePicker:
         self.sentence_embedder.warm_up()
 
     def cosines(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """The cosine of each sentence's embedding to the question's. A sentence or a question
-        seen before, by any picker of the same embedder (the same chunks come back for many
-        questions and systems), is not embedded again."""
+        """The cosine of each sentence's embedding to the question's. A sentence seen before,
+        by any picker of the same embedder (the same chunks come back for many questions and
+        systems), is not embedded again."""
         self.warm_up()
-        query = self._queries.get(question)
-        if query is None:
-            if len(self._queries) >= SENTENCE_CACHE:
-                self._queries.clear()
-            query = np.array(self.query_embedder.run(text=question)["embedding"])
-            self._queries[question] = query
+        query = np.array(self.query_embedder.run(text=question)["embedding"])
         unique = list(dict.fromkeys(sentences))
         new = [s for s in unique if s not in self._vectors]
         if len(self._vectors) + len(new) > SENTENCE_CACHE:  # bounded: a big index, many asks

@@ -215,10 +215,13 @@ def embed_batch_size() -> int:
     return CPU_EMBED_BATCH if best_device() == "cpu" else 32
 
 
-def document_embedder(embedder: str = DEFAULT_EMBEDDER, progress: bool = False) -> Any:
+def document_embedder(
+    embedder: str = DEFAULT_EMBEDDER, progress: bool = False, reuse: bool = True
+) -> Any:
     """The indexing pipeline's ``embed`` component: Haystack's
     ``SentenceTransformersDocumentEmbedder`` for ``embedder`` (titles embedded with the text),
-    which reuses the vectors of text embedded before (:mod:`kit.embeddings`)."""
+    which reuses the vectors of text embedded before unless ``reuse`` is False
+    (:mod:`kit.embeddings`)."""
     from kit.embeddings import ReusingDocumentEmbedder  # heavy: sentence-transformers
 
     return ReusingDocumentEmbedder(
@@ -227,6 +230,7 @@ def document_embedder(embedder: str = DEFAULT_EMBEDDER, progress: bool = False) 
         meta_fields_to_embed=["title"],
         local_files_only=True,
         batch_size=embed_batch_size(),
+        reuse=reuse,
     )
 
 
@@ -237,13 +241,15 @@ def indexing_pipeline(
     split_by: str = "word",
     embedder: str = DEFAULT_EMBEDDER,
     progress: bool = False,
+    reuse: bool = True,
 ) -> Pipeline:
     """The Haystack indexing pipeline: tag -> clean -> split -> embed -> write into ``store``
     (``progress``: the embedder's progress bar).
 
     Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
     their text, so a chunk from "Returns policy" is found by a question about returns. ``embed``
-    embeds only text no earlier index of this process embedded (:mod:`kit.embeddings`).
+    embeds only text no earlier index of this process embedded (:mod:`kit.embeddings`), or every
+    chunk if ``reuse`` is False.
     """
     split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
     keep_lines = split_by in ("passage", "line")
@@ -257,7 +263,7 @@ def indexing_pipeline(
         "split",
         DocumentSplitter(split_by=split_by, split_length=split_length, split_overlap=split_overlap),
     )
-    pipeline.add_component("embed", document_embedder(embedder, progress))
+    pipeline.add_component("embed", document_embedder(embedder, progress, reuse))
     pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))
     pipeline.connect("tag", "clean")
     pipeline.connect("clean", "split")
@@ -274,6 +280,7 @@ def build_index(
     split_by: str = "word",
     embedder: str = DEFAULT_EMBEDDER,
     progress: bool = False,
+    reuse: bool = True,
 ) -> Index:
     """Load, split, embed and store documents; return the :class:`Index`.
 
@@ -281,7 +288,8 @@ def build_index(
     your own documents (read by ``kit.data.load_folder``), or a list of Haystack Documents.
     ``store``: any Haystack document store (default: a new in-memory one). ``progress``: a
     progress bar over the embedding (worth it for a real folder: minutes on a laptop). Text an
-    earlier index of this process embedded is not embedded again (``index.reused`` counts it).
+    earlier index of this process embedded is not embedded again (``index.reused`` counts it);
+    ``reuse=False`` embeds every chunk (to time embedding, or to rebuild from scratch).
     """
     split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
     if store is not None and not hasattr(store, "write_documents"):
@@ -292,7 +300,7 @@ def build_index(
     documents = load_source(source)
     store = new_store() if store is None else store
     pipeline = indexing_pipeline(
-        store, split_length, split_overlap, split_by, embedder, progress=progress
+        store, split_length, split_overlap, split_by, embedder, progress=progress, reuse=reuse
     )
     start = time.perf_counter()
     result = pipeline.run({"tag": {"documents": documents}})
@@ -961,15 +969,18 @@ class RAG:
         return self.llm.pipeline.model, self.llm.pipeline.tokenizer
 
     @property
-    def embedder(self) -> str:
-        """The embedding model folder of the index: queries and sentences are embedded with it."""
-        return _embedder_of(self.index)
+    def source_settings(self) -> tuple[str, ...]:
+        """What decides the sentences shown for a question: the embedder, the store, the
+        retrieval settings and the layout. Two RAGs with the same read the same sentences."""
+        settings = (self.mode, self.top_k, self.candidates, self.min_score, self.layout.name)
+        where = (_embedder_of(self.index), str(id(self.store)), repr(self.default_filters))
+        return tuple(map(str, where + settings))
 
     def warm_up_sources(self, questions: Sequence[str]) -> None:
-        """Retrieve for ``questions`` and embed what the signals and the layout read of their
-        sources, generating nothing. The vectors land in the memory every RAG of this embedder
-        shares (:class:`kit.prompts.SentencePicker`): a comparison calls it first, so no system's
-        latency pays for embedding what another system's answers would then reuse."""
+        """Retrieve for ``questions`` and embed the sentences of their sources (what the layout
+        picks from and the signals read), generating nothing. The vectors land in the memory
+        every RAG of this embedder shares (:class:`kit.prompts.SentencePicker`): a comparison
+        calls it first, so no system's latency pays for sentences the others then reuse."""
         for question in questions:
             self.retrieval_signals(question)
 

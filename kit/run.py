@@ -126,7 +126,8 @@ def _grid(report: Report, result: GridResult) -> None:
         "know'; abstain_ok: unanswerable questions declined; false_abstain: answerable "
         "ones wrongly declined; style: the house format; latency_s: seconds per answer on this "
         f"machine (answers are generated in batches of {BATCH_SIZE}: each answer's share of its "
-        "batch; `python -m kit bench grid` times one at a time too).",
+        "batch; the sentences of the sources, whose vectors every RAG shares, are embedded "
+        "before any system answers; `python -m kit bench grid` times one at a time too).",
     )
     report.add_table(
         "Is the difference real? Paired comparisons on the same questions",
@@ -214,8 +215,8 @@ def _experiments(report: Report, result: GridResult) -> None:
     """Stage 4: freshness, privacy and prompt injection, each rate with its interval."""
     timings = result.meta.get("timings", {})
     fresh_note = (
-        f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s (text "
-        "that did not change kept its vectors; only the changed chunks were embedded); "
+        f"Re-indexing the updated documents took {timings.get('reindex_s', 0):.1f} s"
+        f"{_reindexed(result.meta.get('reindex') or {})}; "
         f"the fine-tune took {timings.get('train_s', 0):.0f} s and would have to be redone "
         "with new training data for every change."
     )
@@ -235,6 +236,14 @@ def _experiments(report: Report, result: GridResult) -> None:
         table = rate_table(result.extras[name], EXPERIMENT_COLUMNS[name])
         print(f"   {name}:\n{table.to_string()}", flush=True)
         report.add_table(heading, table, note=note)
+
+
+def _reindexed(counts: dict[str, int]) -> str:
+    """ " (18 of 189 chunks embedded, the others kept their vectors)", or "" when not known."""
+    if not counts.get("chunks"):
+        return ""
+    embedded = counts["chunks"] - counts.get("reused", 0)
+    return f" ({embedded} of {counts['chunks']} chunks embedded, the others kept their vectors)"
 
 
 def _costs(report: Report, summary: pd.DataFrame) -> None:

@@ -108,6 +108,7 @@ def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Pat
         "documents": index.documents,
         "chunks": index.chunks,
         "seconds": index.seconds,
+        "reused": index.reused,
         "kit": __version__,
         "saved": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -164,6 +165,7 @@ def load_index(location: str | Path, **expected: Any) -> Index:
         documents=record.get("documents", 0),
         chunks=record.get("chunks", 0),
         seconds=record.get("seconds", 0.0),
+        reused=record.get("reused", 0),
     )
 
 
@@ -215,14 +217,15 @@ def index_folder(
     )
     fingerprint = folder_fingerprint(folder, f"{default_access}, skip_bad={skip_bad}")
 
-    def build() -> Index:
+    def build(reuse: bool) -> Index:
         docs = documents
         if docs is None:
             docs = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
         else:
             options = f"default_access={default_access!r}, skip_bad={skip_bad}"
             _check_access(docs, folder_access(folder, default_access, skip_bad), options)
-        return build_index(list(docs), progress=True, **settings)  # minutes on a laptop: shown
+        # minutes on a laptop: shown
+        return build_index(list(docs), progress=True, reuse=reuse, **settings)
 
     return _reused_or_built(where, fingerprint, settings, str(folder), build, rebuild, log)
 
@@ -255,8 +258,8 @@ def bundled_index(
     fingerprint = documents_fingerprint(documents)
     what = f"the bundled documents ({version})"
 
-    def build() -> Index:
-        return build_index(documents, **settings)
+    def build(reuse: bool) -> Index:
+        return build_index(documents, reuse=reuse, **settings)
 
     return _reused_or_built(where, fingerprint, settings, what, build, rebuild, log)
 
@@ -281,19 +284,28 @@ def _reused_or_built(
     fingerprint: str,
     settings: dict[str, Any],
     what: str,
-    build: Callable[[], Index],
+    build: Callable[[bool], Index],
     rebuild: bool,
     log: Any,
 ) -> Index:
     """The index saved at ``where`` if it was built from the same documents with the same
-    settings (and ``rebuild`` is False); else ``build()``, saved there."""
+    settings (and ``rebuild`` is False); else ``build(reuse)``, saved there: with the vectors of
+    the saved index's unchanged text (``reuse``), or, when ``rebuild`` is asked for, every chunk
+    embedded again."""
     saved = None if rebuild else _saved_if_same(where, fingerprint, settings, what, log)
     if saved is not None:
-        _remember(saved)  # an index built from it later (v2 after v1) embeds only new text
+        if _same_kit(where):
+            _remember(saved)  # an index built from it later (v2 after v1) embeds only new text
         return saved
     if not rebuild:
         _remember_saved(where, settings["embedder"], log)
-    return _saved(build(), where, fingerprint, log)
+    return _saved(build(not rebuild), where, fingerprint, log)
+
+
+def _same_kit(where: Path) -> bool:
+    """Whether the index saved at ``where`` was saved by this kit version (its vectors were
+    made with the embedder settings of today's code)."""
+    return (read_record(where) or {}).get("kit") == __version__
 
 
 def _remember(index: Index) -> int:
@@ -308,7 +320,7 @@ def _remember_saved(where: Path, embedder: str, log: Any) -> None:
     """Before a rebuild: keep the vectors of the index saved at ``where`` (if it was built with
     ``embedder``), so only text that changed is embedded again."""
     record = read_record(where)
-    if record is None or record.get("embedder") != embedder:
+    if record is None or record.get("embedder") != embedder or not _same_kit(where):
         return
     try:
         kept = _remember(load_index(where, embedder=embedder))

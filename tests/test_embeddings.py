@@ -66,23 +66,32 @@ def test_the_embedder_keys_a_vector_by_model_title_and_text():
         embedder.run(documents=["not a document"])
 
 
-def test_pickers_of_one_embedder_share_what_they_embedded():
+def test_pickers_of_one_embedder_share_the_sentences_they_embedded():
     from kit.prompts import SentencePicker, best_sentence_similarity
 
     chunk = Document(
         content="The sensor is rated to a depth of 40 metres. Lunch is served at noon.",
         meta={"doc_id": "kb-001", "title": "S2 manual"},
     )
-    question = "How deep can the sensor go under water? (a question no other test asks)"
+    question = "How deep can the sensor go under water?"
     first = SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
     best = best_sentence_similarity(question, [chunk], first)
     second = SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1)
     second.warm_up()
     calls: list[str] = []
-    for part in (second.query_embedder, second.sentence_embedder):
-        run = part.run
-        part.run = lambda *a, _run=run, **k: calls.append("embedded") or _run(*a, **k)
+    for name in ("query_embedder", "sentence_embedder"):
+        part = getattr(second, name)
+        part.run = lambda *a, _run=part.run, _name=name, **k: calls.append(_name) or _run(*a, **k)
     assert best_sentence_similarity(question, [chunk], second) == best
-    assert calls == []  # neither the question nor the sentences were embedded again
+    assert calls == ["query_embedder"]  # the question, as every answer pays; no sentence
     alone = SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=1, shared=False)
     assert alone._vectors == {} and best_sentence_similarity(question, [chunk], alone) == best
+    assert len(alone._vectors) == 2
+
+
+def test_reuse_false_embeds_every_chunk_and_remembers_them():
+    docs = load_documents("v1")[:2]
+    rag.build_index(docs)
+    again = rag.build_index(docs, reuse=False)
+    assert again.reused == 0 and again.chunks > 0
+    assert rag.build_index(docs).reused == again.chunks  # and the memory holds them

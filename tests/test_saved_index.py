@@ -17,6 +17,7 @@ from kit.saved_index import (
     folder_fingerprint,
     index_folder,
     load_index,
+    read_record,
 )
 
 
@@ -39,6 +40,7 @@ def test_a_saved_index_is_reused_and_answers_the_same(folder: Path):
     again = index_folder(folder, log=said.append)
     assert "Reusing the saved index" in said[-1]
     assert len(MEMORY) == again.chunks == 2  # its vectors serve the next index built (v2 of it)
+    assert read_record(default_location(folder))["reused"] == 0  # the first build reused none
     assert (again.documents, again.chunks, again.embedder) == (
         first.documents,
         first.chunks,
@@ -60,19 +62,18 @@ def test_a_changed_file_or_setting_rebuilds(folder: Path):
     assert folder_fingerprint(folder) != fingerprint
     MEMORY.clear()  # as after a restart: the saved index is what remembers the vectors
     rebuilt = index_folder(folder, log=said.append)
-    assert "changed" in said[-3] and "saved" in said[-1]
+    assert "changed since" in said[-3] and "saved" in said[-1]
     assert said[-2] == "Kept the 2 vectors of the saved index: only changed text is embedded again"
     assert rebuilt.reused == 1  # pump.md's chunk; the changed tank.txt is embedded again
     assert any("900" in (d.content or "") for d in rebuilt.store.filter_documents())
-    MEMORY.clear()
-    fresh = index_folder(folder, rebuild=True, log=said.append)
+    fresh = index_folder(folder, rebuild=True, log=said.append)  # every chunk embedded again
     assert fresh.reused == 0 and not any(m.startswith("Kept") for m in said[-2:])
     vectors = [{d.id: d.embedding for d in i.store.filter_documents()} for i in (rebuilt, fresh)]
     assert vectors[0].keys() == vectors[1].keys()
     for key, vector in vectors[0].items():  # equal within float32 rounding
         assert vector == pytest.approx(vectors[1][key], abs=1e-6)
     index_folder(folder, split_length=50, split_overlap=10, log=said.append)
-    assert "changed" in said[-3]  # other settings: rebuilt, not reused
+    assert "changed since" in said[-3]  # other settings: rebuilt, not reused
     (folder / ".notes.md").write_text("hidden", encoding="utf-8")  # ignored, like load_folder
     index_folder(folder, split_length=50, split_overlap=10, log=said.append)
     assert "Reusing" in said[-1]
@@ -112,7 +113,7 @@ def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatc
     built = bundled_index(log=said.append)
     where = tmp_path / "indexes" / "kb-v1"
     assert said == [f"Index saved to {where}"] and (where / RECORD_FILE).is_file()
-    fresh = rag.build_index("v1")
+    fresh = rag.build_index("v1", reuse=False)  # embedded again, not the vectors just built
     assert built.chunks == fresh.chunks
     # notebook 01's path: the index it built, saved; after a restart bundled_index loads it
     elsewhere = tmp_path / "saved-by-hand"
@@ -135,12 +136,12 @@ def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatc
     ]
     assert found[0] == found[1] and found[0]  # the same vectors
     bundled_index(split_length=60, split_overlap=10, log=said.append)
-    assert "changed" in said[-2] and "saved" in said[-1]
+    assert "changed since" in said[-3] and said[-2].startswith("Kept") and "saved" in said[-1]
     real = saved_index.load_source
     monkeypatch.setattr(
         saved_index, "load_source", lambda v: [d for d in real(v) if d.id != "kb-001"]
     )
     smaller = bundled_index(split_length=60, split_overlap=10, log=said.append)
-    assert "changed" in said[-2] and smaller.documents == fresh.documents - 1
+    assert "changed since" in said[-3] and smaller.documents == fresh.documents - 1
     with pytest.raises(RagError, match="v1 or v2, not 'data/kb'.*index_folder"):
         bundled_index("data/kb")
