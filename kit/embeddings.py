@@ -1,7 +1,7 @@
 """Embed a chunk once: vectors an earlier index computed are reused, not computed again.
 
-Embedding is most of what indexing costs on a laptop CPU (about 18-20 chunks a second on a
-2-core AVX2 machine). Yet most re-indexing embeds text that was embedded before: the updated
+Embedding is most of what indexing costs on a laptop CPU: minutes for a folder of a few thousand
+chunks. Yet most re-indexing embeds text that was embedded before: the updated
 knowledge base (``v2``) changes a few documents of ``v1``; a folder of yours with one edited file
 is indexed again; the prompt-injection experiment re-indexes the same documents minus one
 sentence. A vector depends only on the model, its settings and the text it embeds (the chunk's
