@@ -239,7 +239,7 @@ def _experiments(report: Report, result: GridResult) -> None:
 
 
 def _reindexed(counts: dict[str, int]) -> str:
-    """ " (18 of 189 chunks embedded, the others kept their vectors)", or "" when not known."""
+    """The freshness note's count of the chunks re-indexing embedded ("" when not known)."""
     if not counts.get("chunks"):
         return ""
     embedded = counts["chunks"] - counts.get("reused", 0)
