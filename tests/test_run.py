@@ -76,9 +76,10 @@ def test_make_demo_writes_the_report(tmp_path, smoke_comparison, report_figure):
     for section in (*sections, "Prompt injection"):
         assert section in html, section
     assert "style adapter (trained without sources): style" in html
-    # v2 re-indexed after v1 in the same process: only the changed documents' chunks embedded
+    # v2 re-indexed after v1 in the same process: v1's chunks were not embedded again (an
+    # earlier test of this worker may have embedded v2's own already: 0 is possible)
     embedded = re.search(r"\((\d+) of (\d+) chunks embedded, the others kept their vectors\)", html)
-    assert embedded and 0 < int(embedded[1]) < int(embedded[2])
+    assert embedded and int(embedded[1]) < int(embedded[2])
     assert "<td>NaN</td>" not in html  # no citation precision for systems that never cite: "–"
     assert html.index("What this run found") < html.index("Machine check")  # verdict first
     assert "Is the difference real?" in html and "95% CI" in html

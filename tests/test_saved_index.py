@@ -32,6 +32,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_a_saved_index_is_reused_and_answers_the_same(folder: Path):
     said: list[str] = []
+    MEMORY.clear()  # the same texts as other tests of this worker: embedded here, not reused
     first = index_folder(folder, log=said.append)
     where = default_location(folder)
     assert where.parent == folder.parent and (where / RECORD_FILE).is_file()
