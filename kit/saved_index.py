@@ -294,7 +294,7 @@ def _reused_or_built(
     embedded again."""
     saved = None if rebuild else _saved_if_same(where, fingerprint, settings, what, log)
     if saved is not None:
-        if _same_kit(where):
+        if _same_kit(read_record(where)):
             _remember(saved)  # an index built from it later (v2 after v1) embeds only new text
         return saved
     if not rebuild:
@@ -302,10 +302,10 @@ def _reused_or_built(
     return _saved(build(not rebuild), where, fingerprint, log)
 
 
-def _same_kit(where: Path) -> bool:
-    """Whether the index saved at ``where`` was saved by this kit version (its vectors were
-    made with the embedder settings of today's code)."""
-    return (read_record(where) or {}).get("kit") == __version__
+def _same_kit(record: dict[str, Any] | None) -> bool:
+    """Whether a saved index's record says this kit version saved it (its vectors were made
+    with the embedder settings of today's code)."""
+    return (record or {}).get("kit") == __version__
 
 
 def _remember(index: Index) -> int:
@@ -320,7 +320,7 @@ def _remember_saved(where: Path, embedder: str, log: Any) -> None:
     """Before a rebuild: keep the vectors of the index saved at ``where`` (if it was built with
     ``embedder``), so only text that changed is embedded again."""
     record = read_record(where)
-    if record is None or record.get("embedder") != embedder or not _same_kit(where):
+    if record is None or record.get("embedder") != embedder or not _same_kit(record):
         return
     try:
         kept = _remember(load_index(where, embedder=embedder))
