@@ -238,12 +238,20 @@ class WidgetReport:
 
 
 def save_and_count_widget_outputs(page: Any, path: Path, timeout_s: float = 20) -> int:
-    """Save the notebook (Ctrl+S) and count the widget-view outputs in the saved file."""
+    """Save the notebook (Ctrl+S) and count the widget-view outputs in the saved file.
+
+    The file is read again until it parses and has outputs: Jupyter writes it in place, so a
+    read during the save can see it empty or cut short.
+    """
     page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
     page.keyboard.press("Control+s")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        cells = json.loads(path.read_text()).get("cells", [])
+        try:
+            cells = json.loads(path.read_text()).get("cells", [])
+        except json.JSONDecodeError:  # caught mid-save: Jupyter writes the file in place
+            time.sleep(0.5)
+            continue
         outputs = [o for c in cells for o in c.get("outputs", [])]
         if outputs:
             return sum(WIDGET_MIME in o.get("data", {}) for o in outputs)
