@@ -4,8 +4,10 @@ The model counts the real cost drivers of each system, per month:
 
 - **inference**: every query pays for its prompt and its answer. RAG's prompt carries the
   retrieved passages (hundreds of tokens), the fine-tuned model's prompt is only the question, the
-  hybrid retrieves fewer passages. With an API you pay per token; self-hosted you pay for the
-  machine-hours the answers take (prompt tokens / prefill speed + answer tokens / decode speed).
+  hybrid's carries ``hybrid_context_share`` of RAG's passages (the kit's hybrid reads the RAG
+  prompt itself: about 1 when seeded from its own grid). With an API you pay per token;
+  self-hosted you pay for the machine-hours the answers take (prompt tokens / prefill speed +
+  answer tokens / decode speed).
 - **indexing**: when documents change, the changed ones are embedded again (RAG and hybrid).
 - **vector store**: a flat monthly fee for the store that holds the embeddings (RAG and hybrid).
 - **training**: machine-hours of each training run. Fine-tuning must retrain after every
@@ -51,8 +53,9 @@ DEFAULT_MEASURED: dict[str, Any] = {
 
 - prompt_tokens: the fine-tuned model reads the question in the chat template (39 tokens on
   average over the test questions); RAG adds 4 retrieved chunks of 100 words (~150 tokens each,
-  1.48 tokens per word in the bundled documents) and its instructions (~700 tokens); the hybrid
-  retrieves 2 chunks (~400 tokens).
+  1.48 tokens per word in the bundled documents) and its instructions (~700 tokens); the hybrid,
+  when first measured, read 2 chunks (~400 tokens); today's hybrid reads the RAG prompt, so
+  seed from your own run (:func:`measured_from_summary`) for its real length.
 - new_tokens: a short answer with its citation line (~40 tokens).
 - prefill / decode speed: ~25 tokens/s generated (bf16); prompt tokens are read in parallel,
   ~500 tokens/s (about a third of the CPU's bf16 matmul ceiling); seconds_per_answer follow.

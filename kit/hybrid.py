@@ -47,12 +47,15 @@ def build_hybrid(
     merge: bool = True,
     **options: Any,
 ) -> RAG:
-    """A RAG pipeline whose generator is the base model with a LoRA adapter (or a merged folder).
+    """A RAG pipeline whose generator is the base model with a LoRA adapter.
 
     In: an index (see ``kit.rag.build_index``), an adapter folder written by
-    ``kit.finetune.train_adapter`` (or a merged model folder), the usual RAG options.
-    Out: a :class:`kit.rag.RAG`; ``rag.answer(q)`` returns Answers labelled ``system``.
-    Loading an adapter made for another base model raises a clear error (``kit.finetune``).
+    ``kit.finetune.train_adapter``, whether to fold the adapter into the weights (``merge``),
+    the usual RAG options. Out: a :class:`kit.rag.RAG`; ``rag.answer(q)`` returns Answers
+    labelled ``system``. A folder that is not a kit adapter, or one made for another base
+    model, raises :class:`kit.adapters.AdapterError`; a merged model folder
+    (``kit.adapters.merge_adapter``) is a generator of its own: ``build_rag(index,
+    generator="path/to/folder")``.
     """
     model, tokenizer = load_adapter(adapter_dir)
     if merge:
@@ -199,10 +202,11 @@ def transfer_test(generators: dict[str, Any], profile: str | Profile | None = No
     """Do the systems read documents they were never trained on? Scores on ``data/transfer``.
 
     In: system name -> generator (a model name, a ``(model, tokenizer)`` pair, e.g. the RAFT
-    adapter, or None for the bundled model), a profile. Each becomes a RAG pipeline over the
-    transfer folder (``kit.data.load_transfer``: a fictional allotment society's handbook) and
-    answers its twelve questions. Out: ``kit.rag_eval.evaluate_rag`` rows of every system (a
-    ``system`` column; summarise with ``kit.evaluate.summarise``).
+    adapter, or None for the profile's generator: the bundled model offline), a profile. Each
+    becomes a RAG pipeline over the transfer folder (``kit.data.load_transfer``: a fictional
+    allotment society's handbook) and answers its twelve questions. Out:
+    ``kit.rag_eval.evaluate_rag`` rows of every system (a ``system`` column; summarise with
+    ``kit.evaluate.summarise``).
     """
     folder, records = load_transfer()
     index = build_index(folder)
