@@ -257,8 +257,9 @@ q4 = Question(
     "Question 4",
     ["my_layout"],
     _check_layout,
-    "Start from a layout in kit.prompts.LAYOUTS and change one thing: the number of sentences, "
-    "titles or not, the wording of the rules. Keep the question last: a 135M model copies "
-    "whatever comes after the sources.",
+    "Start from a layout in kit.prompts.LAYOUTS, give it a new name and change one thing: the "
+    "number of sentences, titles or not, the wording of the rules "
+    "(dataclasses.replace(layout, name=..., sentences=3)). Keep the question last: a 135M "
+    "model copies whatever comes after the sources.",
     SOLUTION_LAYOUT,
 )

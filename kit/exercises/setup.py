@@ -65,7 +65,8 @@ q1 = Question(
     "Question 1",
     ["my_profile"],
     _check_profile,
-    "Run `kit.doctor()`: the last line names the profile. Its `.profile.name` holds it.",
+    "Run `kit.doctor()`: its `profile:` line, just before the verdict, names the profile. "
+    "Its `.profile.name` holds it.",
     "my_profile = kit.doctor().profile.name",
 )
 q2 = Question(
