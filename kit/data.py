@@ -1466,12 +1466,13 @@ def user_record(row: dict[str, Any], where: str, default_id: str) -> QARecord:
 def load_questions(path: Path | str, doc_ids: Sequence[str] | None = None) -> list[QARecord]:
     """Load a user's question file: JSONL or CSV with a ``question`` and an ``answer`` per line.
 
-    Optional per line: ``id`` (default ``<file name>-<line>``), ``gold_doc_ids`` (the ids of the
-    documents that hold the answer: a JSON list, or ``;``-separated in CSV; without them the
-    retrieval metrics leave the question out), ``type`` (default ``user``, or ``unanswerable``
-    when the answer is "I don't know") and ``split`` (default ``test``). ``doc_ids``: the ids of
-    the indexed documents (e.g. ``[d.meta["id"] for d in load_folder(folder)]``): a gold id that
-    is not among them is an error. Raises DataError naming the file and line for every problem.
+    Optional per line: ``id`` (default ``<file stem>-<line, 3 digits>``, e.g.
+    ``questions-007``), ``gold_doc_ids`` (the ids of the documents that hold the answer: a JSON
+    list, or ``;``-separated in CSV; without them the retrieval metrics leave the question out),
+    ``type`` (default ``user``, or ``unanswerable`` when the answer is "I don't know") and
+    ``split`` (default ``test``). ``doc_ids``: the ids of the indexed documents (e.g.
+    ``[d.meta["id"] for d in load_folder(folder)]``): a gold id that is not among them is an
+    error. Raises DataError naming the file and line for every problem.
     """
     path = user_path(path, "question file", must="file", error=DataError)
     if isinstance(doc_ids, (str, bytes)):

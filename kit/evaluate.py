@@ -467,8 +467,8 @@ def retrieval_scores(
 
     In: QA records and, for each, the source document ids of the retrieved chunks, best first
     (repeats from several chunks of one document are collapsed). Out: one row per answerable
-    question with hit (any gold doc in the top k), recall (share of gold docs in the top k),
-    mrr and ndcg, computed by Haystack's document evaluators.
+    question: id, type, ``hit@k`` (any gold doc in the top k), ``recall@k`` (share of gold docs
+    in the top k), mrr and ndcg, computed by Haystack's document evaluators.
     """
     if len(records) != len(retrieved_ids):
         raise ValueError(f"{len(records)} questions but {len(retrieved_ids)} retrieval results")

@@ -40,7 +40,9 @@ class Answer:
     text: the answer; cited_ids: document ids the answer cites (RAG and hybrid);
     attributed_ids: the cited ids, else the shown source the answer's words come from
     (:mod:`kit.attribution`; empty for a declined answer or one no source supports);
-    documents: the retrieved Haystack Documents, best first (empty without retrieval);
+    documents: the sources the model was shown, as Haystack Documents: the retrieved chunks,
+    best first, or a sentence layout's picked sentences in text order, without retrieval scores
+    (empty without retrieval);
     timings: seconds per stage, e.g. {"retrieve": 0.02, "generate": 1.3, "total": 1.32};
     prompt_tokens / new_tokens: tokens read and written by the generator;
     signals: what a learned "I don't know" decision reads (:mod:`kit.abstain`), if computed;

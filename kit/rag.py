@@ -24,7 +24,7 @@ How well it works is measured one layer up, in :mod:`kit.rag_eval` (recall@k, MR
 Haystack's evaluators, answers scored by :mod:`kit.evaluate`, latency per stage, each mode and
 prompt layout compared).
 
-Every answer is a :class:`kit.generate.Answer` (text, cited ids, retrieved chunks with scores,
+Every answer is a :class:`kit.generate.Answer` (text, cited ids, the sources the model was shown,
 timings, token counts), like every other system of the kit. Bad input (an empty question, an
 empty index, a filter on a field no document has, a prompt longer than the model's context, a
 file that cannot be converted) raises :class:`RagError` with one sentence saying what to do.
@@ -1068,11 +1068,17 @@ class RAG:
         Haystack component you passed) answers one question at a time instead.
 
         ``signals``: record each answer's "I don't know" signals (:mod:`kit.abstain`) even
-        without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one).
+        without an abstainer; ``abstain=False``: do not apply the abstainer (to fit one). Both
+        read the generator's probabilities: with a Haystack component they raise RagError.
         """
         questions = _check_questions(questions, "answer_batch")
         batch_size = int(number(batch_size, "batch_size", low=1, whole=True))  # checked first
         if is_component(self._generator_arg):
+            if signals or not abstain:
+                raise RagError(
+                    "signals=True and abstain=False need the generator's probabilities: build the "
+                    "RAG with a model name or a (model, tokenizer) pair, not a Haystack component."
+                )
             return [self.answer(q, role, filters) for q in questions]
         plan = self.plan_batch(questions, role, filters, signals, abstain)
         return run_plans([plan], batch_size)[0]

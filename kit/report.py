@@ -56,8 +56,9 @@ class Report:
         self.sections.append(f"<h2>{html.escape(heading)}</h2>{extra}{fragment}")
 
     def add_table(self, heading: str, rows: Any, note: str = "") -> None:
-        """Add a table from a list of row dicts or a pandas DataFrame (missing values show "–",
-        floats two decimals: what a few dozen questions justify)."""
+        """Add a table from a list of row dicts or a pandas DataFrame. A DataFrame's missing
+        values show "–" and its floats two decimals (what a few dozen questions justify); a row
+        dict's cells are shown as they are (``str(value)``): round them first."""
         if hasattr(rows, "to_html"):
             table = rows.to_html(
                 index=False, escape=True, na_rep="–", float_format=lambda x: f"{x:.2f}"

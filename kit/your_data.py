@@ -276,7 +276,8 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
 @dataclass
 class YourSystems:
     """What :func:`build_systems` built: the systems by name, the index, the fine-tune (None
-    without examples) and the learned "I don't know" the RAG systems carry."""
+    without examples or without test questions) and the learned "I don't know" the RAG systems
+    carry."""
 
     systems: dict[str, Any]
     index: Index
@@ -292,7 +293,8 @@ def build_systems(
     index_location: str | Path | None = None,
 ) -> YourSystems:
     """Index the folder (or reuse its saved index, :func:`kit.saved_index.index_folder`) and
-    build the systems: base and RAG; with examples, fine-tuned and hybrid too. With test
+    build the systems: base and RAG; with examples and test questions, fine-tuned and hybrid
+    too (without test questions there is nothing to score, so nothing is trained). With test
     questions, the RAG systems carry the "I don't know" learned from your train questions
     (:func:`fit_your_gate`), when they allow one."""
     log(f"index {len(data.documents)} documents from {data.folder}")

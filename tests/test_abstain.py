@@ -236,6 +236,9 @@ def test_what_a_rag_asks_of_a_decision_and_what_it_withholds(plain, index):
     reply = gated.answer("How much does the Fennick S2 cost?")  # a gate needs no model
     assert reply.text == "I don't know" and reply.withheld == "It is 129 EUR."
     assert set(reply.signals) == {*abstain.RETRIEVAL_FEATURES, "p_unanswerable"}
+    for asked in ({"signals": True}, {"abstain": False}):  # what fitting a decision asks for
+        with pytest.raises(rag.RagError, match="need the generator's probabilities"):
+            gated.answer_batch(["How much does the Fennick S2 cost?"], **asked)
     with pytest.raises(rag.RagError, match="generator's probabilities"):
         rag.build_rag(index, profile="smoke", generator=Says(), abstainer=_AlwaysDeclines())
 
