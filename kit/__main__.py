@@ -208,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ProfileError, DataError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C: nothing half-written is kept; say so, no traceback
-        print("\ninterrupted (Ctrl-C); run the command again to start over", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: say what happens next, no traceback
+        print(
+            "\ninterrupted (Ctrl-C); run the command again: a stopped training continues from "
+            "its last checkpoint",
+            file=sys.stderr,
+        )
         return 130
     return 1
 

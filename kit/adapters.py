@@ -55,7 +55,8 @@ def raft_dir(profile: str | Profile | None = None) -> Path:
 def base_fingerprint(model: PreTrainedModel, name: str = "") -> dict[str, Any]:
     """Identify a base model: kit name, architecture, sizes and a hash of a few of its weights.
 
-    The hash covers every 4096th row of the input embedding and the final norm, rounded to
+    The hash covers about a dozen evenly spaced rows of the input embedding (every
+    vocabulary/12-th: 4096 for SmolLM2) and the final norm, rounded to
     bfloat16 first, so the bfloat16 and float32 copies of one model match while a different model
     (or a different checkpoint of the same architecture) does not. LoRA never touches those
     weights, so the fingerprint is the same before and after training.
@@ -271,7 +272,7 @@ def adapter_weights_hash(adapter_dir: str | Path) -> str:
     """
     read_adapter_info(adapter_dir)
     digest = hashlib.sha256()
-    for path in sorted(Path(adapter_dir).glob("adapter_model.*")):
+    for path in sorted(Path(adapter_dir).expanduser().glob("adapter_model.*")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -2,11 +2,11 @@
 
 In an exercise notebook::
 
-    from kit.exercises.setup import q1
+    from kit.exercises.setup import q3
     similarity = ____          # your answer replaces the blank
-    q1.check()                 # "Correct" or one sentence on what is wrong
-    q1.hint()                  # a nudge
-    q1.solution()              # the code that solves it
+    q3.check()                 # "Correct" or one sentence on what is wrong
+    q3.hint()                  # a nudge
+    q3.solution()              # the code that solves it
 
 ``check()`` reads the variables a question names from the caller's namespace (the notebook), so
 the learner only writes ordinary code. It works the same in Jupyter, Colab and plain Python.

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MIN_TORCH = (2, 4)  # pyproject.toml's lower bound
 RESTART = 3  # what main() returns when the runtime must restart before the kit can be used
 
-# Packages Colab's runtime provides and the kit must not replace there (matched by name prefix
-# after normalising: lower case, "_" and "." as "-").
+# Packages Colab's runtime provides and the kit must not replace there (matched by exact name
+# after normalising: lower case, "_" and "." as "-"; by prefix for the entries ending in "-").
 KEEP_ON_COLAB = (
     # Colab's GPU build of torch and what comes with it
     "torch",

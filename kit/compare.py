@@ -332,7 +332,7 @@ def save_results(result: GridResult, path: Path, key: dict[str, Any]) -> Path:
 
 
 def load_results(path: Path, key: dict[str, Any] | None = None) -> GridResult | None:
-    """Read a cached result; None (with the reason printed) if absent, unreadable or stale.
+    """Read a cached result; None if absent, None with the reason printed if unreadable or stale.
 
     Stale means written by another kit version, for other data, or with other settings than
     ``key`` says: such a cache is recomputed by the caller, never silently reused.

@@ -73,8 +73,9 @@ class CostInputs:
     """Everything the cost model reads: one field per slider of the cost calculator.
 
     Token counts are per query; prices in US dollars. ``pricing`` is "api" (pay per token) or
-    "self-hosted" (pay per machine-hour for serving). Training and indexing are always priced
-    in machine-hours at ``hour_price`` on the machine the speeds were measured on.
+    "self-hosted" (pay per machine-hour for serving). Training is always priced in
+    machine-hours at ``hour_price`` on the machine the speeds were measured on; indexing per
+    embedded token (``embed_price_per_m``) with "api", in machine-hours when self-hosted.
     """
 
     queries_per_month: float = 10_000

@@ -842,6 +842,8 @@ def train_adapter(
     settings that contradict each other), AdapterError (the adapter could not be saved;
     ``init_adapter`` is incomplete or was trained on another base model).
     """
+    if init_adapter is not None:  # "~/adapters/style": the user's folder, as load_adapter reads
+        init_adapter = Path(init_adapter).expanduser()
     knobs = _settle_knobs(profile, overrides, seed, lora_config, init_adapter, args)
     if base is None and init_adapter is not None:  # continue on the model it was trained on
         base = read_adapter_info(init_adapter)["base"].get("name")

@@ -18,8 +18,8 @@ emulates at about 1% of its float32 speed: each side gets its best shot.
 Figures per run: useful (non-padding) tokens/s, seconds per step, peak memory of the process,
 final held-out loss on the reply tokens (one function for all three), and achieved FLOP/s
 (useful tokens/s x 4 x parameters: forward and backward through the frozen model) against this
-CPU's bf16 matmul peak: the nominal 420 GFLOP/s of the stack notes and the peak measured just
-before the runs (lower when other programs share the cores).
+CPU's matmul peak: the nominal bf16 420 GFLOP/s of the stack notes and the faster of the bf16
+and fp32 peaks measured just before the runs (lower when other programs share the cores).
 """
 
 from __future__ import annotations

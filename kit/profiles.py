@@ -208,8 +208,8 @@ def get_profile(name: str | Profile) -> Profile:
 def pick_profile() -> tuple[Profile, str]:
     """Choose a profile for this machine; return it with the reason, in words.
 
-    Order: the ``KIT_PROFILE`` environment variable; ``smoke`` under CI (``CI`` set);
-    ``gpu`` when CUDA is available; ``cpu`` otherwise.
+    Order: the ``KIT_PROFILE`` environment variable; ``smoke`` under CI (``CI`` set to 1, true
+    or yes); ``gpu`` when CUDA is available; ``cpu`` otherwise.
     """
     forced = os.environ.get("KIT_PROFILE", "").strip()
     if forced:

@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="train questions per prompt layout (0 = all; default: the profile's "
-        "eval_questions; --quick: 4); the abstention learns from the profile's abstain_questions",
+        "eval_questions; --quick: 4); the abstention learns from the profile's abstain_questions "
+        "(--quick: 16)",
     )
     return p
 
@@ -247,9 +248,8 @@ def _answer_quality(index, profile, n_train: int, n_abstain: int, generator, sho
     from kit.evaluate import summarise
     from kit.prompts import forget_shared_sentences
 
-    limit = n_train or None
-    layouts = rag_eval.summarise_layouts(
-        rag_eval.compare_layouts(index, generator=generator, profile=profile, limit=limit)
+    layouts = rag_eval.summarise_layouts(  # compare_layouts reads 0 as all, as the option does
+        rag_eval.compare_layouts(index, generator=generator, profile=profile, limit=n_train)
     )
     for name, row in layouts.iterrows():
         show(

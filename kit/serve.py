@@ -64,6 +64,7 @@ class _Job:
     answer: Answer | None = None
     error: str | None = None  # what went wrong, for the client
     refused: bool = False  # the question was refused (4xx), not a failure of the server (5xx)
+    stopped: bool = False  # the server stopped before answering it: try again later (503)
 
 
 class AnswerQueue:
@@ -98,6 +99,8 @@ class AnswerQueue:
             raise Busy("the server is busy: too many questions waiting; try again") from None
         if not job.done.wait(timeout):
             raise Busy(f"no answer within {timeout:.0f} s: the server is overloaded")
+        if job.stopped:
+            raise Busy("the server is stopping")
         if job.error is not None:
             raise (Refused if job.refused else RagError)(job.error)
         assert job.answer is not None
@@ -113,7 +116,7 @@ class AnswerQueue:
                 job = self._waiting.get_nowait()
             except queue.Empty:
                 break
-            job.error = "the server is stopping"
+            job.stopped = True
             job.done.set()
 
     def _work(self) -> None:

@@ -125,9 +125,9 @@ def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interva
 class Difference:
     """System ``a`` minus system ``b`` on ``metric``, paired on the same ``n`` questions.
 
-    ``diff`` with its interval [``low``, ``high``]; ``p_value`` from the exact McNemar test for
-    0/1 metrics (None otherwise); ``test`` names the method. ``resolved`` is True when the
-    interval leaves out zero: the data tell the two apart.
+    ``diff`` with its ``confidence`` interval [``low``, ``high``]; ``p_value`` from the exact
+    McNemar test for 0/1 metrics (None otherwise); ``test`` names the method. ``resolved`` is
+    True when the interval leaves out zero: the data tell the two apart.
     """
 
     a: str
@@ -139,6 +139,7 @@ class Difference:
     n: int
     p_value: float | None
     test: str
+    confidence: float = CONFIDENCE
 
     @property
     def resolved(self) -> bool:
@@ -151,7 +152,7 @@ class Difference:
             return f"{self.a} and {self.b} share no scored question on {self.metric}."
         scale, fmt = (100, "{:+.0f}") if unit == "points" else (1, "{:+.2f}")
         d, lo, hi = (fmt.format(x * scale) for x in (self.diff, self.low, self.high))
-        span = f"{d} {unit}, 95% CI {lo} to {hi}"
+        span = f"{d} {unit}, {self.confidence:.0%} CI {lo} to {hi}"
         if self.low == self.high == 0:
             same = f"{self.a} and {self.b} score the same on {self.metric}"
             return f"{same} on all {self.n} questions."
@@ -192,7 +193,8 @@ def paired_difference(
         p_value, test = mcnemar_exact(x, y), "exact McNemar + paired bootstrap"
     d = x - y
     ci = mean_interval(d, confidence, seed)
-    return Difference(a, b, metric, float(d.mean()), ci.low, ci.high, int(x.size), p_value, test)
+    mean = float(d.mean())
+    return Difference(a, b, metric, mean, ci.low, ci.high, int(x.size), p_value, test, confidence)
 
 
 def mcnemar_exact(a_values: Sequence[float], b_values: Sequence[float]) -> float:

@@ -56,6 +56,14 @@ def test_two_adapters_with_the_same_weights_have_the_same_hash(tmp_path):
     assert adapters.adapter_weights_hash(a) != adapters.adapter_weights_hash(c)
 
 
+def test_a_folder_under_home_is_hashed_by_its_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    b = _kit_adapter(tmp_path / "b", weights=b"v" * 10)
+    _kit_adapter(tmp_path / "c", weights=b"w" * 10)
+    assert adapters.adapter_weights_hash("~/b") == adapters.adapter_weights_hash(b)
+    assert adapters.adapter_weights_hash("~/b") != adapters.adapter_weights_hash("~/c")
+
+
 def test_a_base_model_mismatch_is_said_field_by_field():
     trained = {"architecture": "LlamaForCausalLM", "hidden_size": 576, "weights": "abc"}
     other = {**trained, "hidden_size": 960, "weights": "def"}

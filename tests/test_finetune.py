@@ -108,7 +108,7 @@ def test_reuse_returns_a_prebuilt_adapter_only_when_the_settings_match(run_a, tm
     assert info["info"]["settings"]["profile"]["learning_rate"] == 5e-4
 
 
-def test_training_can_continue_from_a_trained_adapter(run_a, tmp_path):
+def test_training_can_continue_from_a_trained_adapter(run_a, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     start = load_file(run_a.adapter_dir / "adapter_model.safetensors")
@@ -131,6 +131,11 @@ def test_training_can_continue_from_a_trained_adapter(run_a, tmp_path):
         output_dir=tmp_path / "c", init_adapter=run_a.adapter_dir, reuse=True, **settings
     )
     assert again.train_seconds == cont.train_seconds
+    monkeypatch.setenv("HOME", str(run_a.adapter_dir.parent))  # "~/adapter": the same folder
+    home = train_adapter(
+        output_dir=tmp_path / "c", init_adapter="~/adapter", reuse=True, **settings
+    )
+    assert home.train_seconds == cont.train_seconds and home.settings == again.settings
     other = train_adapter(
         output_dir=tmp_path / "c", init_adapter=fresh.adapter_dir, reuse=True, **settings
     )

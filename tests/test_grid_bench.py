@@ -29,3 +29,10 @@ def test_benchmark_prints_speeds_agreement_and_intervals(capsys, smoke_compariso
         assert "one at a time" in line and "batched" in line and "same text" in line
     assert "cached comparison: 4 questions per system" in out
     assert "correct hybrid-raft" in out and "±" in out
+
+
+def test_without_a_cached_comparison_it_says_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))  # an empty cache: nothing computed yet
+    for profile in ("smoke", None):  # a name, or the profile picked for this machine
+        (line,) = grid_bench.stage_lines(profile)
+        assert line.startswith("no cached comparison for the ") and "run `make demo`" in line

@@ -83,6 +83,35 @@ def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
         answers.ask("after close")
 
 
+def test_a_question_still_waiting_when_the_server_stops_is_told_to_retry():
+    """close() while a question waits: its ``ask`` raises Busy (a 503 with Retry-After, as
+    for a full queue), not RagError (a 500, the server's failure)."""
+    slow = _Slow()
+    answers = AnswerQueue(slow, batch_size=4, wait=0.1, max_waiting=3)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(answers.ask, "one")
+            assert slow.started.wait(30)  # the worker holds "one" and waits on `go`
+            waiting = pool.submit(answers.ask, "two")
+            for _ in range(300):  # until "two" is in the queue
+                if not answers._waiting.empty():
+                    break
+                time.sleep(0.01)
+            closing = pool.submit(answers.close)
+            for _ in range(300):  # until close() has told the worker to stop
+                if answers._stop.is_set():
+                    break
+                time.sleep(0.01)
+            slow.go.set()
+            closing.result(60)
+            assert first.result(30).text == "answer to one"  # the batch under way finishes
+            with pytest.raises(Busy, match="stopping"):
+                waiting.result(30)
+    finally:
+        slow.go.set()
+        answers.close()
+
+
 @pytest.fixture(scope="module")
 def server(index, lm):
     """The server on a free loopback port, answering as role "public" with the bundled model."""

@@ -60,6 +60,9 @@ def test_a_difference_the_data_resolve_and_one_they_do_not():
     assert "+1.50 s" in seconds.sentence(unit="s")
     same = stats.paired_difference([1, 0, 0], [1, 0, 0], "finetuned", "base", "style")
     assert same.sentence() == "finetuned and base score the same on style on all 3 questions."
+    assert "+75 points, 95% CI" in clear.sentence()
+    ninety = stats.paired_difference([1] * 12 + [0] * 4, [0] * 16, confidence=0.9)
+    assert "+75 points, 90% CI" in ninety.sentence() and ninety.low > clear.low  # narrower
 
 
 def test_pairs_with_a_missing_value_are_left_out():
