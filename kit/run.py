@@ -132,9 +132,9 @@ def _grid(report: Report, result: GridResult) -> None:
     report.add_table(
         "Is the difference real? Paired comparisons on the same questions",
         compare_systems(result.scores, "correct")[["a", "b", "sentence"]],
-        note="Exact McNemar test and a paired bootstrap interval of the difference in correct "
-        "answers; a difference whose interval holds zero is one this many questions cannot "
-        "resolve.",
+        note="Exact McNemar test and its exact interval of the difference in correct answers "
+        "(from the questions where exactly one of the two is right); a difference whose "
+        "interval holds zero is one this many questions cannot resolve.",
     )
     report.add_table(
         "Citations: written by the model, or attributed by the kit",
@@ -157,7 +157,9 @@ def _grid(report: Report, result: GridResult) -> None:
         effect.round(3),
         note=describe_context_effect(effect)
         + " The style adapter never saw a RAG prompt in training; the RAFT adapter continued "
-        "from it on RAG prompts with distractors. (RAFT without sources: notebook 03.)",
+        "from it on RAG prompts with distractors. (RAFT without sources: notebook 03.) With "
+        'sources, each also carries the learned "I don\'t know" (retrieval signals): the '
+        "change in correct and cites includes its declines.",
     )
 
 

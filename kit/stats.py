@@ -8,8 +8,11 @@ figure and compares two systems *on the same questions* (a paired comparison):
 - a mean of scores in [0, 1] or of seconds (F1, SAS, latency): bootstrap interval
   (``scipy.stats.bootstrap``);
 - system A vs system B on a 0/1 metric: exact McNemar test (a binomial test on the questions
-  where exactly one of them is right) and a paired bootstrap interval of the difference;
-  on any other metric: a paired bootstrap interval of the mean difference.
+  where exactly one of them is right) and the exact interval that goes with it (Clopper-Pearson
+  on those questions), so the interval leaves out zero exactly when the test rejects; on any
+  other metric: a paired bootstrap interval of the mean difference. A bootstrap of a few
+  discordant 0/1 pairs is too narrow: 4 of 48 questions right for A only and none for B only
+  gives a percentile interval above zero while the exact test says p = 0.125.
 
 An interval over zero questions is ``Interval.empty()``, shown as "–", never NaN.
 """
@@ -143,8 +146,9 @@ class Difference:
 
     @property
     def resolved(self) -> bool:
-        """True when the interval of the difference does not contain zero."""
-        return self.n > 0 and (self.low > 0 or self.high < 0)
+        """True when the interval of the difference does not contain zero (never on one
+        question: a single pair has no spread to measure)."""
+        return self.n > 1 and (self.low > 0 or self.high < 0)
 
     def sentence(self, unit: str = "points") -> str:
         """One plain sentence: what the difference is and whether the data resolve it."""
@@ -178,8 +182,9 @@ def paired_difference(
 ) -> Difference:
     """Compare two systems question by question (same order in both sequences).
 
-    Pairs where either value is NaN are left out. 0/1 metrics get the exact McNemar p-value;
-    every metric gets a paired bootstrap interval of the mean difference.
+    Pairs where either value is NaN are left out. 0/1 metrics get the exact McNemar p-value and
+    its exact interval (:func:`mcnemar_interval`); other metrics a paired bootstrap interval of
+    the mean difference.
     """
     x, y = np.asarray(list(a_values), dtype=float), np.asarray(list(b_values), dtype=float)
     if x.shape != y.shape:
@@ -188,20 +193,40 @@ def paired_difference(
     x, y = x[keep], y[keep]
     if x.size == 0:
         return Difference(a, b, metric, math.nan, math.nan, math.nan, 0, None, "none")
-    p_value, test = None, "paired bootstrap"
+    mean, n = float((x - y).mean()), int(x.size)
     if is_binary(x) and is_binary(y):
-        p_value, test = mcnemar_exact(x, y), "exact McNemar + paired bootstrap"
-    d = x - y
-    ci = mean_interval(d, confidence, seed)
-    mean = float(d.mean())
-    return Difference(a, b, metric, mean, ci.low, ci.high, int(x.size), p_value, test, confidence)
+        low, high = mcnemar_interval(x, y, confidence)
+        p_value, test = mcnemar_exact(x, y), "exact McNemar"
+        return Difference(a, b, metric, mean, low, high, n, p_value, test, confidence)
+    ci = mean_interval(x - y, confidence, seed)
+    return Difference(a, b, metric, mean, ci.low, ci.high, n, None, "paired bootstrap", confidence)
+
+
+def _discordant(a_values: Sequence[float], b_values: Sequence[float]) -> tuple[int, int]:
+    """(questions only A gets right, questions only B gets right) of paired 0/1 outcomes."""
+    x, y = np.asarray(a_values, dtype=float), np.asarray(b_values, dtype=float)
+    return int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
+
+
+def mcnemar_interval(
+    a_values: Sequence[float], b_values: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Exact interval of the paired difference of two 0/1 rates (A minus B), conditional on the
+    questions where exactly one of them is right: the Clopper-Pearson interval of A's share of
+    those (``scipy.stats.binomtest(...).proportion_ci``), scaled to all questions. It leaves out
+    zero exactly when :func:`mcnemar_exact` is below ``1 - confidence``. (0.0, 0.0) when the
+    two never disagree."""
+    only_a, only_b = _discordant(a_values, b_values)
+    if only_a + only_b == 0:
+        return 0.0, 0.0
+    share = stats.binomtest(only_a, only_a + only_b).proportion_ci(confidence, method="exact")
+    scale = (only_a + only_b) / len(a_values)
+    return scale * (2 * share.low - 1), scale * (2 * share.high - 1)
 
 
 def mcnemar_exact(a_values: Sequence[float], b_values: Sequence[float]) -> float:
     """Two-sided exact McNemar p-value for paired 0/1 outcomes (1.0 when they never disagree)."""
-    x, y = np.asarray(a_values, dtype=float), np.asarray(b_values, dtype=float)
-    only_a = int(((x == 1) & (y == 0)).sum())
-    only_b = int(((x == 0) & (y == 1)).sum())
+    only_a, only_b = _discordant(a_values, b_values)
     if only_a + only_b == 0:
         return 1.0
     return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)

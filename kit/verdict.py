@@ -54,18 +54,16 @@ def decision_sentences(table: pd.DataFrame | None) -> list[str]:
     summary = decision_summary(table)
     if summary.empty:
         return []
-    head = 'The learned "I don\'t know" (retrieval signals, fit on the train split)'
+    # the counts are every decline (by retrieval, by the model itself or by the decision)
+    head = 'With the learned "I don\'t know" (retrieval signals, fit on the train split)'
+    how = "(by retrieval, the model or the decision)"
     counts = ["unanswerable declined", "answerable wrongly declined"]
     if len(summary[counts].drop_duplicates()) == 1:
         names = list(summary["system"])
-        declined = _declines(summary.iloc[0])
-        if len(names) == 1:
-            lines = [f"{head}, carried by {names[0]}, declined {declined}:"]
-        else:
-            who = f"{', '.join(names[:-1])} and {names[-1]}"
-            lines = [f"{head} declined {declined}, the same for {who}:"]
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]} each"
+        lines = [f"{head}, {who} declined {_declines(summary.iloc[0])} {how}:"]
         return lines + [f"  {sentence}" for sentence in summary["with vs without"]]
-    lines = [f"{head}:"]
+    lines = [f"{head}, each system declined {how}:"]
     for _, row in summary.iterrows():
         lines.append(f"  {row['system']}: declined {_declines(row)}. {row['with vs without']}")
     return lines

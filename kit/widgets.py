@@ -670,6 +670,8 @@ def plot_metrics(
         system, colour = row["system"], COLOURS.get(row["system"])
         values = [0.0 if pd.isna(row[m]) else row[m] for m in metrics]
         ax.bar(x + i * width, values, width, label=system, color=colour)
+        for j in (j for j, m in enumerate(metrics) if pd.isna(row[m])):  # not measured: "–", not 0
+            ax.text(x[j] + i * width, 0.02, "–", ha="center", va="bottom", fontsize=8)
         if ci is None:
             ax_time.bar(i, row["latency_p50_s"], color=colour)
             continue

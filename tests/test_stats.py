@@ -65,6 +65,21 @@ def test_a_difference_the_data_resolve_and_one_they_do_not():
     assert "+75 points, 90% CI" in ninety.sentence() and ninety.low > clear.low  # narrower
 
 
+def test_a_0_1_difference_is_resolved_exactly_when_mcnemar_rejects():
+    few = stats.paired_difference([1] * 4 + [0] * 44, [0] * 48, "hybrid", "rag", "correct")
+    assert few.p_value == pytest.approx(0.125) and few.low < 0 < few.high and not few.resolved
+    assert few.sentence().startswith("On 48 questions hybrid and rag cannot be told apart")
+    for only_a in range(9):  # the interval and the test never disagree
+        for only_b in range(9):
+            a = [1] * only_a + [0] * only_b + [1] * 5 + [0] * 20
+            b = [0] * only_a + [1] * only_b + [1] * 5 + [0] * 20
+            diff = stats.paired_difference(a, b)
+            assert diff.low <= diff.diff <= diff.high
+            assert diff.resolved == (diff.p_value < 0.05), (only_a, only_b)
+    (one,) = [stats.paired_difference([1], [0])]  # one question: nothing to resolve
+    assert not one.resolved and one.low < 0
+
+
 def test_pairs_with_a_missing_value_are_left_out():
     diff = stats.paired_difference([1, math.nan, 0], [0, 1, math.nan])
     assert diff.n == 1 and diff.diff == 1.0

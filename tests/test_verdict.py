@@ -56,21 +56,22 @@ def test_the_verdict_says_what_the_learned_decision_did():
             "correct": correct,
         }
     )
-    head = 'The learned "I don\'t know" (retrieval signals, fit on the train split)'
+    head = 'With the learned "I don\'t know" (retrieval signals, fit on the train split)'
     lines = verdict.verdict(fake_scores(), {"abstention": table})
     said = next(line for line in lines if line.startswith(head))
-    assert said.startswith(f"{head}, carried by rag, declined 3 of 4 (0.75 [")  # one system
-    assert "1 of 16 (0.06 [" in said and said.endswith("answerable ones:")
+    assert said.startswith(f"{head}, rag declined 3 of 4 (0.75 [")  # one system
+    assert "1 of 16 (0.06 [" in said
+    assert said.endswith("answerable ones (by retrieval, the model or the decision):")
     follows = lines[lines.index(said) + 1]
     assert follows.startswith("  On 20 questions rag with it and without cannot be told apart")
     # the same declines for two systems are said once; different ones per system
     other = table.assign(system="hybrid", correct=table["correct_without"])
     twice = verdict.decision_sentences(pd.concat([table, other]))
-    assert twice[0].endswith("the same for rag and hybrid:") and len(twice) == 3
+    assert ", rag and hybrid each declined 3 of 4 (" in twice[0] and len(twice) == 3
     assert twice[2] == "  hybrid with it and without score the same on correct on all 20 questions."
     fewer = other.assign(by_decision=False)
     apart = verdict.decision_sentences(pd.concat([table, fewer]))
-    assert apart[0].endswith("(retrieval signals, fit on the train split):")
+    assert apart[0].endswith("each system declined (by retrieval, the model or the decision):")
     assert (
         apart[2].startswith("  hybrid: declined 0 of 4 (0.00 [") and "0 of 16 (0.00 [" in apart[2]
     )
