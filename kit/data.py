@@ -179,6 +179,12 @@ def _show(path: Path) -> str:
         return str(path)
 
 
+def unreadable(path: Path, err: OSError) -> str:
+    """What to say about a file the operating system would not let the kit read."""
+    why = err.strerror or type(err).__name__
+    return f"{_show(path)}: cannot read it ({why}); fix its permissions or move it out"
+
+
 def read_text_file(path: Path, what: str = "file") -> str:
     """Read a UTF-8 file, with clear errors for missing, huge and non-UTF-8 files."""
     if not path.is_file():
@@ -189,7 +195,10 @@ def read_text_file(path: Path, what: str = "file") -> str:
             f"{_show(path)}: file is {size / 1e6:.1f} MB, larger than the "
             f"{MAX_FILE_BYTES / 1e6:.0f} MB limit (kit.data.MAX_FILE_BYTES); split it or remove it"
         )
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:  # no permission to read it, a file that vanished meanwhile, ...
+        raise DataError(unreadable(path, err)) from None
     if b"\x00" in raw:  # UTF-16 text, or a binary file under a text name
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
         raise DataError(
@@ -235,7 +244,9 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
     path = Path(path)
     text = read_text_file(path, "JSONL file")
     rows: list[tuple[int, dict[str, Any]]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # lines end at \n, \r\n or \r (which JSON strings escape); not at U+2028 or U+0085, which
+    # a JSON string may hold as they are and str.splitlines() would split at
+    for lineno, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
         if not line.strip():
             continue
         try:
@@ -392,6 +403,11 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
         raise DataError(
             f"{_show(path)}{line}: invalid YAML front matter ({problem}); put quotes around a "
             "value that starts with [ { * & ! | > % @ or holds ': ', e.g. title: \"[Draft] Pay\""
+        ) from None
+    except (ValueError, TypeError) as err:  # YAML that parses but is no value: date: 2024-02-30
+        raise DataError(
+            f"{_show(path)}: a front matter value cannot be read ({err}); fix it, or put quotes "
+            "around it to keep it as text"
         ) from None
     if not isinstance(meta, dict):
         raise DataError(f"{_show(path)} line 2: front matter must be key: value pairs")

@@ -38,6 +38,7 @@ from kit.data import (
     DataError,
     QARecord,
     load_questions,
+    read_text_file,
     supports,
     user_record,
 )
@@ -152,8 +153,8 @@ class QuestionWriter:
 
     def _read(self) -> list[QARecord]:
         """The questions the file holds now (none for an empty or missing file)."""
-        empty = not self.path.exists() or not self.path.stat().st_size
-        return [] if empty else load_questions(self.path)
+        empty = not self.path.exists() or not read_text_file(self.path, "question file").strip()
+        return [] if empty else load_questions(self.path)  # blank, or a BOM alone: no question
 
     def _next_id(self) -> str:
         """``<file stem>-NNN``, one above the largest number in use (lines may be deleted)."""

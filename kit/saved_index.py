@@ -34,6 +34,7 @@ from kit.data import (
     DataError,
     folder_access,
     load_folder,
+    unreadable,
 )
 from kit.inputs import user_path
 from kit.models import DEFAULT_EMBEDDER, cache_dir
@@ -79,7 +80,10 @@ def folder_fingerprint(folder: str | Path, options: str = "") -> str:
         if path.suffix.lower() not in FOLDER_SUFFIXES:
             continue
         digest.update(f"{rel}\0{path.stat().st_size}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as err:  # a file the converters skipped quietly, e.g. no permission
+            raise DataError(unreadable(path, err)) from None
     return digest.hexdigest()[:20]
 
 

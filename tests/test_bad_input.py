@@ -747,3 +747,28 @@ def test_questions_in_an_array_or_series_are_questions_and_batch_size_is_checked
         qa.answer_batch(42)
     with pytest.raises(RagError, match="for one question call rag"):
         qa.answer_batch(np.array("a pump?"))  # one question in an array: not 7 letters
+
+
+def test_a_front_matter_value_yaml_cannot_make_is_named(tmp_path):
+    (tmp_path / "a.md").write_text("---\ndate: 2024-02-30\n---\nThe canteen opens at noon.\n")
+    with pytest.raises(DataError, match=r"a\.md: a front matter value cannot be read.*quotes"):
+        load_folder(tmp_path)
+
+
+def test_a_file_the_kit_may_not_read_is_named_with_the_fix(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kit.saved_index import folder_fingerprint
+
+    (tmp_path / "a.md").write_text("The canteen opens at noon.\n")
+    read = Path.read_bytes
+
+    def refused(self):  # what chmod 000 does to a user that is not root
+        if self.name == "a.md":
+            raise PermissionError(13, "Permission denied")
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    for reading in (load_folder, folder_fingerprint):
+        with pytest.raises(DataError, match=r"a\.md: cannot read it \(Permission denied\); fix"):
+            reading(tmp_path)

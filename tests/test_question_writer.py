@@ -192,3 +192,26 @@ def test_the_writer_checks_a_line_before_writing_it_and_skips_used_ids(tmp_path:
     chunk = again.current
     saved = again.add("What is said?", (chunk.content or "").split()[0])
     assert saved.type == "user"
+
+
+def test_a_question_with_a_line_separator_character_reads_back_as_written(tmp_path: Path):
+    """U+2028 and U+0085 (pasted from a PDF or Word) are legal inside a JSON string and are
+    written as they are: the file still holds one question per line."""
+    path = tmp_path / "mine.jsonl"
+    writer = QuestionWriter(_chunks(), path, seed=1)
+    answer = (writer.current.content or "").split()[-2]
+    writer.add("What does it\u2028say\u0085here?", answer)
+    (only,) = load_questions(path)
+    assert only.question == "What does it\u2028say\u0085here?" and only.answer == answer
+
+
+@pytest.mark.parametrize(
+    "content", [b"\n", b"\xef\xbb\xbf", b"  \r\n\n"], ids=["newline", "bom", "blank"]
+)
+def test_the_writer_starts_on_a_file_that_holds_nothing_but_blanks(tmp_path: Path, content):
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(content)  # what "new file" in an editor or Notepad leaves
+    writer = QuestionWriter(_chunks(), path, seed=1)
+    assert writer.count == 0
+    writer.not_answerable("Who founded the company?")
+    assert [r.id for r in load_questions(path)] == ["mine-001"]
