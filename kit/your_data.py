@@ -132,7 +132,10 @@ def load_your_data(
 def outside_of(folder: Path, path: str | Path, what: str) -> None:
     """DataError when ``path`` lies inside the documents ``folder``: it would be indexed as a
     document (a question file's gold answers, a previous report) and leak into the answers."""
-    inner = Path(path).expanduser().resolve()
+    try:
+        inner = Path(path).expanduser().resolve()
+    except RuntimeError:  # "~someone/..." for a user this machine does not have
+        raise DataError(f"{what} {path}: no such user's home folder; write the full path") from None
     if inner.is_relative_to(folder.resolve()):
         raise DataError(
             f"{what} {path} is inside the documents folder {folder}: it would be indexed with "
@@ -353,6 +356,12 @@ def parts_table(
     "I don't know", None when it was not tried)."""
     n_test = len(data.test_questions)
     n_asked = n_asked or n_test
+    no_test = (
+        f"your {len(data.questions)} questions are all marked train: mark some split test (or "
+        "leave split out: test is the default)"
+        if data.questions
+        else "no test questions: pass --questions FILE (write some with notebook 06)"
+    )
     rows = [
         {"part": "index your folder", "ran": "yes", "why": f"{len(data.documents)} documents"},
         {
@@ -360,14 +369,14 @@ def parts_table(
             "ran": "yes" if ran_grid else "no",
             "why": f"{n_test} test questions (the profile asks up to {n_asked})"
             if ran_grid
-            else "no test questions: pass --questions FILE (write some with notebook 06)",
+            else no_test,
         },
         {
             "part": "fine-tuned and hybrid systems",
             "ran": "yes" if data.examples and ran_grid else "no",
             "why": f"{len(data.examples)} examples, {data.examples_origin}"
             if data.examples and ran_grid
-            else "no test questions to compare them on: pass --questions FILE"
+            else f"{no_test}, to compare them on"
             if data.examples
             else "no examples: pass --examples FILE, or --examples auto to build house-style "
             "examples from your documents and questions",

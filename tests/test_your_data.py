@@ -100,11 +100,17 @@ def code_of(argv: list[str]) -> int:
 
 
 def test_parts_table_says_why_a_part_did_not_run(your_data):
-    folder, _ = your_data
+    from dataclasses import replace
+
+    folder, questions = your_data
     rows = {r["part"]: r for r in parts_table(load_your_data(folder), ran_grid=False)}
     assert rows["the grid (base, RAG)"]["ran"] == "no"
     assert "--questions" in rows["the grid (base, RAG)"]["why"]
     assert "--examples" in rows["fine-tuned and hybrid systems"]["why"]
+    only_train = load_your_data(folder)
+    only_train.questions = [replace(q, split="train") for q in load_questions(questions)]
+    why = parts_table(only_train, ran_grid=False)[1]["why"]
+    assert "questions are all marked train: mark some split test" in why  # not "pass --questions"
 
 
 UNANSWERABLE = ("Which bank holds the co-op's account?", "What is the shop's phone number?")
@@ -226,6 +232,8 @@ def test_files_of_the_run_stay_outside_the_documents_folder(your_data, tmp_path)
     inside.write_text(questions.read_text())
     with pytest.raises(DataError, match="--questions .* is inside the documents folder"):
         load_your_data(folder, inside)
+    with pytest.raises(DataError, match="no such user's home folder; write the full path"):
+        load_your_data(folder, "~no-such-user-here/questions.csv")
     inside.unlink()
     from kit.your_data import run_your_data
 
