@@ -1243,6 +1243,7 @@ def load_folder(
     """
     folder, levels, base = _access_plan(path, default_access, skip_bad)
     docs = _convert_all(levels, base)
+    _one_file_per_id(docs)
     if not docs:
         raise DataError(
             f"{folder}: no loadable documents (files with text, of these types: "
@@ -1316,6 +1317,19 @@ def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
                 "limit (kit.data.MAX_FILE_BYTES); split it or leave it out"
             )
     return loadable, base
+
+
+def _one_file_per_id(docs: Sequence[Document]) -> None:
+    """DataError when two files share a document id (an ``id:`` in front matter, or one file's
+    id that is another file's path): gold ids and citations would mix them up."""
+    owner: dict[str, str] = {}
+    for d in docs:
+        first = owner.setdefault(d.meta["id"], d.meta["source"])
+        if first != d.meta["source"]:
+            raise DataError(
+                f"{first} and {d.meta['source']} both have the document id {d.meta['id']!r}: "
+                "give each file its own id: in its front matter, or none (its path is its id)"
+            )
 
 
 def _convert_all(levels: dict[Path, str], base: Path) -> list[Document]:

@@ -10,12 +10,17 @@ import base64
 import html
 import io
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kit import __version__
+from kit.inputs import InputError
+
+GENERATOR = "<meta name='generator' content='rag-ft-kit'>"
+"""What marks a report the kit wrote (older reports: their "kit X, profile Y" line)."""
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -94,19 +99,39 @@ class Report:
         stamp = time.strftime("%Y-%m-%d %H:%M")
         meta = f"kit {__version__}, profile {self.profile or '?'}, {stamp}"
         return (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
+            f"<!doctype html><html><head><meta charset='utf-8'>{GENERATOR}"
+            f"<title>{html.escape(self.title)}"
             f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>"
             f"<p>{html.escape(meta)}</p>{''.join(self.sections)}</body></html>"
         )
 
     def write(self, path: str | Path) -> Path:
-        """Write the report (atomically: a temporary file renamed into place); return its path."""
-        path = Path(path)
+        """Write the report (atomically: a temporary file renamed into place); return its path.
+        A file at ``path`` that the kit did not write is kept: InputError says so."""
+        path = may_write(Path(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         tmp.write_text(self.to_html(), encoding="utf-8")
         tmp.replace(path)
         return path.resolve()
+
+
+def may_write(path: Path) -> Path:
+    """``path`` if the kit may write its report there (nothing there, or a report of the kit),
+    else InputError: a file the kit did not write is kept. Checked again before any work."""
+    if path.is_file() and not written_by_kit(path):
+        raise InputError(
+            f"{path} is not a report the kit wrote, so it is kept: choose another --out "
+            "folder, or move that file"
+        )
+    return path
+
+
+def written_by_kit(path: Path) -> bool:
+    """True when the HTML file at ``path`` is a report of the kit (its start says so)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        head = f.read(4096)
+    return GENERATOR in head or re.search(r"<p>kit [^<,]+, profile ", head) is not None
 
 
 def _cell(value: Any) -> str:

@@ -41,7 +41,7 @@ from kit.models import (
 from kit.profiles import Profile, resolve_profile
 from kit.rag import Index, build_index
 from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
-from kit.report import Report
+from kit.report import Report, may_write
 from kit.verdict import verdict
 
 STEPS = 5
@@ -58,6 +58,7 @@ def run_all(profile: str | Profile | None = None, out_dir: str | Path = "outputs
     """Run every stage with ``profile`` (None = picked by the doctor); return the report's path."""
     start = time.perf_counter()
     prof = resolve_profile(profile)
+    may_write(Path(out_dir) / "report.html")  # a file of yours there: said before any work
     report = Report(title="RAG vs fine-tuning: the walk-through, measured", profile=prof.name)
 
     _step(1, "the machine and the two models", start)

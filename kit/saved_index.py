@@ -75,7 +75,8 @@ def folder_fingerprint(folder: str | Path, options: str = "") -> str:
     files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
     for path in files:
         rel = path.relative_to(folder) if path != folder else Path(path.name)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+        hidden = path != folder and any(part.startswith(".") for part in rel.parts)
+        if hidden or not path.is_file():  # a file given itself counts, hidden name or not
             continue
         if path.suffix.lower() not in FOLDER_SUFFIXES:
             continue

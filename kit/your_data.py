@@ -60,7 +60,7 @@ from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
 from kit.rag import RAG, Index, build_rag
-from kit.report import Report
+from kit.report import Report, may_write
 from kit.saved_index import index_folder
 from kit.verdict import verdict
 from kit.widgets import cost_report_html
@@ -423,6 +423,7 @@ def run_your_data(
     prof = resolve_profile(profile)
     outside_of(user_path(docs, "--docs folder", error=DataError), out_dir, "--out")
     out = writable_folder(out_dir, "--out folder", error=DataError)  # before any work
+    may_write(out / "report.html")
     data = load_your_data(docs, questions, examples, default_access, skip_bad)
     built = build_systems(data, prof, out, log, index_location)
     records = sample_questions(data.test_questions, prof.eval_questions)

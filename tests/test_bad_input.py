@@ -772,3 +772,20 @@ def test_a_file_the_kit_may_not_read_is_named_with_the_fix(tmp_path, monkeypatch
     for reading in (load_folder, folder_fingerprint):
         with pytest.raises(DataError, match=r"a\.md: cannot read it \(Permission denied\); fix"):
             reading(tmp_path)
+
+
+def test_two_files_with_one_document_id_are_named(tmp_path):
+    (tmp_path / "a.md").write_text("---\nid: pricing\n---\nThe S2 costs 129 EUR.\n")
+    (tmp_path / "b.md").write_text("---\nid: pricing\n---\nThe S3 costs 149 EUR.\n")
+    with pytest.raises(DataError, match=r"a\.md and b\.md both have the document id 'pricing'"):
+        load_folder(tmp_path)
+
+
+def test_a_hidden_file_given_itself_is_fingerprinted_by_its_text(tmp_path):
+    from kit.saved_index import folder_fingerprint
+
+    notes = tmp_path / ".notes.md"
+    notes.write_text("The canteen opens at noon.\n")
+    before = folder_fingerprint(notes)
+    notes.write_text("The canteen opens at one.\n")
+    assert folder_fingerprint(notes) != before  # an edit is seen: the saved index is rebuilt

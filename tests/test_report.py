@@ -10,8 +10,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
+from kit.inputs import InputError  # noqa: E402
 from kit.report import Report  # noqa: E402
+from kit.run import run_all  # noqa: E402
 
 
 def test_the_verdict_leads_and_every_section_follows_in_order(tmp_path: Path):
@@ -47,3 +50,19 @@ def test_a_figure_is_embedded_and_the_file_written_atomically(tmp_path: Path):
     text = path.read_text(encoding="utf-8")
     assert "src='data:image/png;base64," in text and "alt='Loss'" in text
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no temporary left
+
+
+def test_a_report_html_the_kit_did_not_write_is_kept(tmp_path):
+    mine = tmp_path / "report.html"
+    mine.write_text("<html><body>My own notes</body></html>")
+    with pytest.raises(InputError, match="not a report the kit wrote, so it is kept"):
+        Report("RAG vs fine-tuning").write(mine)
+    assert mine.read_text() == "<html><body>My own notes</body></html>"
+    old = "<!doctype html><html><head></head><body><h1>x</h1><p>kit 0.0.9, profile cpu, 2026"
+    mine.write_text(old)  # a report of an earlier kit version: replaced
+    assert Report("again").write(mine) == mine.resolve() and "again" in mine.read_text()
+    assert Report("and again").write(mine) == mine.resolve()  # its own report, every run
+    (tmp_path / "yours").mkdir()
+    (tmp_path / "yours" / "report.html").write_text("My own notes")
+    with pytest.raises(InputError, match="not a report the kit wrote"):  # before any work
+        run_all("smoke", out_dir=tmp_path / "yours")
