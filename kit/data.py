@@ -19,6 +19,7 @@ import datetime as _dt
 import difflib
 import io
 import json
+import os
 import re
 import unicodedata
 import warnings
@@ -1277,7 +1278,16 @@ def _access_plan(
 def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
     """The files of ``folder`` (or the one file) that :func:`load_folder` reads, and the folder
     their names are relative to. Hidden files are left out; links that lead nowhere and
-    unsupported types are named in a warning; an empty folder or a huge file is a DataError."""
+    unsupported types are named in a warning; an empty folder, one the kit may not list, or a
+    huge file is a DataError."""
+    if folder.is_dir():  # rglob skips a folder it may not list, which would read as "empty"
+        try:
+            with os.scandir(folder):
+                pass
+        except OSError as err:
+            why = err.strerror or type(err).__name__
+            problem = f"{folder}: cannot list this folder ({why}); fix its permissions"
+            raise DataError(problem) from None
     visible = (
         [folder]
         if folder.is_file()

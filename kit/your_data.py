@@ -177,6 +177,12 @@ def house_style_examples(
     and a question whose answer no such sentence holds is left out.
     """
     documents = [d for d in documents if str((d.meta or {}).get("access", "public")) in levels]
+    if not documents:
+        raise DataError(
+            f"no example could be built: none of your documents is {' or '.join(levels)}, and only "
+            "those are used for training; mark some public (front matter access: public, or "
+            "--default-access public) or bring an examples file"
+        )
     out: list[ChatExample] = []
     for i, rec in enumerate(records):
         reply, sources = _styled_reply(rec, documents)

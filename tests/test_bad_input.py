@@ -789,3 +789,30 @@ def test_a_hidden_file_given_itself_is_fingerprinted_by_its_text(tmp_path):
     before = folder_fingerprint(notes)
     notes.write_text("The canteen opens at one.\n")
     assert folder_fingerprint(notes) != before  # an edit is seen: the saved index is rebuilt
+
+
+def test_a_folder_the_kit_may_not_list_is_not_called_empty(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "a.md").write_text("The canteen opens at noon.\n")
+    listing = os.scandir
+
+    def refused(path):  # what a folder without read permission does for a user that is not root
+        if str(path) == str(tmp_path):
+            raise PermissionError(13, "Permission denied")
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    with pytest.raises(DataError, match="cannot list this folder \\(Permission denied\\); fix"):
+        load_folder(tmp_path)
+
+
+def test_examples_from_a_folder_with_no_public_document_say_why():
+    from kit.your_data import house_style_examples
+
+    record = QARecord("q-1", "When does the canteen open?", "noon", ["a.md"], "user", "train", [])
+    internal = [
+        Document(content="The canteen opens at noon.", meta={"id": "a.md", "access": "internal"})
+    ]
+    with pytest.raises(DataError, match="none of your documents is public.*mark some public"):
+        house_style_examples([record], internal)
