@@ -154,8 +154,7 @@ class Difference:
         """One plain sentence: what the difference is and whether the data resolve it."""
         if self.n == 0:
             return f"{self.a} and {self.b} share no scored question on {self.metric}."
-        scale, fmt = (100, "{:+.0f}") if unit == "points" else (1, "{:+.2f}")
-        d, lo, hi = (fmt.format(x * scale) for x in (self.diff, self.low, self.high))
+        d, lo, hi = (_signed(x, unit) for x in (self.diff, self.low, self.high))
         span = f"{d} {unit}, {self.confidence:.0%} CI {lo} to {hi}"
         if self.low == self.high == 0:
             same = f"{self.a} and {self.b} score the same on {self.metric}"
@@ -169,6 +168,15 @@ class Difference:
         return (
             f"{self.a} scores {word} than {self.b} on {self.metric}: {span} ({self.n} questions)."
         )
+
+
+def _signed(value: float, unit: str) -> str:
+    """A difference with its sign: whole points (one decimal below one point, so a bound
+    just under zero reads -0.5, not -0), or two decimals in any other unit."""
+    if unit != "points":
+        return f"{value:+.2f}"
+    points = value * 100
+    return f"{points:+.1f}" if 0 < abs(points) < 0.95 else f"{points:+.0f}"
 
 
 def paired_difference(
@@ -214,8 +222,9 @@ def mcnemar_interval(
     """Exact interval of the paired difference of two 0/1 rates (A minus B), conditional on the
     questions where exactly one of them is right: the Clopper-Pearson interval of A's share of
     those (``scipy.stats.binomtest(...).proportion_ci``), scaled to all questions. It leaves out
-    zero exactly when :func:`mcnemar_exact` is below ``1 - confidence``. (0.0, 0.0) when the
-    two never disagree."""
+    zero exactly when :func:`mcnemar_exact` is below ``1 - confidence``. Being conditional, it
+    never reaches past the share of questions where the two differ: when B is never the one
+    right, its upper end is the difference itself. (0.0, 0.0) when the two never disagree."""
     only_a, only_b = _discordant(a_values, b_values)
     if only_a + only_b == 0:
         return 0.0, 0.0

@@ -78,6 +78,8 @@ def test_a_0_1_difference_is_resolved_exactly_when_mcnemar_rejects():
             assert diff.resolved == (diff.p_value < 0.05), (only_a, only_b)
     (one,) = [stats.paired_difference([1], [0])]  # one question: nothing to resolve
     assert not one.resolved and one.low < 0
+    five = stats.paired_difference([1] * 5 + [0] * 43, [0] * 48, "rag", "base", "correct")
+    assert five.low < 0 and "+10 points, 95% CI -0.5 to +10" in five.sentence()  # not "-0"
 
 
 def test_pairs_with_a_missing_value_are_left_out():
