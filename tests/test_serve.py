@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -56,29 +57,42 @@ class _Slow:
         return [Answer(q, f"answer to {q}") for q in questions]
 
 
-def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
+def _until(condition) -> None:
+    """Wait up to 3 s for ``condition()`` (another thread is about to make it true)."""
+    for _ in range(300):
+        if condition():
+            return
+        time.sleep(0.01)
+
+
+@contextmanager
+def _worker_holding_one(wait: float, threads: int):
+    """A queue (at most 3 waiting) whose worker holds the question "one" until ``slow.go``
+    is set: yields (slow, the queue, a thread pool, the future of "one"); closed at the end."""
     slow = _Slow()
-    answers = AnswerQueue(slow, batch_size=4, wait=0.3, max_waiting=3)
+    answers = AnswerQueue(slow, batch_size=4, wait=wait, max_waiting=3)
     try:
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             first = pool.submit(answers.ask, "one")
             assert slow.started.wait(30)  # the worker holds "one" and waits on `go`
-            queued = [pool.submit(answers.ask, q) for q in ("two", "bad", "three")]
-            for _ in range(300):  # until the three are in the queue
-                if answers._waiting.full():
-                    break
-                time.sleep(0.01)
-            with pytest.raises(Busy, match="busy"):
-                answers.ask("four")  # three waiting already: refused at once, not blocked
-            slow.go.set()
-            assert first.result(30).text == "answer to one"
-            assert [f.exception(30) is None for f in queued] == [True, False, True]
-            assert "too long for the model" in str(queued[1].exception())
-            assert queued[2].result().text == "answer to three"
-            assert isinstance(queued[1].exception(), Refused)  # the client's: a 422
+            yield slow, answers, pool, first
     finally:
         slow.go.set()
         answers.close()
+
+
+def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
+    with _worker_holding_one(wait=0.3, threads=4) as (slow, answers, pool, first):
+        queued = [pool.submit(answers.ask, q) for q in ("two", "bad", "three")]
+        _until(answers._waiting.full)  # the three are in the queue
+        with pytest.raises(Busy, match="busy"):
+            answers.ask("four")  # three waiting already: refused at once, not blocked
+        slow.go.set()
+        assert first.result(30).text == "answer to one"
+        assert [f.exception(30) is None for f in queued] == [True, False, True]
+        assert "too long for the model" in str(queued[1].exception())
+        assert queued[2].result().text == "answer to three"
+        assert isinstance(queued[1].exception(), Refused)  # the client's: a 422
     with pytest.raises(Busy, match="stopping"):
         answers.ask("after close")
 
@@ -86,30 +100,16 @@ def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
 def test_a_question_still_waiting_when_the_server_stops_is_told_to_retry():
     """close() while a question waits: its ``ask`` raises Busy (a 503 with Retry-After, as
     for a full queue), not RagError (a 500, the server's failure)."""
-    slow = _Slow()
-    answers = AnswerQueue(slow, batch_size=4, wait=0.1, max_waiting=3)
-    try:
-        with ThreadPoolExecutor(3) as pool:
-            first = pool.submit(answers.ask, "one")
-            assert slow.started.wait(30)  # the worker holds "one" and waits on `go`
-            waiting = pool.submit(answers.ask, "two")
-            for _ in range(300):  # until "two" is in the queue
-                if not answers._waiting.empty():
-                    break
-                time.sleep(0.01)
-            closing = pool.submit(answers.close)
-            for _ in range(300):  # until close() has told the worker to stop
-                if answers._stop.is_set():
-                    break
-                time.sleep(0.01)
-            slow.go.set()
-            closing.result(60)
-            assert first.result(30).text == "answer to one"  # the batch under way finishes
-            with pytest.raises(Busy, match="stopping"):
-                waiting.result(30)
-    finally:
+    with _worker_holding_one(wait=0.1, threads=3) as (slow, answers, pool, first):
+        waiting = pool.submit(answers.ask, "two")
+        _until(lambda: not answers._waiting.empty())  # "two" is in the queue
+        closing = pool.submit(answers.close)
+        _until(answers._stop.is_set)  # close() has told the worker to stop
         slow.go.set()
-        answers.close()
+        closing.result(60)
+        assert first.result(30).text == "answer to one"  # the batch under way finishes
+        with pytest.raises(Busy, match="stopping"):
+            waiting.result(30)
 
 
 @pytest.fixture(scope="module")
