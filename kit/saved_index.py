@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,9 +58,19 @@ RECORD_FILE = "kit-index.json"
 SETTINGS = ("embedder", "split_by", "split_length", "split_overlap")
 
 
+def expanded(location: str | Path) -> Path:
+    """``location`` with ``~`` expanded; a RagError (not a traceback) for ``~someone`` when this
+    machine has no such user."""
+    try:
+        return Path(location).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        raise RagError(f"{location}: no such user's home folder; write the full path") from None
+
+
 def default_location(folder: str | Path) -> Path:
-    """Where :func:`index_folder` saves the index of ``folder``: beside it, never inside it."""
-    folder = Path(folder).expanduser().resolve()
+    """Where :func:`index_folder` saves the index of ``folder``: beside it, never inside it
+    (beside the name you gave: a symbolic link's target may be read-only or shared)."""
+    folder = Path(os.path.abspath(expanded(folder)))
     return folder.parent / f"{folder.name}.kit-index"
 
 
@@ -88,6 +99,12 @@ def folder_fingerprint(folder: str | Path, options: str = "") -> str:
     return digest.hexdigest()[:20]
 
 
+def folder_state(folder: str | Path, default_access: str | None, skip_bad: bool) -> str:
+    """:func:`folder_fingerprint` of ``folder`` loaded with these :func:`kit.data.load_folder`
+    options: take it before loading, and pass it with the documents to :func:`index_folder`."""
+    return folder_fingerprint(folder, f"{default_access}, skip_bad={skip_bad}")
+
+
 def settings_of(index: Index) -> dict[str, Any]:
     """The settings an index was built with, as :func:`load_index` compares them."""
     return {key: getattr(index, key) for key in SETTINGS}
@@ -98,7 +115,7 @@ def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Pat
 
     The record of settings and fingerprint is written last: a save that did not finish has no
     record and is never loaded."""
-    where = Path(location).expanduser()
+    where = expanded(location)
     if not hasattr(index.store, "save_to_disk"):
         raise RagError(
             f"{type(index.store).__name__} keeps its own data (a database): it needs no saving"
@@ -115,6 +132,7 @@ def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Pat
         "seconds": index.seconds,
         "reused": index.reused,
         "kit": __version__,
+        "access_rules": ACCESS_RULES,
         "saved": time.strftime("%Y-%m-%d %H:%M"),
     }
     (where / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -123,7 +141,7 @@ def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Pat
 
 def read_record(location: str | Path) -> dict[str, Any] | None:
     """The record of a saved index, or None when there is no finished save at ``location``."""
-    path = Path(location).expanduser() / RECORD_FILE
+    path = expanded(location) / RECORD_FILE
     if not path.is_file():
         return None
     try:
@@ -139,13 +157,19 @@ def load_index(location: str | Path, **expected: Any) -> Index:
     ``split_overlap``); a saved index built with other values is refused with a RagError that
     says which and how to rebuild, since queries must be embedded like the stored chunks.
     """
-    where = Path(location).expanduser()
+    where = expanded(location)
     record = read_record(where)
     if record is None or not (where / STORE_FILE).is_file():
         raise RagError(
             f"{where}: no saved index here (or its save did not finish); build one with "
             "kit.saved_index.index_folder(folder) (your documents) or bundled_index() (the "
             "bundled ones)"
+        )
+    if record.get("access_rules") != ACCESS_RULES:  # who may see a chunk was decided otherwise
+        raise RagError(
+            f"{where}: the saved index was built by a kit that read access levels by other "
+            f"rules ({record.get('access_rules', 'older')}, now {ACCESS_RULES}); rebuild it: "
+            "index_folder(folder, rebuild=True), or python -m kit serve --docs FOLDER"
         )
     wrong = {k: (record.get(k), v) for k, v in expected.items() if record.get(k) != v}
     if wrong:
@@ -206,6 +230,7 @@ def index_folder(
     split_overlap: int = DEFAULT_SPLIT_OVERLAP,
     log: Any = print,
     documents: Sequence[Document] | None = None,
+    read_as: str | None = None,
 ) -> Index:
     """The index of a folder of your documents: the saved one when the folder and the settings
     are unchanged, else built (:func:`kit.rag.build_index` on :func:`kit.data.load_folder`)
@@ -213,14 +238,18 @@ def index_folder(
     ``default_access`` / ``skip_bad``: as :func:`kit.data.load_folder` (part of the
     fingerprint: another access default rebuilds); ``rebuild``: build even if a saved index
     fits; ``documents``: the folder's documents if you have just loaded them with these access
-    options (a rebuild then does not read and convert every file a second time). Out: the
-    Index (``index.seconds`` is the build time)."""
+    options (a rebuild then does not read and convert every file a second time), and
+    ``read_as``, :func:`folder_state` taken before they were loaded: when the folder changed
+    since, they are read again, so an index is never saved under a newer state than its text.
+    Out: the Index (``index.seconds`` is the build time)."""
     folder = user_path(folder, "folder", error=DataError)  # a folder, or one file in it
-    where = Path(location).expanduser() if location is not None else default_location(folder)
+    where = expanded(location) if location is not None else default_location(folder)
     settings = dict(
         embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
     )
-    fingerprint = folder_fingerprint(folder, f"{default_access}, skip_bad={skip_bad}")
+    fingerprint = folder_state(folder, default_access, skip_bad)
+    if documents is not None and read_as not in (None, fingerprint):  # edited since they were read
+        documents = None
 
     def build(reuse: bool) -> Index:
         docs = documents
@@ -255,7 +284,7 @@ def bundled_index(
             f"bundled_index takes a version of the bundled knowledge base, {' or '.join(VERSIONS)}"
             f", not {str(version)[:80]!r}; for a folder of yours use index_folder(folder)"
         )
-    where = bundled_location(version) if location is None else Path(location).expanduser()
+    where = bundled_location(version) if location is None else expanded(location)
     settings = dict(
         embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
     )

@@ -38,7 +38,8 @@ from typing import Any
 
 from kit.citations import doc_id, source_label
 from kit.generate import Answer
-from kit.rag import RAG, RagError, build_index, build_rag
+from kit.inputs import number
+from kit.rag import RAG, RagError, build_rag
 
 MAX_BODY = 16_384
 """Largest request body accepted, in bytes (a question is a few hundred)."""
@@ -79,7 +80,10 @@ class AnswerQueue:
     def __init__(
         self, rag: RAG, batch_size: int = 8, wait: float = 0.05, max_waiting: int = 64
     ) -> None:
-        self.rag, self.batch_size, self.wait = rag, batch_size, wait
+        self.rag = rag
+        self.batch_size = int(number(batch_size, "batch_size", low=1, whole=True))
+        self.wait = float(number(wait, "wait", low=0))  # checked here: the worker must not die
+        max_waiting = int(number(max_waiting, "max_waiting", low=1, whole=True))
         self._waiting: queue.Queue[_Job] = queue.Queue(maxsize=max_waiting)
         self.answered = self.batches = 0
         self._stop = threading.Event()
@@ -314,6 +318,7 @@ def make_server(
     (``server.server_address`` says which). Every answer reads as the RAG's own role
     (``build_rag(index, role=...)``). ``batch_size`` and ``wait``: see :class:`AnswerQueue`.
     IPv4 only."""
+    port = int(number(port, "port", low=0, high=65535, whole=True))
     answers = AnswerQueue(rag, batch_size=batch_size, wait=wait)
     try:
         return _KitServer((host, port), answers, quiet)
@@ -337,7 +342,7 @@ def serve_index(
     """``python -m kit serve``: load a saved index (``index_dir``), or index a folder (``docs``,
     saved beside it and reused; ``default_access`` / ``skip_bad`` as in
     :func:`kit.data.load_folder`), or the bundled knowledge base; serve it until Ctrl-C."""
-    from kit.saved_index import index_folder, load_index
+    from kit.saved_index import bundled_index, index_folder, load_index
 
     if index_dir and docs:
         raise RagError("pass --index DIR (a saved index) or --docs DIR (a folder), not both")
@@ -345,8 +350,8 @@ def serve_index(
         index = load_index(index_dir)
     elif docs:
         index = index_folder(docs, default_access=default_access, skip_bad=skip_bad)
-    else:
-        index = build_index("v1")
+    else:  # saved in the kit's cache: a second start is not embedded again
+        index = bundled_index("v1")
     rag = build_rag(index, profile=profile, role=role)
     rag.llm.warm_up()  # load the model now, not on the first question
     server = make_server(rag, host, port)

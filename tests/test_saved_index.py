@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.data import load_documents
+from kit.data import load_documents, load_folder
 from kit.embeddings import MEMORY
 from kit.rag import RagError, retrieval_pipeline, retrieve
 from kit.saved_index import (
@@ -15,6 +15,7 @@ from kit.saved_index import (
     default_location,
     documents_fingerprint,
     folder_fingerprint,
+    folder_state,
     index_folder,
     load_index,
     read_record,
@@ -102,6 +103,36 @@ def test_new_access_rules_change_the_fingerprint_so_an_older_index_is_rebuilt(fo
     before = folder_fingerprint(folder)
     monkeypatch.setattr(saved_index, "ACCESS_RULES", saved_index.ACCESS_RULES + 1)
     assert folder_fingerprint(folder) != before  # a saved index's record no longer matches
+
+
+def test_an_index_saved_under_other_access_rules_is_never_served(folder, monkeypatch):
+    from kit import saved_index
+
+    index_folder(folder, log=lambda _m: None)
+    where = default_location(folder)
+    assert load_index(where).chunks >= 2
+    monkeypatch.setattr(saved_index, "ACCESS_RULES", saved_index.ACCESS_RULES + 1)
+    with pytest.raises(RagError, match="read access levels by other rules"):
+        load_index(where)  # what `python -m kit serve --index DIR` calls
+
+
+def test_documents_read_before_an_edit_are_read_again(folder: Path):
+    state = folder_state(folder, None, False)  # as load_your_data takes it, then reads
+    documents = load_folder(folder)
+    (folder / "pump.md").write_text("# Pump\n\nThe pump runs at 55 rpm.\n", encoding="utf-8")
+    index = index_folder(folder, documents=documents, read_as=state, log=lambda _m: None)
+    texts = " ".join(d.content or "" for d in index.store.filter_documents())
+    assert "55 rpm" in texts and "40 rpm" not in texts  # saved under the state it holds
+
+
+def test_an_unknown_users_home_and_a_linked_folder(folder: Path, tmp_path: Path):
+    with pytest.raises(RagError, match="no such user's home folder"):
+        load_index("~no-such-user-of-the-kit/idx")
+    with pytest.raises(RagError, match="no such user's home folder"):
+        index_folder(folder, location="~no-such-user-of-the-kit/idx", log=lambda _m: None)
+    link = tmp_path / "linked-docs"
+    link.symlink_to(folder)
+    assert default_location(link) == tmp_path / "linked-docs.kit-index"  # beside the name given
 
 
 def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatch):

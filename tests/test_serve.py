@@ -18,6 +18,7 @@ from kit.citations import doc_id
 from kit.data import load_documents
 from kit.evaluate import eval_records
 from kit.generate import Answer
+from kit.inputs import InputError
 from kit.serve import MAX_BODY, AnswerQueue, Busy, Refused, make_server, read_question
 
 
@@ -95,6 +96,23 @@ def test_the_queue_is_bounded_and_one_bad_question_fails_alone():
         assert isinstance(queued[1].exception(), Refused)  # the client's: a 422
     with pytest.raises(Busy, match="stopping"):
         answers.ask("after close")
+
+
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        ({"batch_size": "8"}, "batch_size"),
+        ({"wait": None}, "wait"),
+        ({"port": 70000}, "port"),
+        ({"port": "8080"}, "port"),
+    ],
+)
+def test_bad_settings_are_refused_before_a_worker_starts(settings, said):
+    workers = lambda: sum(t.name == "kit-serve-worker" for t in threading.enumerate())  # noqa: E731
+    before = workers()
+    with pytest.raises(InputError, match=said):
+        make_server(object(), **settings)  # no RAG is needed to refuse them
+    assert workers() == before  # no worker left polling with the model
 
 
 def test_a_question_still_waiting_when_the_server_stops_is_told_to_retry():
