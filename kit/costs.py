@@ -161,10 +161,12 @@ def measured_from_summary(summary: pd.DataFrame) -> dict[str, Any]:
     """Measured numbers from a summary table (:func:`kit.evaluate.summarise`).
 
     In: one row per system with columns system, prompt_tokens, new_tokens, latency_p50_s; rows
-    named "rag", "finetuned" and "hybrid" are used, others ignored. Out: a partial ``measured``
+    named "rag", "finetuned" and "hybrid" are costed, others ignored. Out: a partial ``measured``
     dict for :meth:`CostInputs.from_measured`. The decode speed is estimated from the system with
-    the shortest prompt (its time is nearly all decoding), the prefill speed from the extra time
-    the longest prompt takes; when an estimate is not positive the default is kept.
+    the shortest prompt (its time is nearly all decoding; "base" when the costed systems share
+    one prompt length), the prefill speed
+    from the extra time the longest prompt takes; when there is one prompt length only, or an
+    estimate is not positive, the defaults are kept.
     """
     needed = {"system", "prompt_tokens", "new_tokens", "latency_p50_s"}
     if summary is None or summary.empty or not needed <= set(summary.columns):
@@ -177,12 +179,17 @@ def measured_from_summary(summary: pd.DataFrame) -> dict[str, Any]:
         "new_tokens": rows["new_tokens"].astype(float).to_dict(),
         "seconds_per_answer": rows["latency_p50_s"].astype(float).to_dict(),
     }
-    short, long = rows["prompt_tokens"].idxmin(), rows["prompt_tokens"].idxmax()
-    decode = rows.at[short, "new_tokens"] / rows.at[short, "latency_p50_s"]
+    timed = rows  # with one prompt length among them (no fine-tuned system), base's too
+    if rows["prompt_tokens"].nunique() < 2:
+        timed = summary[summary["system"].isin((*SYSTEMS, "base"))].set_index("system")
+    short, long = timed["prompt_tokens"].idxmin(), timed["prompt_tokens"].idxmax()
+    if short == long:  # one prompt length: its time mixes reading the prompt and decoding
+        return out
+    decode = timed.at[short, "new_tokens"] / timed.at[short, "latency_p50_s"]
     if math.isfinite(decode) and decode > 0:
         out["decode_tokens_per_s"] = float(decode)
-        extra_time = rows.at[long, "latency_p50_s"] - rows.at[long, "new_tokens"] / decode
-        extra_tokens = rows.at[long, "prompt_tokens"] - rows.at[short, "prompt_tokens"]
+        extra_time = timed.at[long, "latency_p50_s"] - timed.at[long, "new_tokens"] / decode
+        extra_tokens = timed.at[long, "prompt_tokens"] - timed.at[short, "prompt_tokens"]
         if extra_time > 0 and extra_tokens > 0:
             out["prefill_tokens_per_s"] = float(extra_tokens / extra_time)
     return out

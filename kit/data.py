@@ -1534,13 +1534,23 @@ def load_questions(path: Path | str, doc_ids: Sequence[str] | None = None) -> li
 
 
 def _check_user_qa(records: list[QARecord], rows: list, path: Path, doc_ids: Any) -> None:
-    """Refuse repeated ids and gold ids that are not among ``doc_ids`` (if given)."""
+    """Refuse repeated ids, repeated questions (a question asked twice could be trained on and
+    scored: half of an unsplit file becomes train questions) and gold ids that are not among
+    ``doc_ids`` (if given)."""
     seen: dict[str, int] = {}
+    asked: dict[str, int] = {}
     known = None if doc_ids is None else set(map(str, doc_ids))
     for rec, (n, _) in zip(records, rows, strict=True):
         if rec.id in seen:
             raise DataError(f"{_show(path)} line {n}: id {rec.id!r} is used on line {seen[rec.id]}")
         seen[rec.id] = n
+        if normalise(rec.question) in asked:
+            raise DataError(
+                f"{_show(path)} line {n}: the same question as line "
+                f"{asked[normalise(rec.question)]}; keep one (a question asked twice can end up "
+                "both trained on and scored)"
+            )
+        asked[normalise(rec.question)] = n
         unknown = [g for g in rec.gold_doc_ids if known is not None and g not in known]
         if unknown:
             sample = ", ".join(sorted(known)[:5])

@@ -38,6 +38,7 @@ from kit.data import (
     DataError,
     QARecord,
     load_questions,
+    normalise,
     read_text_file,
     supports,
     user_record,
@@ -144,6 +145,7 @@ class QuestionWriter:
         with self.path.open("a", encoding="utf-8") as f:  # appended at once: nothing is lost
             lock_file(f)  # another writer on the same file (a second tab) waits for this line
             self.records = self._read()  # and what it wrote is counted for the next id
+            self._refuse_repeat(question)
             new_id = self._next_id()
             start = "" if _ends_a_line(self.path) else "\n"  # a file saved without its last \n
             f.write(start + json.dumps({"id": new_id, **row}, ensure_ascii=False) + "\n")
@@ -155,6 +157,13 @@ class QuestionWriter:
         """The questions the file holds now (none for an empty or missing file)."""
         empty = not self.path.exists() or not read_text_file(self.path, "question file").strip()
         return [] if empty else load_questions(self.path)  # blank, or a BOM alone: no question
+
+    def _refuse_repeat(self, question: str) -> None:
+        """DataError when the file already holds ``question`` (a question file may hold each
+        question once: :func:`kit.data.load_questions`)."""
+        same = [r.id for r in self.records if normalise(r.question) == normalise(question)]
+        if same:
+            raise DataError(f"{same[0]} already asks this question; write another one, or skip")
 
     def _next_id(self) -> str:
         """``<file stem>-NNN``, one above the largest number in use (lines may be deleted)."""

@@ -49,6 +49,7 @@ from kit.data import (
     QARecord,
     load_folder,
     load_questions,
+    normalise,
     sample_questions,
     supports,
     train_counts,
@@ -61,7 +62,7 @@ from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
 from kit.rag import RAG, Index, build_rag
 from kit.report import Report, may_write
-from kit.saved_index import index_folder
+from kit.saved_index import folder_state, index_folder
 from kit.verdict import verdict
 from kit.widgets import cost_report_html
 
@@ -83,6 +84,7 @@ class YourData:
     examples_origin: str = "none"
     default_access: str | None = None  # as load_folder: for files that declare no level
     skip_bad: bool = False  # as load_folder: leave out files whose access cannot be read
+    read_as: str | None = None  # kit.saved_index.folder_state before the documents were read
 
     @property
     def test_questions(self) -> list[QARecord]:
@@ -106,14 +108,17 @@ def load_your_data(
     for path, what in ((questions, "--questions"), (examples, "--examples")):
         if path is not None and str(path).lower() != AUTO:
             outside_of(folder, path, what)
+    state = folder_state(folder, default_access, skip_bad)  # before reading: an edit since shows
     documents = load_folder(folder, default_access=default_access, skip_bad=skip_bad)
     data = YourData(folder, documents, default_access=default_access, skip_bad=skip_bad)
+    data.read_as = state
     if questions is not None:
         data.questions = load_questions(questions, doc_ids=[doc_id(d) for d in documents])
     if examples is None:
         return data
     if str(examples).lower() != AUTO:
         data.examples, data.examples_origin = load_examples(Path(examples)), f"your file {examples}"
+        refuse_test_questions_in(data.examples, data.test_questions, examples)
         return data
     if not data.questions:
         raise DataError(
@@ -122,11 +127,36 @@ def load_your_data(
     data.questions = split_for_training(data.questions)
     train = [q for q in data.questions if q.split == "train"]
     data.examples = house_style_examples(train, documents)
+    used = len({e.id.rsplit("-", 1)[0] for e in data.examples})
+    left_out = (
+        ""
+        if used == len(train)
+        else f", {len(train) - used} left out: no such sentence holds the answer"
+    )
     data.examples_origin = (
-        f"built by the kit from your {'/'.join(TRAINABLE_ACCESS)} documents and {len(train)} "
-        "train questions (not written by you: house style 'Answer: / detail / Source:')"
+        f"built by the kit from your {'/'.join(TRAINABLE_ACCESS)} documents and {used} of "
+        f"{len(train)} train questions{left_out} (not written by you: house style 'Answer: / "
+        "detail / Source:')"
     )
     return data
+
+
+def refuse_test_questions_in(
+    examples: Sequence[ChatExample], tests: Sequence[QARecord], path: str | Path
+) -> None:
+    """DataError when an example asks a test question word for word (or holds it whole, when it
+    has four words or more): the fine-tuned systems would be scored on what they were taught."""
+    wanted = {normalise(q.question): q for q in tests}
+    for example in examples:
+        asked = normalise(example.user)
+        for text, rec in wanted.items():
+            if asked == text or (len(text.split()) >= 4 and f" {text} " in f" {asked} "):
+                raise DataError(
+                    f"--examples {path}: example {example.id!r} asks test question {rec.id} "
+                    f"({rec.question!r}) word for word, so the fine-tuned systems would be scored "
+                    "on what they were trained on; remove that example, or mark the question "
+                    "train in your question file (a split column)"
+                )
 
 
 def outside_of(folder: Path, path: str | Path, what: str) -> None:
@@ -199,9 +229,12 @@ def house_style_examples(
                 contains_canary=False,
             )
             out.append(example)
-    if not out:
+    if not any(e.source_doc_ids for e in out):  # "I don't know" alone teaches to decline all
         raise DataError(
-            "no example could be built: no document sentence holds any train question's answer"
+            "no example could be built from an answerable train question: no sentence of your "
+            f"{' or '.join(levels)} documents holds one of their answers; mark the documents "
+            "that hold them public, make the gold answers phrases the documents contain, or "
+            "bring an examples file"
         )
     return out
 
@@ -314,6 +347,7 @@ def build_systems(
         skip_bad=data.skip_bad,
         log=log,
         documents=data.documents,  # read once, by load_your_data
+        read_as=data.read_as,  # unless the folder changed since
     )
     model, tokenizer = load_generator(pick_generator(prof.generator)[0], dtype=prof.dtype)
     rag = build_rag(index, generator=(model, tokenizer), profile=prof)
@@ -331,8 +365,9 @@ def build_systems(
         return built
     log(f"fine-tune on {len(data.examples)} examples ({data.examples_origin})")
     sized = fit_to_examples(prof, len(data.examples))
+    # resume="auto": after a stop (Ctrl-C) running the command again continues the training
     built.run = train_adapter(
-        data.examples, profile=sized, output_dir=out_dir / "adapter", reuse=True
+        data.examples, profile=sized, output_dir=out_dir / "adapter", reuse=True, resume="auto"
     )
     ft_model, ft_tok = load_adapter(built.run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()

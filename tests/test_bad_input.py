@@ -171,7 +171,10 @@ def test_a_question_line_of_the_wrong_shape_is_named(tmp_path, line, message):
 
 def test_question_files_read_every_way_of_saying_i_dont_know(tmp_path):
     path = tmp_path / "qa.jsonl"
-    rows = [{"question": "Who?", "answer": a} for a in ("i dont know", "I do not know.")]
+    rows = [
+        {"question": q, "answer": a}
+        for q, a in (("Who?", "i dont know"), ("Why?", "I do not know."))
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     assert [q.type for q in load_questions(path)] == ["unanswerable", "unanswerable"]
     with pytest.raises(DataError, match="doc_ids must be a list"):

@@ -165,6 +165,12 @@ def test_measured_from_summary_reads_tokens_and_speeds():
     assert inputs.context_tokens == 661
     with pytest.raises(ValueError, match="needs rows"):
         costs.measured_from_summary(fake_summary().iloc[0:0])
+    # your data without examples: base and rag only; rag's time also reads its long prompt
+    table = fake_summary().set_index("system").loc[["base", "rag"]].reset_index()
+    only_rag = costs.measured_from_summary(table)
+    base = table.set_index("system").loc["base"]
+    assert only_rag["decode_tokens_per_s"] == pytest.approx(base.new_tokens / base.latency_p50_s)
+    assert "decode_tokens_per_s" not in costs.measured_from_summary(table.iloc[1:])
 
 
 @pytest.mark.parametrize(

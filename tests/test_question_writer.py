@@ -182,9 +182,12 @@ def test_the_writer_widget_saves_through_its_buttons(tmp_path: Path):
 def test_the_writer_checks_a_line_before_writing_it_and_skips_used_ids(tmp_path: Path):
     path = tmp_path / "mine.jsonl"
     writer = QuestionWriter(_chunks(), path, seed=1)
-    for _ in range(3):
-        writer.not_answerable("Who founded the company?")
+    for who in ("founded", "owns", "runs"):
+        writer.not_answerable(f"Who {who} the company?")
+    with pytest.raises(DataError, match="mine-001 already asks this question"):
+        writer.not_answerable("who founded the company")  # once per file: nothing written
     lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3
     path.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")  # line 2 deleted
     again = QuestionWriter(_chunks(), path, seed=1)
     again.not_answerable("Who pays the rent?")

@@ -95,6 +95,39 @@ def test_bad_inputs_name_the_file_and_change_nothing(your_data, tmp_path):
     assert code_of(["run", "--questions", str(questions)]) == 2  # --questions needs --docs
 
 
+def test_a_question_cannot_be_both_trained_on_and_scored(your_data, tmp_path):
+    folder, questions = your_data
+    twice = tmp_path / "twice.csv"
+    rows = questions.read_text(encoding="utf-8").splitlines()
+    twice.write_text("\n".join([*rows, rows[1].replace("When", "when")]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"twice.csv line 11: the same question as line 2"):
+        load_your_data(folder, twice, examples=AUTO)  # the two could land in train and test
+    with pytest.raises(DataError, match=r"asks test question questions-002 .*word for word"):
+        load_your_data(folder, questions, examples=questions)  # a question file as examples
+    mine = tmp_path / "mine.jsonl"  # asks a train question only: fine
+    mine.write_text(json.dumps({"prompt": QUESTIONS[0][0], "response": "4:30."}) + "\n")
+    assert len(load_your_data(folder, with_splits(questions), examples=mine).examples) == 1
+
+
+def test_auto_examples_need_an_answer_a_public_sentence_holds(your_data, tmp_path):
+    folder, questions = your_data
+    hidden = tmp_path / "hidden.csv"
+    rows = ["question,answer,split"]
+    rows += [f'"{q}","{a}",train' for q, a, _ in QUESTIONS[:3]]  # answers none of them holds
+    rows = [r.replace('","', '","not ') if "I don't know" not in r else r for r in rows]
+    rows += [f'"{QUESTIONS[7][0]}","I don\'t know",train', f'"{QUESTIONS[4][0]}","x",test']
+    hidden.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no example could be built from an answerable train"):
+        load_your_data(folder, hidden, examples=AUTO)  # "I don't know" alone would be trained
+    some = tmp_path / "some.csv"
+    some.write_text(
+        "\n".join([rows[0], f'"{QUESTIONS[0][0]}","4:30",train', *rows[2:]]) + "\n",
+        encoding="utf-8",
+    )
+    data = load_your_data(folder, some, examples=AUTO)
+    assert "2 of 4 train questions, 2 left out" in data.examples_origin  # 1 declined
+
+
 def code_of(argv: list[str]) -> int:
     return main(argv)
 
@@ -191,12 +224,17 @@ def test_one_command_runs_the_comparison_on_your_folder(your_data, tmp_path, cap
 
     monkeypatch.setattr(module, "load_folder", counted)
     monkeypatch.setattr(saved_index, "load_folder", counted)
+    trained, real_train = [], module.train_adapter
+    monkeypatch.setattr(
+        module, "train_adapter", lambda *a, **kw: trained.append(kw) or real_train(*a, **kw)
+    )
     folder, questions = your_data
     questions = with_splits(questions)  # train questions the "I don't know" learns from
     out = tmp_path / "report"
     argv = ["run", "--docs", str(folder), "--questions", str(questions)]
     assert main([*argv, "--examples", AUTO, "--profile", "smoke", "--out", str(out)]) == 0
     assert len(reads) == 1  # the folder is read and converted once, then indexed and saved
+    assert [kw.get("resume") for kw in trained] == ["auto"]  # after Ctrl-C a re-run continues
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Which parts ran" in html and "What this run found" in html
     assert "generator: smollm2-135m-instruct (bundled with the kit, works offline)" in html
