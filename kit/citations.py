@@ -35,6 +35,29 @@ _SOURCE_LINE = re.compile(r"^\s*Sources?:(.*)$", re.IGNORECASE | re.MULTILINE)
 _DOC_ID_SHAPE = re.compile(r"^[A-Za-z][A-Za-z]*-\d+$")  # kb-001, doc-12: the bundled id shape
 
 
+_NUMBERS = re.compile(r"[\d\s,\-\u2013]+")  # [1], [1, 2], [1-2]: a RAG's source numbers
+_FILE_NAME = re.compile(r"\.\w{1,5}$")  # "Pump Manual.pdf": a file's name keeps its spaces
+
+
+def bracketed_ids(text: str) -> list[str]:
+    """Document ids written in square brackets, in order of first mention, without repeats.
+
+    An id is what the kit names a document by: ``[kb-004]``, a file's path in your folder
+    (``[manuals/pump.md]``, ``[2024-prices.md]``, ``[Pump Manual.pdf]``). Source numbers
+    (``[1]``, ``[1, 2]``) are not ids (:func:`parse_citations` maps those), nor are words with
+    spaces that do not end like a file name (``[see below]``).
+    """
+    found: list[str] = []
+    for inner in (m.strip() for m in _BRACKETS.findall(text)):
+        if not inner or _NUMBERS.fullmatch(inner):
+            continue
+        if " " in inner and not _FILE_NAME.search(inner):
+            continue
+        if inner not in found:
+            found.append(inner)
+    return found
+
+
 def is_abstention(text: str) -> bool:
     """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
     if not isinstance(text, str):

@@ -818,7 +818,8 @@ RECIPE = {
     "abstention": "kit.abstain.fit_gate on the train split, given to every RAG; "
     "decision_table: declined by retrieval, model or decision; meta: the gate",
     "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
-    "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both)",
+    "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both); "
+    "bracketed_ids: file paths and names count as ids",
     # what the latencies and the re-index time count (the answers are the same as before)
     "embedding": "kit.embeddings: a chunk embedded once; source sentences embedded before "
     "the grid answers (kit.compare._warm_up_sources); meta: reindex counts",

@@ -47,7 +47,7 @@ from haystack.components.evaluators import (
 )
 
 from kit import stats
-from kit.citations import is_abstention
+from kit.citations import bracketed_ids, is_abstention
 from kit.data import QARecord, load_qa, normalise, sample_questions, style_compliant, supports
 from kit.generate import Answer
 from kit.inputs import text
@@ -56,8 +56,6 @@ from kit.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
     from haystack.components.evaluators import SASEvaluator
-
-_CITE_RE = re.compile(r"\[([A-Za-z][\w.\-]*)\]")
 
 
 def answer_core(text: str) -> str:
@@ -74,11 +72,7 @@ def cited_doc_ids(text: str, known_ids: Sequence[str] | None = None) -> list[str
     Numbers like ``[1]`` are not document ids and are skipped (a RAG pipeline maps them itself).
     With ``known_ids``, only those ids are kept. Order of first mention, no duplicates.
     """
-    found = []
-    for ident in _CITE_RE.findall(text):
-        if (known_ids is None or ident in known_ids) and ident not in found:
-            found.append(ident)
-    return found
+    return [i for i in bracketed_ids(text) if known_ids is None or i in known_ids]
 
 
 def exact_match(prediction: str, gold: str) -> float:

@@ -80,7 +80,7 @@ from kit.chat_data import (
     length_grouped_batches,
     load_examples,
 )
-from kit.citations import is_abstention
+from kit.citations import bracketed_ids, is_abstention
 from kit.data import ChatExample, DataError, QARecord, style_compliant
 from kit.generate import (
     BATCH_SIZE,
@@ -1509,7 +1509,7 @@ def answer_plan(
 def _plain_answer(question: str, gen: Generation, system_name: str) -> Answer:
     """A generation without retrieval -> an Answer; its citations from a ``Source:`` line."""
     source = re.search(r"^Source:(.*)$", gen.text, flags=re.MULTILINE)
-    cited = re.findall(r"\[([A-Za-z][\w.\-]*)\]", source.group(1)) if source else []
+    cited = bracketed_ids(source.group(1)) if source else []
     return Answer(
         question=question,
         text=gen.text,

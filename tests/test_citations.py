@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from haystack import Document
 
-from kit.citations import doc_id, is_abstention, parse_citations
+from kit.citations import bracketed_ids, doc_id, is_abstention, parse_citations
 
 
 def _chunk(ident: str, title: str, text: str = "Some text.") -> Document:
@@ -95,3 +95,11 @@ def test_a_shown_sources_title_on_a_source_line_is_a_citation():
 )
 def test_is_abstention(text, expected):
     assert is_abstention(text) is expected
+
+
+def test_bracketed_ids_take_file_paths_and_names_but_not_numbers_or_words():
+    text = (
+        "Answer: 40 rpm.\nSource: Pump [manuals/pump.md]; [Pump Manual.pdf] [2024-prices.md] "
+        "[kb-004] [1] [1, 2] [see below] [kb-004]"
+    )
+    assert bracketed_ids(text) == ["manuals/pump.md", "Pump Manual.pdf", "2024-prices.md", "kb-004"]
