@@ -264,7 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802 - the name http.server calls
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /health or POST /ask"})
 
-    do_DELETE = do_PATCH = do_OPTIONS = do_PUT  # noqa: N815 - the names http.server calls
+    do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = do_PUT  # noqa: N815 - http.server's
+    do_HEAD = do_GET  # noqa: N815 - curl -I /health: GET's status and headers
 
     def _send(
         self,
@@ -285,7 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # HEAD: the headers GET would send, no body
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client hung up: nothing to tell
             self.close_connection = True
 

@@ -197,6 +197,9 @@ def test_concurrent_questions_are_answered_together_with_their_sources(server):
         ("GET", "/", None, 404, "GET /health"),
         ("PUT", "/ask", b"{}", 405, "POST /ask"),
         ("OPTIONS", "/ask", None, 405, "POST /ask"),
+        ("TRACE", "/ask", None, 405, "POST /ask"),
+        ("HEAD", "/health", None, 200, ""),  # GET's status and headers, no body
+        ("HEAD", "/", None, 404, ""),
         ("POST", "/ask", b'{"question": "???"}', 200, "I don't know"),  # nothing to look up
     ],
 )
