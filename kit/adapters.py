@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ADAPTER_MARKER = "kit-adapter.json"
+MERGED_MARKER = "kit-merged.json"  # in a model folder merge_adapter wrote: it may replace it
 FINGERPRINT_KEYS = ("architecture", "hidden_size", "num_hidden_layers", "vocab_size", "weights")
 
 
@@ -283,17 +284,26 @@ def merge_adapter(
     """Fold the adapter into the base weights and save a standalone model folder; return it.
 
     The result loads like any model folder (``load_generator(str(out_dir))``), with no peft
-    needed, and runs as fast as the base model. Written atomically like :func:`save_adapter`.
+    needed, and runs as fast as the base model. Written atomically like :func:`save_adapter`;
+    a folder at ``out_dir`` is replaced only if it is empty or a model this function wrote
+    (:data:`MERGED_MARKER`): anything else there is yours, and AdapterError says so.
     """
+    out = Path(out_dir).expanduser()
+    foreign = out.is_dir() and any(out.iterdir()) and not (out / MERGED_MARKER).is_file()
+    if out.is_file() or foreign:
+        raise AdapterError(
+            f"{out} holds something that is not a model merge_adapter wrote; writing there would "
+            "replace it. Pass another out_dir (a new or empty folder)."
+        )
     model, tokenizer = load_adapter(adapter_dir, base=base, dtype=dtype, device="cpu")
     merged = model.merge_and_unload()
-    out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        (tmp / MERGED_MARKER).write_text(json.dumps({"adapter": str(adapter_dir)}))
         _swap_into_place(tmp, out)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -143,12 +143,24 @@ def _load_csv(path: Path) -> list[ChatExample]:
         )
     return [
         _example_from(
-            {"prompt": row.get(prompt) or "", "response": row.get(response) or ""},
+            {"prompt": _prompt_of(row) or "", "response": row.get(response) or ""},
             f"{path} line {n}",
             f"{path.stem}-{n:04d}",
         )
         for n, row in rows
     ]
+
+
+def _prompt_of(row: dict[str, Any]) -> Any:
+    """The user's turn of a prompt/response row: its first :data:`PROMPT_KEYS` field; an
+    Alpaca-style ``instruction`` with an ``input`` reads both, as Alpaca's prompt does (the
+    input is the text the instruction is about, never dropped). None when there is none."""
+    key = next((k for k in PROMPT_KEYS if k in row), None)
+    prompt, extra = (row[key] if key else None), row.get("input")
+    alpaca = key == "instruction" and isinstance(prompt, str) and isinstance(extra, str)
+    if alpaca and extra.strip():
+        return f"{prompt}\n\n{extra}"
+    return prompt
 
 
 def _example_from(row: dict[str, Any], where: str, default_id: str) -> ChatExample:
@@ -160,7 +172,7 @@ def _example_from(row: dict[str, Any], where: str, default_id: str) -> ChatExamp
         _check_messages(messages, where)
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     else:
-        prompt = next((row[k] for k in PROMPT_KEYS if k in row), None)
+        prompt = _prompt_of(row)
         response = next((row[k] for k in RESPONSE_KEYS if k in row), None)
         if prompt is None or response is None:
             raise DataError(

@@ -91,7 +91,7 @@ from kit.generate import (
     chat_messages,
     run_plans,
 )
-from kit.inputs import user_path
+from kit.inputs import writable_folder
 from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
 from kit.processes import is_main_process, largest, main_decides, world_size
 from kit.profiles import Profile, resolve_profile
@@ -1293,11 +1293,8 @@ def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResu
 
 def out_dir_for(output_dir: str | Path | None, examples: Any, prof: Profile) -> Path:
     """Where a run writes: ``output_dir``, else ``<cache>/adapters/<style|custom>-<profile>``."""
-    if output_dir:
-        out = user_path(output_dir, "output_dir", must="any", error=FinetuneError)
-        if out.exists() and not out.is_dir():
-            raise FinetuneError(f"{out}: output_dir is a file; pass a folder for the adapter")
-        return out
+    if output_dir:  # checked by writing there: a read-only or misspelt folder is said now
+        return writable_folder(output_dir, "output_dir", error=FinetuneError)
     return style_dir(prof) if examples is None else adapters_dir() / f"custom-{prof.name}"
 
 

@@ -294,6 +294,17 @@ def test_a_new_training_run_never_deletes_files_it_did_not_write(tmp_path):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(FinetuneError, match="output_dir is a file"):
         train_adapter(profile="smoke", output_dir=tmp_path / "a-file")
+    with pytest.raises(FinetuneError, match="cannot write to this output_dir"):
+        train_adapter(profile="smoke", output_dir=tmp_path / "a-file" / "adapter")
+
+
+def test_train_to_a_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    from kit.__main__ import main
+
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path / "notes.txt" / "adapter"
+    assert main(["train", "--profile", "smoke", "--out", str(out)]) == 2
+    assert "cannot write to this output_dir" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["mine.txt", "mine.csv"])

@@ -221,3 +221,12 @@ def test_nothing_is_held_out_when_no_reply_group_fits():
 def replace_reply(example, reply):
     messages = [*example.messages[:-1], {"role": "assistant", "content": reply}]
     return dataclasses.replace(example, messages=messages)
+
+
+def test_alpaca_rows_keep_the_input_the_instruction_is_about(tmp_path):
+    row = {"instruction": "Summarise", "input": "The pump runs at 40 rpm.", "output": "40 rpm."}
+    assert load_examples([row])[0].user == "Summarise\n\nThe pump runs at 40 rpm."
+    assert load_examples([{**row, "input": ""}])[0].user == "Summarise"  # no input: as before
+    csv = tmp_path / "alpaca.csv"
+    csv.write_text('instruction,input,output\nSummarise,"The pump runs at 40 rpm.",40 rpm.\n')
+    assert load_examples(csv)[0].user == "Summarise\n\nThe pump runs at 40 rpm."

@@ -331,6 +331,13 @@ def test_merge_gives_a_standalone_model_with_the_same_outputs(run_a, adapter, tm
         a, b = model(input_ids=ids).logits[0, -1], merged(input_ids=ids).logits[0, -1]
     assert int(a.argmax()) == int(b.argmax())
     assert float((a - b).abs().mean()) < 0.15  # bfloat16 rounding of the merged weights
+    assert merge_adapter(run_a.adapter_dir, folder) == folder  # its own merge: replaced
+    mine = tmp_path / "models"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(AdapterError, match="not a model merge_adapter wrote"):
+        merge_adapter(run_a.adapter_dir, mine)  # a folder of yours is never replaced
+    assert (mine / "notes.txt").read_text() == "my notes"
 
 
 class _SendSigterm(StopAfterStep):
