@@ -157,20 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the process exit code."""
     args = _parser().parse_args(argv)
 
+    if args.command == "doctor":  # before the imports below: it reports what fails to import
+        from kit.doctor import run_doctor
+        from kit.profiles import ProfileError
+
+        try:
+            report = run_doctor(args.profile)
+        except ProfileError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(report.to_text())
+        return 0 if report.ok else 1
     # Imports after parsing, and each command's own in its branch: --help and a mistyped command
-    # answer at once, the doctor in a second; the jobs and benchmarks load Haystack and torch.
+    # answer at once; the jobs and benchmarks load Haystack and torch.
     from kit.data import DataError
     from kit.inputs import InputError
     from kit.models import BUNDLED, ModelError, convert_gguf, resolve_model
     from kit.profiles import ProfileError
 
     try:
-        if args.command == "doctor":
-            from kit.doctor import run_doctor
-
-            report = run_doctor(args.profile)
-            print(report.to_text())
-            return 0 if report.ok else 1
         if args.command == "models":
             for name, model in BUNDLED.items():
                 if model.kind == "generator":

@@ -390,11 +390,12 @@ def claim_regions(
 
 
 def format_count(value: float) -> str:
-    """A count for a sentence: 950, 12k, 1.2M."""
-    if value >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if value >= 1e3:
-        return f"{value / 1e3:.3g}k"
+    """A count for a sentence: 950, 12.3k, 1.2M, 3.4bn (rounded to 3 digits first, so 999,600
+    reads 1M, not 1e+03k)."""
+    value = float(f"{value:.3g}")
+    for size, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:.3g}{unit}"
     return f"{value:.0f}"
 
 

@@ -322,10 +322,13 @@ def recommend(
         )
     rag_seconds = _latency(m, "rag")
     if answers.latency_budget_s < rag_seconds:
+        ft_seconds = _latency(m, "finetuned")
+        fits = ft_seconds <= answers.latency_budget_s
         rule(
-            {"finetuned": 1, "rag": -1, "hybrid": -1},
+            {"finetuned": 1 if fits else 0, "rag": -1, "hybrid": -1},
             f"Your latency budget ({answers.latency_budget_s:g} s) is below RAG's "
-            f"{rag_seconds:.1f} s per answer here: the retrieved passages make its prompts long.",
+            f"{rag_seconds:.1f} s per answer here: the retrieved passages make its prompts long"
+            + ("." if fits else f"; the fine-tuned model's {ft_seconds:.1f} s misses it too."),
             "latency_p50_s",
             ("rag", "finetuned", "hybrid"),
         )
@@ -360,5 +363,8 @@ def recommend(
             "correct",
             ("rag", "finetuned"),
         )
-    best = min(scores, key=lambda k: (-scores[k], list(OPTIONS).index(k)))
+    # "start without it" is a rule, not a weight: no points for style make a team that has
+    # never trained a model choose an option that needs one
+    allowed = [k for k in scores if answers.ml_skills != "none" or k in ("prompting", "rag")]
+    best = min(allowed, key=lambda k: (-scores[k], list(OPTIONS).index(k)))
     return Recommendation(choice=best, scores=scores, reasons=reasons)

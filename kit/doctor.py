@@ -142,6 +142,8 @@ def run_doctor(profile: str | Profile | None = None) -> Report:
             report.profile, report.profile_reason = get_profile(profile), "asked for"
         else:
             report.profile, report.profile_reason = pick_profile()
+    except ImportError as err:  # picking a profile measures the machine with torch
+        report.checks.append(Check("profile", FAIL, f"cannot pick one: {err}", "run `make setup`"))
     except ProfileError as err:
         fix = (
             "pass one of smoke, cpu, gpu to --profile"
@@ -219,7 +221,11 @@ def _check_packages() -> list[Check]:
 
 
 def _check_hardware() -> list[Check]:
-    import torch  # heavy: the other checks answer without it
+    try:
+        import torch  # heavy: the other checks answer without it
+    except ImportError as err:  # the packages check names it too; say what it stops here
+        fix = "run `make setup` (torch first: pip install torch==2.13.0, then the lock file)"
+        return [Check("cpu", FAIL, f"torch cannot be imported ({err}): nothing can run", fix)]
 
     checks = []
     cpu = platform.processor() or platform.machine()

@@ -622,13 +622,14 @@ def explorer(
             layout=w.Layout(width="95%"),
         ),
     }
-    view = View(render, controls, static=False, title="explorer")
 
     def pick(_change: Any) -> None:  # choosing from the list clears a typed question
         controls["typed"].value = ""
 
+    # observed before the View's own update (observers run in order): the typed question is
+    # gone when the view renders the pick, so it is not answered again on the way
     controls["question"].observe(pick, names="value")
-    return view
+    return View(render, controls, static=False, title="explorer")
 
 
 # --- metric dashboard -----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from kit import __version__
 from kit.adapters import check_adapter, load_adapter, raft_dir, read_adapter_info, style_dir
 from kit.doctor import FAIL, OK, WARN, Check, Report, run_doctor
 from kit.models import DEFAULT_GENERATOR, cache_dir, pick_generator, resolve_model
-from kit.profiles import Profile, resolve_profile
+from kit.profiles import Profile, get_profile, resolve_profile
 
 REPRODUCE_QUESTIONS = 3  # grid questions re-answered by the reloaded adapter in the check
 
@@ -123,7 +123,7 @@ def check(profile: str | Profile | None = None) -> Report:
     Out: a doctor :class:`~kit.doctor.Report` (``print(report)`` or display it in a notebook);
     ``report.ok`` is False when something must be fixed before class, and each problem says how.
     """
-    report = run_doctor(resolve_profile(profile).name if profile else None)
+    report = run_doctor(get_profile(profile) if profile else None)  # yours, changes and all
     prof = report.profile or resolve_profile(profile)
     report.checks.append(_check_notebook_stack())
     report.checks.extend(_check_artefacts(prof))
@@ -160,7 +160,10 @@ def _check_artefacts(prof: Profile) -> list[Check]:
                 fix,
             )
         ]
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:  # half-copied from a USB stick, say
+        return [Check("workshop artefacts", FAIL, f"{path} cannot be read ({err})", fix)]
     checks = []
     stale = [
         what

@@ -193,4 +193,5 @@ def test_unknown_field_is_refused():
 
 def test_format_count():
     assert [costs.format_count(v) for v in (950, 12_345, 1_250_000)] == ["950", "12.3k", "1.25M"]
+    assert [costs.format_count(v) for v in (999.6, 999_600, 2.5e9)] == ["1k", "1M", "2.5bn"]
     assert not math.isnan(costs.rag_savings(SIMPLE))

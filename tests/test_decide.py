@@ -42,6 +42,20 @@ def test_small_knowledge_and_no_ml_skills_say_prompt_first():
     assert rec.label == OPTIONS["prompting"]
 
 
+def test_no_ml_skills_never_choose_an_option_that_needs_training():
+    rec = recommend(Questionnaire(tone="strict", ml_skills="none"))  # style points or not
+    assert rec.choice == "rag" and rec.scores["hybrid"] > rec.scores["rag"]
+    assert any("start without it" in r.text for r in rec.reasons)
+
+
+def test_a_latency_budget_favours_fine_tuning_only_where_it_fits():
+    slow = recommend(Questionnaire(latency_budget_s=1.0))  # fine-tuned: 1.7 s by default
+    reason = next(r for r in slow.reasons if "latency budget" in r.text)
+    assert "finetuned" not in reason.favours and "misses it too" in reason.text
+    fast = recommend(Questionnaire(latency_budget_s=2.0))
+    assert "finetuned" in next(r for r in fast.reasons if "latency budget" in r.text).favours
+
+
 def test_sensitive_data_counts_against_fine_tuning():
     plain = recommend(Questionnaire())
     sensitive = recommend(Questionnaire(sensitive_data=True))

@@ -44,6 +44,17 @@ def test_doctor_flags_a_bad_profile_variable(monkeypatch):
     assert not report.ok and "Unknown profile 'turbo'" in report.to_text()
 
 
+def test_doctor_reports_a_torch_that_cannot_be_imported(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    report = run_doctor()  # reports it, never raises it
+    cpu = next(c for c in report.checks if c.name == "cpu")
+    assert cpu.status == FAIL and "torch cannot be imported" in cpu.detail
+    assert "make setup" in cpu.fix
+    assert main(["doctor"]) == 1 and "torch cannot be imported" in capsys.readouterr().out
+
+
 def test_lock_is_read():
     pins = locked_versions()
     assert pins["torch"] == "2.13.0" and "transformers" in pins

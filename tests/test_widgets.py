@@ -157,6 +157,7 @@ def test_explorer_dropdown_and_typed_question(scores, answers):
     view.controls["question"].value = "q2"  # picking from the list clears the typed question
     assert view.controls["typed"].value == ""
     assert "travel above 500 euros" in view.output.value
+    assert asked == ["What does the sensor cost?"]  # not answered again on the way to q2
 
 
 def test_explorer_without_ask_explains_what_is_missing(scores):

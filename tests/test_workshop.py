@@ -89,6 +89,21 @@ def test_check_reports_ready_then_stale_artefacts(manifest, capsys):
         path.write_text(saved)
 
 
+def test_check_reads_your_profile_and_a_half_copied_record(manifest):
+    from kit.profiles import get_profile
+
+    mine = get_profile("smoke").with_(max_new_tokens=30)
+    assert workshop.check(mine).profile == mine  # not the registered smoke profile
+    path = workshop.manifest_path("smoke")
+    saved = path.read_text()
+    try:
+        path.write_text(saved[: len(saved) // 2])  # a copy cut short
+        cut = {c.name: c for c in workshop.check("smoke").checks}["workshop artefacts"]
+        assert cut.status == FAIL and "cannot be read" in cut.detail and "prepare" in cut.fix
+    finally:
+        path.write_text(saved)
+
+
 def test_check_fails_a_raft_adapter_that_started_from_another_style_adapter(manifest):
     from kit.adapters import ADAPTER_MARKER
 
