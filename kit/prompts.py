@@ -152,12 +152,23 @@ def source_title(document: Any) -> str | None:
     return title
 
 
-def _flatten(text: str) -> str:
-    """Text on one line, without the Markdown ``# Title`` line a document starts with."""
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    if lines and lines[0].lstrip().startswith("#"):
-        lines = lines[1:]
-    return " ".join(" ".join(lines).split())
+_MARKS = re.compile(r"(?:^|(?<=\s))#{1,6}\s+")  # a Markdown heading's marks: "## "
+
+
+def _flatten(text: str, title: str | None = None) -> str:
+    """Text on one line, without Markdown heading marks, and without the document's ``title``
+    where a ``# Title`` heading starts the text (the source label shows it already).
+
+    Indexing collapses blank lines (Haystack's DocumentCleaner), so a chunk often reads
+    ``# Title The first paragraph ...`` on one line: only the marks and the title go, never the
+    paragraph after them.
+    """
+    flat = " ".join((text or "").split())
+    if title and _MARKS.match(flat):
+        rest = _MARKS.sub("", flat, count=1)
+        if rest.startswith(title):
+            flat = rest[len(title) :].lstrip()
+    return _MARKS.sub("", flat)
 
 
 def format_sources(documents: Sequence[Any], titles: bool = True) -> str:
@@ -167,9 +178,9 @@ def format_sources(documents: Sequence[Any], titles: bool = True) -> str:
     """
     lines = []
     for number, document in enumerate(documents, start=1):
-        title = source_title(document) if titles else None
-        label = f"[{number}] {title}: " if title else f"[{number}] "
-        lines.append(label + _flatten(document.content))
+        title = source_title(document)
+        label = f"[{number}] {title}: " if title and titles else f"[{number}] "
+        lines.append(label + _flatten(document.content, title))
     return "\n\n".join(lines)
 
 

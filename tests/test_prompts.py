@@ -27,6 +27,19 @@ def test_sources_are_numbered_titled_and_flattened_without_ids():
     assert prompts.format_sources(docs, titles=False).startswith("[1] Return it in 30 days.")
 
 
+def test_an_indexed_chunk_keeps_the_paragraph_its_heading_runs_into():
+    # indexing collapses blank lines: the heading, the first paragraph and the next heading
+    # arrive on one line, which a "drop the heading line" rule would show as nothing at all
+    text = "# Hub Guide The hub is the gateway. ## Capacity One hub supports 64 sensors.\nMore."
+    shown = prompts.format_sources([_chunk("kb-002", "Hub Guide", text)])
+    assert shown == (
+        "[1] Hub Guide: The hub is the gateway. Capacity One hub supports 64 sensors. More."
+    )
+    untitled = prompts.format_sources([_chunk("kb-002", "Hub Guide", text)], titles=False)
+    assert untitled.startswith("[1] The hub is the gateway.")  # the title stays hidden
+    assert "Issue #5 in C# code" in prompts.format_sources([_chunk("x", "", "Issue #5 in C# code")])
+
+
 @pytest.mark.parametrize(
     "meta",
     [
