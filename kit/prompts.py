@@ -269,12 +269,21 @@ def reads_as_foreign(question: str, text: str, max_shared: float = 0.5) -> bool:
         return False
     markers = [w for w in words if w in _FOREIGN and w not in _ALSO_ENGLISH]
     scripts = _scripts(question)
-    if not scripts and not any(w in _FOREIGN for w in words):
+    if not scripts and not markers:  # "per", "con", "die" alone: English too
         return False
     seen = {w.lower() for w in _ANY_WORD.findall(text)}
     if _written_in(text, markers, scripts):
         return False
     return sum(w in seen for w in words) / len(words) <= max_shared
+
+
+def nothing_to_look_up(question: str) -> bool:
+    """True when ``question`` has no word to retrieve by: no content word ("???", "the of")
+    and no word in another script (``content_words`` reads Latin letters and digits only, so
+    "芬尼克泵的转速是多少？" must still be looked up)."""
+    if content_words(question):
+        return False
+    return not any(not w.isascii() for w in _ANY_WORD.findall(question))
 
 
 def keyword_overlap(question: str, text: str) -> float:

@@ -87,10 +87,10 @@ from kit.prompts import (
     Layout,
     SentencePicker,
     best_sentence_similarity,
-    content_words,
     format_sources,
     get_layout,
     keyword_overlap,
+    nothing_to_look_up,
     reads_as_foreign,
     split_sentences,
 )
@@ -1210,7 +1210,7 @@ class RAG:
         (question, sources to show, timings, best dense similarity)."""
         start = time.perf_counter()
         self._check_length(_check_question(question))
-        if not content_words(question):  # "???", "the of": nothing to look up
+        if nothing_to_look_up(question):  # "???", "the of"
             timings = {"retrieve": 0.0, "generate": 0.0, "total": time.perf_counter() - start}
             return Answer(
                 question=question.strip(), text=ABSTAIN, timings=timings, system=self.system

@@ -62,9 +62,13 @@ def evaluate_retrieval(
     Out: one row per (mode, question): mode, id, type, hit@k, recall@k, mrr, ndcg (Haystack's
     evaluators, at document level), similarity (best dense cosine), latency_ms.
     """
-    chosen = [r for r in eval_records(split, records=records) if r.answerable]
+    # retrieval is scored against gold documents: questions without them are left out
+    chosen = [r for r in eval_records(split, records=records) if r.answerable and r.gold_doc_ids]
     if not chosen:
-        raise RagError("No answerable questions to evaluate retrieval on.")
+        raise RagError(
+            "No answerable questions with gold documents (gold_doc_ids) to evaluate retrieval "
+            "on: add the ids of the documents that hold each answer to your question file"
+        )
     filters = role_filter(role)
     frames = []
     for mode in modes:
@@ -108,17 +112,24 @@ def evaluate_rag(
 
     Answer scores come from ``kit.evaluate.score_answers`` (correct, exact, f1, sas, abstention,
     citation precision / recall, ...); added: mode, retrieval hit@k / recall@k / mrr / ndcg (NaN
-    for unanswerable questions), retrieve_s and generate_s (seconds per stage).
+    for unanswerable questions and for those without gold documents), retrieve_s and generate_s
+    (seconds per stage). Each record needs its own id.
     """
     chosen = eval_records(split, limit, records)
     if not chosen:
         raise RagError("No questions to evaluate.")
+    ids = [r.id for r in chosen]
+    if len(set(ids)) < len(ids):  # rows are joined by id below: a repeat would cross them
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise RagError(f"question id(s) {', '.join(twice)} are used twice; give each its own")
     answers = rag.answer_batch([r.question for r in chosen])  # the grid's batched path
     df = score_answers(chosen, answers)
     df.insert(1, "mode", rag.mode)
     df["retrieve_s"] = [a.timings.get("retrieve", math.nan) for a in answers]
     df["generate_s"] = [a.timings.get("generate", math.nan) for a in answers]
-    answerable = [(r, a) for r, a in zip(chosen, answers, strict=True) if r.answerable]
+    answerable = [
+        (r, a) for r, a in zip(chosen, answers, strict=True) if r.answerable and r.gold_doc_ids
+    ]  # without gold documents: NaN retrieval scores
     if answerable:
         # Retrieval scored on the chunks the model was shown (top_k), as documents.
         ret = retrieval_scores(

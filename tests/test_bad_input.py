@@ -29,7 +29,7 @@ from kit.evaluate import exact_match, score_answers, token_f1
 from kit.models import ModelError, load_generator
 from kit.profiles import ProfileError, get_profile
 from kit.question_writer import QuestionWriter
-from kit.rag import RagError, build_rag, retrieval_pipeline, retrieve
+from kit.rag import RagError, build_index, build_rag, retrieval_pipeline, retrieve
 
 NOT_PATHS = [None, 42, b"docs", "", "   ", ["docs"]]
 NOT_PATH_IDS = ["None", "int", "bytes", "empty", "blank", "list"]
@@ -635,6 +635,7 @@ def test_a_blank_or_impossible_option_stops_the_command_before_any_work(capsys, 
         ("Wie viel wiegt die Pumpe?", "The pump weighs 12 kg and runs at 40 rpm.", True),
         ("Wie oft muss die Pumpe laufen?", "Batteries die after 2 years; replace per pack.", True),
         ("Πόσο ζυγίζει η αντλία;", "The pump weighs 12 kg; the µ-filter holds 5 µm.", True),
+        ("Max rpm per pump?", "The pump runs at 40 rpm.", False),  # "per" is English too
     ],
     ids=[
         "de-over-de",
@@ -644,6 +645,7 @@ def test_a_blank_or_impossible_option_stops_the_command_before_any_work(capsys, 
         "de-over-en",
         "de-en-die",
         "el-µ",
+        "en-per",
     ],
 )
 def test_a_question_in_the_language_of_its_sources_is_not_foreign(question, sources, foreign):
@@ -668,6 +670,59 @@ def test_a_reply_cut_inside_a_character_loses_it_in_the_pipeline_too(index):
     rag = build_rag(index, generator=CutReply(), min_score=None)  # always asks the generator
     answer = rag.answer("How fast does the pump run?")
     assert answer.text == "The pump runs at 40 rpm"
+
+
+def test_rag_evaluation_leaves_out_what_it_cannot_score_and_refuses_repeated_ids(index):
+    from haystack import component
+    from haystack.dataclasses import ChatMessage
+
+    from kit.data import QARecord
+    from kit.rag_eval import evaluate_rag, evaluate_retrieval
+
+    @component
+    class Reply:
+        def __init__(self) -> None:
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            return {"replies": [ChatMessage.from_assistant("40 rpm [1]")]}
+
+    def record(ident: str, question: str, gold: list[str]) -> QARecord:
+        return QARecord(ident, question, "x", gold, "user", "test", [])
+
+    rag = build_rag(index, generator=Reply(), min_score=None)
+    mixed = [record("a", "What does the S2 cost?", ["kb-004"]), record("b", "Who is Sam?", [])]
+    rows = evaluate_rag(rag, records=mixed)
+    assert list(rows["id"]) == ["a", "b"] and math.isnan(rows.set_index("id").at["b", "mrr"])
+    assert set(evaluate_retrieval(index, records=mixed)["id"]) == {"a"}  # b has no gold docs
+    with pytest.raises(RagError, match="gold documents"):
+        evaluate_retrieval(index, records=mixed[1:])
+    with pytest.raises(RagError, match="id\\(s\\) a are used twice"):
+        evaluate_rag(rag, records=[mixed[0], mixed[0]])
+
+
+def test_a_question_in_another_script_is_looked_up_and_answered():
+    from haystack import component
+    from haystack.dataclasses import ChatMessage
+
+    asked = []
+
+    @component
+    class Reply:
+        def __init__(self) -> None:
+            component.set_input_type(self, "messages", list[ChatMessage])
+
+        @component.output_types(replies=list[ChatMessage])
+        def run(self, **kwargs):
+            asked.append(kwargs["messages"])
+            return {"replies": [ChatMessage.from_assistant("每分钟40转 [1]")]}
+
+    zh = build_index([Document(content="芬尼克泵的转速是每分钟40转。", meta={"doc_id": "pump"})])
+    rag = build_rag(zh, generator=Reply(), min_score=None)
+    answer = rag.answer("芬尼克泵的转速是多少？")  # no Latin word: still something to look up
+    assert len(asked) == 1 and answer.text.startswith("每分钟40转")
+    assert rag.answer("???").text == "I don't know" and len(asked) == 1  # nothing to look up
 
 
 @pytest.mark.parametrize(
