@@ -199,10 +199,41 @@ def measured_metrics(
             if metric in rows.columns:
                 out[metric] = rows[metric].astype(float).to_dict()
     if freshness is not None and not freshness.empty:
-        out["freshness"] = freshness.groupby("system")["current"].mean().to_dict()
+        out["freshness"] = _by_option(freshness, "current", FRESHNESS_ROWS)
     if privacy is not None and not privacy.empty:
-        out["privacy"] = privacy.groupby("system")["leaked"].mean().to_dict()
+        out["privacy"] = _by_option(privacy, "leaked", PRIVACY_ROWS)
     return out
+
+
+# The experiment rows that stand for an option: after the update, RAG and the hybrid re-index
+# and the fine-tuned model keeps what it was trained on; for privacy, RAG and the hybrid read
+# with the employee's role filter, as they would be deployed.
+FRESHNESS_ROWS = {
+    "rag (re-indexed v2)": "rag",
+    "finetuned (trained on v1)": "finetuned",
+    "hybrid (re-indexed v2)": "hybrid",
+}
+PRIVACY_ROWS = {
+    "rag (employee role filter)": "rag",
+    "finetuned": "finetuned",
+    "hybrid (employee role filter)": "hybrid",
+}
+
+
+def _by_option(table: pd.DataFrame, column: str, rows: dict[str, str]) -> dict[str, float]:
+    """Mean ``column`` per system, named as the summary names them: the experiment's rows in
+    ``rows`` are renamed, a row already named like a system is kept, the others are left out."""
+    means = table.groupby("system")[column].mean()
+    named = {rows[name]: float(v) for name, v in means.items() if name in rows}
+    plain = {name: float(v) for name, v in means.items() if name in SYSTEM_OF.values()}
+    return {**plain, **named}
+
+
+def measured_from(result: Any) -> dict[str, dict[str, float]]:
+    """:func:`measured_metrics` of a comparison result (``kit.compare.run_comparison``): its
+    summary and its freshness and privacy experiments."""
+    extras = getattr(result, "extras", None) or {}
+    return measured_metrics(result.summary, extras.get("freshness"), extras.get("privacy"))
 
 
 def _as_metrics(measured: pd.DataFrame | dict[str, Any] | None) -> dict[str, dict[str, float]]:

@@ -773,6 +773,15 @@ def cached_summary() -> tuple[pd.DataFrame | None, str]:
     )
 
 
+def cached_measured() -> dict[str, dict[str, float]] | None:
+    """What the questionnaire reads from the cached comparison: the summary's metrics and the
+    freshness and privacy experiments' (:func:`kit.decide.measured_from`); None without one."""
+    from kit.compare import load_cached_results
+
+    result = load_cached_results()
+    return None if result is None else decide.measured_from(result)
+
+
 # --- writing your own questions ---------------------------------------------------------------
 
 

@@ -56,6 +56,34 @@ def test_a_latency_budget_favours_fine_tuning_only_where_it_fits():
     assert "finetuned" in next(r for r in fast.reasons if "latency budget" in r.text).favours
 
 
+def test_the_experiments_rows_stand_for_the_options_they_measure():
+    import pandas as pd
+
+    freshness = pd.DataFrame(
+        {
+            "system": ["rag (v1 index)", "rag (re-indexed v2)", "finetuned (trained on v1)"],
+            "current": [0.0, 0.9, 0.1],
+        }
+    )
+    privacy = pd.DataFrame(
+        {"system": ["rag (admin: all documents)", "rag (employee role filter)"], "leaked": [1, 0]}
+    )
+    measured = measured_metrics(freshness=freshness, privacy=privacy)
+    assert measured["freshness"] == {"rag": 0.9, "finetuned": 0.1}  # re-indexed, not v1
+    assert measured["privacy"] == {"rag": 0.0}  # deployed with the role filter
+    rec = recommend(Questionnaire(knowledge_changes="weekly", sensitive_data=True), measured)
+    said = " ".join(r.evidence for r in rec.reasons)
+    assert "freshness, changed questions" in said and "rag 90% vs finetuned 10%" in said
+    assert "not measured yet: run notebooks/04_compare.ipynb (section 'Freshness')" not in said
+    from types import SimpleNamespace
+
+    from kit.decide import measured_from
+
+    result = SimpleNamespace(summary=fake_summary(), extras={"freshness": freshness})
+    both = measured_from(result)  # what notebook 05 reads from the cached comparison
+    assert both["freshness"]["rag"] == 0.9 and "correct" in both and "privacy" not in both
+
+
 def test_sensitive_data_counts_against_fine_tuning():
     plain = recommend(Questionnaire())
     sensitive = recommend(Questionnaire(sensitive_data=True))
