@@ -873,10 +873,15 @@ def train_adapter(
                 return previous
         resume_from = main_decides(lambda: _prepare_checkpoints(ckpt_dir, resume, settings))
         model = _attach_lora(model, knobs, init_adapter, base)
-        trainer, seconds = _run_trainer(
+        trainer, seconds, stopped = _run_trainer(
             model, tokenizer, train_args, batches, prof, callbacks, live_plot, resume_from, out
         )
-        return _collect_result(trainer, seconds, batches, settings, resume_from, out, base, system)
+        result = _collect_result(
+            trainer, seconds, batches, settings, resume_from, out, base, system
+        )
+        if stopped is not None:  # a signal during the last step: the adapter is saved, then stop
+            raise SystemExit(128 + stopped)
+        return result
 
 
 @contextmanager
@@ -1089,11 +1094,13 @@ def _run_trainer(
     live_plot: bool,
     resume_from: Path | None,
     out: Path,
-) -> tuple[Any, float]:
-    """Train; return (the trainer, seconds). The one place where a failure becomes a kit error
-    or hint: out of memory and a full disk -> FinetuneError saying what to change; Ctrl-C -> the
-    last checkpoint and how to resume, then KeyboardInterrupt; SIGTERM -> a checkpoint at the end
-    of the step, how to resume, then SystemExit(128 + SIGTERM)."""
+) -> tuple[Any, float, int | None]:
+    """Train; return (the trainer, seconds, the stop signal when one came during the last step:
+    the run is complete, so its adapter is saved before the process stops). The one place where
+    a failure becomes a kit error or hint: out of memory and a full disk -> FinetuneError saying
+    what to change; Ctrl-C -> the last checkpoint and how to resume, then KeyboardInterrupt;
+    SIGTERM before the last step -> a checkpoint at the end of the step, how to resume, then
+    SystemExit(128 + SIGTERM)."""
     guard, stopper = _LossGuard(prof.learning_rate), StopOnSignal()
     all_callbacks = [guard, *(callbacks or []), stopper]  # last: sees a signal sent at this step
     if live_plot:
@@ -1144,6 +1151,8 @@ def _run_trainer(
         )
         raise
     seconds = time.perf_counter() - start
+    if stopper.received is not None and trainer.state.global_step >= args.max_steps:
+        return trainer, seconds, stopper.received  # finished: saved, then stopped
     if stopper.received is not None:
         name = signal.Signals(stopper.received).name
         if is_main_process():  # said once
@@ -1155,7 +1164,7 @@ def _run_trainer(
                 flush=True,
             )
         raise SystemExit(128 + stopper.received)  # the exit status of a process ended by it
-    return trainer, seconds
+    return trainer, seconds, None
 
 
 def _collect_result(
@@ -1351,15 +1360,21 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(settings, indent=2, sort_keys=True))
         return None
-    target = _latest_checkpoint(ckpt_dir) if resume is True else Path(resume)
+    target = _latest_checkpoint(ckpt_dir) if resume is True else Path(resume).expanduser()
     if target is None:
         print(f"No checkpoint in {ckpt_dir}: starting from step 0.")
         return _prepare_checkpoints(ckpt_dir, False, settings)
     if not _complete_checkpoint(target):
         raise FinetuneError(f"{target} is not a complete training checkpoint.")
+    record = target.parent / RUN_FILE  # the run that wrote this checkpoint, wherever it is
+    if not record.is_file() and target.parent.resolve() != ckpt_dir.resolve():
+        raise FinetuneError(
+            f"Cannot resume from {target}: no {RUN_FILE} beside it says which data and settings "
+            "wrote it. Resume from a checkpoint of a kit run, or start over with resume=False."
+        )
     _remove_broken_after(target)
-    if run_file.is_file():
-        before = _read_run_file(run_file)
+    if record.is_file():
+        before = _read_run_file(record)
         now = json.loads(json.dumps(settings, sort_keys=True))
         changed = _changed_settings(before, now)
         if changed:

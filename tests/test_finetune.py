@@ -367,6 +367,32 @@ def test_sigterm_stops_at_the_end_of_the_step_with_a_checkpoint_to_resume_from(
     assert resumed.losses[-1][1] == pytest.approx(run_a.losses[-1][1], abs=1e-5)
 
 
+def test_sigterm_in_the_last_step_saves_the_finished_adapter_before_stopping(tmp_path):
+    from kit.adapters import check_adapter
+
+    with pytest.raises(SystemExit) as stop:
+        train_adapter(output_dir=tmp_path, callbacks=[_SendSigterm(4)], **TINY)  # 4 of 4
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert check_adapter(tmp_path / "adapter") is None  # the complete run is kept
+    again = train_adapter(output_dir=tmp_path, resume="auto", reuse=True, **TINY)
+    assert again.steps == 4 and again.adapter_dir == tmp_path / "adapter"  # reused: no retrain
+
+
+def test_resuming_from_another_runs_checkpoint_checks_that_runs_settings(run_a, tmp_path):
+    import shutil
+
+    other = tmp_path / "a"
+    train_adapter(output_dir=other, callbacks=[StopAfterStep(2)], **TINY)
+    checkpoint = other / "checkpoints" / "checkpoint-2"
+    with pytest.raises(FinetuneError, match="learning_rate"):  # its record, not b's
+        faster = {**TINY, "learning_rate": 5e-4}
+        train_adapter(output_dir=tmp_path / "b", resume=checkpoint, **faster)
+    loose = tmp_path / "loose" / "checkpoint-2"
+    shutil.copytree(checkpoint, loose)
+    with pytest.raises(FinetuneError, match="no kit-run.json beside it"):
+        train_adapter(output_dir=tmp_path / "c", resume=loose, **TINY)
+
+
 def test_auto_resume_starts_over_when_the_settings_differ_or_the_run_had_finished(
     run_a, tmp_path, capsys
 ):
