@@ -105,12 +105,7 @@ def save_adapter(
     before, and :class:`AdapterError` says so.
     """
     out = Path(out_dir)
-    foreign = out.is_dir() and any(out.iterdir()) and not (out / ADAPTER_MARKER).is_file()
-    if out.is_file() or foreign:  # a kit adapter (even a damaged one) may be replaced
-        raise AdapterError(
-            f"{out} holds something that is not a kit adapter; saving would replace it. Pass "
-            "another output_dir."
-        )
+    refuse_foreign(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _tidy_leftovers(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -134,6 +129,18 @@ def save_adapter(
             " Free some space (or pass another output_dir) and save again."
         ) from err
     return out
+
+
+def refuse_foreign(out: Path) -> None:
+    """AdapterError when ``out`` holds something that is not a kit adapter (a kit adapter, even
+    a damaged one, may be replaced): :func:`save_adapter` would replace it. Training checks it
+    before it starts, so a folder of yours is said at once, not after the run."""
+    foreign = out.is_dir() and any(out.iterdir()) and not (out / ADAPTER_MARKER).is_file()
+    if out.is_file() or foreign:
+        raise AdapterError(
+            f"{out} holds something that is not a kit adapter; saving would replace it. Pass "
+            "another output_dir."
+        )
 
 
 def _tidy_leftovers(out: Path) -> None:

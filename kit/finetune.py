@@ -68,6 +68,7 @@ from kit.adapters import (
     load_adapter,
     merge_adapter,
     read_adapter_info,
+    refuse_foreign,
     save_adapter,
     style_dir,
 )
@@ -852,6 +853,7 @@ def train_adapter(
         examples, knobs.prof.train_examples, knobs.prof.eval_examples, knobs.seed
     )
     out = out_dir_for(output_dir, examples, knobs.prof)
+    refuse_foreign(out / "adapter")  # what the end of the run would refuse to replace: now
     ckpt_dir = out / "checkpoints"
     # a resume keeps the precision it started with; "auto" picks afresh (a run recorded in
     # another precision then differs in its settings, and starts over)

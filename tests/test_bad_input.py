@@ -280,6 +280,19 @@ def test_an_adapter_save_never_replaces_a_folder_that_is_not_a_kit_adapter(tmp_p
     with pytest.raises(AdapterError, match="not a kit adapter; saving would replace it"):
         save_adapter(model=None, tokenizer=None, out_dir=mine, fingerprint={})
     assert (mine / "notes.txt").read_text() == "my notes"
+    from transformers import TrainerCallback
+
+    from kit.finetune import train_adapter
+
+    steps = []
+
+    class Steps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            steps.append(state.global_step)
+
+    with pytest.raises(AdapterError, match="not a kit adapter"):  # said before the first step
+        train_adapter(profile="smoke", output_dir=tmp_path, callbacks=[Steps()])
+    assert steps == [] and (mine / "notes.txt").read_text() == "my notes"
 
 
 def test_a_new_training_run_never_deletes_files_it_did_not_write(tmp_path):
