@@ -195,7 +195,7 @@ def measured_metrics(
     out: dict[str, dict[str, float]] = {}
     if summary is not None and not summary.empty:
         rows = summary.set_index("system")
-        for metric in METRICS:
+        for metric in (*METRICS, "new_tokens"):  # new_tokens: for the cost figures only
             if metric in rows.columns:
                 out[metric] = rows[metric].astype(float).to_dict()
     if freshness is not None and not freshness.empty:
@@ -274,6 +274,20 @@ def evidence(metric: str, metrics: dict[str, dict[str, float]], systems: tuple[s
     return f"not measured yet: run {where} to measure {metric}, {what}."
 
 
+def _cost_inputs(metrics: dict[str, dict[str, float]], **overrides: Any) -> costs.CostInputs:
+    """The cost calculator's inputs, seeded as notebook 05 seeds it: from the measured prompt
+    and reply lengths and times (:func:`kit.costs.measured_from_summary`) when there are
+    some, else the kit's documented defaults; then ``overrides``."""
+    columns = ("prompt_tokens", "new_tokens", "latency_p50_s")
+    systems = set.intersection(*(set(metrics.get(c, {})) for c in columns))
+    table = pd.DataFrame([{"system": s, **{c: metrics[c][s] for c in columns}} for s in systems])
+    try:
+        measured = costs.measured_from_summary(table) if systems else None
+    except ValueError:  # none of the costed systems among them
+        measured = None
+    return costs.CostInputs.from_measured(measured, **overrides)
+
+
 def _latency(metrics: dict[str, dict[str, float]], system: str) -> float:
     measured = metrics.get("latency_p50_s", {}).get(system)
     if measured is not None and not math.isnan(measured):
@@ -317,7 +331,7 @@ def recommend(
             ("rag", "finetuned", "hybrid"),
         )
     else:
-        rare = costs.break_even_queries(costs.CostInputs(updates_per_month=1 / 12))
+        rare = costs.break_even_queries(_cost_inputs(m, updates_per_month=1 / 12))
         volume = f" above {costs.format_count(rare)} queries a month" if rare else ""
         rule(
             {"finetuned": 1},

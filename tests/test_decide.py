@@ -84,6 +84,25 @@ def test_the_experiments_rows_stand_for_the_options_they_measure():
     assert both["freshness"]["rag"] == 0.9 and "correct" in both and "privacy" not in both
 
 
+def test_rare_updates_quote_the_break_even_of_the_measured_prompts():
+    from kit import costs
+
+    rows = fake_summary().set_index("system")
+    rows.loc["rag", "prompt_tokens"] = 1100  # a longer RAG prompt: fine-tuning pays off sooner
+    summary = rows.reset_index()
+    said = next(
+        r.text
+        for r in recommend(Questionnaire(knowledge_changes="never"), summary).reasons
+        if "rarely changes" in r.text
+    )
+    seeded = costs.CostInputs.from_measured(
+        costs.measured_from_summary(summary), updates_per_month=1 / 12
+    )  # as notebook 05's calculator is seeded
+    assert f"above {costs.format_count(costs.break_even_queries(seeded))} queries" in said
+    default = costs.break_even_queries(costs.CostInputs(updates_per_month=1 / 12))
+    assert f"above {costs.format_count(default)} queries" not in said
+
+
 def test_sensitive_data_counts_against_fine_tuning():
     plain = recommend(Questionnaire())
     sensitive = recommend(Questionnaire(sensitive_data=True))
