@@ -667,30 +667,11 @@ def test_a_question_in_the_language_of_its_sources_is_not_foreign(question, sour
     assert reads_as_foreign(question, sources) is foreign
 
 
-def test_a_reply_cut_inside_a_character_loses_it_in_the_pipeline_too(index):
+def _generator_replying(text: str, asked: list | None = None) -> object:
+    """A Haystack chat generator component that always replies ``text`` (and notes, in
+    ``asked``, the messages of each call): the RAG's pipeline runs without a model."""
     from haystack import component
     from haystack.dataclasses import ChatMessage
-
-    @component
-    class CutReply:  # a generator whose reply the token limit cut inside a character
-        def __init__(self) -> None:
-            component.set_input_type(self, "messages", list[ChatMessage])
-
-        @component.output_types(replies=list[ChatMessage])
-        def run(self, **kwargs):
-            return {"replies": [ChatMessage.from_assistant("The pump runs at 40 rpm \ufffd")]}
-
-    rag = build_rag(index, generator=CutReply(), min_score=None)  # always asks the generator
-    answer = rag.answer("How fast does the pump run?")
-    assert answer.text == "The pump runs at 40 rpm"
-
-
-def test_rag_evaluation_leaves_out_what_it_cannot_score_and_refuses_repeated_ids(index):
-    from haystack import component
-    from haystack.dataclasses import ChatMessage
-
-    from kit.data import QARecord
-    from kit.rag_eval import evaluate_rag, evaluate_retrieval
 
     @component
     class Reply:
@@ -699,12 +680,28 @@ def test_rag_evaluation_leaves_out_what_it_cannot_score_and_refuses_repeated_ids
 
         @component.output_types(replies=list[ChatMessage])
         def run(self, **kwargs):
-            return {"replies": [ChatMessage.from_assistant("40 rpm [1]")]}
+            if asked is not None:
+                asked.append(kwargs["messages"])
+            return {"replies": [ChatMessage.from_assistant(text)]}
+
+    return Reply()
+
+
+def test_a_reply_cut_inside_a_character_loses_it_in_the_pipeline_too(index):
+    cut = _generator_replying("The pump runs at 40 rpm \ufffd")  # the token limit cut it there
+    rag = build_rag(index, generator=cut, min_score=None)  # always asks the generator
+    answer = rag.answer("How fast does the pump run?")
+    assert answer.text == "The pump runs at 40 rpm"
+
+
+def test_rag_evaluation_leaves_out_what_it_cannot_score_and_refuses_repeated_ids(index):
+    from kit.data import QARecord
+    from kit.rag_eval import evaluate_rag, evaluate_retrieval
 
     def record(ident: str, question: str, gold: list[str]) -> QARecord:
         return QARecord(ident, question, "x", gold, "user", "test", [])
 
-    rag = build_rag(index, generator=Reply(), min_score=None)
+    rag = build_rag(index, generator=_generator_replying("40 rpm [1]"), min_score=None)
     mixed = [record("a", "What does the S2 cost?", ["kb-004"]), record("b", "Who is Sam?", [])]
     rows = evaluate_rag(rag, records=mixed)
     assert list(rows["id"]) == ["a", "b"] and math.isnan(rows.set_index("id").at["b", "mrr"])
@@ -716,23 +713,9 @@ def test_rag_evaluation_leaves_out_what_it_cannot_score_and_refuses_repeated_ids
 
 
 def test_a_question_in_another_script_is_looked_up_and_answered():
-    from haystack import component
-    from haystack.dataclasses import ChatMessage
-
-    asked = []
-
-    @component
-    class Reply:
-        def __init__(self) -> None:
-            component.set_input_type(self, "messages", list[ChatMessage])
-
-        @component.output_types(replies=list[ChatMessage])
-        def run(self, **kwargs):
-            asked.append(kwargs["messages"])
-            return {"replies": [ChatMessage.from_assistant("每分钟40转 [1]")]}
-
+    asked: list = []
     zh = build_index([Document(content="芬尼克泵的转速是每分钟40转。", meta={"doc_id": "pump"})])
-    rag = build_rag(zh, generator=Reply(), min_score=None)
+    rag = build_rag(zh, generator=_generator_replying("每分钟40转 [1]", asked), min_score=None)
     answer = rag.answer("芬尼克泵的转速是多少？")  # no Latin word: still something to look up
     assert len(asked) == 1 and answer.text.startswith("每分钟40转")
     assert rag.answer("???").text == "I don't know" and len(asked) == 1  # nothing to look up
