@@ -164,9 +164,8 @@ def measured_from_summary(summary: pd.DataFrame) -> dict[str, Any]:
     named "rag", "finetuned" and "hybrid" are costed, others ignored. Out: a partial ``measured``
     dict for :meth:`CostInputs.from_measured`. The decode speed is estimated from the system with
     the shortest prompt (its time is nearly all decoding; "base" when the costed systems share
-    one prompt length), the prefill speed
-    from the extra time the longest prompt takes; when there is one prompt length only, or an
-    estimate is not positive, the defaults are kept.
+    one prompt length), the prefill speed from the extra time the longest prompt takes; when
+    there is one prompt length only, or an estimate is not positive, the defaults are kept.
     """
     needed = {"system", "prompt_tokens", "new_tokens", "latency_p50_s"}
     if summary is None or summary.empty or not needed <= set(summary.columns):

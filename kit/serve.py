@@ -83,7 +83,7 @@ class AnswerQueue:
         self.rag = rag
         self.batch_size = int(number(batch_size, "batch_size", low=1, whole=True))
         self.wait = float(number(wait, "wait", low=0))  # checked here: the worker must not die
-        max_waiting = int(number(max_waiting, "max_waiting", low=1, whole=True))
+        max_waiting = int(number(max_waiting, "max_waiting", low=0, whole=True))  # 0: no bound
         self._waiting: queue.Queue[_Job] = queue.Queue(maxsize=max_waiting)
         self.answered = self.batches = 0
         self._stop = threading.Event()
