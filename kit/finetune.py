@@ -92,7 +92,7 @@ from kit.generate import (
     chat_messages,
     run_plans,
 )
-from kit.inputs import writable_folder
+from kit.inputs import user_path
 from kit.models import best_device, cpu_prefers_bf16, load_generator, pick_generator
 from kit.processes import is_main_process, largest, main_decides, world_size
 from kit.profiles import Profile, resolve_profile
@@ -894,8 +894,14 @@ def training_lock(out: Path) -> Iterator[None]:
     notebooks with the default folder) gets FinetuneError at once, instead of deleting the
     first one's checkpoints and mixing their adapters. The operating system releases the lock
     when the process ends, also when it is killed (:func:`kit.runtime.lock_file`). Of the
-    processes of one launched training (torchrun), the main one holds it for all."""
-    out.mkdir(parents=True, exist_ok=True)
+    processes of one launched training (torchrun), the main one holds it for all. A folder that
+    cannot be made or written is a FinetuneError (the first thing a run writes is this lock)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only place, or a file where a folder should be
+        raise FinetuneError(
+            f"{out}: cannot write to this output_dir ({err.strerror or err}); pass another"
+        ) from None
     held: list[IO[str]] = []
     main_decides(lambda: held.append(_take_lock(out)))  # a refusal stops every process
     try:
@@ -908,7 +914,12 @@ def training_lock(out: Path) -> Iterator[None]:
 def _take_lock(out: Path) -> IO[str]:
     """The open ``<out>/.training.lock``, locked by this process; FinetuneError if another
     process holds it."""
-    handle = (out / ".training.lock").open("a+", encoding="utf-8")
+    try:
+        handle = (out / ".training.lock").open("a+", encoding="utf-8")
+    except OSError as err:  # a folder this user may not write to
+        raise FinetuneError(
+            f"{out}: cannot write to this output_dir ({err.strerror or err}); pass another"
+        ) from None
     if not lock_file(handle, wait=False):
         handle.seek(0)
         who = handle.read().strip() or "another process"
@@ -1304,8 +1315,11 @@ def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResu
 
 def out_dir_for(output_dir: str | Path | None, examples: Any, prof: Profile) -> Path:
     """Where a run writes: ``output_dir``, else ``<cache>/adapters/<style|custom>-<profile>``."""
-    if output_dir:  # checked by writing there: a read-only or misspelt folder is said now
-        return writable_folder(output_dir, "output_dir", error=FinetuneError)
+    if output_dir:
+        out = user_path(output_dir, "output_dir", must="any", error=FinetuneError)
+        if out.exists() and not out.is_dir():
+            raise FinetuneError(f"{out}: output_dir is a file; give a folder for the adapter")
+        return out
     return style_dir(prof) if examples is None else adapters_dir() / f"custom-{prof.name}"
 
 
