@@ -131,15 +131,20 @@ def save_adapter(
     return out
 
 
-def refuse_foreign(out: Path) -> None:
-    """AdapterError when ``out`` holds something that is not a kit adapter (a kit adapter, even
-    a damaged one, may be replaced): :func:`save_adapter` would replace it. Training checks it
-    before it starts, so a folder of yours is said at once, not after the run."""
-    foreign = out.is_dir() and any(out.iterdir()) and not (out / ADAPTER_MARKER).is_file()
+def refuse_foreign(
+    out: Path,
+    marker: str = ADAPTER_MARKER,
+    what: str = "a kit adapter",
+    doing: str = "saving",
+    fix: str = "Pass another output_dir.",
+) -> None:
+    """AdapterError when ``out`` holds something without the kit's ``marker`` (a folder the kit
+    wrote, even a damaged one, may be replaced): writing there would replace it. Training
+    checks it before it starts, so a folder of yours is said at once, not after the run."""
+    foreign = out.is_dir() and any(out.iterdir()) and not (out / marker).is_file()
     if out.is_file() or foreign:
         raise AdapterError(
-            f"{out} holds something that is not a kit adapter; saving would replace it. Pass "
-            "another output_dir."
+            f"{out} holds something that is not {what}; {doing} would replace it. {fix}"
         )
 
 
@@ -296,12 +301,8 @@ def merge_adapter(
     (:data:`MERGED_MARKER`): anything else there is yours, and AdapterError says so.
     """
     out = Path(out_dir).expanduser()
-    foreign = out.is_dir() and any(out.iterdir()) and not (out / MERGED_MARKER).is_file()
-    if out.is_file() or foreign:
-        raise AdapterError(
-            f"{out} holds something that is not a model merge_adapter wrote; writing there would "
-            "replace it. Pass another out_dir (a new or empty folder)."
-        )
+    what, fix = "a model merge_adapter wrote", "Pass another out_dir (a new or empty folder)."
+    refuse_foreign(out, MERGED_MARKER, what, "writing there", fix)
     model, tokenizer = load_adapter(adapter_dir, base=base, dtype=dtype, device="cpu")
     merged = model.merge_and_unload()
     out.parent.mkdir(parents=True, exist_ok=True)

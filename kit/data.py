@@ -1544,13 +1544,13 @@ def _check_user_qa(records: list[QARecord], rows: list, path: Path, doc_ids: Any
         if rec.id in seen:
             raise DataError(f"{_show(path)} line {n}: id {rec.id!r} is used on line {seen[rec.id]}")
         seen[rec.id] = n
-        if normalise(rec.question) in asked:
+        question = normalise(rec.question)
+        if question in asked:
             raise DataError(
-                f"{_show(path)} line {n}: the same question as line "
-                f"{asked[normalise(rec.question)]}; keep one (a question asked twice can end up "
-                "both trained on and scored)"
+                f"{_show(path)} line {n}: the same question as line {asked[question]}; keep one "
+                "(a question asked twice can end up both trained on and scored)"
             )
-        asked[normalise(rec.question)] = n
+        asked[question] = n
         unknown = [g for g in rec.gold_doc_ids if known is not None and g not in known]
         if unknown:
             sample = ", ".join(sorted(known)[:5])

@@ -899,9 +899,7 @@ def training_lock(out: Path) -> Iterator[None]:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # a read-only place, or a file where a folder should be
-        raise FinetuneError(
-            f"{out}: cannot write to this output_dir ({err.strerror or err}); pass another"
-        ) from None
+        raise _unwritable(out, err) from None
     held: list[IO[str]] = []
     main_decides(lambda: held.append(_take_lock(out)))  # a refusal stops every process
     try:
@@ -911,15 +909,20 @@ def training_lock(out: Path) -> Iterator[None]:
             handle.close()  # the lock goes with the file's closing
 
 
+def _unwritable(out: Path, err: OSError) -> FinetuneError:
+    """The error for an output folder a run cannot make or write to."""
+    return FinetuneError(
+        f"{out}: cannot write to this output_dir ({err.strerror or err}); pass another"
+    )
+
+
 def _take_lock(out: Path) -> IO[str]:
     """The open ``<out>/.training.lock``, locked by this process; FinetuneError if another
     process holds it."""
     try:
         handle = (out / ".training.lock").open("a+", encoding="utf-8")
     except OSError as err:  # a folder this user may not write to
-        raise FinetuneError(
-            f"{out}: cannot write to this output_dir ({err.strerror or err}); pass another"
-        ) from None
+        raise _unwritable(out, err) from None
     if not lock_file(handle, wait=False):
         handle.seek(0)
         who = handle.read().strip() or "another process"
