@@ -119,15 +119,16 @@ def raft_examples(
     for ex in examples:
         found = rag.retrieve(ex.user).documents
         gold = set(ex.source_doc_ids)
-        oracle = [d for d in found if doc_id(d) in gold][:1]
-        if gold and not oracle:
-            oracle = _best_chunk_of(rag, ex, gold)
+        oracle = _oracle_chunks(rag, ex, found, gold)[:k]
         distractors = [d for d in found if doc_id(d) not in gold]
         with_oracle = bool(oracle) and rng.random() < p_oracle
-        chunks = (oracle if with_oracle else []) + distractors[: k - (1 if with_oracle else 0)]
+        shown_oracle = oracle if with_oracle else []
+        chunks = shown_oracle + distractors[: k - len(shown_oracle)]
         rng.shuffle(chunks)
         shown = rag.sources(ex.user, chunks)  # what the layout shows: chunks or sentences
         cited = [i for i, d in enumerate(shown, 1) if doc_id(d) in gold]
+        if gold - {doc_id(shown[i - 1]) for i in cited}:
+            cited = []  # a gold document is missing: the answer is not all in the sources
         reply = _cite_numbers(ex.assistant, shown, cited) if cited else RAFT_ABSTAIN
         messages = [
             {"role": m.role.value, "content": m.text or ""} for m in rag.prompt(ex.user, shown)
@@ -155,6 +156,24 @@ def _cite_numbers(reply: str, shown: Sequence[Any], numbers: Sequence[int]) -> s
     )
     lines = [cite if line.startswith("Source:") else line for line in reply.splitlines()]
     return "\n".join(lines if cite in lines else [*lines, cite])
+
+
+def _oracle_chunks(rag: RAG, ex: ChatExample, found: Sequence[Any], gold: set[str]) -> list[Any]:
+    """One chunk of each gold document (an answer may need two: the hub that takes 64 sensors in
+    one, its price in another): its best-ranked retrieved chunk, else its chunk that shares the
+    most words with the reference answer. [] for an example without a gold document."""
+    best = {}
+    for d in found:
+        if doc_id(d) in gold:
+            best.setdefault(doc_id(d), d)
+    return [
+        best[g] if g in best else _best_chunk_of(rag, ex, {g})[0] for g in _in_order(gold, best)
+    ]
+
+
+def _in_order(gold: set[str], retrieved: dict[str, Any]) -> list[str]:
+    """The gold documents, retrieved ones first (in their rank), then the rest by id."""
+    return [*retrieved, *sorted(gold - set(retrieved))]
 
 
 def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:

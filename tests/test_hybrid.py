@@ -60,6 +60,28 @@ def test_raft_examples_hold_the_oracle_and_distractors_and_cite_by_number(chunks
         assert raft.source_doc_ids == []
 
 
+def test_raft_answers_only_when_every_document_it_needs_is_shown(chunks_rag, rag):
+    # "How much does the hub that supports 64 sensors cost?": the hub in one document, its
+    # price in another. Both are shown, or the reply is "I don't know".
+    multi = [ex for ex in load_style() if len(ex.source_doc_ids) > 1]
+    assert len(multi) >= 10
+    for raft_rag in (chunks_rag, rag):
+        answered = 0
+        rafts = raft_examples(raft_rag, multi, n_sources=3, p_oracle=1.0)
+        for ex, raft in zip(multi, rafts, strict=True):
+            reply = raft.messages[-1]["content"]
+            if reply == RAFT_ABSTAIN:
+                continue
+            answered += 1
+            shown = _shown_ids(raft)
+            assert set(ex.source_doc_ids) <= set(shown), (ex.id, shown)
+            cited = {shown[n - 1] for n in _cited_numbers(reply)}
+            assert cited == set(ex.source_doc_ids), (ex.id, reply, shown)
+        assert answered >= len(multi) // 2  # the check does not just decline them all
+    one_slot = raft_examples(chunks_rag, multi, n_sources=1, p_oracle=1.0)  # room for one
+    assert all(r.messages[-1]["content"] == RAFT_ABSTAIN for r in one_slot)
+
+
 def test_raft_prompt_is_the_rag_prompt_itself(rag):
     ex = next(e for e in load_style() if e.source_doc_ids)
     raft = raft_examples(rag, [ex], n_sources=2, p_oracle=1.0)[0]
