@@ -67,7 +67,13 @@ def test_q1_too_few_candidates_fails_on_recall():
 
 @pytest.mark.parametrize(
     ("length", "overlap", "reason"),
-    [(10, 0, "too small"), (500, 0, "so long"), (100, 60, "below half"), ("100", 0, "whole")],
+    [
+        (10, 0, "too small"),
+        (500, 0, "so long"),
+        (100, 60, "below half"),
+        (40, 20, "below half"),  # half of 40 is not below half
+        ("100", 0, "whole"),
+    ],
 )
 def test_q2_rejects_bad_settings_without_building(length, overlap, reason):
     result = ex.q2.evaluate(split_length=length, split_overlap=overlap)
@@ -100,5 +106,8 @@ def test_q4_refuses_a_layout_it_cannot_fill_before_running_the_model():
     result = ex.q4.evaluate(my_layout=no_slot)
     assert not result.passed and "{{ question }}" in result.message
     result = ex.q4.evaluate(my_layout=Layout("sentences", "same name"))
+    assert not result.passed and "own name" in result.message
+    tight = Layout("sentences", "no spaces", user="Sources:\n{{sources}}\n\nQuestion: {{question}}")
+    result = ex.q4.evaluate(my_layout=tight)  # Jinja fills {{sources}} as it fills {{ sources }}
     assert not result.passed and "own name" in result.message
     assert ex.layout_scores.cache_info().currsize == 0  # refused before asking the model

@@ -32,13 +32,21 @@ def _check_hybrid(hybrid: object) -> str:
         raise Incorrect(f"`hybrid` should be a RAG pipeline (from build_hybrid), not {hybrid!r}.")
     model, _ = hybrid.model_and_tokenizer
     base_name = pick_generator(resolve_profile(None).generator)[0]  # the notebook's base model
-    base, _ = load_generator(base_name, dtype=str(model.dtype).replace("torch.", ""))
-    name = "model.layers.0.self_attn.q_proj.weight"
-    tuned = dict(model.named_parameters()).get(name)
-    start = base.get_parameter(name).detach()
-    if tuned is None or tuned.shape != start.shape:
-        raise Incorrect(f"The generator inside `hybrid` is not a fine-tuned {base_name}.")
-    if torch.equal(tuned.detach().cpu(), start):
+    if hasattr(model, "peft_config"):  # an adapter kept apart (merge=False): trained if B != 0
+        lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+        if not lora_b:
+            raise Incorrect(f"The generator inside `hybrid` is not a fine-tuned {base_name}.")
+        changed = any(bool(p.detach().abs().sum()) for p in lora_b)
+    else:
+        dtype = str(model.dtype).replace("torch.", "")
+        base, _ = load_generator(base_name, dtype=dtype, device="cpu")
+        name = "model.layers.0.self_attn.q_proj.weight"
+        tuned = dict(model.named_parameters()).get(name)
+        start = base.get_parameter(name).detach()
+        if tuned is None or tuned.shape != start.shape:
+            raise Incorrect(f"The generator inside `hybrid` is not a fine-tuned {base_name}.")
+        changed = not torch.equal(tuned.detach().cpu(), start.cpu())
+    if not changed:
         raise Incorrect(
             "The generator inside `hybrid` is the base model: pass the adapter folder "
             "ADAPTER_DIR to build_hybrid."
@@ -56,7 +64,7 @@ def _check_answerable(rag_answerable_correct: object) -> str:
     answerable = rag[rag["type"] != "unanswerable"]
     expected = answerable["correct"].mean()
     value = as_number(rag_answerable_correct, "rag_answerable_correct")
-    if abs(value - expected) < 1e-9:
+    if abs(value - expected) < 5e-4:  # 0.561 for 23/41 counts: the rounding a learner reads
         return f"{expected:.3f}: RAG's share of right answers on the questions that have one."
     if abs(value - rag["correct"].mean()) < 1e-9:
         raise Incorrect("That counts the unanswerable questions too; keep type != 'unanswerable'.")

@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 from functools import cache
+from numbers import Integral
 from pathlib import Path
 
 from kit.checks import Incorrect, Question, as_number
@@ -104,8 +105,11 @@ def _check_labels(labels: object) -> str:
     n_prompt = len(chat_prompt_ids(tok, with_system(ex.messages)[:-1]))
     if hasattr(labels, "tolist"):
         labels = labels.tolist()
-    if not isinstance(labels, list) or not all(isinstance(x, int) for x in labels):
+    if not isinstance(labels, (list, tuple)) or not all(
+        isinstance(x, Integral) and not isinstance(x, bool) for x in labels
+    ):
         raise Incorrect("`labels` should be a list of integers (token ids and -100).")
+    labels = [int(x) for x in labels]
     if IGNORE_INDEX not in labels:
         raise Incorrect(
             "No -100 in your labels: the loss would also train the model to write the system "

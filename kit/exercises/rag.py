@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from jinja2 import Environment, meta
+
 from kit.checks import Incorrect, Question, as_number
 
 RECALL_BAR = 0.95
@@ -99,7 +101,7 @@ def _check_chunks(split_length: object, split_overlap: object) -> str:
         )
     if split_length > hi:
         raise Incorrect(f"{split_length}-word chunks are so long that a few fill the prompt.")
-    if not 0 <= split_overlap < split_length // 2:
+    if not 0 <= 2 * split_overlap < split_length:
         raise Incorrect(
             f"An overlap of {split_overlap} words is not useful with {split_length}-word chunks: "
             "keep it below half the chunk length."
@@ -202,9 +204,12 @@ def _check_layout(my_layout: object) -> str:
     if not isinstance(my_layout, Layout):
         kind = type(my_layout).__name__
         raise Incorrect(f"`my_layout` should be a kit.prompts.Layout, not {kind}.")
-    for slot in ("{{ sources }}", "{{ question }}"):
-        if slot not in my_layout.user:
-            raise Incorrect(f"The user template must contain {slot}, where the kit fills it in.")
+    filled = meta.find_undeclared_variables(Environment().parse(my_layout.user))
+    for slot in ("sources", "question"):
+        if slot not in filled:
+            raise Incorrect(
+                f"The user template must contain {{{{ {slot} }}}}, where the kit fills it in."
+            )
     if my_layout.name == DEFAULT_LAYOUT:
         raise Incorrect(f"Give your layout its own name, not {DEFAULT_LAYOUT!r}.")
     mine, default, n = layout_scores(my_layout)
