@@ -68,7 +68,10 @@ def test_the_verdict_says_what_the_learned_decision_did():
     other = table.assign(system="hybrid", correct=table["correct_without"])
     twice = verdict.decision_sentences(pd.concat([table, other]))
     assert ", rag and hybrid each declined 3 of 4 (" in twice[0] and len(twice) == 3
-    assert twice[2] == "  hybrid with it and without score the same on correct on all 20 questions."
+    assert twice[2] == (
+        "  hybrid with it and without score the same on correct on all 20 questions "
+        "(95% CI of the difference -17 to +17)."
+    )
     fewer = other.assign(by_decision=False)
     apart = verdict.decision_sentences(pd.concat([table, fewer]))
     assert apart[0].endswith("each system declined (by retrieval, the model or the decision):")
