@@ -332,6 +332,9 @@ def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
     return rows.set_index("id")[column].astype(float)
 
 
+INTERVAL_COLUMNS = ("system", "metric", "value", "low", "high", "n", "shown")
+
+
 def summarise_intervals(
     scores: pd.DataFrame, metrics: Sequence[str] = tuple(INTERVAL_METRICS)
 ) -> pd.DataFrame:
@@ -355,7 +358,7 @@ def summarise_intervals(
                     "shown": ci.format(),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))  # none scored: no rows, same columns
 
 
 def interval_table(

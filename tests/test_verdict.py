@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from kit import verdict
+from kit.evaluate import INTERVAL_COLUMNS, interval_table, summarise_intervals
 from tests.fake_results import fake_scores
 
 
@@ -30,6 +31,10 @@ def test_the_verdict_names_the_best_system_and_what_the_data_can_tell():
 
 def test_a_verdict_without_experiments_or_fine_tuning_still_reads():
     scores = fake_scores()
+    nothing = scores.iloc[:0]  # no question scored: said, and a table of dashes, not a crash
+    assert verdict.verdict(nothing) == ["No system was scored on correct."]
+    assert list(summarise_intervals(nothing).columns) == list(INTERVAL_COLUMNS)
+    assert interval_table(nothing).empty
     only = scores[scores["system"].isin(["rag", "hybrid"])]
     lines = verdict.verdict(only)
     assert lines[0].startswith("Best on correct: rag") and len(lines) == 2

@@ -82,6 +82,9 @@ def test_empty_results_raise_a_readable_error(scores, call):
 def test_other_bad_input(scores):
     with pytest.raises(ValueError, match="lacks the column"):
         widgets.metric_table(scores.drop(columns=["latency_s"]))
+    for needed in ("exact", "abstained", "style_ok"):  # summarise reads them: said, no KeyError
+        with pytest.raises(ValueError, match=f"lacks the column.*{needed}"):
+            widgets.dashboard_html(scores.drop(columns=[needed]))
     with pytest.raises(ValueError, match="No question with id"):
         widgets.question_html(scores, "nope")
     with pytest.raises(ValueError, match="question_type must be"):
