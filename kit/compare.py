@@ -48,7 +48,7 @@ from kit.data import (
 from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer, Plan, run_plans
 from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
-from kit.models import cache_dir, load_embedder, load_generator, pick_generator
+from kit.models import cache_dir, load_embedder, load_generator, pick_dtype, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import DEFAULT_LAYOUT
 from kit.rag import build_index, build_rag
@@ -293,8 +293,11 @@ def data_fingerprint(root: Path | None = None, by_content: bool = True) -> str:
     root = Path(root or DATA_DIR)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts or any(part.endswith(".kit-index") for part in path.parts):
+        inside = path.relative_to(root).parts
+        if "__pycache__" in inside or any(p.endswith(".kit-index") for p in inside):
             continue  # a saved index of a data folder (kit.saved_index) is not data
+        if any(p.startswith(".") for p in inside):
+            continue  # nor is what a file manager or an editor leaves (.DS_Store, .x.swp)
         digest.update(str(path.relative_to(root)).encode())
         if by_content:
             digest.update(path.read_bytes())
@@ -824,6 +827,7 @@ RECIPE = {
     # what the latencies and the re-index time count (the answers are the same as before)
     "embedding": "kit.embeddings: a chunk embedded once; source sentences embedded before "
     "the grid answers (kit.compare._warm_up_sources); meta: reindex counts",
+    "injection": (INJECTION_QUESTIONS, INJECTION_PATTERN),  # the probe and its defence
 }
 
 
@@ -831,7 +835,8 @@ def _settings(prof: Any) -> dict[str, Any]:
     """What the result depends on besides the data: the profile, the generator this machine
     loads for it (offline, the bundled one instead of the profile's hub model), the recipe."""
     generator = pick_generator(prof.generator)[0]
-    settings = {"profile": prof.as_dict(), "generator": generator}
+    # the precision "auto" turns into here: greedy answers differ between bf16 and float32
+    settings = {"profile": prof.as_dict(), "generator": generator, "dtype": pick_dtype(prof.dtype)}
     if Path(generator).is_dir():  # your own model folder: its files, so a new save recomputes
         settings["generator_files"] = data_fingerprint(Path(generator), by_content=False)
     return {**settings, "systems": SYSTEMS, "recipe": RECIPE}

@@ -193,7 +193,7 @@ def generate_batch(
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         width = max(len(prompts[i]) for i in chunk)
-        pad = tokenizer.pad_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stop)
         input_ids = torch.tensor(
             [[pad] * (width - len(prompts[i])) + prompts[i] for i in chunk], device=model.device
         )

@@ -142,6 +142,10 @@ def test_data_fingerprint_changes_with_the_data(tmp_path):
     (tmp_path / "docs.kit-index").mkdir()  # `kit run --docs` saves an index beside a folder
     (tmp_path / "docs.kit-index" / "store.json").write_text("{}")
     assert compare.data_fingerprint(tmp_path) == second
+    (tmp_path / ".DS_Store").write_bytes(b"\x00Bud1")  # what macOS's Finder leaves
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / ".a.txt.swp").write_text("vim")  # and an editor
+    assert compare.data_fingerprint(tmp_path) == second  # not data: the comparison is kept
 
 
 def test_the_generator_this_machine_loads_is_in_the_cache_key(tmp_path, monkeypatch):
@@ -159,6 +163,16 @@ def test_the_generator_this_machine_loads_is_in_the_cache_key(tmp_path, monkeypa
     assert mine["settings"]["generator"] == str(tmp_path.resolve()) != offline["generator"]
     (tmp_path / "model.safetensors").write_bytes(b"saved again")  # the same folder, new weights
     assert compare.comparison_key(gpu.with_(generator=str(tmp_path))) != mine
+    # "auto" precision is bf16 on one CPU, float32 on another: greedy answers differ
+    bf16 = compare.comparison_key(gpu.with_(dtype="bfloat16"))["settings"]
+    assert bf16["dtype"] == "bfloat16" and compare.comparison_key(gpu)["settings"]["dtype"] in (
+        "bfloat16",
+        "float32",
+    )
+    monkeypatch.setattr(compare, "pick_dtype", lambda dtype: "float32")
+    as_fp32 = compare.comparison_key(gpu)
+    monkeypatch.setattr(compare, "pick_dtype", lambda dtype: "bfloat16")
+    assert compare.comparison_key(gpu) != as_fp32
 
 
 def test_systems_that_share_a_model_are_generated_together(index, monkeypatch):

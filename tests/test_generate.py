@@ -50,5 +50,11 @@ def test_generate_batch_matches_one_at_a_time(converted: Path):
     assert [b.text for b in batched] == [a.text for a in alone]  # same order, same greedy text
     assert [b.new_tokens for b in batched] == [a.new_tokens for a in alone]
     assert [b.prompt_tokens for b in batched] == [a.prompt_tokens for a in alone]
+    tok.pad_token = None  # a tokenizer of yours may have none (Llama 3's): padding is masked
+    try:
+        padless = generate_batch(model, tok, questions, max_new_tokens=10, batch_size=2)
+    finally:
+        tok.pad_token = tok.eos_token
+    assert [b.text for b in padless] == [a.text for a in alone]
     with pytest.raises(ValueError, match="empty"):
         generate_batch(model, tok, ["ok", " "])
