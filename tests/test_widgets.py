@@ -100,6 +100,14 @@ def test_cost_report_shows_curves_bill_and_verdict():
     fig = widgets.plot_costs(costs.CostInputs.from_measured())
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"rag", "finetuned", "hybrid", "RAG 60-80% cheaper"} <= set(labels)
+    assert "<b>RAG saves " in page  # 10k queries a month: RAG is the cheaper one
+    busy = costs.CostInputs.from_measured(queries_per_month=1e8)
+    totals = costs.monthly_costs(busy).set_index("system")["total"]
+    assert totals["finetuned"] < totals["rag"]
+    saves = f"{1 - totals['finetuned'] / totals['rag']:.0%}"
+    assert f"<b>fine-tuning saves {saves}</b>" in widgets.cost_report_html(busy)  # not "-380%"
+    free = widgets._cheaper(pd.DataFrame({"system": ["rag", "finetuned"], "total": [5.0, 0.0]}))
+    assert free == "<b>fine-tuning</b> costs nothing at these inputs"  # not "-inf%"
 
 
 # --- wrappers: set a control's value, read the output -------------------------------------------
