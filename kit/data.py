@@ -1449,6 +1449,11 @@ know", "I do not know", "i dont know", "unknown", ... An answer that only contai
 ("No information is shared with advertisers") is an answer."""
 
 
+def means_unanswerable(answer: str) -> bool:
+    """True when a gold answer, as a whole, says "unanswerable" ("I don't know", "unknown")."""
+    return bool(_IDK_ANSWER.fullmatch(normalise(answer)))
+
+
 def _user_text(value: Any, key: str, where: str) -> str:
     """A question or an answer of a user's file: text (a JSON number or list is a mistake),
     not empty, without control characters."""
@@ -1481,7 +1486,7 @@ def user_record(row: dict[str, Any], where: str, default_id: str) -> QARecord:
         gold = [g.strip() for g in gold.split(";") if g.strip()]
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
         raise DataError(f"{where}: gold_doc_ids must be a list of document ids, got {gold!r}")
-    unanswerable = bool(_IDK_ANSWER.fullmatch(normalise(answer)))
+    unanswerable = means_unanswerable(answer)
     kind = str(row.get("type") or ("unanswerable" if unanswerable else "user"))
     if unanswerable != (kind == "unanswerable"):
         raise DataError(

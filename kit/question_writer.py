@@ -38,6 +38,7 @@ from kit.data import (
     DataError,
     QARecord,
     load_questions,
+    means_unanswerable,
     normalise,
     read_text_file,
     supports,
@@ -107,6 +108,12 @@ class QuestionWriter:
         """
         chunk = self._need_chunk()
         answer = text(answer, "the answer", empty_ok=True).strip()
+        if answer and means_unanswerable(answer):
+            raise DataError(
+                f'the answer {answer!r} reads as "I don\'t know" to the kit: use '
+                "not_answerable() for a question the documents do not answer, or copy more "
+                'words from the chunk ("cause unknown")'
+            )
         if answer and not supports(answer, chunk.content or ""):
             raise DataError(
                 f"the answer {answer!r} is not in the chunk; copy the words from it (or use "

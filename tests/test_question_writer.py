@@ -133,6 +133,13 @@ def test_the_writer_refuses_an_answer_that_is_not_in_the_chunk(tmp_path: Path):
     with pytest.raises(DataError, match="write a question"):
         writer.not_answerable("   ")
     assert writer.current is before and not path.exists()  # nothing written, same chunk
+    cause = [Document(content="Cause unknown. I don't know who left.", meta={"id": "log.md"})]
+    writer = QuestionWriter(cause, path)
+    for answer in ("unknown", "i don't know"):  # in the chunk, but the kit reads "unanswerable"
+        with pytest.raises(DataError, match='reads as "I don\'t know".*not_answerable'):
+            writer.add("What caused it?", answer)
+    assert not path.exists()
+    assert writer.add("What caused it?", "Cause unknown").answer == "Cause unknown"
 
 
 def test_the_writer_saves_train_questions_for_the_learned_decline(tmp_path: Path):
