@@ -124,6 +124,15 @@ def _positions(mask: Any) -> Any:
     return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def position_kwargs(model: Any, mask: Any) -> dict[str, Any]:
+    """``{"position_ids": ...}`` for a left-padded batch when ``model`` takes them (a prompt is
+    then numbered from 0 whatever its padding, as ``generate`` numbers it), else ``{}``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    forward = getattr(base, "forward", None)
+    takes = forward is not None and "position_ids" in inspect.signature(forward).parameters
+    return {"position_ids": _positions(mask)} if takes else {}
+
+
 SHARED_PREFIX_MIN = 16  # tokens every prompt of a batch must share before they are read once
 
 

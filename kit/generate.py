@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kit.citations import ABSTAIN
-from kit.decode import end_tokens, greedy_rows, last_logits
+from kit.decode import end_tokens, greedy_rows, last_logits, position_kwargs
 from kit.inputs import InputError, number, text
 
 if TYPE_CHECKING:
@@ -300,7 +300,10 @@ def reply_logprobs(
         with torch.inference_mode():
             # only the logits that predict the reply's tokens: at position i, token i + 1
             keep = len(target) + 1
-            logits = model(input_ids=ids, attention_mask=mask, **last_logits(model, keep)).logits
+            numbered = position_kwargs(model, mask)  # a prompt's numbers do not hang on padding
+            logits = model(
+                input_ids=ids, attention_mask=mask, **numbered, **last_logits(model, keep)
+            ).logits
         logp = torch.log_softmax(logits[:, -keep:-1].float(), dim=-1)
         want = ids[:, -len(target) :].unsqueeze(-1)
         out += logp.gather(-1, want).squeeze(-1).mean(dim=1).tolist()

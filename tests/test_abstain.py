@@ -77,7 +77,23 @@ def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding(plai
             return model(**inputs)
 
     assert reply_logprobs(AllLogits(), tokenizer, [short])[0] == pytest.approx(alone[0], abs=1e-5)
-    assert batched[0] == pytest.approx(alone[0], abs=0.05)  # left padding barely moves it
+    assert batched[0] == pytest.approx(alone[0], abs=1e-4)  # left padding does not move it
+
+    class Numbered:  # records the position ids each row gets
+        device, seen = model.device, []
+
+        def forward(self, input_ids=None, attention_mask=None, position_ids=None, **kw):
+            self.seen.append((attention_mask, position_ids))
+            return model(input_ids=input_ids, attention_mask=attention_mask, **kw)
+
+        __call__ = forward
+
+    numbered = Numbered()
+    reply_logprobs(numbered, tokenizer, [short, long], batch_size=2)
+    ((mask, positions),) = numbered.seen
+    first = int((mask[0] == 0).sum())  # the short prompt is left-padded: counted from 0 there
+    assert first > 0 and positions[0, first] == 0 and positions[1, 0] == 0
+    assert positions[0, -1] == mask[0].sum() - 1  # as generate() numbers them
     assert all(v < 0 for v in batched)
 
 
