@@ -16,7 +16,8 @@ from kit.checks import Incorrect, Question, as_number
 RECALL_BAR = 0.95
 """q1: recall@5 the hybrid pipeline must reach on the test split."""
 CHUNK_BAR = 0.95
-"""q2: hybrid recall@3 the chunk settings must reach on the test split."""
+"""q2: hybrid recall@3 the chunk settings must reach on the train split (settings are chosen on
+train; the test split stays for the final figure): 40-150 words reach it, 200 and more do not."""
 CHUNK_WORDS = (20, 400)
 """q2: allowed chunk lengths in words (tiny chunks lose context, huge ones flood the prompt)."""
 MAX_LOST = 1
@@ -107,7 +108,7 @@ def _check_chunks(split_length: object, split_overlap: object) -> str:
             "keep it below half the chunk length."
         )
     index = _index(split_length, split_overlap)
-    recall = _recall(retrieval_pipeline(index, "hybrid"), 3, _answerable("test"))
+    recall = _recall(retrieval_pipeline(index, "hybrid"), 3, _answerable("train"))
     if recall < CHUNK_BAR:
         raise Incorrect(
             f"Hybrid recall@3 with {split_length}-word chunks (overlap {split_overlap}) is "
@@ -245,9 +246,9 @@ q2 = Question(
     "Question 2",
     ["split_length", "split_overlap"],
     _check_chunks,
-    "The kit's default is 100 words with 20 shared. Anything from about 40 to 200 words with an "
+    "The kit's default is 100 words with 20 shared. Anything from about 40 to 150 words with an "
     "overlap of 10-20% works; try build_index(split_length=..., split_overlap=...) and "
-    "evaluate_retrieval(...) yourself first.",
+    "evaluate_retrieval(..., split='train') yourself first.",
     "split_length = 80\nsplit_overlap = 15",
 )
 q3 = Question(
