@@ -220,7 +220,8 @@ def test_every_kit_module_has_a_test_module_named_after_it():
     modules = [p.stem for p in KIT.glob("*.py") if not p.stem.startswith("__")]
     missing = [m for m in modules if not (ROOT / "tests" / f"test_{m}.py").is_file()]
     assert not missing, f"no tests/test_<module>.py for: {missing}"
-    extra = {"bad_input", "browser", "catalog", "exercise_rag", "notebooks", "repo"}
+    checks = {f"exercise_{p.stem}" for p in (KIT / "exercises").glob("*.py")}  # kit/exercises
+    extra = {"bad_input", "browser", "catalog", "notebooks", "repo"} | checks
     orphans = [
         p.stem.removeprefix("test_")
         for p in (ROOT / "tests").glob("test_*.py")
