@@ -287,6 +287,20 @@ def rag_savings(inputs: CostInputs) -> float:
     return float(1 - totals["rag"] / totals["finetuned"])
 
 
+def savings_sentence(table: pd.DataFrame) -> str:
+    """Which of RAG and fine-tuning costs less in ``table`` (a :func:`monthly_costs` table), and
+    by how much, said the right way round: "RAG saves 70% compared with the other", "fine-tuning
+    saves 79% ..." (never "RAG saves -380%"), "fine-tuning costs nothing at these inputs"."""
+    totals = table.set_index("system")["total"]
+    rag, ft = float(totals["rag"]), float(totals["finetuned"])
+    if rag == ft:
+        return "RAG and fine-tuning cost the same"
+    if min(rag, ft) <= 0:
+        return f"{'RAG' if rag <= 0 else 'fine-tuning'} costs nothing at these inputs"
+    cheap, dear, saves = ("RAG", ft, rag) if rag < ft else ("fine-tuning", rag, ft)
+    return f"{cheap} saves {1 - saves / dear:.0%} compared with the other"
+
+
 def _linear_parts(inputs: CostInputs) -> tuple[pd.Series, pd.Series]:
     """Each system's bill as fixed + per_query x queries: (fixed, per_query), indexed by system."""
     at0 = monthly_costs(inputs.with_(queries_per_month=0)).set_index("system")["total"]

@@ -166,14 +166,8 @@ def _oracle_chunks(rag: RAG, ex: ChatExample, found: Sequence[Any], gold: set[st
     for d in found:
         if doc_id(d) in gold:
             best.setdefault(doc_id(d), d)
-    return [
-        best[g] if g in best else _best_chunk_of(rag, ex, {g})[0] for g in _in_order(gold, best)
-    ]
-
-
-def _in_order(gold: set[str], retrieved: dict[str, Any]) -> list[str]:
-    """The gold documents, retrieved ones first (in their rank), then the rest by id."""
-    return [*retrieved, *sorted(gold - set(retrieved))]
+    in_order = [*best, *sorted(gold - set(best))]  # retrieved ones first, in their rank
+    return [best[g] if g in best else _best_chunk_of(rag, ex, {g})[0] for g in in_order]
 
 
 def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:

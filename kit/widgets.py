@@ -197,21 +197,6 @@ def plot_costs(inputs: costs.CostInputs, yearly: bool = False) -> Figure:
     return fig
 
 
-def _cheaper(table: pd.DataFrame) -> str:
-    """Which of RAG and fine-tuning costs less in ``table`` (kit.costs.monthly_costs), and by
-    how much, said the right way round: "RAG saves 70%", "fine-tuning saves 79%" (never "RAG
-    saves -380%"), "fine-tuning costs nothing at these inputs"."""
-    totals = table.set_index("system")["total"]
-    rag, ft = float(totals["rag"]), float(totals["finetuned"])
-    if rag == ft:
-        return "RAG and fine-tuning cost the same"
-    if min(rag, ft) <= 0:
-        free = "RAG" if rag <= 0 else "fine-tuning"
-        return f"<b>{free}</b> costs nothing at these inputs"
-    cheap, dear, saves = ("RAG", ft, rag) if rag < ft else ("fine-tuning", rag, ft)
-    return f"<b>{cheap} saves {1 - saves / dear:.0%}</b> compared with the other"
-
-
 def cost_report_html(inputs: costs.CostInputs, yearly: bool = False) -> str:
     """The calculator's view: the curves, the bill at the inputs' volume, and the verdict."""
     table = costs.monthly_costs(inputs)
@@ -220,7 +205,7 @@ def cost_report_html(inputs: costs.CostInputs, yearly: bool = False) -> str:
     return (
         figure_html(plot_costs(inputs, yearly), "cost curves")
         + f"<p><b>At {costs.format_count(inputs.queries_per_month)} queries/month</b> "
-        f"(US$ per {'year' if yearly else 'month'}): {_cheaper(table)}.</p>"
+        f"(US$ per {'year' if yearly else 'month'}): <b>{costs.savings_sentence(table)}</b>.</p>"
         + shown.round(2).to_html(classes="kit-costs")
         + f"<p class='kit-verdict'>{html.escape(costs.claim_verdict(inputs))}</p>"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from kit import costs
@@ -102,6 +103,18 @@ def test_savings_shrink_with_volume_and_grow_with_updates():
     assert by_volume == sorted(by_volume, reverse=True)
     by_updates = [costs.rag_savings(base.with_(updates_per_month=u)) for u in (1 / 12, 1, 30)]
     assert by_updates == sorted(by_updates)
+
+
+def test_the_savings_sentence_names_the_cheaper_side():
+    def said(rag: float, ft: float) -> str:
+        return costs.savings_sentence(
+            pd.DataFrame({"system": ["rag", "finetuned"], "total": [rag, ft]})
+        )
+
+    assert said(30.0, 100.0) == "RAG saves 70% compared with the other"
+    assert said(480.0, 100.0) == "fine-tuning saves 79% compared with the other"  # not -380%
+    assert said(5.0, 0.0) == "fine-tuning costs nothing at these inputs"  # not "-inf%"
+    assert said(7.0, 7.0) == "RAG and fine-tuning cost the same"
 
 
 def test_break_even_and_savings_thresholds():

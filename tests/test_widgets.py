@@ -105,9 +105,7 @@ def test_cost_report_shows_curves_bill_and_verdict():
     totals = costs.monthly_costs(busy).set_index("system")["total"]
     assert totals["finetuned"] < totals["rag"]
     saves = f"{1 - totals['finetuned'] / totals['rag']:.0%}"
-    assert f"<b>fine-tuning saves {saves}</b>" in widgets.cost_report_html(busy)  # not "-380%"
-    free = widgets._cheaper(pd.DataFrame({"system": ["rag", "finetuned"], "total": [5.0, 0.0]}))
-    assert free == "<b>fine-tuning</b> costs nothing at these inputs"  # not "-inf%"
+    assert f"<b>fine-tuning saves {saves} " in widgets.cost_report_html(busy)  # not "-380%"
 
 
 # --- wrappers: set a control's value, read the output -------------------------------------------
