@@ -177,11 +177,17 @@ class Difference:
 
 def _signed(value: float, unit: str) -> str:
     """A difference with its sign: whole points (one decimal below one point, so a bound
-    just under zero reads -0.5, not -0), or two decimals in any other unit."""
+    just under zero reads -0.5, not -0), or two decimals in any other unit. A value that
+    is not zero never prints as zero: a bound of +0.0004 reads +0.04 points, not +0.0."""
+    shown = value * 100 if unit == "points" else value
     if unit != "points":
-        return f"{value:+.2f}"
-    points = value * 100
-    return f"{points:+.1f}" if 0 < abs(points) < 0.95 else f"{points:+.0f}"
+        decimals = 2
+    else:
+        decimals = 1 if 0 < abs(shown) < 0.95 else 0
+    text = f"{shown:+.{decimals}f}"
+    if shown != 0 and float(text) == 0:
+        text = f"{shown:+.1g}"
+    return text
 
 
 def paired_difference(

@@ -120,3 +120,14 @@ def test_figures_are_rounded_to_what_their_interval_justifies():
     seconds = stats.mean_interval([4.0, 6.5, 9.0, 5.5, 7.0, 3.0])
     assert seconds.half_width > 1 and seconds.format().count(".") == 3  # one decimal each
     assert seconds.format(digits=3).startswith(f"{seconds.value:.3f} [")  # asked: as asked
+
+
+def test_a_bound_that_is_not_zero_never_reads_as_zero():
+    """A resolved difference whose lower bound is just above zero must not print "+0.0"."""
+    close = stats.Difference("a", "b", "correct", 0.1, 0.0004, 0.2, 48, 0.04, "paired bootstrap")
+    assert close.resolved
+    assert "CI +0.04 to +20" in close.sentence()
+    assert stats._signed(-0.00003, "points") == "-0.003"
+    assert stats._signed(0.004, "F1") == "+0.004" and stats._signed(0.25, "F1") == "+0.25"
+    assert stats._signed(0.0, "points") == "+0" and stats._signed(-0.004, "points") == "-0.4"
+    assert stats._signed(0.25, "points") == "+25"
