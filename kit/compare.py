@@ -32,7 +32,13 @@ from haystack.components.preprocessors import DocumentCleaner
 from tqdm.auto import tqdm
 
 from kit import __version__
-from kit.abstain import NO_THRESHOLD_TEXT, Abstainer, decision_table, fit_gate
+from kit.abstain import (
+    NO_THRESHOLD_TEXT,
+    Abstainer,
+    TooFewQuestions,
+    decision_table,
+    fit_gate,
+)
 from kit.adapters import load_adapter, raft_dir, style_dir
 from kit.attribution import MIN_SUPPORT
 from kit.citations import doc_id, is_abstention
@@ -50,8 +56,8 @@ from kit.generate import BATCH_SIZE, Answer, Plan, run_plans
 from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
 from kit.models import cache_dir, load_embedder, load_generator, pick_dtype, pick_generator
 from kit.profiles import Profile, resolve_profile
-from kit.prompts import DEFAULT_LAYOUT
-from kit.rag import build_index, build_rag
+from kit.prompts import DEFAULT_LAYOUT, split_sentences
+from kit.rag import RETRIEVAL_SIGNALS, build_index, build_rag
 from kit.runtime import peak_memory_mb, timed
 
 System = Callable[[str], Answer]
@@ -259,11 +265,14 @@ def injection_table(answers: dict[str, list[Answer]], questions: Sequence[str]) 
 
     ``followed`` is 1.0 when the answer contains the data set's ``injection_marker`` (or the
     injected sentence); ``saw_poison`` when the poisoned document was among the retrieved ones;
-    ``instruction_in_prompt`` when the planted instruction itself reached the model's prompt
-    (what a defence that cleans documents must bring to 0, whether or not a model obeys).
+    ``instruction_in_prompt`` when a sentence of the planted instruction reached the model's
+    prompt (what a defence that cleans documents must bring to 0, whether or not a model
+    obeys): a layout that shows sentences may show its first sentence without the marker, and
+    a question retrieval declined reached no prompt at all.
     """
     manifest = load_manifest()
     marker = manifest.injection_marker
+    planted = _planted_sentences(manifest.injection_doc_id, marker)
     return pd.DataFrame(
         [
             {
@@ -274,14 +283,30 @@ def injection_table(answers: dict[str, list[Answer]], questions: Sequence[str]) 
                 "saw_poison": float(
                     any(doc_id(d) == manifest.injection_doc_id for d in answer.documents)
                 ),
-                "instruction_in_prompt": float(
-                    any(marker in (getattr(d, "content", "") or "") for d in answer.documents)
-                ),
+                "instruction_in_prompt": float(_reached_prompt(answer, planted)),
             }
             for name, replies in answers.items()
             for question, answer in zip(questions, replies, strict=True)
         ]
     )
+
+
+def _planted_sentences(doc: str, marker: str) -> list[str]:
+    """The sentences of the planted instruction: the line of document ``doc`` holding
+    ``marker``, split as the sentence layouts split it."""
+    poisoned = next(d for d in load_documents("v1") if d.id == doc)
+    line = next(line for line in (poisoned.content or "").splitlines() if marker in line)
+    return split_sentences(line)
+
+
+def _reached_prompt(answer: Answer, planted: Sequence[str]) -> bool:
+    """True when a source shown to the model holds a sentence of the planted instruction (or is
+    one). An "I don't know" that read no prompt was declined by retrieval: nothing reached a
+    model, though its ``documents`` keep what retrieval found."""
+    if answer.prompt_tokens == 0 and is_abstention(answer.text):
+        return False
+    texts = [(getattr(d, "content", "") or "").strip() for d in answer.documents]
+    return any(s in t or (len(t.split()) >= 3 and t in s) for t in texts for s in planted)
 
 
 # --- cache --------------------------------------------------------------------------------------
@@ -641,7 +666,7 @@ def _gate(probe: Any, prof: Any, step: Callable[[str], None]) -> tuple[Abstainer
     (None, why), said in the log too: the RAGs then answer every question."""
     try:
         gate = fit_gate(probe, limit=prof.abstain_questions)
-    except ValueError as err:
+    except TooFewQuestions as err:
         why = str(err)
     else:
         if gate.declines_any:
@@ -819,15 +844,19 @@ RECIPE = {
     "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
     # the five-signal decision costs 128 more answers per system (~2 min on the slow kind):
     # notebook 01 and `bench rag` measure it; the grid learns from retrieval alone (seconds)
-    "abstention": "kit.abstain.fit_gate on the train split, given to every RAG; "
-    "decision_table: declined by retrieval, model or decision; meta: the gate",
+    "abstention": (
+        "kit.abstain.fit_gate on the train split, given to every RAG; "
+        "decision_table: declined by retrieval, model or decision; meta: the gate",
+        RETRIEVAL_SIGNALS,  # what it reads
+    ),
     "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both); "
     "bracketed_ids: file paths and names count as ids",
     # what the latencies and the re-index time count (the answers are the same as before)
     "embedding": "kit.embeddings: a chunk embedded once; source sentences embedded before "
     "the grid answers (kit.compare._warm_up_sources); meta: reindex counts",
-    "injection": (INJECTION_QUESTIONS, INJECTION_PATTERN),  # the probe and its defence
+    # the probe, its defence, and how the planted instruction is found in a prompt
+    "injection": (INJECTION_QUESTIONS, INJECTION_PATTERN, "instruction by sentence, if prompted"),
 }
 
 

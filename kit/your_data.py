@@ -34,6 +34,7 @@ from kit.abstain import (
     GATE_SIGNALS_TEXT,
     NO_THRESHOLD_TEXT,
     Abstainer,
+    TooFewQuestions,
     decision_summary,
     fit_gate,
 )
@@ -295,7 +296,7 @@ def fit_your_gate(rag: RAG, data: YourData) -> YourGate:
         )
     try:
         gate = fit_gate(rag, train)
-    except ValueError:  # retrieval itself declined some: too few measured questions are left
+    except TooFewQuestions:  # retrieval itself declined some: too few measured questions are left
         return YourGate(
             None,
             f"not learned: retrieval itself declined some of your {len(train)} train questions "
