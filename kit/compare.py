@@ -55,7 +55,7 @@ from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer, Plan, run_plans
 from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
 from kit.models import cache_dir, load_embedder, load_generator, pick_dtype, pick_generator
-from kit.profiles import Profile, resolve_profile
+from kit.profiles import PROFILES, Profile, resolve_profile
 from kit.prompts import DEFAULT_LAYOUT, split_sentences
 from kit.rag import RETRIEVAL_SIGNALS, build_index, build_rag
 from kit.runtime import peak_memory_mb, timed
@@ -813,8 +813,15 @@ def gate_meta(gate: Abstainer) -> dict[str, Any]:
 
 
 def results_path(profile: str | Profile | None = None) -> Path:
-    """Where :func:`run_comparison` caches its result for a profile."""
-    return cache_dir() / "results" / f"comparison-{resolve_profile(profile).name}.json"
+    """Where :func:`run_comparison` caches its result for a profile: ``comparison-cpu.json``
+    for a named profile, and a file of its own for each variant (``Profile.with_``:
+    ``comparison-cpu-1a2b3c4d.json``), so trying a knob keeps the named profile's result."""
+    prof = resolve_profile(profile)
+    variant = ""
+    if prof != PROFILES.get(prof.name):
+        settings = json.dumps(prof.as_dict(), sort_keys=True, default=str)
+        variant = "-" + hashlib.sha256(settings.encode()).hexdigest()[:8]
+    return cache_dir() / "results" / f"comparison-{prof.name}{variant}.json"
 
 
 def load_cached_results(profile: str | Profile | None = None) -> GridResult | None:

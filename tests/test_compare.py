@@ -347,3 +347,13 @@ def test_the_instruction_counts_in_the_prompt_sentence_by_sentence_and_only_when
         "read": 1.0,
     }
     assert table.loc["declined", "saw_poison"] == 0.0  # no doc_id on that stand-in
+
+
+def test_a_profile_variant_caches_beside_the_named_profile_not_over_it():
+    named = compare.resolve_profile("cpu")
+    assert compare.results_path("cpu").name == "comparison-cpu.json"
+    variant = named.with_(top_k=2)
+    assert compare.results_path(variant) == compare.results_path(named.with_(top_k=2))
+    assert compare.results_path(variant).name.startswith("comparison-cpu-")
+    assert compare.results_path(variant) != compare.results_path(named.with_(top_k=3))
+    assert compare.results_path(named.with_(top_k=named.top_k)).name == "comparison-cpu.json"
