@@ -7,7 +7,7 @@ they attribute the answer after generation, by matching it against the sources i
 
 - ``cites`` / ``citation_precision``: what the model wrote (:mod:`kit.citations`);
 - ``attributed`` / ``attribution_precision``: the model's citation when it wrote one, else the
-  shown source that holds most of the answer's content words, if it holds enough of them.
+  shown document whose sources hold most of the answer's content words, if they hold enough.
 
 Pure string functions, no model. Answers that decline ("I don't know") are never attributed.
 """
@@ -52,11 +52,16 @@ def support(answer: str, sources: Sequence[Any]) -> float:
 
 
 def attribute(answer: str, sources: Sequence[Any], min_support: float = MIN_SUPPORT) -> list[str]:
-    """The document id of the shown source that best supports ``answer``, as a one-item list;
-    empty when the answer declines, has no content words, or no source holds ``min_support`` of
-    them. Ties go to the source shown first (the one the retriever ranked higher)."""
+    """The id of the shown document that best supports ``answer``, as a one-item list; empty
+    when the answer declines, has no content words, or no document holds ``min_support`` of
+    them. A document's shown sources count together (a layout that shows sentences may show
+    two of one document, each holding half the answer). Ties go to the document shown first
+    (the one the retriever ranked higher)."""
     if not sources or is_abstention(answer):
         return []
-    scores = [support(answer, [source]) for source in sources]
-    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-    return [doc_id(sources[best])] if scores[best] >= min_support else []
+    by_doc: dict[str, list[Any]] = {}
+    for source in sources:
+        by_doc.setdefault(doc_id(source), []).append(source)
+    scores = {doc: support(answer, shown) for doc, shown in by_doc.items()}
+    best = max(scores, key=scores.__getitem__)  # the first of equals: shown first
+    return [best] if scores[best] >= min_support else []

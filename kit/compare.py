@@ -856,7 +856,7 @@ RECIPE = {
         "decision_table: declined by retrieval, model or decision; meta: the gate",
         RETRIEVAL_SIGNALS,  # what it reads
     ),
-    "attribution": f"kit.attribution, min_support {MIN_SUPPORT}",
+    "attribution": f"kit.attribution by document, min_support {MIN_SUPPORT}",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both); "
     "bracketed_ids: file paths and names count as ids",
     # what the latencies and the re-index time count (the answers are the same as before)

@@ -38,6 +38,24 @@ def test_attribute_names_the_source_that_holds_the_answer():
     assert attribution.attribute("The S2", [PRICES, MANUAL], min_support=0.5) == ["kb-002"]
 
 
+def test_a_documents_shown_sentences_count_together():
+    """Two sentences of one document each hold half the answer; one sentence of another holds
+    more than either alone, but less than the two together: the first document is the source."""
+    first = Document(content="The H4 hub pairs 64 sensors.", meta={"doc_id": "kb-002"})
+    second = Document(content="Hub firmware updates arrive monthly.", meta={"doc_id": "kb-002"})
+    other = Document(
+        content="The hub pairs sensors, and firmware updates arrive.", meta={"doc_id": "kb-009"}
+    )
+    answer = "The hub pairs 64 sensors; firmware updates arrive monthly."
+    assert attribution.support(answer, [other]) > max(
+        attribution.support(answer, [first]), attribution.support(answer, [second])
+    )
+    assert attribution.attribute(answer, [other, first, second]) == ["kb-002"]
+    # equal support: the document shown first
+    twin = Document(content=first.content, meta={"doc_id": "kb-003"})
+    assert attribution.attribute("It pairs 64 sensors.", [twin, first]) == ["kb-003"]
+
+
 def test_scores_keep_the_models_citations_apart_from_the_attributed_ones():
     rec = QARecord(
         id="q1",
