@@ -843,7 +843,8 @@ def comparison_key(profile: str | Profile | None = None) -> dict[str, Any]:
 RECIPE = {
     "hybrid-raft": f"RAFT continues from the style adapter, p_oracle {P_ORACLE}; "
     "a chunk of each gold document, else 'I don't know'",
-    "held-out": "kit.finetune.split_examples: reply groups that fit; declines, canary trained",
+    "held-out": "kit.finetune.split_examples: reply groups that fit (source numbers aside); "
+    "declines, canary trained",
     # greedy, but batching decides near-ties (in bfloat16 above all): the loop's version counts
     "generation": f"batched (kit.generate.generate_batch, batch {BATCH_SIZE}; kit.decode: rows "
     "leave when done, the shared start read once; small probes of one model in one batch)",

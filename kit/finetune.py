@@ -392,18 +392,19 @@ def split_examples(
     """Hold out at most ``n_eval`` examples for the evaluation loss; return (train, held out).
 
     Examples that share the same reply (paraphrased questions about one fact) stay together, so
-    the held-out loss measures replies the model has not been trained on; a group is held out
-    only if it fits in ``n_eval``. Never held out: replies that decline ("I don't know", shared
-    by many questions: a behaviour to learn, not a fact to test) and examples that carry the
-    canary (the privacy lesson trains on them on purpose). When no group fits, nothing is held
-    out and the run has no held-out loss.
+    the held-out loss measures replies the model has not been trained on (:func:`reply_group`:
+    RAFT replies that differ only in the numbers of their shuffled sources are one); a group is
+    held out only if it fits in ``n_eval``. Never held out: replies that decline ("I don't
+    know", shared by many questions: a behaviour to learn, not a fact to test) and examples that
+    carry the canary (the privacy lesson trains on them on purpose). When no group fits,
+    nothing is held out and the run has no held-out loss.
     """
     if n_eval <= 0 or len(examples) < 4:
         return list(examples), []
     n_eval = min(n_eval, len(examples) // 4)
     groups: dict[str, list[ChatExample]] = {}
     for ex in examples:
-        groups.setdefault(ex.messages[-1]["content"], []).append(ex)
+        groups.setdefault(reply_group(ex.messages[-1]["content"]), []).append(ex)
     keys = list(groups)
     random.Random(seed).shuffle(keys)
     held: list[ChatExample] = []
@@ -416,6 +417,21 @@ def split_examples(
     return [e for e in examples if id(e) not in held_ids], held
 
 
+def reply_group(reply: str) -> str:
+    """What :func:`split_examples` groups a reply by: the reply without its source numbers
+    (``[2]``) and with its ``Source:`` line's titles in a fixed order. Two paraphrases of one
+    fact turned into RAFT examples see their sources shuffled, so one ends ``Source: Price list
+    [1]`` and the other ``Source: Price list [2]``: still the same fact to hold out together."""
+    lines = []
+    for line in reply.splitlines():
+        line = re.sub(r"\s*\[\d+(?:\s*[,-]\s*\d+)*\]", "", line)
+        if line.startswith("Source:"):
+            titles = sorted(t.strip() for t in line.removeprefix("Source:").split(";"))
+            line = "Source: " + "; ".join(titles)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def _kept_for_training(group: Sequence[ChatExample]) -> bool:
     """True for a group :func:`split_examples` never holds out: a declining reply, the canary."""
     return is_abstention(group[0].messages[-1]["content"]) or any(e.contains_canary for e in group)
@@ -425,15 +441,17 @@ def _kept_for_training(group: Sequence[ChatExample]) -> bool:
 
 
 def _train_dtype(profile: Profile, device: str) -> tuple[str, bool]:
-    """(weights dtype, fp16 autocast) for this device: bf16 where the hardware is faster in it."""
+    """(weights dtype, fp16 autocast) for this device. ``auto``: bf16 where the hardware is
+    faster in it; ``bfloat16`` asked for: bf16 wherever the device computes in it (a CPU always
+    can, slowly without native bf16), else float32."""
     if profile.dtype not in ("bfloat16", "auto"):
         return profile.dtype, False
     if device == "cuda":
         if torch.cuda.is_bf16_supported():
             return "bfloat16", False
         return "float32", True  # e.g. a T4: fp32 weights, fp16 mixed precision
-    if device == "cpu":
-        return ("bfloat16", False) if cpu_prefers_bf16() else ("float32", False)
+    if device == "cpu" and (profile.dtype == "bfloat16" or cpu_prefers_bf16()):
+        return "bfloat16", False
     return "float32", False
 
 

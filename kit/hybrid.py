@@ -161,13 +161,25 @@ def _cite_numbers(reply: str, shown: Sequence[Any], numbers: Sequence[int]) -> s
 def _oracle_chunks(rag: RAG, ex: ChatExample, found: Sequence[Any], gold: set[str]) -> list[Any]:
     """One chunk of each gold document (an answer may need two: the hub that takes 64 sensors in
     one, its price in another): its best-ranked retrieved chunk, else its chunk that shares the
-    most words with the reference answer. [] for an example without a gold document."""
+    most words with the reference answer. [] for an example without a gold document.
+    ValueError when the index does not hold a gold document (examples written for other
+    documents: RAFT examples are built on the index of the documents they cite)."""
     best = {}
     for d in found:
         if doc_id(d) in gold:
             best.setdefault(doc_id(d), d)
     in_order = [*best, *sorted(gold - set(best))]  # retrieved ones first, in their rank
-    return [best[g] if g in best else _best_chunk_of(rag, ex, {g})[0] for g in in_order]
+    chosen = []
+    for g in in_order:
+        chunk = best[g] if g in best else next(iter(_best_chunk_of(rag, ex, {g})), None)
+        if chunk is None:
+            raise ValueError(
+                f"Example {ex.id!r} cites document {g!r}, which this index does not hold: "
+                "build RAFT examples with a RAG over the documents the examples cite (the "
+                "bundled style set cites the bundled knowledge base, build_index('v1'))."
+            )
+        chosen.append(chunk)
+    return chosen
 
 
 def _best_chunk_of(rag: RAG, ex: ChatExample, gold: set[str]) -> list[Any]:

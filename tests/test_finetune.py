@@ -589,3 +589,46 @@ def test_the_profile_generator_is_what_trains_and_answers(tmp_path, converted, i
     model, _ = qa.model_and_tokenizer
     assert Path(model.name_or_path) == mine.resolve()
     assert qa.answer("How many sensors can one H4 hub take?").text
+
+
+def test_a_precision_asked_for_is_the_precision_trained_in(monkeypatch):
+    """dtype='bfloat16' forces bf16 on a CPU even where auto would choose float32 (the refusal
+    message tells learners to force it that way); auto follows the machine."""
+    from kit import finetune
+    from kit.profiles import resolve_profile
+
+    cpu = resolve_profile("cpu")
+    monkeypatch.setattr(finetune, "cpu_prefers_bf16", lambda: False)
+    assert finetune._train_dtype(cpu.with_(dtype="bfloat16"), "cpu") == ("bfloat16", False)
+    assert finetune._train_dtype(cpu.with_(dtype="auto"), "cpu") == ("float32", False)
+    assert finetune._train_dtype(cpu.with_(dtype="float32"), "cpu") == ("float32", False)
+    monkeypatch.setattr(finetune, "cpu_prefers_bf16", lambda: True)
+    assert finetune._train_dtype(cpu.with_(dtype="auto"), "cpu") == ("bfloat16", False)
+    assert finetune._train_dtype(cpu.with_(dtype="float32"), "cpu") == ("float32", False)
+
+
+def test_raft_paraphrases_are_held_out_together_whatever_their_source_numbers():
+    """Two paraphrases of one fact, as RAFT examples, cite their shuffled sources by other
+    numbers: the held-out split keeps them together, so the held-out loss is not measured on a
+    reply the model trained on."""
+    from kit.data import ChatExample
+    from kit.finetune import reply_group, split_examples
+
+    def example(i: int, reply: str) -> ChatExample:
+        messages = [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": reply}]
+        return ChatExample(f"ex-{i}", messages, ["kb-001"], False)
+
+    pair = [
+        example(0, "Answer: 129 euros.\nSource: Price list [1]"),
+        example(1, "Answer: 129 euros.\nSource: Price list [2]"),
+    ]
+    others = [example(i, f"Answer: {i} metres.\nSource: Manual [1]") for i in range(2, 14)]
+    assert reply_group(pair[0].messages[-1]["content"]) == reply_group(
+        pair[1].messages[-1]["content"]
+    )
+    assert reply_group("A [1-2].\nSource: B [2]; A [1]") == "A.\nSource: A; B"
+    for seed in range(12):
+        train, held = split_examples(pair + others, n_eval=3, seed=seed)
+        assert len(held) >= 1
+        in_held = {e.id for e in held} & {"ex-0", "ex-1"}
+        assert in_held in (set(), {"ex-0", "ex-1"}), (seed, in_held)

@@ -152,3 +152,12 @@ def test_about_one_cpu_raft_reply_in_seven_is_i_dont_know_and_all_are_trained_on
     assert 0.10 <= len(declined) / len(data) <= 0.18, (len(declined), len(data))  # 8 of 56
     train, held = split_examples(data, raft_plan("cpu")["overrides"]["eval_examples"], SEED)
     assert held and all(any(ex is t for t in train) for ex in declined)
+
+
+def test_an_example_citing_a_document_the_index_lacks_is_refused_by_name(rag):
+    """The bundled style set over another folder's index: said, not an IndexError."""
+    import dataclasses
+
+    stray = dataclasses.replace(load_style()[0], source_doc_ids=["kb-999"])
+    with pytest.raises(ValueError, match="'kb-999', which this index does not hold"):
+        raft_examples(rag, [stray])
