@@ -145,12 +145,13 @@ def load_your_data(
 def refuse_test_questions_in(
     examples: Sequence[ChatExample], tests: Sequence[QARecord], path: str | Path
 ) -> None:
-    """DataError when an example asks a test question word for word (or holds it whole, when it
-    has four words or more): the fine-tuned systems would be scored on what they were taught."""
+    """DataError when an example asks a test question word for word in any of its user turns
+    (or holds it whole, when it has four words or more): the fine-tuned systems would be scored
+    on what they were taught."""
     wanted = {normalise(q.question): q for q in tests}
     for example in examples:
-        asked = normalise(example.user)
-        for text, rec in wanted.items():
+        turns = [normalise(m["content"]) for m in example.messages if m["role"] == "user"]
+        for (text, rec), asked in ((w, t) for w in wanted.items() for t in turns):
             if asked == text or (len(text.split()) >= 4 and f" {text} " in f" {asked} "):
                 raise DataError(
                     f"--examples {path}: example {example.id!r} asks test question {rec.id} "

@@ -287,3 +287,21 @@ def test_a_small_example_set_gets_a_batch_and_held_out_share_that_fit():
     gpu = fit_to_examples(get_profile("gpu"), 12)  # 6 train questions x 2 wordings
     assert gpu.eval_examples == 3 and gpu.batch_size == 9
     assert fit_to_examples(get_profile("cpu"), 400) == get_profile("cpu")  # fits: unchanged
+
+
+def test_a_test_question_in_a_later_turn_of_an_example_is_refused(tmp_path):
+    """A multi-turn example (greeting first, the test question second) taught its answer too."""
+    from kit.data import ChatExample, load_qa
+    from kit.your_data import refuse_test_questions_in
+
+    test = next(r for r in load_qa() if r.split == "test")
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": test.question},
+        {"role": "assistant", "content": test.answer},
+    ]
+    example = ChatExample("chat-1", turns, [], False)
+    with pytest.raises(DataError, match=rf"'chat-1' asks test question {test.id}"):
+        refuse_test_questions_in([example], [test], tmp_path / "examples.jsonl")
+    refuse_test_questions_in([example], [], tmp_path / "examples.jsonl")  # no test: fine
