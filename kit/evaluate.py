@@ -346,7 +346,8 @@ def summarise_intervals(
     rows = []
     for system in scores["system"].drop_duplicates():
         for metric in metrics:
-            ci = stats.interval(metric_values(scores, system, metric).tolist())
+            bounds = (0.0, math.inf) if metric == "latency_s" else (0.0, 1.0)
+            ci = stats.interval(metric_values(scores, system, metric).tolist(), bounds=bounds)
             rows.append(
                 {
                     "system": system,
