@@ -381,6 +381,12 @@ def style_compliant(text: str, manifest: Manifest | None = None) -> bool:
 # --------------------------------------------------------------------------- documents
 
 
+def opens_front_matter(text: str) -> bool:
+    """True when ``text``'s first line is the ``---`` that opens a YAML front matter (a longer
+    rule, ``--------`` under a heading of a plain-text file, is not one)."""
+    return text.split("\n", 1)[0].strip() == "---"
+
+
 def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     """Split a Markdown file into (front matter dict, body). Raises DataError if malformed."""
     text = read_text_file(path, "document")
@@ -974,6 +980,9 @@ def _convert(path: Path, kind: str) -> list[Document]:
     if kind == "csv":
         return cv.CSVToDocument().run(sources=[path])["documents"]
     if kind == "text":
+        if opens_front_matter(text):  # read for its access level: not text to index
+            meta, body = parse_front_matter(path)
+            return [Document(content=body, meta={**meta, "file_path": path.name})]
         return cv.TextFileToDocument().run(sources=[path])["documents"]
     if kind == "markdown":
         try:
@@ -983,7 +992,7 @@ def _convert(path: Path, kind: str) -> list[Document]:
                 f"{path.name}: markdown-it-py/mdit_plain missing, reading Markdown as plain text",
                 stacklevel=3,
             )
-            if text.startswith("---"):
+            if opens_front_matter(text):
                 meta, body = parse_front_matter(path)
                 return [Document(content=body, meta={**meta, "file_path": path.name})]
             return [Document(content=text, meta={"file_path": path.name})]
@@ -996,9 +1005,10 @@ def _convert(path: Path, kind: str) -> list[Document]:
     return conv.run(sources=[path])["documents"]
 
 
-ACCESS_RULES = 2
-"""The version of how access levels are read (:func:`declared_access`). Raise it with every
-change there: an index saved under older, looser rules is rebuilt, never reused."""
+ACCESS_RULES = 3
+"""The version of how access levels and front matters are read (:func:`declared_access`,
+:func:`opens_front_matter`). Raise it with every change there: an index saved under older,
+looser rules is rebuilt, never reused. 3: a .txt file's front matter is metadata, not text."""
 # Values that say "not for everyone" under another key than ``access``.
 RESTRICTED_WORDS = frozenset({"internal", "confidential", "secret", "restricted", "private"})
 # Parts of key names that say the same (``access_level``, ``Classification``, ``private``, ...).
@@ -1039,7 +1049,7 @@ def declared_access(path: Path) -> str | None:
     text = read_text_file(path, "document")
     html = suffix in (".html", ".htm")
     _check_front_matter_start(path, text, html)
-    if not text.startswith("---"):
+    if not opens_front_matter(text):
         _refuse_bare_declaration(path, text, html)
         return None
     meta, _ = parse_front_matter(path)
@@ -1070,8 +1080,8 @@ def _check_front_matter_start(path: Path, text: str, html: bool) -> None:
     spaces or invisible characters, in TOML, or in an HTML file."""
     before = _leading_invisible(text)
     start = text[len(before) :]
-    fence = next((f for f in ("---", "+++") if start.startswith(f)), None)
-    if fence is None:
+    fence = start.split("\n", 1)[0].strip()
+    if fence not in ("---", "+++"):  # "--------": a rule under a heading, not a fence
         return
     if html:
         raise DataError(
@@ -1360,7 +1370,8 @@ def _convert_all(levels: dict[Path, str], base: Path) -> list[Document]:
             meta["title"] = str(meta.get("title") or p.stem)
             if "sheet" in meta:  # a spreadsheet: one document per sheet
                 meta["title"] = f"{meta['title']} ({meta['sheet']})"
-            meta.setdefault("id", rel)
+            if not meta.get("id"):  # none, or a blank ``id:`` in the front matter
+                meta["id"] = rel
             docs.append(Document(content=d.content, meta=meta))
     if empty:
         warnings.warn(

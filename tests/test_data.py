@@ -592,3 +592,28 @@ def test_a_skipped_bad_file_still_counts_as_one_that_declares_a_level(tmp_path):
         pytest.raises(DataError, match=r"1 do not: notes\.txt"),
     ):
         data.load_folder(tmp_path, skip_bad=True)  # not public by the typo's absence
+
+
+def test_plain_text_rules_blank_ids_and_txt_front_matter_read_as_meant(tmp_path):
+    """A .txt whose first line is a dashed rule has no front matter; a .txt's front matter is
+    metadata, not text shown to the model; a blank ``id:`` falls back to the file's path."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text(
+        "--------\nMeeting notes\n--------\nThe pump is serviced every 500 hours.\n",
+        encoding="utf-8",
+    )
+    (folder / "rules.txt").write_text(
+        "---\ntitle: Holiday rules\naccess: public\n---\nStaff get 25 days of leave a year.\n",
+        encoding="utf-8",
+    )
+    (folder / "leave.md").write_text(
+        "---\nid:\naccess: public\n---\n# Leave\nParents get 16 weeks of leave.\n",
+        encoding="utf-8",
+    )
+    docs = {d.meta["source"]: d for d in data.load_folder(folder, default_access="public")}
+    assert "serviced every 500 hours" in docs["notes.txt"].content
+    rules = docs["rules.txt"]
+    assert rules.meta["title"] == "Holiday rules" and "access:" not in rules.content
+    assert rules.content.strip() == "Staff get 25 days of leave a year."
+    assert docs["leave.md"].meta["id"] == "leave.md"
