@@ -104,7 +104,7 @@ def save_adapter(
     disk (or any write error) the temporary folder is removed, ``out_dir`` keeps what it held
     before, and :class:`AdapterError` says so.
     """
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()  # "~/adapters/mine": the user's home, not a "~" folder
     refuse_foreign(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _tidy_leftovers(out)
@@ -306,6 +306,7 @@ def merge_adapter(
     model, tokenizer = load_adapter(adapter_dir, base=base, dtype=dtype, device="cpu")
     merged = model.merge_and_unload()
     out.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_leftovers(out)  # a merge killed part-way: the previous model put back, or removed
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

@@ -1452,15 +1452,17 @@ def _stopped_run_to_continue(ckpt_dir: Path, settings: dict) -> bool:
 
 def _refuse_foreign_files(ckpt_dir: Path) -> None:
     """A fresh run clears its checkpoint folder: only if everything in it is the kit's own
-    (its run record and ``checkpoint-N`` folders), never a file of the user's."""
+    (its run record and ``checkpoint-N`` folders beside it: the kit writes the record first),
+    never a file of the user's, nor checkpoints of another Trainer run."""
     if ckpt_dir.exists() and not ckpt_dir.is_dir():
         raise FinetuneError(f"{ckpt_dir} is a file; pass another output_dir")
     if not ckpt_dir.is_dir():
         return
+    ours = (ckpt_dir / RUN_FILE).is_file()
     foreign = [
         p.name
         for p in ckpt_dir.iterdir()
-        if p.name != RUN_FILE and not (p.is_dir() and p.name.startswith("checkpoint-"))
+        if p.name != RUN_FILE and not (ours and p.is_dir() and p.name.startswith("checkpoint-"))
     ]
     if foreign:
         raise FinetuneError(

@@ -304,6 +304,12 @@ def test_a_new_training_run_never_deletes_files_it_did_not_write(tmp_path):
     with pytest.raises(FinetuneError, match=r"holds files the kit did not write \(important.txt"):
         train_adapter(profile="smoke", output_dir=tmp_path / "project")
     assert (mine / "important.txt").read_text() == "my notes"
+    theirs = tmp_path / "trainer" / "checkpoints" / "checkpoint-500"  # another Trainer's run
+    theirs.mkdir(parents=True)
+    (theirs / "adapter_model.safetensors").write_text("weights")
+    with pytest.raises(FinetuneError, match=r"did not write \(checkpoint-500"):
+        train_adapter(profile="smoke", output_dir=tmp_path / "trainer")
+    assert (theirs / "adapter_model.safetensors").read_text() == "weights"
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(FinetuneError, match="output_dir is a file"):
         train_adapter(profile="smoke", output_dir=tmp_path / "a-file")

@@ -338,6 +338,20 @@ def test_merge_gives_a_standalone_model_with_the_same_outputs(run_a, adapter, tm
     with pytest.raises(AdapterError, match="not a model merge_adapter wrote"):
         merge_adapter(run_a.adapter_dir, mine)  # a folder of yours is never replaced
     assert (mine / "notes.txt").read_text() == "my notes"
+    gone = _dead_pid()  # a merge killed between its two renames: the model moved aside ...
+    folder.rename(tmp_path / f".merged.old-{gone}")
+    (tmp_path / f".merged.tmp-{gone}").mkdir()
+    assert merge_adapter(run_a.adapter_dir, folder) == folder  # ... is put back, then replaced
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".merged.")]
+
+
+def test_an_adapter_saved_to_a_home_path_lands_in_the_home_folder(adapter, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    model, tokenizer = adapter
+    saved = save_adapter(model, tokenizer, "~/adapters/mine", {"name": "x"})
+    assert saved == tmp_path / "adapters" / "mine" and check_adapter(saved) is None
+    assert not (tmp_path / "~").exists()
 
 
 class _SendSigterm(StopAfterStep):
