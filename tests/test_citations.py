@@ -91,6 +91,11 @@ def test_a_shown_sources_title_on_a_source_line_is_a_citation():
         ("That is not mentioned in the sources.", True),
         ("The price is 40 euros.", False),
         ("Answer: I don\u2019t know.\nNo document covers it.\nSource: none", True),
+        ("There is no information about the gym subsidy.", True),
+        ("The sources contain no information.", True),
+        ("No information is available on that.", True),
+        ("Not enough information in the sources to say.", True),
+        ("No information is shared with advertisers [1]", False),  # an answer, in its words
     ],
 )
 def test_is_abstention(text, expected):
