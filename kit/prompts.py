@@ -296,12 +296,40 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s+-\s+|^\s*[-*+]\s+")  # also list i
 _HEADING = re.compile(r"#{1,6}\s+")
 
 
+# a line that ends its sentence ("?**" too), or an HTML comment
+_LINE_END = re.compile(r"(?:[.!?:;][\"')\]*_]*|-->)$")
+_BLOCK_START = re.compile(r"\s*(?:[-*+]\s|\d+[.)]\s|#|\|)")  # a list item, heading, table row
+
+
+def unwrap_lines(text: str) -> list[str]:
+    """The lines of ``text`` with hard-wrapped sentences joined again: a PDF's printed lines,
+    a .txt wrapped at 72 characters ("The pump must be serviced every" / "500 hours."). A line
+    runs on into the next unless it ends a sentence, is blank, a heading or a table row, or the
+    next one starts a list item, a heading or a table row."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        previous = lines[-1] if lines else ""
+        runs_on = (
+            previous.strip()
+            and line.strip()
+            and not _LINE_END.search(previous.rstrip())
+            and not previous.lstrip().startswith(("#", "|"))
+            and not _BLOCK_START.match(line)
+        )
+        if runs_on:
+            lines[-1] = f"{previous.rstrip()} {line.strip()}"
+        else:
+            lines.append(line)
+    return lines
+
+
 def split_sentences(text: str, min_words: int = 3) -> list[str]:
     """The units a chunk is read in: sentences, list items, and table rows kept whole (a price
     is useless without its row's label). Each at least ``min_words`` words; Markdown heading
-    marks, table rules and list markers dropped."""
+    marks, table rules and list markers dropped. Hard-wrapped lines are joined first
+    (:func:`unwrap_lines`)."""
     units = []
-    for line in (text or "").splitlines():
+    for line in unwrap_lines(text or ""):
         line = _HEADING.sub("", line.strip())
         if not line or set(line) <= set("|-: "):
             continue

@@ -186,3 +186,23 @@ def test_the_picked_sentences_do_not_depend_on_what_was_asked_before(index):
         picked.append(cold.run(question=record.question, documents=chunks)["documents"])
         assert [d.content for d in picked[0]] == [d.content for d in picked[1]], record.id
     assert len(warm._vectors) > 12 * 4  # sentences were kept and reused
+
+
+def test_hard_wrapped_lines_are_read_as_whole_sentences():
+    """A PDF's printed lines or a .txt wrapped at 72 characters: the sentences layout must not
+    show the model half-sentences, nor drop a short tail ("Filters are" / "replaced yearly.")."""
+    from kit.prompts import split_sentences, unwrap_lines
+
+    wrapped = (
+        "The pump must be serviced every\n500 hours of running. Filters are\nreplaced yearly.\n"
+        "\n## Parts\n- O-ring kit, part 4411\n- Impeller, part\n  4412\n"
+        "| Part | Price |\n|---|---|\n| Filter | 12 euros |\n"
+        "**Can it run dry?**\nNo, never run it dry.\n<!-- note -->\nKeep the manual."
+    )
+    sentences = split_sentences(wrapped)
+    assert "The pump must be serviced every 500 hours of running." in sentences
+    assert "Filters are replaced yearly." in sentences
+    assert "O-ring kit, part 4411" in sentences and "Impeller, part 4412" in sentences
+    assert "Filter | 12 euros" in sentences and "Parts" not in " ".join(sentences[:2])
+    assert "**Can it run dry?**" in unwrap_lines(wrapped)  # a question line ends its sentence
+    assert "<!-- note -->" in unwrap_lines(wrapped)
