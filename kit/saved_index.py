@@ -106,8 +106,10 @@ def folder_state(folder: str | Path, default_access: str | None, skip_bad: bool)
 
 
 def settings_of(index: Index) -> dict[str, Any]:
-    """The settings an index was built with, as :func:`load_index` compares them."""
-    return {key: getattr(index, key) for key in SETTINGS}
+    """The settings an index was built with, as :func:`load_index` compares them (a model
+    folder given as a Path, as its text)."""
+    values = {key: getattr(index, key) for key in SETTINGS}
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
 def save_index(index: Index, location: str | Path, fingerprint: str = "") -> Path:
@@ -224,7 +226,7 @@ def index_folder(
     default_access: str | None = None,
     skip_bad: bool = False,
     rebuild: bool = False,
-    embedder: str = DEFAULT_EMBEDDER,
+    embedder: str | Path = DEFAULT_EMBEDDER,
     split_by: str = "word",
     split_length: int = DEFAULT_SPLIT_LENGTH,
     split_overlap: int = DEFAULT_SPLIT_OVERLAP,
@@ -245,7 +247,10 @@ def index_folder(
     folder = user_path(folder, "folder", error=DataError)  # a folder, or one file in it
     where = expanded(location) if location is not None else default_location(folder)
     settings = dict(
-        embedder=embedder, split_by=split_by, split_length=split_length, split_overlap=split_overlap
+        embedder=str(embedder),  # a Path and its text name the same model folder
+        split_by=split_by,
+        split_length=split_length,
+        split_overlap=split_overlap,
     )
     fingerprint = folder_state(folder, default_access, skip_bad)
     if documents is not None and read_as not in (None, fingerprint):  # edited since they were read

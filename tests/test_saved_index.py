@@ -177,3 +177,18 @@ def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatc
     assert "changed since" in said[-3] and smaller.documents == fresh.documents - 1
     with pytest.raises(RagError, match="v1 or v2, not 'data/kb'.*index_folder"):
         bundled_index("data/kb")
+
+
+def test_an_embedder_given_as_a_path_is_saved_and_reused(folder: Path):
+    """``embedder=Path(...)`` (a model folder of yours): saved (the record is JSON), and the same
+    folder given again reuses the index instead of rebuilding it every time."""
+    from kit.models import resolve_model
+
+    model = Path(resolve_model("all-minilm-l6-v2"))
+    said: list[str] = []
+    index_folder(folder, embedder=model, log=said.append)
+    assert read_record(default_location(folder))["embedder"] == str(model)
+    index_folder(folder, embedder=model, log=said.append)
+    assert "Reusing the saved index" in said[-1]
+    index_folder(folder, embedder=str(model), log=said.append)  # its text names the same model
+    assert "Reusing the saved index" in said[-1]
