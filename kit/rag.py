@@ -349,6 +349,13 @@ def load_source(source: str | Path | Sequence[Document] | None) -> list[Document
         source = [source]  # one Document is a list of one
     try:
         if source is None or (isinstance(source, str) and source in VERSIONS):
+            if source is not None and _exists(source):
+                warnings.warn(
+                    f"{source!r} names the bundled knowledge base ({source}); your folder "
+                    f"{source!r} here is not read. To index it, pass './{source}' or "
+                    f"Path({source!r}).",
+                    stacklevel=3,
+                )
             return load_documents(source or "v1")
         if isinstance(source, str | Path):
             return load_folder(source)

@@ -458,3 +458,16 @@ def test_a_store_whose_integration_is_missing_names_the_package(store):
     fake = type(store, (), {})()  # the kit picks retrievers by the store's class name
     with pytest.raises(RagError, match=rf"pip install {rag.INTEGRATION_PACKAGES[store]}"):
         rag._retriever_classes(fake, "hybrid")
+
+
+def test_a_folder_named_like_a_bundled_version_is_pointed_out(tmp_path, monkeypatch):
+    """build_index("v2") means the bundled v2; a folder of yours called v2 gets a warning that
+    says how to index it, and a path to it indexes it."""
+    mine = tmp_path / "v2"
+    mine.mkdir()
+    (mine / "notes.md").write_text("# Notes\n\nThe boiler is serviced in May.\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match=r"pass './v2' or Path\('v2'\)"):
+        bundled = rag.load_source("v2")
+    assert {d.meta["version"] for d in bundled} == {"v2"}
+    assert [d.meta["source"] for d in rag.load_source(tmp_path / "v2")] == ["notes.md"]
