@@ -288,6 +288,13 @@ def _cost_inputs(metrics: dict[str, dict[str, float]], **overrides: Any) -> cost
     return costs.CostInputs.from_measured(measured, **overrides)
 
 
+def _seconds(value: float, budget: float) -> str:
+    """``value`` in seconds with one decimal, or two where one would read as the budget itself
+    ("5.04 s misses a 5 s budget", not "5.0 s misses it")."""
+    shown = f"{value:.1f}"
+    return f"{value:.2f}" if float(shown) == budget and value != budget else shown
+
+
 def _latency(metrics: dict[str, dict[str, float]], system: str) -> float:
     measured = metrics.get("latency_p50_s", {}).get(system)
     if measured is not None and not math.isnan(measured):
@@ -332,11 +339,15 @@ def recommend(
         )
     else:
         rare = costs.break_even_queries(_cost_inputs(m, updates_per_month=1 / 12))
-        volume = f" above {costs.format_count(rare)} queries a month" if rare else ""
+        if rare is None:  # its answers cost as much as RAG's: never cheaper
+            cost = "at these costs it is not the cheaper system at any volume"
+        else:
+            volume = f" above {costs.format_count(rare)} queries a month" if rare else ""
+            cost = f"with rare retrains it is the cheaper system{volume}"
         rule(
             {"finetuned": 1},
-            "Your knowledge rarely changes: a fine-tuned model stays current for long, and with "
-            f"rare retrains it is the cheaper system{volume} (see the cost calculator).",
+            "Your knowledge rarely changes: a fine-tuned model stays current for long, and "
+            f"{cost} (see the cost calculator).",
             "prompt_tokens",
             ("rag", "finetuned"),
         )
@@ -371,9 +382,16 @@ def recommend(
         fits = ft_seconds <= answers.latency_budget_s
         rule(
             {"finetuned": 1 if fits else 0, "rag": -1, "hybrid": -1},
-            f"Your latency budget ({answers.latency_budget_s:g} s) is below RAG's "
-            f"{rag_seconds:.1f} s per answer here: the retrieved passages make its prompts long"
-            + ("." if fits else f"; the fine-tuned model's {ft_seconds:.1f} s misses it too."),
+            f"Your latency budget ({answers.latency_budget_s:g} s) is below the "
+            f"{_seconds(rag_seconds, answers.latency_budget_s)} s of computing RAG needs per "
+            "answer here (its share of a batched run: one user alone waits longer); the "
+            "retrieved passages make its prompts long"
+            + (
+                "."
+                if fits
+                else f"; the fine-tuned model's "
+                f"{_seconds(ft_seconds, answers.latency_budget_s)} s misses it too."
+            ),
             "latency_p50_s",
             ("rag", "finetuned", "hybrid"),
         )

@@ -130,7 +130,7 @@ def test_with_measurements_reasons_quote_the_figures():
 def test_a_summary_table_can_be_passed_directly():
     rec = recommend(Questionnaire(latency_budget_s=2.0), fake_summary())
     slow = next(r for r in rec.reasons if "latency budget" in r.text)
-    assert "RAG's 3.2 s" in slow.text  # the measured median, not the default
+    assert "the 3.2 s of computing RAG needs" in slow.text  # the measured median, not the default
     assert "rag 3.2 s vs finetuned 1.3 s" in slow.evidence
 
 
@@ -154,3 +154,24 @@ def test_bad_answers_are_named(change):
 def test_latency_budget_must_be_positive():
     with pytest.raises(ValueError, match="latency_budget_s"):
         recommend(Questionnaire(latency_budget_s=0))
+
+
+def test_latency_and_cost_reasons_say_what_the_numbers_say():
+    """A time that rounds onto the budget shows its second decimal; fine-tuning that is never
+    cheaper is not called cheaper; the latency figure is named as compute per answer."""
+    from kit.decide import _seconds
+
+    assert _seconds(5.04, 5.0) == "5.04" and _seconds(5.4, 5.0) == "5.4"
+    assert _seconds(5.0, 5.0) == "5.0"
+    rec = recommend(Questionnaire(latency_budget_s=1.0))
+    text = next(r.text for r in rec.reasons if "latency budget" in r.text)
+    assert "of computing RAG needs per answer" in text and "waits longer" in text
+    systems = ("rag", "finetuned", "hybrid")
+    same_cost = {
+        "prompt_tokens": dict.fromkeys(systems, 39.0),
+        "new_tokens": dict.fromkeys(systems, 40.0),
+        "latency_p50_s": dict.fromkeys(systems, 1.5),
+    }
+    rare = recommend(Questionnaire(knowledge_changes="yearly"), same_cost)
+    text = next(r.text for r in rare.reasons if "rarely changes" in r.text)
+    assert "not the cheaper system at any volume" in text
