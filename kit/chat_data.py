@@ -328,11 +328,13 @@ def format_examples(
     examples: Sequence[ChatExample],
     max_len: int,
     system: str = DEFAULT_SYSTEM,
+    what: str = "training",
 ) -> tuple[list[dict[str, list[int]]], FormatReport]:
     """Format many examples (see :func:`format_example`); warn with counts about cut examples.
 
     Examples longer than ``max_len`` are truncated (kept); examples with no reply token left
-    after truncation are dropped. Raises DataError if nothing is left to learn from.
+    after truncation are dropped. Raises DataError if nothing is left to learn from. ``what``
+    names the examples in those messages ("training", "held-out").
     """
     features, truncated, dropped = [], 0, 0
     for ex in examples:
@@ -346,14 +348,14 @@ def format_examples(
         features.append(f)
     if truncated:
         warnings.warn(
-            f"{truncated} of {len(examples)} training example(s) are longer than max_seq_len="
+            f"{truncated} of {len(examples)} {what} example(s) are longer than max_seq_len="
             f"{max_len} tokens and were cut at the end ({dropped} dropped: their prompt alone "
             "fills the limit). Raise max_seq_len or shorten them.",
             stacklevel=2,
         )
     if not features:
         raise DataError(
-            f"No training example fits max_seq_len={max_len} tokens with any of its reply left."
+            f"No {what} example fits max_seq_len={max_len} tokens with any of its reply left."
         )
     report = FormatReport(
         examples=len(features),

@@ -42,6 +42,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1035,6 +1036,20 @@ def _load_base(base: str, prof: Profile, dtype: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _held_out_features(
+    tokenizer: Any, held_out: Sequence[ChatExample], max_len: int, system: str
+) -> list[dict[str, list[int]]]:
+    """The held-out examples formatted; none (with a warning) when none fits ``max_len``: the
+    run then trains without a held-out loss rather than not at all."""
+    if not held_out:
+        return []
+    try:
+        return format_examples(tokenizer, held_out, max_len, system, what="held-out")[0]
+    except DataError as err:
+        warnings.warn(f"{err} This run has no held-out loss.", stacklevel=3)
+        return []
+
+
 def _plan_batches(
     tokenizer: Any,
     train_set: Sequence[ChatExample],
@@ -1046,9 +1061,7 @@ def _plan_batches(
     """Format the examples and fix the order of length-grouped batches, so every run (and
     resume) sees the same batches; the number of steps follows from the data and the profile."""
     features, report = format_examples(tokenizer, train_set, prof.max_seq_len, system)
-    eval_features = (
-        format_examples(tokenizer, held_out, prof.max_seq_len, system)[0] if held_out else []
-    )
+    eval_features = _held_out_features(tokenizer, held_out, prof.max_seq_len, system)
     if len(features) < prof.batch_size:
         raise DataError(
             f"Only {len(features)} training example(s) for a batch size of {prof.batch_size}: "

@@ -124,7 +124,7 @@ def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
     set_seed(args.seed)
     tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
     _, tok = load_generator()
-    eval_feats = format_examples(tok, held, args.max_seq_len)[0]
+    eval_feats = format_examples(tok, held, args.max_seq_len, what="held-out")[0] if held else []
     trained = _train_kit(args, tmp) if name == "kit" else _train_stock(name, args, tmp, tok, train)
     return _figures(name, trained, eval_feats)
 

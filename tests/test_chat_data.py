@@ -230,3 +230,16 @@ def test_alpaca_rows_keep_the_input_the_instruction_is_about(tmp_path):
     csv = tmp_path / "alpaca.csv"
     csv.write_text('instruction,input,output\nSummarise,"The pump runs at 40 rpm.",40 rpm.\n')
     assert load_examples(csv)[0].user == "Summarise\n\nThe pump runs at 40 rpm."
+
+
+def test_held_out_examples_that_do_not_fit_cost_the_loss_curve_not_the_run(tokenizer):
+    """Every held-out example too long for max_seq_len (long RAFT prompts, your long examples):
+    a warning names them as held-out ones and the run trains without a held-out loss."""
+    from kit.finetune import _held_out_features
+
+    long = ChatExample("long", [{"role": "user", "content": "word " * 300}, PAIR[1]], [], False)
+    with pytest.warns(UserWarning, match="No held-out example fits max_seq_len=64"):
+        assert _held_out_features(tokenizer, [long], 64, "You are helpful.") == []
+    assert _held_out_features(tokenizer, [], 64, "You are helpful.") == []
+    with pytest.raises(DataError, match="No training example fits"):
+        format_examples(tokenizer, [long], 64)  # the training set itself: still refused
