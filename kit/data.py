@@ -1008,7 +1008,8 @@ def _convert(path: Path, kind: str) -> list[Document]:
 ACCESS_RULES = 3
 """The version of how access levels and front matters are read (:func:`declared_access`,
 :func:`opens_front_matter`). Raise it with every change there: an index saved under older,
-looser rules is rebuilt, never reused. 3: a .txt file's front matter is metadata, not text."""
+looser rules is rebuilt, never reused. 3: a .txt file's front matter is metadata, not text
+(and, in the same release, chunks without spaces are cut: :class:`kit.rag.LongChunkCutter`)."""
 # Values that say "not for everyone" under another key than ``access``.
 RESTRICTED_WORDS = frozenset({"internal", "confidential", "secret", "restricted", "private"})
 # Parts of key names that say the same (``access_level``, ``Classification``, ``private``, ...).

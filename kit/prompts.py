@@ -301,11 +301,23 @@ _LINE_END = re.compile(r"(?:[.!?:;][\"')\]*_]*|-->)$")
 _BLOCK_START = re.compile(r"\s*(?:[-*+]\s|\d+[.)]\s|#|\|)")  # a list item, heading, table row
 
 
+_CELLS = re.compile(r"[\s|,;]+")  # what separates words, table cells and CSV cells
+
+
+def _is_record(line: str) -> bool:
+    """True for a line that reads as a CSV or spreadsheet row ("Widget7,4.50,12",
+    "Pump S2,129,In stock", tab-separated cells): at least two commas, and no fewer commas
+    than spaces; or a tab."""
+    commas = line.count(",")
+    return "\t" in line or (commas >= 2 and commas >= line.strip().count(" "))
+
+
 def unwrap_lines(text: str) -> list[str]:
     """The lines of ``text`` with hard-wrapped sentences joined again: a PDF's printed lines,
     a .txt wrapped at 72 characters ("The pump must be serviced every" / "500 hours."). A line
     runs on into the next unless it ends a sentence, is blank, a heading or a table row, or the
-    next one starts a list item, a heading or a table row."""
+    next one starts a list item, a heading or a table row. A CSV or spreadsheet row
+    (:func:`_is_record`) is never joined to another."""
     lines: list[str] = []
     for line in text.splitlines():
         previous = lines[-1] if lines else ""
@@ -315,6 +327,7 @@ def unwrap_lines(text: str) -> list[str]:
             and not _LINE_END.search(previous.rstrip())
             and not previous.lstrip().startswith(("#", "|"))
             and not _BLOCK_START.match(line)
+            and not (_is_record(previous) or _is_record(line))
         )
         if runs_on:
             lines[-1] = f"{previous.rstrip()} {line.strip()}"
@@ -337,7 +350,7 @@ def split_sentences(text: str, min_words: int = 3) -> list[str]:
             units.append(" | ".join(c.strip() for c in line.strip("|").split("|")))
         else:
             units += _SENTENCE_END.split(line)
-    return [" ".join(u.split()) for u in units if len(u.replace("|", " ").split()) >= min_words]
+    return [" ".join(u.split()) for u in units if len(_CELLS.split(u.strip())) >= min_words]
 
 
 SENTENCE_CACHE = 50_000

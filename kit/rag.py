@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import itertools
 import logging
 import math
 import numbers
@@ -181,6 +182,53 @@ class SourceTagger:
         return {"documents": tagged}
 
 
+CHARS_PER_WORD = 20
+"""A word-split chunk longer than this many characters per word asked for is cut again
+(:class:`LongChunkCutter`): English averages about 6 characters a word."""
+
+
+@component
+class LongChunkCutter:
+    """Cut chunks that splitting by words could not: Haystack's word splitter splits at spaces,
+    so a CSV or spreadsheet whose cells hold no spaces ("Widget,4.50,12" on every row) or text
+    in a script without spaces (Chinese, Japanese) stays one chunk of thousands of characters,
+    of which the embedder reads only the first few hundred. A chunk over ``max_chars`` is cut
+    at line ends (else at spaces, else anywhere) into pieces of at most ``max_chars``; every
+    other chunk passes unchanged."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        """Return the chunks, the over-long ones cut into pieces that keep their meta."""
+        out = []
+        for doc in documents:
+            text = doc.content or ""
+            if len(text) <= self.max_chars:
+                out.append(doc)
+                continue
+            for part, piece in enumerate(_pieces(text, self.max_chars)):
+                out.append(Document(content=piece, meta={**doc.meta, "piece": part}))
+        return {"documents": out}
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at the last line end (else
+    space) before the limit; blank pieces dropped."""
+    pieces = []
+    while len(text) > limit:
+        head = text[:limit]
+        cut = head.rfind("\n")
+        if cut <= 0:
+            cut = head.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    return [p for p in (*pieces, text) if p.strip()]
+
+
 @dataclass
 class Index:
     """A built index: the document store and the settings it was built with.
@@ -246,8 +294,9 @@ def indexing_pipeline(
     progress: bool = False,
     reuse: bool = True,
 ) -> Pipeline:
-    """The Haystack indexing pipeline: tag -> clean -> split -> embed -> write into ``store``
-    (``progress``: the embedder's progress bar).
+    """The Haystack indexing pipeline: tag -> clean -> split -> (cut: :class:`LongChunkCutter`,
+    when splitting by words) -> embed -> write into ``store`` (``progress``: the embedder's
+    progress bar).
 
     Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
     their text, so a chunk from "Returns policy" is found by a question about returns. ``embed``
@@ -266,12 +315,14 @@ def indexing_pipeline(
         "split",
         DocumentSplitter(split_by=split_by, split_length=split_length, split_overlap=split_overlap),
     )
+    steps = ["tag", "clean", "split", "embed", "write"]
+    if split_by == "word":  # cells and scripts without spaces: one chunk otherwise
+        pipeline.add_component("cut", LongChunkCutter(CHARS_PER_WORD * split_length))
+        steps.insert(3, "cut")
     pipeline.add_component("embed", document_embedder(embedder, progress, reuse))
     pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))
-    pipeline.connect("tag", "clean")
-    pipeline.connect("clean", "split")
-    pipeline.connect("split", "embed")
-    pipeline.connect("embed", "write")
+    for sender, receiver in itertools.pairwise(steps):
+        pipeline.connect(sender, receiver)
     return pipeline
 
 

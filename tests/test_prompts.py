@@ -206,3 +206,13 @@ def test_hard_wrapped_lines_are_read_as_whole_sentences():
     assert "Filter | 12 euros" in sentences and "Parts" not in " ".join(sentences[:2])
     assert "**Can it run dry?**" in unwrap_lines(wrapped)  # a question line ends its sentence
     assert "<!-- note -->" in unwrap_lines(wrapped)
+
+
+def test_csv_rows_are_read_one_row_at_a_time():
+    """A spreadsheet's rows have no spaces and no full stops: each is a unit of its own (three
+    cells count as three words), never joined to the next row."""
+    from kit.prompts import split_sentences
+
+    rows = "name,price,count\nWidget7,4.50,12\nPump S2,129,In stock\n"
+    assert split_sentences(rows) == ["name,price,count", "Widget7,4.50,12", "Pump S2,129,In stock"]
+    assert split_sentences("Widget7,4.50") == []  # two cells: too short to be a unit

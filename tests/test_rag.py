@@ -45,7 +45,16 @@ def test_neighbouring_chunks_share_the_overlap(index):
 
 def test_indexing_pipeline_is_a_haystack_graph():
     pipeline = rag.indexing_pipeline(rag.new_store())
-    assert list(pipeline.graph.nodes) == ["tag", "clean", "split", "embed", "write"]
+    assert list(pipeline.graph.nodes) == ["tag", "clean", "split", "cut", "embed", "write"]
+    assert list(pipeline.graph.edges()) == [
+        ("tag", "clean"),
+        ("clean", "split"),
+        ("split", "cut"),
+        ("cut", "embed"),
+        ("embed", "write"),
+    ]
+    lines = rag.indexing_pipeline(rag.new_store(), split_by="line", split_length=5, split_overlap=1)
+    assert "cut" not in lines.graph.nodes  # lines and passages are cut where the text says
     # on a CPU, 8 chunks at a time (faster than Haystack's 32 there; a GPU keeps 32)
     expected = rag.CPU_EMBED_BATCH if best_device() == "cpu" else 32
     assert pipeline.get_component("embed").batch_size == rag.embed_batch_size() == expected
@@ -471,3 +480,20 @@ def test_a_folder_named_like_a_bundled_version_is_pointed_out(tmp_path, monkeypa
         bundled = rag.load_source("v2")
     assert {d.meta["version"] for d in bundled} == {"v2"}
     assert [d.meta["source"] for d in rag.load_source(tmp_path / "v2")] == ["notes.md"]
+
+
+def test_a_spreadsheet_without_spaces_is_cut_into_chunks_the_embedder_reads(tmp_path):
+    """Haystack splits words at spaces: 3,000 rows of "Widget7,4.50,12" were one chunk of 45,000
+    characters, embedded by its first few hundred. Cut at row ends, every row lands in a chunk."""
+    folder = tmp_path / "sheets"
+    folder.mkdir()
+    rows = "\n".join(f"Widget{i},4.{i % 100:02d},{i}" for i in range(3000))
+    (folder / "stock.csv").write_text("name,price,count\n" + rows + "\n", encoding="utf-8")
+    index = rag.build_index(folder, split_length=100)
+    chunks = index.store.filter_documents()
+    limit = rag.CHARS_PER_WORD * 100
+    assert len(chunks) > 20 and max(len(c.content) for c in chunks) <= limit
+    text = "\n".join(c.content for c in chunks)
+    assert "Widget2999,4.99,2999" in text and "Widget0,4.00,0" in text  # no row lost, none cut
+    assert all(line.startswith(("Widget", "name")) for line in text.splitlines())
+    assert {c.meta["doc_id"] for c in chunks} == {"stock.csv"}
