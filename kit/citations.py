@@ -95,12 +95,21 @@ def parse_citations(
     In: the answer text; the documents that were shown as sources ``[1]``, ``[2]``, ... (their
     ``meta["doc_id"]`` is what a number maps to); optionally every id that exists in the index.
     Accepted: ``[1]``, ``[1, 2]``, ``[1][3]``, ``Source 2``; doc ids in brackets (``[kb-004]``,
-    ``[kb-004; kb-007]``) that are a shown source, in ``known_ids``, or shaped like ``kb-004``;
-    bare ids of shown sources; a shown source's title on a ``Source:`` line (whole words, any
-    case). Numbers outside 1..len(documents) are ignored.
+    ``[kb-004; kb-007]``) that are a shown source, in ``known_ids``, or shaped like ``kb-004``
+    (with ``known_ids`` given: only with the prefix of a known id, so ``[kb-099]`` is a citation
+    of a document that does not exist and ``[E-42]``, an error code, is none); bare ids of shown
+    sources that read as ids (``kb-004``, ``manuals/pump.md``; not ``returns``, a word too); a
+    shown source's title on a ``Source:`` line (whole words, any case). Numbers outside
+    1..len(documents) are ignored.
     """
     shown = [doc_id(d) for d in documents]
     known = set(shown) | set(known_ids or ())
+    prefixes = {i.split("-")[0].lower() for i in known if _DOC_ID_SHAPE.match(i)}
+
+    def id_shaped(token: str) -> bool:
+        shaped = _DOC_ID_SHAPE.match(token)
+        return bool(shaped) and (known_ids is None or token.split("-")[0].lower() in prefixes)
+
     found: list[tuple[int, str]] = []  # (position in text, id)
 
     def add(pos: int, ident: str | None) -> None:
@@ -114,11 +123,11 @@ def parse_citations(
                 token = token[6:].strip(" s:#")
             if token.isdigit():
                 add(match.start(), _by_number(int(token), shown))
-            elif token in known or _DOC_ID_SHAPE.match(token):
+            elif token in known or id_shaped(token):
                 add(match.start(), token)
     for match in _SOURCE_WORD.finditer(text):
         add(match.start(), _by_number(int(match.group(1)), shown))
-    for ident in set(shown):
+    for ident in {i for i in shown if re.search(r"[-/.]", i)}:  # "returns" is a word too
         for match in re.finditer(rf"(?<![\w\[-]){re.escape(ident)}(?![\w\]-])", text):
             add(match.start(), ident)
     for line in _SOURCE_LINE.finditer(text):  # "Source: Price list 2025", no number or id

@@ -859,7 +859,8 @@ RECIPE = {
     ),
     "attribution": f"kit.attribution by document, min_support {MIN_SUPPORT}",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both); "
-    "bracketed_ids: file paths and names count as ids; 'no information is shared' answers",
+    "bracketed_ids: file paths and names count as ids; 'no information is shared' answers; "
+    "id shapes checked against the index's ids",
     # what the latencies and the re-index time count (the answers are the same as before)
     "embedding": "kit.embeddings: a chunk embedded once; source sentences embedded before "
     "the grid answers (kit.compare._warm_up_sources); meta: reindex counts",

@@ -998,6 +998,7 @@ class RAG:
         self.abstainer = abstainer
         self.max_new_tokens = max_new_tokens
         self.role = role  # the access level every answer reads as (None: all documents)
+        self._known_ids: list[str] | None = None  # the readable documents' ids, when first needed
         self.default_filters = combine_filters(role_filter(role), filters)
         self._matching: set[str] = set()  # filters already seen to match some chunk
         self.retrieval = retrieval_pipeline(index, mode, self.candidates)
@@ -1251,6 +1252,15 @@ class RAG:
             "coverage": keyword_overlap(question, " ".join(d.content or "" for d in documents)),
         }
 
+    @property
+    def known_ids(self) -> list[str]:
+        """The ids of the documents this RAG may read (its role and filters): what a citation
+        the model writes from memory (``[kb-004]``) is checked against. Read once."""
+        if self._known_ids is None:
+            readable = self.store.filter_documents(filters=self.default_filters)
+            self._known_ids = sorted({doc_id(d) for d in readable})
+        return self._known_ids
+
     def retrieval_signals(
         self, question: str, role: str | None = None, filters: dict[str, Any] | None = None
     ) -> dict[str, float] | None:
@@ -1318,7 +1328,8 @@ class RAG:
             built = builder.run(query=question, replies=[text], documents=sources)["answers"][0]
         referenced = [doc_id(d) for d in built.documents] if built and not declined else []
         # in order of first mention (the kit's parser), then what only the AnswerBuilder read
-        cited = [] if declined else list(dict.fromkeys(parse_citations(text, sources) + referenced))
+        parsed = [] if declined else parse_citations(text, sources, self.known_ids)
+        cited = [] if declined else list(dict.fromkeys(parsed + referenced))
         return Answer(
             question=question,
             text=text or ABSTAIN,  # never a silent empty answer

@@ -108,3 +108,19 @@ def test_bracketed_ids_take_file_paths_and_names_but_not_numbers_or_words():
         "[kb-004] [1] [1, 2] [see below] [kb-004]"
     )
     assert bracketed_ids(text) == ["manuals/pump.md", "Pump Manual.pdf", "2024-prices.md", "kb-004"]
+
+
+def test_error_codes_and_plain_words_are_not_citations():
+    """With the index's ids known, "[E-42]" (an error code) cites nothing while "[kb-099]" still
+    counts as a citation, of a document that does not exist; a document whose id is a word
+    ("returns") is cited by its number or brackets, not by the word in a sentence."""
+    known = ["kb-001", "kb-004", "kb-012"]
+    code = "Error code [E-42] means the sensor is offline [1]."
+    assert parse_citations(code, SOURCES, known) == [doc_id(SOURCES[0])]
+    assert "E-42" in parse_citations(code, SOURCES)  # without the index's ids: by shape
+    assert parse_citations("It costs 120 euros [kb-099].", SOURCES, known) == ["kb-099"]
+    returns = Document(content="Returns within 30 days.", meta={"doc_id": "returns"})
+    shipping = Document(content="Shipping takes 2 days.", meta={"doc_id": "shipping"})
+    text = "Shipping takes 2 days [2]; returns are handled by the depot."
+    assert parse_citations(text, [returns, shipping]) == ["shipping"]
+    assert parse_citations("See [returns].", [returns, shipping]) == ["returns"]
