@@ -216,3 +216,14 @@ def test_csv_rows_are_read_one_row_at_a_time():
     rows = "name,price,count\nWidget7,4.50,12\nPump S2,129,In stock\n"
     assert split_sentences(rows) == ["name,price,count", "Widget7,4.50,12", "Pump S2,129,In stock"]
     assert split_sentences("Widget7,4.50") == []  # two cells: too short to be a unit
+
+
+def test_a_sheet_is_labelled_by_its_own_name_not_its_files():
+    from haystack import Document
+
+    from kit.prompts import source_title
+
+    meta = {"source": "finance/prices.xlsx", "title": "prices (Rates 2025)", "sheet": "Rates 2025"}
+    assert source_title(Document(content="a,b,c", meta=meta)) == "Rates 2025"
+    titled = {**meta, "title": "Price book (Rates 2025)"}  # a real title stays whole
+    assert source_title(Document(content="a,b,c", meta=titled)) == "Price book (Rates 2025)"
