@@ -892,6 +892,8 @@ def train_adapter(
                 if is_main_process():
                     print(f"Reusing the adapter in {previous.adapter_dir}: same settings.")
                 return previous
+        if output_dir is None and is_main_process():
+            _say_what_is_replaced(out / "adapter", settings)
         resume_from = main_decides(lambda: _prepare_checkpoints(ckpt_dir, resume, settings))
         model = _attach_lora(model, knobs, init_adapter, base)
         trainer, seconds, stopped = _run_trainer(
@@ -1313,6 +1315,22 @@ def _result_record(result: TrainResult) -> dict[str, Any]:
     keep = ("losses", "eval_losses", "steps", "max_steps", "train_seconds", "tokens_seen")
     more = ("useful_tokens_per_s", "peak_mem_mb", "train_examples", "eval_examples")
     return {k: getattr(result, k) for k in keep + more}
+
+
+def _say_what_is_replaced(adapter_dir: Path, settings: dict[str, Any]) -> None:
+    """Print which settings differ when a run replaces the adapter the notebooks share (the
+    default folder of its profile): they will train it again with theirs."""
+    if check_adapter(adapter_dir) is not None:
+        return  # nothing finished there to lose
+    saved = read_adapter_info(adapter_dir).get("info", {}).get("settings", {})
+    now = json.loads(json.dumps(settings, default=str))
+    changed = [c for c in _changed_settings(saved, now) if c.split(".")[0] not in _MACHINE_SETTINGS]
+    if changed:  # the same settings train the same adapter again: nothing is lost
+        print(
+            f"This run replaces the adapter in {adapter_dir}, trained with other settings "
+            f"({', '.join(changed[:4])}): the notebooks that reuse it will train it again "
+            "with theirs. Pass output_dir=... to keep both."
+        )
 
 
 def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResult | None:

@@ -646,3 +646,17 @@ def test_raft_paraphrases_are_held_out_together_whatever_their_source_numbers():
         assert len(held) >= 1
         in_held = {e.id for e in held} & {"ex-0", "ex-1"}
         assert in_held in (set(), {"ex-0", "ex-1"}), (seed, in_held)
+
+
+def test_replacing_the_shared_adapter_says_which_settings_differ(run_a, capsys):
+    """An exercise's tweaked run into the profile's folder replaces the adapter the notebooks
+    reuse: it says so, naming what differs, so the retraining that follows is no surprise."""
+    from kit.finetune import _say_what_is_replaced
+
+    settings = dict(run_a.settings)
+    _say_what_is_replaced(run_a.adapter_dir, settings)
+    assert capsys.readouterr().out == ""  # same settings: the same adapter again
+    profile = {**settings["profile"], "learning_rate": 0.5}
+    _say_what_is_replaced(run_a.adapter_dir, {**settings, "profile": profile})
+    said = capsys.readouterr().out
+    assert "replaces the adapter" in said and "profile.learning_rate" in said
