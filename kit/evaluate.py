@@ -346,8 +346,10 @@ def summarise_intervals(
     rows = []
     for system in scores["system"].drop_duplicates():
         for metric in metrics:
-            bounds = (0.0, math.inf) if metric == "latency_s" else (0.0, 1.0)
-            ci = stats.interval(metric_values(scores, system, metric).tolist(), bounds=bounds)
+            seconds = metric == "latency_s"  # a measurement, even when all are 0 or 1 s
+            bounds = (0.0, math.inf) if seconds else (0.0, 1.0)
+            values = metric_values(scores, system, metric).tolist()
+            ci = stats.interval(values, bounds=bounds, rate=False if seconds else None)
             rows.append(
                 {
                     "system": system,
@@ -431,8 +433,11 @@ def compare_systems(
             axis=1,
             join="inner",
         )
-        diff = stats.paired_difference(both.iloc[:, 0], both.iloc[:, 1], a, b, metric)
-        unit = "s" if metric == "latency_s" else "points"
+        seconds = metric == "latency_s"
+        diff = stats.paired_difference(
+            both.iloc[:, 0], both.iloc[:, 1], a, b, metric, rate=False if seconds else None
+        )
+        unit = "s" if seconds else "points"
         rows.append(
             {
                 "a": a,

@@ -135,10 +135,12 @@ def interval(
     values: Sequence[float],
     confidence: float = CONFIDENCE,
     bounds: tuple[float, float] | None = None,
+    rate: bool | None = None,
 ) -> Interval:
     """Wilson for 0/1 values, bootstrap for anything else (:func:`proportion_interval`,
-    :func:`mean_interval`, which keeps a small sample's interval within ``bounds``)."""
-    if is_binary(values):
+    :func:`mean_interval`, which keeps a small sample's interval within ``bounds``).
+    ``rate=False`` says the values are measurements (seconds) even when all are 0 or 1."""
+    if rate is not False and is_binary(values):
         return proportion_interval(values, confidence)
     return mean_interval(values, confidence, bounds=bounds)
 
@@ -220,13 +222,14 @@ def paired_difference(
     metric: str = "the metric",
     confidence: float = CONFIDENCE,
     seed: int = SEED,
+    rate: bool | None = None,
 ) -> Difference:
     """Compare two systems question by question (same order in both sequences).
 
     Pairs where either value is NaN are left out. 0/1 metrics get the exact McNemar p-value and
     its exact interval (:func:`mcnemar_interval`); other metrics a paired bootstrap interval of
     the mean difference (:func:`mean_interval`) with the exact Wilcoxon signed-rank p-value
-    (:func:`signed_rank_p`).
+    (:func:`signed_rank_p`). ``rate=False``: measurements, even when every value is 0 or 1.
     """
     x, y = np.asarray(list(a_values), dtype=float), np.asarray(list(b_values), dtype=float)
     if x.shape != y.shape:
@@ -236,7 +239,7 @@ def paired_difference(
     if x.size == 0:
         return Difference(a, b, metric, math.nan, math.nan, math.nan, 0, None, "none")
     mean, n, agree = float((x - y).mean()), int(x.size), bool(np.all(x == y))
-    if is_binary(x) and is_binary(y):
+    if rate is not False and is_binary(x) and is_binary(y):
         low, high = mcnemar_interval(x, y, confidence)
         p_value, test = mcnemar_exact(x, y), "exact McNemar"
         return Difference(a, b, metric, mean, low, high, n, p_value, test, confidence, agree)

@@ -159,3 +159,13 @@ def test_a_small_samples_mean_interval_holds_the_truth_about_95_times_in_100():
         assert held / 300 >= 0.9, (n, held)
     wide = stats.mean_interval([0.2, 0.9], bounds=(0.0, 1.0))
     assert (wide.low, wide.high) == (0.0, 1.0)  # a score's interval stays within 0 to 1
+
+
+def test_seconds_are_measurements_even_when_every_one_is_zero_or_one():
+    """A system without timings scores 0 s on every question: not a rate of 0%."""
+    zeros = [0.0] * 6 + [1.0] * 2
+    assert stats.interval(zeros).format() != stats.interval(zeros, rate=False).format()
+    measured = stats.interval(zeros, rate=False, bounds=(0.0, math.inf))
+    assert measured.low >= 0.0 and measured.value == 0.25
+    d = stats.paired_difference([1.0] * 8, [0.0] * 8, "a", "b", "latency_s", rate=False)
+    assert "Wilcoxon" in d.test and d.p_value is not None
