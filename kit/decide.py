@@ -141,32 +141,43 @@ class Reason:
 
 @dataclass
 class Recommendation:
-    """The outcome: the chosen option (a key of :data:`OPTIONS`), all scores, the reasons."""
+    """The outcome: the chosen option (a key of :data:`OPTIONS`), all scores, the reasons, and
+    the options a rule ruled out whatever their score (no one has trained a model)."""
 
     choice: str
     scores: dict[str, float]
     reasons: list[Reason] = field(default_factory=list)
+    ruled_out: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         """The chosen option in words."""
         return OPTIONS[self.choice]
 
+    def _name(self, option: str) -> str:
+        return OPTIONS[option] + (" (ruled out)" if option in self.ruled_out else "")
+
     def __str__(self) -> str:
-        ranked = ", ".join(f"{OPTIONS[k]} {v:+g}" for k, v in self.ranking())
+        ranked = ", ".join(f"{self._name(k)} {v:+g}" for k, v in self.ranking())
         lines = [f"Recommendation: {self.label}", f"Scores: {ranked}", "Reasons:"]
         for r in self.reasons:
             lines.append(f"- {r.text}\n  Evidence: {r.evidence}")
         return "\n".join(lines)
 
     def ranking(self) -> list[tuple[str, float]]:
-        """(option, score), best first; ties keep the order of :data:`OPTIONS`."""
+        """(option, score), best first, the ruled-out options last; ties keep the order of
+        :data:`OPTIONS`. The first is the choice."""
         order = list(OPTIONS)
-        return sorted(self.scores.items(), key=lambda kv: (-kv[1], order.index(kv[0])))
+        return sorted(
+            self.scores.items(),
+            key=lambda kv: (kv[0] in self.ruled_out, -kv[1], order.index(kv[0])),
+        )
 
     def to_html(self) -> str:
         """The recommendation as an HTML fragment (headline, scores, reasons with evidence)."""
-        ranked = " · ".join(f"{html.escape(OPTIONS[k])}: <b>{v:+g}</b>" for k, v in self.ranking())
+        ranked = " · ".join(
+            f"{html.escape(self._name(k))}: <b>{v:+g}</b>" for k, v in self.ranking()
+        )
         items = "".join(
             f"<li>{html.escape(r.text)}<br><small><i>Evidence:</i> "
             f"{html.escape(r.evidence)}</small></li>"
@@ -429,5 +440,6 @@ def recommend(
     # "start without it" is a rule, not a weight: no points for style make a team that has
     # never trained a model choose an option that needs one
     allowed = [k for k in scores if answers.ml_skills != "none" or k in ("prompting", "rag")]
+    ruled_out = [k for k in scores if k not in allowed]
     best = min(allowed, key=lambda k: (-scores[k], list(OPTIONS).index(k)))
-    return Recommendation(choice=best, scores=scores, reasons=reasons)
+    return Recommendation(choice=best, scores=scores, reasons=reasons, ruled_out=ruled_out)

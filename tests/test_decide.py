@@ -46,6 +46,9 @@ def test_no_ml_skills_never_choose_an_option_that_needs_training():
     rec = recommend(Questionnaire(tone="strict", ml_skills="none"))  # style points or not
     assert rec.choice == "rag" and rec.scores["hybrid"] > rec.scores["rag"]
     assert any("start without it" in r.text for r in rec.reasons)
+    assert rec.ranking()[0][0] == rec.choice  # the scores line leads with the choice ...
+    assert set(rec.ruled_out) == {"finetuned", "hybrid"}  # ... the others are marked
+    assert "(ruled out)" in str(rec) and "(ruled out)" in rec.to_html()
 
 
 def test_a_latency_budget_favours_fine_tuning_only_where_it_fits():
