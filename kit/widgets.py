@@ -27,6 +27,7 @@ import html
 import importlib.util
 import io
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -437,14 +438,21 @@ def best_sentence(passage: str, answer: str) -> tuple[int, float]:
 
 
 def highlight_passage(passage: str, answer: str) -> str:
-    """The passage as HTML with its best-supporting sentence in <mark> (see best_sentence)."""
+    """The passage as HTML, every character of it kept (list dashes, headings, line ends), with
+    its best-supporting sentence in <mark> (see best_sentence)."""
     sentences = split_sentences(passage)
     index, overlap = best_sentence(passage, answer)
-    out = []
-    for i, sentence in enumerate(sentences):
-        text = html.escape(sentence)
-        out.append(f"<mark>{text}</mark>" if i == index and overlap > 0 else text)
-    return " ".join(out)
+    if overlap <= 0 or not 0 <= index < len(sentences):
+        return html.escape(passage)
+    # the sentence as split_sentences wrote it (spaces collapsed, cells joined by " | "),
+    # found again in the passage as it is
+    words = [re.escape(w) for w in sentences[index].split() if w != "|"]
+    found = re.search(r"[\s|]+".join(words), passage)
+    if found is None:
+        return html.escape(passage)
+    start, end = found.span()
+    marked = html.escape(passage[start:end])
+    return f"{html.escape(passage[:start])}<mark>{marked}</mark>{html.escape(passage[end:])}"
 
 
 def sources_html(cited: Sequence[str], documents: Sequence[Any], answer: str) -> str:

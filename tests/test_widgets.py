@@ -231,3 +231,13 @@ def test_explorer_accepts_answers_as_lists_like_grid_result(scores, answers):
     assert "<mark>Customers may return a meter" in view.output.value
     with pytest.raises(ValueError, match="answers for 'rag'"):
         widgets.answers_by_id(scores, {"rag": as_lists["rag"][:3]})
+
+
+def test_a_highlighted_passage_keeps_every_character_of_the_document():
+    """List dashes, headings and line ends stay; only the best sentence gains its <mark>."""
+    passage = "## Returns\n- Kits - opened or not - go back to Ghent.\n- Meters within 30 days."
+    marked = widgets.highlight_passage(passage, "within 30 days")
+    assert marked.replace("<mark>", "").replace("</mark>", "") == passage
+    assert "<mark>Meters within 30 days.</mark>" in marked
+    row = "| Kit | Price |\n|---|---|\n| S2 sensor | 129 euros |"
+    assert "<mark>S2 sensor | 129 euros</mark>" in widgets.highlight_passage(row, "129 euros")
