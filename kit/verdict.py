@@ -23,6 +23,13 @@ def best_system(scores: pd.DataFrame, metric: str = "correct") -> list[str]:
         return [f"No system was scored on {metric}."]
     best = ranked.iloc[0]
     lines = [f"Best on {metric}: {best['system']}, {best['shown']} on {best['n']} questions."]
+    if ranked["n"].nunique() > 1:  # the ranking then compares rates over unlike question sets
+        counts = ", ".join(f"{r.system} {r.n}" for r in ranked.itertuples())
+        lines.append(
+            f"The systems were scored on different numbers of questions ({counts}): the ranking "
+            "compares rates over unlike sets; the paired comparison below uses only the "
+            "questions both answered."
+        )
     if len(ranked) > 1:
         pair = [(best["system"], ranked.iloc[1]["system"])]
         lines.append(compare_systems(scores, metric, pair)["sentence"].iloc[0])

@@ -84,3 +84,13 @@ def test_the_verdict_says_what_the_learned_decision_did():
         apart[2].startswith("  hybrid: declined 0 of 4 (0.00 [") and "0 of 16 (0.00 [" in apart[2]
     )
     assert verdict.decision_sentences(pd.DataFrame()) == []
+
+
+def test_a_ranking_over_unlike_question_sets_says_so():
+    scores = fake_scores()
+    rag_rows = scores.index[scores["system"] == "rag"]
+    fewer = scores.drop(rag_rows[:4])  # rag scored on 4 of the 8 questions
+    lines = verdict.best_system(fewer[fewer["system"].isin(["rag", "hybrid"])])
+    assert any("different numbers of questions" in line for line in lines)
+    same = verdict.best_system(scores[scores["system"].isin(["rag", "hybrid"])])
+    assert not any("different numbers" in line for line in same)
