@@ -66,6 +66,7 @@ from kit.adapters import (
     attach_adapter,
     base_fingerprint,
     check_adapter,
+    fingerprint_mismatch,
     load_adapter,
     merge_adapter,
     read_adapter_info,
@@ -887,7 +888,7 @@ def train_adapter(
             knobs, batches, base, dtype, fp16, ckpt_dir
         )
         if reuse and resume in (False, "auto"):
-            previous = reusable_run(out / "adapter", settings)
+            previous = reusable_run(out / "adapter", settings, base_fingerprint(model, base))
             if previous is not None:
                 if is_main_process():
                     print(f"Reusing the adapter in {previous.adapter_dir}: same settings.")
@@ -1333,16 +1334,23 @@ def _say_what_is_replaced(adapter_dir: Path, settings: dict[str, Any]) -> None:
         )
 
 
-def reusable_run(adapter_dir: str | Path, settings: dict[str, Any]) -> TrainResult | None:
-    """The finished run saved at ``adapter_dir`` if it was trained with ``settings``, else None.
+def reusable_run(
+    adapter_dir: str | Path, settings: dict[str, Any], fingerprint: dict[str, Any] | None = None
+) -> TrainResult | None:
+    """The finished run saved at ``adapter_dir`` if it was trained with ``settings`` (and, when
+    ``fingerprint`` is given, on a base model with those weights), else None.
 
     Same base model, data (token for token), profile, seed and steps: then training again would
     produce the same adapter, so a prebuilt one (``python -m kit workshop prepare``) can stand in.
-    The precision it was computed in may differ (a bf16 machine prepared it, say).
+    The precision it was computed in may differ (a bf16 machine prepared it, say). A base
+    model folder of yours saved again with other weights under the same name is another base.
     """
     if check_adapter(adapter_dir) is not None:
         return None
-    info = read_adapter_info(adapter_dir).get("info", {})
+    saved_info = read_adapter_info(adapter_dir)
+    if fingerprint is not None and fingerprint_mismatch(saved_info["base"], fingerprint):
+        return None
+    info = saved_info.get("info", {})
     saved, record = info.get("settings", {}), info.get("result")
     same = {k: v for k, v in saved.items() if k not in _MACHINE_SETTINGS} == {
         k: v

@@ -660,3 +660,16 @@ def test_replacing_the_shared_adapter_says_which_settings_differ(run_a, capsys):
     _say_what_is_replaced(run_a.adapter_dir, {**settings, "profile": profile})
     said = capsys.readouterr().out
     assert "replaces the adapter" in said and "profile.learning_rate" in said
+
+
+def test_an_adapter_is_not_reused_on_a_base_with_other_weights(run_a):
+    """A base model folder of yours saved again (new weights, same name): its old adapter is
+    trained again, not reused."""
+    from kit.adapters import read_adapter_info
+    from kit.finetune import reusable_run
+
+    saved = read_adapter_info(run_a.adapter_dir)["base"]
+    assert reusable_run(run_a.adapter_dir, run_a.settings, saved) is not None
+    other = {**saved, "weights": "0" * 16}
+    assert reusable_run(run_a.adapter_dir, run_a.settings, other) is None
+    assert reusable_run(run_a.adapter_dir, run_a.settings) is not None  # no fingerprint: as before
