@@ -332,6 +332,14 @@ def cost_calculator(
     controls = {} if use_static(static) else _cost_controls(base)
     if not controls:  # static: render the defaults
         return View(lambda _values: cost_report_html(base), static=True, title="cost calculator")
+    hours, documents = controls["hours_per_run"], controls["documents"]
+
+    def scale_training(change: dict[str, Any]) -> None:
+        """More documents, longer training: the hours per run follow the documents slider
+        (the measured hours scaled, as CostInputs.from_measured does); set them after."""
+        hours.value = min(hours.max, base.hours_per_run * change["new"] / base.documents)
+
+    documents.observe(scale_training, names="value")
     return View(render, controls, static=False, title="cost calculator")
 
 

@@ -123,6 +123,17 @@ def test_cost_calculator_updates_when_a_slider_moves():
     assert costs.claim_verdict(inputs) != costs.claim_verdict(inputs.with_(pricing="api"))
 
 
+def test_more_documents_mean_longer_training_in_the_calculator():
+    view = widgets.cost_calculator()
+    base = costs.CostInputs.from_measured()
+    view.controls["documents"].value = base.documents * 2
+    assert view.controls["hours_per_run"].value == pytest.approx(base.hours_per_run * 2, abs=0.1)
+    expected = costs.CostInputs.from_measured(documents=base.documents * 2)
+    assert expected.hours_per_run == pytest.approx(view.controls["hours_per_run"].value, abs=0.1)
+    view.controls["hours_per_run"].value = 3.0  # the learner's own figure still wins
+    assert view.controls["hours_per_run"].value == 3.0
+
+
 def test_cost_calculator_reads_a_summary_table(scores):
     from kit.evaluate import summarise
 
