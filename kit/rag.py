@@ -1398,21 +1398,37 @@ class RAG:
             )
 
     def _fit_to_context(self, question: str, sources: list[Document]) -> list[Document]:
-        """Drop the lowest-ranked sources until the prompt fits the model's context."""
+        """Drop the lowest-ranked sources until the prompt fits the model's context; the last
+        one left, if still too long (a huge passage), is cut at its end to fit."""
         if self.tokenizer is None:
             return sources
         limit = int(self.tokenizer.model_max_length) - self.max_new_tokens
         kept = list(sources)
         while True:
-            n = len(chat_prompt_ids(self.tokenizer, _hf_messages(self.prompt(question, kept))))
+            n = self._prompt_tokens(question, kept)
             if n <= limit:
                 return kept
             if len(kept) == 1:
-                raise RagError(
-                    f"The question is too long: with one source the prompt has {n} tokens but "
-                    f"the model reads at most {limit} before its answer. Shorten the question."
-                )
-            kept.pop()
+                kept = [self._cut_to_fit(question, kept[0], n - limit, limit)]
+            else:
+                kept.pop()
+
+    def _prompt_tokens(self, question: str, sources: list[Document]) -> int:
+        return len(chat_prompt_ids(self.tokenizer, _hf_messages(self.prompt(question, sources))))
+
+    def _cut_to_fit(self, question: str, source: Document, over: int, limit: int) -> Document:
+        """``source`` with its text cut at the end by ``over`` tokens (and a few more: text cut
+        and read again may tokenise differently). RagError when the question's prompt alone,
+        without any source, does not fit ``limit``: the question is what is too long."""
+        alone = self._prompt_tokens(question, [])
+        if alone > limit:
+            raise RagError(
+                f"The question is too long: its prompt has {alone} tokens without any source, "
+                f"but the model reads at most {limit} before its answer. Shorten the question."
+            )
+        ids = self.tokenizer(source.content or "", add_special_tokens=False, verbose=False)
+        keep = max(len(ids["input_ids"]) - over - 8, 0)
+        return replace(source, content=self.tokenizer.decode(ids["input_ids"][:keep]))
 
 
 def _hf_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:

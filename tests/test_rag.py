@@ -497,3 +497,23 @@ def test_a_spreadsheet_without_spaces_is_cut_into_chunks_the_embedder_reads(tmp_
     assert "Widget2999,4.99,2999" in text and "Widget0,4.00,0" in text  # no row lost, none cut
     assert all(line.startswith(("Widget", "name")) for line in text.splitlines())
     assert {c.meta["doc_id"] for c in chunks} == {"stock.csv"}
+
+
+def test_one_source_too_long_for_the_context_is_cut_not_blamed_on_the_question(
+    index, lm, monkeypatch
+):
+    """A huge passage (split by passage, say) left alone over the model's context: its end is
+    cut so the prompt fits. Only a question too long by itself is called too long."""
+    from haystack import Document
+
+    chunks = rag.build_rag(index, "hybrid", generator=lm, profile="smoke", layout="chunks")
+    monkeypatch.setattr(chunks.tokenizer, "model_max_length", 400)
+    limit = 400 - chunks.max_new_tokens
+    huge = Document(
+        content="The pump hums quietly. " * 400, meta={"doc_id": "big", "title": "Pump"}
+    )
+    kept = chunks._fit_to_context("How loud is the pump?", [huge])
+    assert len(kept) == 1 and huge.content.startswith(kept[0].content) and kept[0].content
+    assert chunks._prompt_tokens("How loud is the pump?", kept) <= limit
+    with pytest.raises(rag.RagError, match="too long: its prompt has .* without any source"):
+        chunks._fit_to_context("why " * 400, [huge])
