@@ -24,10 +24,10 @@ ABSTAIN = "I don't know"
 _ABSTAIN_RE = re.compile(
     r"\b(i don'?t know|i do not know|i'?m not sure"
     r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
-    # "there is no information about it", "... contain no information.": a decline; "no
+    # "there is no information about it", "not enough information to answer": a decline; "no
     # information is shared with advertisers": an answer (a privacy policy's own words)
-    r"|(?:no|not enough) information(?=\s+(?:about|on|regarding|in|for|available|is (?:available"
-    r"|given|provided)|was (?:found|given|provided))\b|\s*(?:[.,;:!)]|$))"
+    r"|(?:no|not enough) information(?!\s+(?:is|was|are|were|will be)\s+(?!(?:available|given"
+    r"|provided|found|included|mentioned|contained)\b)\w)"
     r"|not (?:mentioned|covered|stated|found) in the (?:sources?|documents?|context))\b",
     re.IGNORECASE,
 )

@@ -96,6 +96,12 @@ def test_a_shown_sources_title_on_a_source_line_is_a_citation():
         ("No information is available on that.", True),
         ("Not enough information in the sources to say.", True),
         ("No information is shared with advertisers [1]", False),  # an answer, in its words
+        ("No information will be sold to third parties.", False),
+        ("There is not enough information to answer this question.", True),
+        ("The documents contain no information that answers this.", True),
+        ("There's no information given about that.", True),
+        ("No information here.", True),
+        ("No information was found in the sources.", True),
     ],
 )
 def test_is_abstention(text, expected):
