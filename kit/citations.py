@@ -132,9 +132,10 @@ def parse_citations(
             add(match.start(), ident)
     for line in _SOURCE_LINE.finditer(text):  # "Source: Price list 2025", no number or id
         for document in documents:
-            title = str((getattr(document, "meta", None) or {}).get("title") or "").strip()
-            if title and re.search(rf"(?<!\w){re.escape(title)}(?!\w)", line.group(1), re.I):
-                add(line.start(), doc_id(document))
+            meta = getattr(document, "meta", None) or {}
+            for title in {str(meta.get(k) or "").strip() for k in ("title", "sheet")} - {""}:
+                if re.search(rf"(?<!\w){re.escape(title)}(?!\w)", line.group(1), re.I):
+                    add(line.start(), doc_id(document))
     ordered: list[str] = []
     for _, ident in sorted(found, key=lambda pair: pair[0]):
         if ident not in ordered:

@@ -138,8 +138,8 @@ def source_title(document: Any) -> str | None:
 
     A title that is only the file name, the file's stem, a path or the document id (what
     ``kit.data.load_folder`` falls back to when a file has no title) is not shown: the model would
-    copy it into its answer. A spreadsheet's sheet keeps its own name: "prices (Sheet1)" from
-    ``prices.xlsx`` is shown as "Sheet1".
+    copy it into its answer. A spreadsheet's sheet keeps its own name: "prices (Rates 2025)"
+    from ``prices.xlsx`` is shown as "Rates 2025"; a default name ("Sheet1") is no title.
     """
     meta = getattr(document, "meta", None) or {}
     title = str(meta.get("title") or "").strip()
@@ -151,7 +151,9 @@ def source_title(document: Any) -> str | None:
     sheet = str(meta.get("sheet") or "").strip()
     if sheet and title.endswith(f" ({sheet})"):
         book = title.removesuffix(f" ({sheet})")
-        return sheet if book in names or _FILE_LIKE.search(book) else title
+        if book in names or _FILE_LIKE.search(book):
+            return None if re.fullmatch(r"sheet\s*\d*", sheet, re.IGNORECASE) else sheet
+        return title
     if not title or title in names or _FILE_LIKE.search(title):
         return None
     return title

@@ -245,3 +245,9 @@ def test_a_sheet_is_labelled_by_its_own_name_not_its_files():
     assert source_title(Document(content="a,b,c", meta=meta)) == "Rates 2025"
     titled = {**meta, "title": "Price book (Rates 2025)"}  # a real title stays whole
     assert source_title(Document(content="a,b,c", meta=titled)) == "Price book (Rates 2025)"
+    default = {**meta, "title": "prices (Sheet1)", "sheet": "Sheet1"}  # says nothing: no title
+    assert source_title(Document(content="a,b,c", meta=default)) is None
+    from kit.citations import parse_citations
+
+    rates = Document(content="a,b,c", meta={**meta, "doc_id": "finance/prices.xlsx"})
+    assert parse_citations("Answer: 4.50.\nSource: Rates 2025", [rates]) == ["finance/prices.xlsx"]
