@@ -182,9 +182,13 @@ class SourceTagger:
         return {"documents": tagged}
 
 
-CHARS_PER_WORD = 20
+CUT_ABOVE = 20
 """A word-split chunk longer than this many characters per word asked for is cut again
-(:class:`LongChunkCutter`): English averages about 6 characters a word."""
+(:class:`LongChunkCutter`): English averages about 6 characters a word, so only a chunk that
+splitting at spaces could not split is this long."""
+PIECE_CHARS_PER_WORD = 6
+"""The cut pieces' size, in characters per word asked for: about an ordinary chunk's (600
+characters for 100 words; MiniLM reads about 256 tokens of it)."""
 
 
 @component
@@ -193,11 +197,12 @@ class LongChunkCutter:
     so a CSV or spreadsheet whose cells hold no spaces ("Widget,4.50,12" on every row) or text
     in a script without spaces (Chinese, Japanese) stays one chunk of thousands of characters,
     of which the embedder reads only the first few hundred. A chunk over ``max_chars`` is cut
-    at line ends (else at spaces, else anywhere) into pieces of at most ``max_chars``; every
+    at line ends (else at spaces, else anywhere) into pieces of at most ``piece_chars``; every
     other chunk passes unchanged."""
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, piece_chars: int) -> None:
         self.max_chars = max_chars
+        self.piece_chars = piece_chars
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
@@ -208,25 +213,28 @@ class LongChunkCutter:
             if len(text) <= self.max_chars:
                 out.append(doc)
                 continue
-            for part, piece in enumerate(_pieces(text, self.max_chars)):
+            for part, piece in enumerate(_pieces(text, self.piece_chars)):
                 out.append(Document(content=piece, meta={**doc.meta, "piece": part}))
         return {"documents": out}
 
 
 def _pieces(text: str, limit: int) -> list[str]:
     """``text`` in pieces of at most ``limit`` characters, cut at the last line end (else
-    space) before the limit; blank pieces dropped."""
-    pieces = []
-    while len(text) > limit:
-        head = text[:limit]
-        cut = head.rfind("\n")
-        if cut <= 0:
-            cut = head.rfind(" ")
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip()
-    return [p for p in (*pieces, text) if p.strip()]
+    space) before the limit; blank pieces dropped. One pass over the text."""
+    pieces, start = [], 0
+    while len(text) - start > limit:
+        end = start + limit
+        cut = text.rfind("\n", start + 1, end)
+        if cut < 0:
+            cut = text.rfind(" ", start + 1, end)
+        if cut < 0:
+            cut = end
+        pieces.append(text[start:cut])
+        start = cut
+        while start < len(text) and text[start] in " \n":
+            start += 1
+    pieces.append(text[start:])
+    return [p for p in pieces if p.strip()]
 
 
 @dataclass
@@ -317,7 +325,8 @@ def indexing_pipeline(
     )
     steps = ["tag", "clean", "split", "embed", "write"]
     if split_by == "word":  # cells and scripts without spaces: one chunk otherwise
-        pipeline.add_component("cut", LongChunkCutter(CHARS_PER_WORD * split_length))
+        cutter = LongChunkCutter(CUT_ABOVE * split_length, PIECE_CHARS_PER_WORD * split_length)
+        pipeline.add_component("cut", cutter)
         steps.insert(3, "cut")
     pipeline.add_component("embed", document_embedder(embedder, progress, reuse))
     pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))

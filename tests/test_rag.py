@@ -482,17 +482,30 @@ def test_a_folder_named_like_a_bundled_version_is_pointed_out(tmp_path, monkeypa
     assert [d.meta["source"] for d in rag.load_source(tmp_path / "v2")] == ["notes.md"]
 
 
+def index_tokenizer(index):
+    """The embedder's tokenizer, as a function of text -> token ids (no truncation)."""
+    from transformers import AutoTokenizer
+
+    from kit.models import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(index.embedder))
+    return lambda text: tok(text, add_special_tokens=False, truncation=False)["input_ids"]
+
+
 def test_a_spreadsheet_without_spaces_is_cut_into_chunks_the_embedder_reads(tmp_path):
     """Haystack splits words at spaces: 3,000 rows of "Widget7,4.50,12" were one chunk of 45,000
-    characters, embedded by its first few hundred. Cut at row ends, every row lands in a chunk."""
+    characters, embedded by its first few hundred. Cut at row ends into pieces the size of an
+    ordinary chunk, every row lands in a piece the embedder reads (most of)."""
     folder = tmp_path / "sheets"
     folder.mkdir()
     rows = "\n".join(f"Widget{i},4.{i % 100:02d},{i}" for i in range(3000))
     (folder / "stock.csv").write_text("name,price,count\n" + rows + "\n", encoding="utf-8")
     index = rag.build_index(folder, split_length=100)
     chunks = index.store.filter_documents()
-    limit = rag.CHARS_PER_WORD * 100
-    assert len(chunks) > 20 and max(len(c.content) for c in chunks) <= limit
+    limit = rag.PIECE_CHARS_PER_WORD * 100  # about an ordinary chunk of 100 words
+    assert len(chunks) > 60 and max(len(c.content) for c in chunks) <= limit
+    tokens = index_tokenizer(index)
+    assert max(len(tokens(c.content)) for c in chunks) <= 2 * 256  # MiniLM reads 256
     text = "\n".join(c.content for c in chunks)
     assert "Widget2999,4.99,2999" in text and "Widget0,4.00,0" in text  # no row lost, none cut
     assert all(line.startswith(("Widget", "name")) for line in text.splitlines())
