@@ -60,7 +60,7 @@ from haystack.errors import FilterError
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
-from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations
+from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations, source_label
 from kit.data import VERSIONS, DataError, load_documents, load_folder, load_manifest
 from kit.generate import (
     BATCH_SIZE,
@@ -1435,7 +1435,12 @@ class RAG:
                 f"The question is too long: its prompt has {alone} tokens without any source, "
                 f"but the model reads at most {limit} before its answer. Shorten the question."
             )
-        ids = self.tokenizer(source.content or "", add_special_tokens=False, verbose=False)
+        if not source.content:  # cut to nothing and still over: its label is what is too long
+            raise RagError(
+                f"The source {source_label(source)!r} does not fit the model's context even "
+                f"without its text ({limit} tokens before the answer): shorten its title."
+            )
+        ids = self.tokenizer(source.content, add_special_tokens=False, verbose=False)
         keep = max(len(ids["input_ids"]) - over - 8, 0)
         return replace(source, content=self.tokenizer.decode(ids["input_ids"][:keep]))
 

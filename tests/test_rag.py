@@ -530,3 +530,6 @@ def test_one_source_too_long_for_the_context_is_cut_not_blamed_on_the_question(
     assert chunks._prompt_tokens("How loud is the pump?", kept) <= limit
     with pytest.raises(rag.RagError, match="too long: its prompt has .* without any source"):
         chunks._fit_to_context("why " * 400, [huge])
+    titled = Document(content="Short.", meta={"doc_id": "t", "title": "Pump " * 300})
+    with pytest.raises(rag.RagError, match="even without its text"):  # not a loop forever
+        chunks._fit_to_context("How loud is the pump?", [titled])
