@@ -301,9 +301,11 @@ def _planted_sentences(doc: str, marker: str) -> list[str]:
 
 def _reached_prompt(answer: Answer, planted: Sequence[str]) -> bool:
     """True when a source shown to the model holds a sentence of the planted instruction (or is
-    one). An "I don't know" that read no prompt was declined by retrieval: nothing reached a
-    model, though its ``documents`` keep what retrieval found."""
-    if answer.prompt_tokens == 0 and is_abstention(answer.text):
+    one). An "I don't know" that generated nothing (no prompt tokens, no generation time) was
+    declined by retrieval: nothing reached a model, though its ``documents`` keep what
+    retrieval found. A generator that reports no token counts still has its generation timed."""
+    generated = answer.prompt_tokens > 0 or answer.timings.get("generate", 0.0) > 0
+    if not generated and is_abstention(answer.text):
         return False
     texts = [(getattr(d, "content", "") or "").strip() for d in answer.documents]
     return any(s in t or (len(t.split()) >= 3 and t in s) for t in texts for s in planted)

@@ -150,8 +150,9 @@ class Difference:
     """System ``a`` minus system ``b`` on ``metric``, paired on the same ``n`` questions.
 
     ``diff`` with its ``confidence`` interval [``low``, ``high``]; ``p_value`` from the exact
-    McNemar test for 0/1 metrics (None otherwise); ``test`` names the method. ``resolved`` is
-    True when the interval leaves out zero: the data tell the two apart.
+    McNemar test for 0/1 metrics, the exact Wilcoxon signed-rank test for scores (None when no
+    test was made); ``test`` names the method. ``resolved`` is True when the interval leaves
+    out zero and the test rejects: the data tell the two apart.
     """
 
     a: str
@@ -189,6 +190,9 @@ class Difference:
                 return f"{same} ({self.confidence:.0%} CI of the difference {lo} to {hi})."
             return f"{same}."
         if not self.resolved:
+            outside = self.low > 0 or self.high < 0  # the interval alone would say otherwise
+            if outside and self.p_value is not None:
+                span += f"; {self.test.split(', ')[-1]} p = {self.p_value:.2g}"
             return (
                 f"On {self.n} questions {self.a} and {self.b} cannot be told apart on "
                 f"{self.metric} ({span})."
@@ -209,8 +213,8 @@ def _signed(value: float, unit: str) -> str:
     else:
         decimals = 1 if 0 < abs(shown) < 0.95 else 0
     text = f"{shown:+.{decimals}f}"
-    if shown != 0 and float(text) == 0:
-        text = f"{shown:+.1g}"
+    if shown != 0 and float(text) == 0:  # the first digit that is not zero, in fixed point
+        text = f"{shown:+.{-math.floor(math.log10(abs(shown)))}f}"
     return text
 
 

@@ -169,3 +169,9 @@ def test_seconds_are_measurements_even_when_every_one_is_zero_or_one():
     assert measured.low >= 0.0 and measured.value == 0.25
     d = stats.paired_difference([1.0] * 8, [0.0] * 8, "a", "b", "latency_s", rate=False)
     assert "Wilcoxon" in d.test and d.p_value is not None
+
+
+def test_tiny_bounds_print_in_fixed_point_and_a_lone_interval_names_its_test():
+    assert stats._signed(1e-7, "points") == "+0.00001"  # not "+1e-05"
+    d = stats.paired_difference([0.5, 1.0], [0.0, 0.5], "a", "b", "f1")
+    assert d.sentence().endswith("(+50 points, 95% CI +50 to +50; Wilcoxon signed-rank p = 0.5).")
