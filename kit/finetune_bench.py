@@ -39,7 +39,7 @@ from typing import Any
 # the functions that need them: each peer trains in a fresh worker process, and the parent that
 # starts the workers and prints the table should not hold them (nor take seconds to start).
 from kit.adapters import load_adapter
-from kit.models import load_generator, pick_dtype, resolve_model
+from kit.models import pick_dtype, resolve_model
 from kit.profiles import get_profile
 from kit.runtime import peak_memory_mb
 
@@ -116,17 +116,21 @@ class _Trained:
 def _run_peer(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train one peer in this process; return its figures."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import set_seed  # heavy: only in a worker
+    from transformers import AutoTokenizer, set_seed  # heavy: only in a worker
 
     from kit.chat_data import format_examples  # heavy (haystack, torch): only in a worker
 
     train, held = _common(args)
     set_seed(args.seed)
-    tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
-    _, tok = load_generator()
+    # the tokenizer alone: a whole model held here would count in every peer's peak memory
+    tok = AutoTokenizer.from_pretrained(resolve_model())
     eval_feats = format_examples(tok, held, args.max_seq_len, what="held-out")[0] if held else []
-    trained = _train_kit(args, tmp) if name == "kit" else _train_stock(name, args, tmp, tok, train)
-    return _figures(name, trained, eval_feats)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:  # adapters, checkpoints
+        if name == "kit":
+            trained = _train_kit(args, tmp)
+        else:
+            trained = _train_stock(name, args, tmp, tok, train)
+        return _figures(name, trained, eval_feats)
 
 
 def _train_kit(args: argparse.Namespace, tmp: str) -> _Trained:
@@ -251,7 +255,7 @@ def _figures(name: str, trained: _Trained, eval_feats: list) -> dict[str, Any]:
         "useful_tokens": useful,
         "useful_tokens_per_s": round(useful / train_s, 1),
         "peak_mem_mb": round(peak_memory_mb()),
-        "eval_loss": round(eval_loss(model, eval_feats), 4),
+        "eval_loss": round(eval_loss(model, eval_feats), 4) if eval_feats else float("nan"),
         "params": sum(p.numel() for p in model.parameters()),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "torch_threads": torch.get_num_threads(),
