@@ -27,10 +27,9 @@ its source.
 
 Chosen on 64 train questions (plain RAG, float32), when each shown source counted alone (a
 document's sentences count together since 2026-12; the figures were not measured again): the
-threshold that attributes the most answers
-to a right document while at least 3 in 4 attributions are right. 0.3 attributed 78% of the
-answers (of all 64, declines included), 75% of them to a gold document; 0.4: 67% / 78%; 0.6:
-34% / 84%; 0.8: 20% / 81%."""
+threshold that attributes the most answers to a right document while at least 3 in 4
+attributions are right. 0.3 attributed 78% of the answers (of all 64, declines included), 75%
+of them to a gold document; 0.4: 67% / 78%; 0.6: 34% / 84%; 0.8: 20% / 81%."""
 
 
 def answer_words(answer: str) -> list[str]:
