@@ -294,9 +294,13 @@ def _spans_by_offsets(
     offsets = enc["offset_mapping"]
     eos = tokenizer.eos_token or ""
     char_spans, pos = [], 0
-    for m in msgs:
+    for i, m in enumerate(msgs):
         if m["role"] != "assistant":
             continue
+        # search after the prompt up to this reply: a user turn may quote the reply's words
+        head = tokenizer.apply_chat_template(msgs[:i], tokenize=False, add_generation_prompt=True)
+        if text.startswith(head):
+            pos = max(pos, len(head))
         start = text.find(m["content"], pos)
         if start < 0:
             raise DataError("The chat template changes the assistant's text; cannot mask the loss.")
@@ -306,8 +310,10 @@ def _spans_by_offsets(
         char_spans.append((start, stop))
         pos = stop
     spans = []
-    for a, b in char_spans:
-        toks = [i for i, (s, e) in enumerate(offsets) if s >= a and e <= b and e > s]
+    for a, b in char_spans:  # every token that overlaps the reply ("▁OK" carries a space too)
+        toks = [i for i, (s, e) in enumerate(offsets) if e > s and s < b and e > a]
+        if not toks:
+            raise DataError("No token of the assistant's reply was found; cannot mask the loss.")
         spans.append((toks[0], toks[-1] + 1))
     return list(enc["input_ids"]), spans
 

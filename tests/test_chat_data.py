@@ -70,6 +70,18 @@ def test_offset_fallback_agrees_with_the_prefix_method(tokenizer):
     assert ids[: len(f["input_ids"])] == f["input_ids"]
 
 
+def test_offset_fallback_learns_the_reply_not_a_prompt_that_quotes_it(tokenizer):
+    """A user turn that contains the reply's words: the loss goes on the reply, not the prompt."""
+    msgs = with_system(
+        [{"role": "user", "content": "Reply exactly: OK"}, {"role": "assistant", "content": "OK"}]
+    )
+    ids, spans = _spans_by_offsets(tokenizer, msgs)
+    ((start, end),) = spans
+    head = tokenizer.apply_chat_template(msgs[:-1], tokenize=True, add_generation_prompt=True)
+    assert start >= len(getattr(head, "input_ids", head))  # after the user's "OK"
+    assert tokenizer.decode(ids[start:end]).startswith("OK")
+
+
 def test_own_system_message_is_kept(tokenizer):
     msgs = [{"role": "system", "content": "Be terse."}, *PAIR]
     text = tokenizer.decode(format_example(tokenizer, msgs)["input_ids"])
