@@ -333,6 +333,9 @@ def metric_values(scores: pd.DataFrame, system: str, metric: str) -> pd.Series:
 
 
 INTERVAL_COLUMNS = ("system", "metric", "value", "low", "high", "n", "shown")
+SECONDS_METRICS = frozenset({"latency_s"})
+"""Metrics measured in seconds: a mean with its interval, never a rate, even when every
+answer took 0 or 1 s."""
 
 
 def summarise_intervals(
@@ -346,7 +349,7 @@ def summarise_intervals(
     rows = []
     for system in scores["system"].drop_duplicates():
         for metric in metrics:
-            seconds = metric == "latency_s"  # a measurement, even when all are 0 or 1 s
+            seconds = metric in SECONDS_METRICS
             bounds = (0.0, math.inf) if seconds else (0.0, 1.0)
             values = metric_values(scores, system, metric).tolist()
             ci = stats.interval(values, bounds=bounds, rate=False if seconds else None)
@@ -433,7 +436,7 @@ def compare_systems(
             axis=1,
             join="inner",
         )
-        seconds = metric == "latency_s"
+        seconds = metric in SECONDS_METRICS
         diff = stats.paired_difference(
             both.iloc[:, 0], both.iloc[:, 1], a, b, metric, rate=False if seconds else None
         )

@@ -1324,7 +1324,7 @@ def _say_what_is_replaced(adapter_dir: Path, settings: dict[str, Any]) -> None:
     if check_adapter(adapter_dir) is not None:
         return  # nothing finished there to lose
     saved = read_adapter_info(adapter_dir).get("info", {}).get("settings", {})
-    now = json.loads(json.dumps(settings, default=str))
+    now = _as_recorded(settings)
     changed = [c for c in _changed_settings(saved, now) if c.split(".")[0] not in _MACHINE_SETTINGS]
     if changed:  # the same settings train the same adapter again: nothing is lost
         print(
@@ -1353,9 +1353,7 @@ def reusable_run(
     info = saved_info.get("info", {})
     saved, record = info.get("settings", {}), info.get("result")
     same = {k: v for k, v in saved.items() if k not in _MACHINE_SETTINGS} == {
-        k: v
-        for k, v in json.loads(json.dumps(settings, default=str)).items()
-        if k not in _MACHINE_SETTINGS
+        k: v for k, v in _as_recorded(settings).items() if k not in _MACHINE_SETTINGS
     }
     if not same or not record:
         return None
@@ -1408,6 +1406,12 @@ def _read_run_file(run_file: Path) -> dict | None:
     return recorded
 
 
+def _as_recorded(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` as a run record or an adapter's info holds them (through JSON: tuples become
+    lists, a Path its text), so they compare with what was saved."""
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
 def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """The names of the settings that differ: plain ones first, then those inside the profile,
     the LoRA config or the TrainingArguments as ``profile.learning_rate`` (the description
@@ -1451,7 +1455,7 @@ def _prepare_checkpoints(ckpt_dir: Path, resume: bool | str | Path, settings: di
     _remove_broken_after(target)
     if record.is_file():
         before = _read_run_file(record)
-        now = json.loads(json.dumps(settings, sort_keys=True))
+        now = _as_recorded(settings)
         changed = _changed_settings(before, now)
         if changed:
             raise FinetuneError(
@@ -1479,7 +1483,7 @@ def _stopped_run_to_continue(ckpt_dir: Path, settings: dict) -> bool:
     recorded = None
     with contextlib.suppress(FinetuneError):  # a damaged record only means starting over
         recorded = _read_run_file(ckpt_dir / RUN_FILE)
-    now = json.loads(json.dumps(settings, sort_keys=True))
+    now = _as_recorded(settings)
     last = _latest_checkpoint(ckpt_dir)
     if recorded is None or _changed_settings(recorded, now) or last is None:
         return False
