@@ -25,9 +25,11 @@ _ABSTAIN_RE = re.compile(
     r"\b(i don'?t know|i do not know|i'?m not sure"
     r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
     # "there is no information about it", "not enough information to answer": a decline; "no
-    # information is shared with advertisers": an answer (a privacy policy's own words)
-    r"|(?:no|not enough) information(?!\s+(?:is|was|are|were|will be)\s+(?!(?:available|given"
-    r"|provided|found|included|mentioned|contained)\b)\w)"
+    # information (on your account) is shared with advertisers": an answer (a privacy policy's
+    # own words): a short phrase after "information", then a verb that is not "is available"
+    r"|(?:no|not enough) information(?!(?:\s+(?:on|about|from|of|in|for|regarding)"
+    r"(?:\s+[\w'-]+){1,3})?\s+(?:is|was|are|were|will be)\s+(?!(?:available|given|provided"
+    r"|found|included|mentioned|contained|stated|listed|known|present|in|there|here)\b)\w)"
     r"|not (?:mentioned|covered|stated|found) in the (?:sources?|documents?|context))\b",
     re.IGNORECASE,
 )
@@ -94,7 +96,8 @@ def parse_citations(
 
     In: the answer text; the documents that were shown as sources ``[1]``, ``[2]``, ... (their
     ``meta["doc_id"]`` is what a number maps to); optionally every id that exists in the index.
-    Accepted: ``[1]``, ``[1, 2]``, ``[1][3]``, ``Source 2``; doc ids in brackets (``[kb-004]``,
+    Accepted: ``[1]``, ``[1, 2]``, ``[1][3]``, ``Source 2`` (unless a shown source's own text
+    says "source 2"); doc ids in brackets (``[kb-004]``,
     ``[kb-004; kb-007]``) that are a shown source, in ``known_ids``, or shaped like ``kb-004``
     (with ``known_ids`` given: only with the prefix of a known id, so ``[kb-099]`` is a citation
     of a document that does not exist and ``[E-42]``, an error code, is none); bare ids of shown
@@ -125,8 +128,12 @@ def parse_citations(
                 add(match.start(), _by_number(int(token), shown))
             elif token in known or id_shaped(token):
                 add(match.start(), token)
+    # "Source 2" counts unless the sources' own text says "source 2" ("power source 2"): an
+    # answer copying that phrase is not citing
+    in_text = {n for d in documents for n in _SOURCE_WORD.findall(getattr(d, "content", "") or "")}
     for match in _SOURCE_WORD.finditer(text):
-        add(match.start(), _by_number(int(match.group(1)), shown))
+        if match.group(1) not in in_text:
+            add(match.start(), _by_number(int(match.group(1)), shown))
     for ident in {i for i in shown if re.search(r"[-/.]", i)}:  # "returns" is a word too
         for match in re.finditer(rf"(?<![\w\[-]){re.escape(ident)}(?![\w\]-])", text):
             add(match.start(), ident)

@@ -37,6 +37,17 @@ def test_numbers_map_to_the_shown_sources():
     assert parse_citations("According to Source 2, it costs €120.", SOURCES) == ["kb-004"]
 
 
+def test_source_n_copied_from_a_sources_text_is_not_a_citation():
+    wiring = [
+        Document(content="Connect power source 2 to the left terminal.", meta={"doc_id": "kb-1"}),
+        Document(content="The pump runs on 12 V.", meta={"doc_id": "kb-2"}),
+    ]
+    assert parse_citations("Connect power source 2 to the left terminal.", wiring) == []
+    assert parse_citations("Connect power source 2 to the left terminal [1].", wiring) == ["kb-1"]
+    assert parse_citations("It runs on 12 V (Source 2).", wiring[1:] + wiring[:1]) == []
+    assert parse_citations("It runs on 12 V (Source 1).", wiring[1:] + wiring[:1]) == ["kb-2"]
+
+
 def test_numbers_outside_the_sources_are_ignored():
     assert parse_citations("It is 15% [7].", SOURCES) == []
     assert parse_citations("It is [0].", SOURCES) == []
@@ -102,6 +113,10 @@ def test_a_shown_sources_title_on_a_source_line_is_a_citation():
         ("There's no information given about that.", True),
         ("No information here.", True),
         ("No information was found in the sources.", True),
+        ("No information on your account is sold [1]", False),  # a phrase, then the verb
+        ("No information about the price is given in the sources.", True),
+        ("There is no information in the sources about whether lunch is served.", True),
+        ("No information about the Aarhus office is in the sources.", True),
     ],
 )
 def test_is_abstention(text, expected):
