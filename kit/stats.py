@@ -61,6 +61,8 @@ class Interval:
             return "–"
         if digits is None:
             digits = justified_decimals(self.half_width)
+        if math.isnan(self.low):  # a mean of one value
+            return f"{self.value:.{digits}f} (1 value: no interval)"
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
     __str__ = format
@@ -100,14 +102,17 @@ def mean_interval(
     bounds: tuple[float, float] | None = None,
 ) -> Interval:
     """Bootstrap (percentile) interval of a mean; Student's t below :data:`MIN_BOOTSTRAP`
-    values, kept within ``bounds`` (a score's (0, 1), seconds' (0, inf)) when given. In: one
-    number per question (NaN ignored)."""
+    values, kept within ``bounds`` (a score's (0, 1), seconds' (0, inf)) when given; one value
+    gives no interval (NaN ends, shown "0.50 (1 value: no interval)"). In: one number per
+    question (NaN ignored)."""
     array = _clean(values)
     if array.size == 0:
         return Interval.empty()
     mean = float(array.mean())
-    if array.size == 1 or np.ptp(array) == 0:
-        return Interval(mean, mean, mean, int(array.size))  # no spread to resample
+    if array.size == 1:  # one value says nothing of the spread: no interval, not a zero-width one
+        return Interval(mean, math.nan, math.nan, 1)
+    if np.ptp(array) == 0:
+        return Interval(mean, mean, mean, int(array.size))  # every value the same
     if array.size < MIN_BOOTSTRAP:
         sem = float(stats.sem(array))
         low, high = stats.t.interval(confidence, array.size - 1, loc=mean, scale=sem)
@@ -180,6 +185,11 @@ class Difference:
         """One plain sentence: what the difference is and whether the data resolve it."""
         if self.n == 0:
             return f"{self.a} and {self.b} share no scored question on {self.metric}."
+        if math.isnan(self.low):  # one pair of scores: no interval
+            return (
+                f"On one question {self.a} and {self.b} cannot be told apart on {self.metric} "
+                f"({_signed(self.diff, unit)} {unit}; one question gives no interval)."
+            )
         d, lo, hi = (_signed(x, unit) for x in (self.diff, self.low, self.high))
         span = f"{d} {unit}, {self.confidence:.0%} CI {lo} to {hi}"
         if self.agree:

@@ -696,7 +696,7 @@ def plot_metrics(
         lows, highs = _error_bars(ci, system, metrics, values)
         ax.errorbar(x + i * width, values, yerr=[lows, highs], fmt="none", ecolor="#333", lw=1)
         seconds = ci.loc[(system, "latency_s")] if (system, "latency_s") in ci.index else None
-        if seconds is not None and seconds["n"]:
+        if seconds is not None and seconds["n"] and pd.notna(seconds["low"]):
             err = [[seconds["value"] - seconds["low"]], [seconds["high"] - seconds["value"]]]
             ax_time.bar(i, seconds["value"], color=colour, yerr=err, ecolor="#333")
     ax.set_xticks(x + width * (len(table) - 1) / 2, metrics, fontsize=8)
@@ -717,7 +717,7 @@ def _error_bars(
     lows, highs = [], []
     for metric, value in zip(metrics, values, strict=True):
         row = ci.loc[(system, metric)] if (system, metric) in ci.index else None
-        if row is None or not row["n"]:
+        if row is None or not row["n"] or pd.isna(row["low"]):  # none measured, or one value
             lows.append(0.0)
             highs.append(0.0)
         else:

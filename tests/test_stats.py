@@ -33,7 +33,12 @@ def test_bootstrap_interval_of_a_mean_is_reproducible_and_covers_the_mean():
     a, b = stats.mean_interval(values), stats.mean_interval(values)
     assert a == b  # same seed, same interval
     assert a.low < a.value < a.high and a.value == pytest.approx(sum(values) / len(values))
-    assert stats.mean_interval([0.5]).format() == "0.50 [0.50, 0.50]"
+    assert stats.mean_interval([0.5, 0.5]).format() == "0.50 [0.50, 0.50]"  # all the same
+    one = stats.mean_interval([0.5], bounds=(0, 1))  # one value: no spread, so no interval
+    assert math.isnan(one.low) and one.format() == "0.50 (1 value: no interval)"
+    pair = stats.paired_difference([0.7], [0.5], "hybrid", "rag", "SAS")
+    assert not pair.resolved and "one question gives no interval" in pair.sentence()
+    assert "+20 points" in pair.sentence()
     assert stats.interval(values) == a and stats.interval([0, 1, 1]).n == 3
     with pytest.raises(ValueError, match="0/1"):
         stats.proportion_interval([0.5, 1])

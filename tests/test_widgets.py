@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pandas as pd
 import pytest
@@ -64,6 +65,14 @@ def test_metric_table_filters_by_type(scores):
     assert "data:image/png;base64" in page and "[95% interval]" in page
     assert "0.50 [0.09, 0.91]" in page  # hybrid declines 1 of the 2 unanswerable questions
     assert "cannot be told apart" in page  # on 2 questions no difference is resolved
+
+
+def test_dashboard_of_one_question_shows_no_interval_for_a_score(scores):
+    one = scores[scores["id"] == "q1"]
+    page = widgets.dashboard_html(one)
+    assert "data:image/png;base64" in page  # drawn, with no error bar where none exists
+    text = re.sub(r"data:image/png;base64,[^\"']+", "", page)
+    assert "(1 value: no interval)" in text and not re.search(r"\bnan\b", text, re.I)
 
 
 @pytest.mark.parametrize(
