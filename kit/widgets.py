@@ -696,8 +696,10 @@ def plot_metrics(
         lows, highs = _error_bars(ci, system, metrics, values)
         ax.errorbar(x + i * width, values, yerr=[lows, highs], fmt="none", ecolor="#333", lw=1)
         seconds = ci.loc[(system, "latency_s")] if (system, "latency_s") in ci.index else None
-        if seconds is not None and seconds["n"] and pd.notna(seconds["low"]):
+        if seconds is not None and seconds["n"]:
             err = [[seconds["value"] - seconds["low"]], [seconds["high"] - seconds["value"]]]
+            if pd.isna(seconds["low"]):  # one value: no interval to draw
+                err = None
             ax_time.bar(i, seconds["value"], color=colour, yerr=err, ecolor="#333")
     ax.set_xticks(x + width * (len(table) - 1) / 2, metrics, fontsize=8)
     ax.set_ylim(0, 1.05)

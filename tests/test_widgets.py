@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from kit import costs, widgets
+from kit.evaluate import summarise_intervals
 from kit.generate import Answer
 from tests.fake_results import fake_answers, fake_scores
 
@@ -70,6 +71,8 @@ def test_metric_table_filters_by_type(scores):
 def test_dashboard_of_one_question_shows_no_interval_for_a_score(scores):
     one = scores[scores["id"] == "q1"]
     page = widgets.dashboard_html(one)
+    figure = widgets.plot_metrics(widgets.metric_table(one), intervals=summarise_intervals(one))
+    assert len(figure.axes[1].patches) == 4  # every system's seconds, without an error bar
     assert "data:image/png;base64" in page  # drawn, with no error bar where none exists
     text = re.sub(r"data:image/png;base64,[^\"']+", "", page)
     assert "(1 value: no interval)" in text and not re.search(r"\bnan\b", text, re.I)
