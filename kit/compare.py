@@ -54,10 +54,11 @@ from kit.data import (
 from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer, Plan, run_plans
 from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
+from kit.indexing import build_index
 from kit.models import cache_dir, load_embedder, load_generator, pick_dtype, pick_generator
 from kit.profiles import PROFILES, Profile, resolve_profile
 from kit.prompts import DEFAULT_LAYOUT, split_sentences
-from kit.rag import RETRIEVAL_SIGNALS, build_index, build_rag
+from kit.rag import RETRIEVAL_SIGNALS, build_rag
 from kit.runtime import peak_memory_mb, timed
 
 System = Callable[[str], Answer]
@@ -510,7 +511,7 @@ def run_comparison(
 ) -> GridResult:
     """Build every system, run the grid and the three experiments; cache and return the result.
 
-    ``index``: the v1 index if you built one already (``kit.rag.build_index("v1")``), else it
+    ``index``: the v1 index if you built one already (``kit.indexing.build_index("v1")``), else it
     is built here.
 
     Steps (each logged): index v1 -> base and RAG (with the learned "I don't know" gate every

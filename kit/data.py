@@ -619,7 +619,7 @@ def load_transfer(root: Path | str | None = None) -> tuple[Path, list[QARecord]]
     ``data/transfer/docs`` holds five pages of a fictional allotment society's handbook, in a
     chatty register unlike the Korvella documents; ``data/transfer/questions.jsonl`` twelve
     questions (two unanswerable), with the pages' ids as gold. Index the folder with
-    ``kit.rag.build_index(folder)``.
+    ``kit.indexing.build_index(folder)``.
     """
     base = _root(root) / "transfer"
     path = base / "questions.jsonl"
@@ -1009,7 +1009,7 @@ ACCESS_RULES = 3
 """The version of how access levels and front matters are read (:func:`declared_access`,
 :func:`opens_front_matter`). Raise it with every change there: an index saved under older,
 looser rules is rebuilt, never reused. 3: a .txt file's front matter is metadata, not text
-(and, in the same release, chunks without spaces are cut: :class:`kit.rag.LongChunkCutter`)."""
+(and, in the same release, chunks without spaces are cut: :class:`kit.indexing.LongChunkCutter`)."""
 # Values that say "not for everyone" under another key than ``access``.
 RESTRICTED_WORDS = frozenset({"internal", "confidential", "secret", "restricted", "private"})
 # Parts of key names that say the same (``access_level``, ``Classification``, ``private``, ...).

@@ -8,7 +8,7 @@ sentence. A vector depends only on the model, its settings and the text it embed
 title and content), so the kit keeps the vectors it computed, by those, and embeds only new text:
 
 - :class:`ReusingDocumentEmbedder` is Haystack's ``SentenceTransformersDocumentEmbedder`` with
-  that memory: the indexing pipeline's ``embed`` component (:func:`kit.rag.indexing_pipeline`).
+  that memory: the indexing pipeline's ``embed`` component (:func:`kit.indexing.indexing_pipeline`).
   A reused vector equals a fresh one within float32 rounding (about 1e-7: a batch with other
   texts pads differently), not bit for bit. ``reuse=False`` embeds every chunk (and remembers
   the new vectors): what ``build_index(..., reuse=False)`` and a rebuild asked for do.

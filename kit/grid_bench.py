@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # heavy: Haystack and torch load once the arguments parse, so --help answers at once
     from kit.compare import plain_system
     from kit.evaluate import eval_records
-    from kit.rag import build_index, build_rag
+    from kit.indexing import build_index
+    from kit.rag import build_rag
 
     profile = resolve_profile(args.profile)
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())

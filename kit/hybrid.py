@@ -32,9 +32,10 @@ from haystack.document_stores.types import DocumentStore
 from kit.adapters import load_adapter
 from kit.citations import doc_id
 from kit.data import ChatExample, load_style, load_transfer
+from kit.indexing import Index, build_index, chunks_of
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title
-from kit.rag import RAG, Index, build_index, build_rag, chunks_of
+from kit.rag import RAG, build_rag
 from kit.rag_eval import evaluate_rag
 
 
@@ -49,7 +50,7 @@ def build_hybrid(
 ) -> RAG:
     """A RAG pipeline whose generator is the base model with a LoRA adapter.
 
-    In: an index (see ``kit.rag.build_index``), an adapter folder written by
+    In: an index (see ``kit.indexing.build_index``), an adapter folder written by
     ``kit.finetune.train_adapter``, whether to fold the adapter into the weights (``merge``),
     the usual RAG options. Out: a :class:`kit.rag.RAG`; ``rag.answer(q)`` returns Answers
     labelled ``system``. A folder that is not a kit adapter, or one made for another base

@@ -4,7 +4,8 @@ The in-memory index lives in one Python process. A team that already runs Postgr
 the index there instead, through Haystack's pgvector integration (``pgvector-haystack``)::
 
     from kit.postgres import LocalPostgres, pgvector_store
-    from kit.rag import build_index, build_rag
+    from kit.indexing import build_index
+    from kit.rag import build_rag
 
     with LocalPostgres() as server:                 # a throwaway server (or your own URL)
         index = build_index("v1", store=pgvector_store(server.url))

@@ -1,15 +1,11 @@
-"""RAG: index documents, retrieve the relevant chunks, answer with cited sources.
+"""RAG: retrieve the relevant chunks of an index, answer with cited sources.
 
 Every step is a Haystack 3 component wired into a Haystack ``Pipeline``, so you can print any
 pipeline and see its graph:
 
-1. **Index** (:func:`build_index`, :func:`indexing_pipeline`): documents (the bundled knowledge
-   base, your own folder of .md/.txt/.pdf/.html files via ``kit.data.load_folder``, or any list of
-   Haystack Documents) -> ``tag`` (remember each chunk's source document id) -> ``clean`` ->
-   ``split`` (chunks of ``split_length`` words, ``split_overlap`` shared) -> ``embed`` (the
-   bundled MiniLM) -> ``write`` into a document store (Haystack's ``InMemoryDocumentStore``,
-   made faster by :mod:`kit.store`, by default; any Haystack store, e.g. Qdrant, pgvector,
-   Elasticsearch, plugs in: see :data:`RETRIEVERS`).
+1. **Index** (:mod:`kit.indexing`: :func:`~kit.indexing.build_index`): documents loaded, split
+   into chunks, embedded and written into a document store. Any Haystack store plugs in; the
+   retrievers of each known one are named in :data:`RETRIEVERS`.
 2. **Retrieve** (:func:`retrieval_pipeline`): ``bm25`` (keywords), ``dense`` (embedding
    similarity) or ``hybrid`` (both, fused by reciprocal rank fusion), with metadata filters such
    as the data set's access-level role filter (:func:`role_filter`).
@@ -35,7 +31,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import itertools
 import logging
 import math
 import numbers
@@ -48,20 +43,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-from haystack import Document, Pipeline, component
+from haystack import Document, Pipeline
 from haystack.components.builders import AnswerBuilder, ChatPromptBuilder
 from haystack.components.joiners import DocumentJoiner
-from haystack.components.preprocessors import DocumentCleaner, DocumentSplitter
-from haystack.components.writers import DocumentWriter
 from haystack.core.errors import PipelineRuntimeError
 from haystack.dataclasses import ChatMessage, GeneratedAnswer
-from haystack.document_stores.types import DocumentStore, DuplicatePolicy
+from haystack.document_stores.types import DocumentStore
 from haystack.errors import FilterError
 from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
 from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations, source_label
-from kit.data import VERSIONS, DataError, load_documents, load_folder, load_manifest
+from kit.data import DataError, load_manifest
 from kit.generate import (
     BATCH_SIZE,
     DEFAULT_SYSTEM,
@@ -72,12 +65,12 @@ from kit.generate import (
     reply_logprobs,
     run_plans,
 )
+from kit.indexing import Index, RagError, embedder_of, store_of
 from kit.inputs import InputError, number
 from kit.inputs import text as text_arg
 from kit.models import (
     DEFAULT_EMBEDDER,
     DEFAULT_GENERATOR,
-    best_device,
     load_generator,
     pick_generator,
     resolve_model,
@@ -93,23 +86,11 @@ from kit.prompts import (
     keyword_overlap,
     nothing_to_look_up,
     reads_as_foreign,
-    split_sentences,
 )
-from kit.store import new_store
 
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 """Retrieval modes: keywords, embeddings, or both fused by reciprocal rank fusion."""
 
-SPLIT_UNITS: tuple[str, ...] = ("word", "passage", "line", "period")
-DEFAULT_SPLIT_LENGTH = 100  # words per chunk
-DEFAULT_SPLIT_OVERLAP = 20  # words shared by neighbouring chunks
-# Chunks embedded together when indexing on a CPU. Smaller batches keep MiniLM's activations in
-# the CPU's cache: build_index of 384 chunks of 100 words, 2 cores, float32, median of 3 (AVX2
-# emulated): batch 32 (Haystack's default) 40.6 chunks/s, batch 8 47.7; the same vectors.
-# ONNX Runtime 1.23 (float32, all graph optimisations, 2 threads, batch 8) is no faster: the
-# 189 v1 chunks at 37.5 chunks/s vs torch's 59.4 on the same AVX-512 CPU, 31.3 vs 27.8 against
-# torch held to AVX2 (ORT still used AVX-512 there). Not kept (2026-12).
-CPU_EMBED_BATCH = 8
 DEFAULT_CANDIDATES = 20  # chunks each retriever returns before fusion / cut to top_k
 DEFAULT_MIN_SCORE = 0.3  # best-hit cosine below which nothing counts as relevant
 
@@ -153,347 +134,6 @@ INTEGRATION_PACKAGES = {
     "OpenSearchDocumentStore": "opensearch-haystack",
 }
 """The PyPI package that brings each store's Haystack integration."""
-
-
-class RagError(ValueError):
-    """Bad input to the RAG stage; the message says what is wrong and what to do."""
-
-
-# --------------------------------------------------------------------------- 1. index
-
-
-@component
-class SourceTagger:
-    """Give every document ``meta["doc_id"]`` (its source document id) and a ``title``.
-
-    Chunks inherit the meta of their document, so after splitting every chunk still knows which
-    document it came from: retrieval and citations are scored per document, not per chunk.
-    """
-
-    @component.output_types(documents=list[Document])
-    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
-        """Return copies of ``documents`` with ``doc_id`` and ``title`` set in their meta."""
-        tagged = []
-        for doc in documents:
-            ident = doc_id(doc)
-            meta = {**doc.meta, "doc_id": ident}
-            meta.setdefault("title", ident)
-            tagged.append(Document(id=doc.id, content=doc.content, meta=meta))
-        return {"documents": tagged}
-
-
-CUT_ABOVE = 20
-"""A word-split chunk longer than this many characters per word asked for is cut again
-(:class:`LongChunkCutter`): English averages about 6 characters a word, so only a chunk that
-splitting at spaces could not split is this long."""
-PIECE_CHARS_PER_WORD = 6
-"""The cut pieces' size, in characters per word asked for: about an ordinary chunk's (600
-characters for 100 words; MiniLM reads about 256 tokens of it)."""
-
-
-@component
-class LongChunkCutter:
-    """Cut chunks that splitting by words could not: Haystack's word splitter splits at spaces,
-    so a CSV or spreadsheet whose cells hold no spaces ("Widget,4.50,12" on every row) or text
-    in a script without spaces (Chinese, Japanese) stays one chunk of thousands of characters,
-    of which the embedder reads only the first few hundred. A chunk over ``max_chars`` is cut
-    at line ends (else at spaces, else anywhere) into pieces of at most ``piece_chars``; every
-    other chunk passes unchanged."""
-
-    def __init__(self, max_chars: int, piece_chars: int) -> None:
-        self.max_chars = max_chars
-        self.piece_chars = piece_chars
-
-    @component.output_types(documents=list[Document])
-    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
-        """Return the chunks, the over-long ones cut into pieces that keep their meta."""
-        out = []
-        for doc in documents:
-            text = doc.content or ""
-            if len(text) <= self.max_chars:
-                out.append(doc)
-                continue
-            for part, piece in enumerate(_pieces(text, self.piece_chars)):
-                out.append(Document(content=piece, meta={**doc.meta, "piece": part}))
-        return {"documents": out}
-
-
-def _pieces(text: str, limit: int) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters, cut at the last line end (else
-    space) before the limit; blank pieces dropped. One pass over the text."""
-    pieces, start = [], 0
-    while len(text) - start > limit:
-        end = start + limit
-        cut = text.rfind("\n", start + 1, end)
-        if cut < 0:
-            cut = text.rfind(" ", start + 1, end)
-        if cut < 0:
-            cut = end
-        pieces.append(text[start:cut])
-        start = cut
-        while start < len(text) and text[start] in " \n":
-            start += 1
-    pieces.append(text[start:])
-    return [p for p in pieces if p.strip()]
-
-
-@dataclass
-class Index:
-    """A built index: the document store and the settings it was built with.
-
-    ``store`` is any Haystack document store holding embedded chunks; ``embedder`` the folder or
-    name of the embedding model (queries must be embedded with the same one).
-    """
-
-    store: Any
-    embedder: str
-    split_by: str = "word"
-    split_length: int = DEFAULT_SPLIT_LENGTH
-    split_overlap: int = DEFAULT_SPLIT_OVERLAP
-    documents: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    reused: int = 0  # chunks whose vectors an earlier index had computed (kit.embeddings)
-
-    @property
-    def docs_per_second(self) -> float:
-        """Indexing throughput: source documents per second (embedding included)."""
-        return self.documents / self.seconds if self.seconds > 0 else 0.0
-
-    def __repr__(self) -> str:
-        return (
-            f"Index({type(self.store).__name__}: {self.documents} documents -> {self.chunks} "
-            f"chunks of {self.split_length} {self.split_by}s (overlap {self.split_overlap}), "
-            f"built in {self.seconds:.1f} s"
-            + (f", {self.reused} of the chunks' vectors reused)" if self.reused else ")")
-        )
-
-
-def embed_batch_size() -> int:
-    """Chunks embedded together when indexing: :data:`CPU_EMBED_BATCH` on a CPU, 32 on a GPU."""
-    return CPU_EMBED_BATCH if best_device() == "cpu" else 32
-
-
-def document_embedder(
-    embedder: str = DEFAULT_EMBEDDER, progress: bool = False, reuse: bool = True
-) -> Any:
-    """The indexing pipeline's ``embed`` component: Haystack's
-    ``SentenceTransformersDocumentEmbedder`` for ``embedder`` (titles embedded with the text),
-    which reuses the vectors of text embedded before unless ``reuse`` is False
-    (:mod:`kit.embeddings`)."""
-    from kit.embeddings import ReusingDocumentEmbedder  # heavy: sentence-transformers
-
-    return ReusingDocumentEmbedder(
-        model=_embedder_path(embedder),
-        progress_bar=progress,
-        meta_fields_to_embed=["title"],
-        local_files_only=True,
-        batch_size=embed_batch_size(),
-        reuse=reuse,
-    )
-
-
-def indexing_pipeline(
-    store: Any,
-    split_length: int = DEFAULT_SPLIT_LENGTH,
-    split_overlap: int = DEFAULT_SPLIT_OVERLAP,
-    split_by: str = "word",
-    embedder: str = DEFAULT_EMBEDDER,
-    progress: bool = False,
-    reuse: bool = True,
-) -> Pipeline:
-    """The Haystack indexing pipeline: tag -> clean -> split -> (cut: :class:`LongChunkCutter`,
-    when splitting by words) -> embed -> write into ``store`` (``progress``: the embedder's
-    progress bar).
-
-    Run it with ``pipeline.run({"tag": {"documents": docs}})``. Chunk titles are embedded with
-    their text, so a chunk from "Returns policy" is found by a question about returns. ``embed``
-    embeds only text no earlier index of this process embedded (:mod:`kit.embeddings`), or every
-    chunk if ``reuse`` is False.
-    """
-    split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
-    keep_lines = split_by in ("passage", "line")
-    pipeline = Pipeline()
-    pipeline.add_component("tag", SourceTagger())
-    pipeline.add_component(
-        "clean",
-        DocumentCleaner(remove_empty_lines=not keep_lines, remove_extra_whitespaces=not keep_lines),
-    )
-    pipeline.add_component(
-        "split",
-        DocumentSplitter(split_by=split_by, split_length=split_length, split_overlap=split_overlap),
-    )
-    steps = ["tag", "clean", "split", "embed", "write"]
-    if split_by == "word":  # cells and scripts without spaces: one chunk otherwise
-        cutter = LongChunkCutter(CUT_ABOVE * split_length, PIECE_CHARS_PER_WORD * split_length)
-        pipeline.add_component("cut", cutter)
-        steps.insert(3, "cut")
-    pipeline.add_component("embed", document_embedder(embedder, progress, reuse))
-    pipeline.add_component("write", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))
-    for sender, receiver in itertools.pairwise(steps):
-        pipeline.connect(sender, receiver)
-    return pipeline
-
-
-def build_index(
-    source: str | Path | Sequence[Document] | None = None,
-    store: Any = None,
-    split_length: int = DEFAULT_SPLIT_LENGTH,
-    split_overlap: int = DEFAULT_SPLIT_OVERLAP,
-    split_by: str = "word",
-    embedder: str = DEFAULT_EMBEDDER,
-    progress: bool = False,
-    reuse: bool = True,
-) -> Index:
-    """Load, split, embed and store documents; return the :class:`Index`.
-
-    ``source``: ``None`` or ``"v1"`` / ``"v2"`` (the bundled knowledge base), a folder or file of
-    your own documents (read by ``kit.data.load_folder``), or a list of Haystack Documents.
-    ``store``: any Haystack document store (default: a new in-memory one). ``progress``: a
-    progress bar over the embedding (worth it for a real folder: minutes on a laptop). Text an
-    earlier index of this process embedded is not embedded again (``index.reused`` counts it);
-    ``reuse=False`` embeds every chunk (to time embedding, or to rebuild from scratch).
-    """
-    split_length, split_overlap = _check_split(split_length, split_overlap, split_by)
-    if store is not None and not hasattr(store, "write_documents"):
-        raise RagError(
-            f"store must be a Haystack document store (e.g. InMemoryDocumentStore()), not "
-            f"{type(store).__name__} {str(store)[:30]!r}; leave it out for the kit's own."
-        )
-    documents = load_source(source)
-    store = new_store() if store is None else store
-    pipeline = indexing_pipeline(
-        store, split_length, split_overlap, split_by, embedder, progress=progress, reuse=reuse
-    )
-    start = time.perf_counter()
-    result = pipeline.run({"tag": {"documents": documents}})
-    seconds = time.perf_counter() - start
-    reused = pipeline.get_component("embed").reused
-    written = result.get("write", {}).get("documents_written", 0)
-    if not written:
-        raise RagError(
-            "No chunks were written to the index: the documents have no text after cleaning."
-        )
-    return Index(
-        store=store,
-        embedder=embedder,
-        split_by=split_by,
-        split_length=split_length,
-        split_overlap=split_overlap,
-        documents=len(documents),
-        chunks=written,
-        seconds=seconds,
-        reused=reused,
-    )
-
-
-def _exists(path: str | Path) -> bool:
-    """Whether ``path`` names an existing file or folder (a long text is no path: False)."""
-    try:
-        return Path(path).expanduser().exists()
-    except (OSError, ValueError):  # name too long, a NUL character, ...
-        return False
-
-
-def load_source(source: str | Path | Sequence[Document] | None) -> list[Document]:
-    """Documents to index from ``source`` (see :func:`build_index`); RagError if there are none."""
-    missing = isinstance(source, str | Path) and not _exists(source)
-    if missing and str(source) not in VERSIONS:
-        raise RagError(
-            f"Cannot load documents: {str(source)[:80]!r} is not a folder or file that exists "
-            f"(nor {' or '.join(VERSIONS)}, the bundled knowledge base). Pass a folder path, "
-            "a list of Documents, or None; to index a text itself, pass "
-            "[Document(content=text)]."
-        )
-    if isinstance(source, Document):
-        source = [source]  # one Document is a list of one
-    try:
-        if source is None or (isinstance(source, str) and source in VERSIONS):
-            if source is not None and _exists(source):
-                warnings.warn(
-                    f"{source!r} names the bundled knowledge base ({source}); your folder "
-                    f"{source!r} here is not read. To index it, pass './{source}' or "
-                    f"Path({source!r}).",
-                    stacklevel=3,
-                )
-            return load_documents(source or "v1")
-        if isinstance(source, str | Path):
-            return load_folder(source)
-    except DataError as err:
-        raise RagError(f"Cannot load documents: {err}") from None
-    if isinstance(source, bytes | dict) or not isinstance(source, Iterable):
-        raise RagError(
-            f"Cannot load documents from {type(source).__name__} {str(source)[:40]!r}: pass a "
-            "folder path, a list of Documents, or None (the bundled knowledge base)."
-        )
-    documents = list(source)
-    if not documents:
-        raise RagError("No documents to index: pass a folder, a list of Documents, or None.")
-    bad = [d for d in documents if not isinstance(d, Document)]
-    if bad:
-        raise RagError(f"Expected Haystack Documents, got {type(bad[0]).__name__}.")
-    if not any((d.content or "").strip() for d in documents):
-        raise RagError("All documents are empty: there is no text to index.")
-    return _skip_textless(documents)
-
-
-def _skip_textless(documents: list[Document]) -> list[Document]:
-    """The documents with some text beyond headings; the others are named in a warning."""
-    textless = [not split_sentences(d.content or "", min_words=1) for d in documents]
-    kept = [d for d, skip in zip(documents, textless, strict=True) if not skip]
-    if any(textless):
-        empty = [doc_id(d) for d, skip in zip(documents, textless, strict=True) if skip]
-        warnings.warn(
-            f"Skipped {len(empty)} document(s) with a title or metadata but no text: "
-            f"{', '.join(empty)}. Add their text, or leave them out.",
-            stacklevel=3,
-        )
-    if not kept:
-        raise RagError("No document has text beyond its title: there is nothing to index.")
-    return kept
-
-
-def chunks_of(index: Index | DocumentStore, doc: str) -> list[Document]:
-    """The chunks the index holds for one source document, in order, with their embeddings."""
-    doc = text_arg(doc, "doc (a document id, e.g. 'kb-004')")
-    store = _store(index)
-    found = store.filter_documents({"field": "meta.doc_id", "operator": "==", "value": doc})
-    stored = getattr(store, "storage", None)  # in memory: the stored chunks, embeddings included
-    if isinstance(stored, dict):
-        found = [stored.get(d.id, d) for d in found]
-    return sorted(found, key=lambda d: d.meta.get("split_id", 0))
-
-
-def _check_split(split_length: Any, split_overlap: Any, split_by: str) -> tuple[int, int]:
-    """The splitting settings, checked (NumPy whole numbers accepted); RagError otherwise."""
-    if split_by not in SPLIT_UNITS:
-        raise RagError(f"split_by must be one of {SPLIT_UNITS}, not {split_by!r}.")
-    try:
-        length = int(number(split_length, "split_length", low=1, whole=True))
-        overlap = int(number(split_overlap, "split_overlap", 0, length - 1, whole=True))
-    except InputError as err:
-        raise RagError(f"{err} (split_overlap: 0 to split_length - 1).") from None
-    return length, overlap
-
-
-def _embedder_of(index: Index | DocumentStore) -> str:
-    """The embedding model folder of an index (the kit's MiniLM for a bare document store)."""
-    return _embedder_path(getattr(index, "embedder", DEFAULT_EMBEDDER))
-
-
-def _embedder_path(embedder: str) -> str:
-    return resolve_model(embedder)
-
-
-def _store(index: Index | DocumentStore) -> Any:
-    """The document store of an Index (or a store passed as is); RagError for anything else."""
-    store = index.store if isinstance(index, Index) else index
-    if not all(hasattr(store, m) for m in ("filter_documents", "count_documents")):
-        raise RagError(
-            f"Expected an index from build_index(...) (or a Haystack document store), not "
-            f"{type(index).__name__} {str(index)[:40]!r}: e.g. build_rag(build_index('v1'))."
-        )
-    return store
 
 
 def _check_options(
@@ -635,7 +275,7 @@ def _values_of(store: Any, fields: list[str], most: int = 8) -> dict[str, list[s
 
 def store_fields(index: Index | DocumentStore) -> set[str]:
     """Meta field names found on the documents in a store (plus ``id`` and ``content``)."""
-    store = _store(index)
+    store = store_of(index)
     fields = {"id", "content"}
     info = getattr(store, "get_metadata_fields_info", None)
     if info is not None:
@@ -671,7 +311,7 @@ def retrieval_pipeline(
         raise RagError(f"Unknown retrieval mode {mode!r}; choose one of {MODES}.")
     if not isinstance(candidates, int) or candidates < 1:
         raise RagError(f"candidates must be a whole number >= 1, not {candidates!r}.")
-    store = _store(index)
+    store = store_of(index)
     if embedder is None:
         embedder = index.embedder if isinstance(index, Index) else DEFAULT_EMBEDDER
     keyword_cls, embedding_cls = _retriever_classes(store, mode)
@@ -682,7 +322,7 @@ def retrieval_pipeline(
         pipeline.add_component(
             "embed_query",
             SentenceTransformersTextEmbedder(
-                model=_embedder_path(embedder), progress_bar=False, local_files_only=True
+                model=resolve_model(embedder), progress_bar=False, local_files_only=True
             ),
         )
         pipeline.add_component("dense", embedding_cls(document_store=store, top_k=candidates))
@@ -974,7 +614,7 @@ class RAG:
             top_k, candidates, max_new_tokens, min_score, instructions
         )
         self.index = index
-        self.store = _store(index)
+        self.store = store_of(index)
         self.mode = mode
         self.top_k = top_k
         self.candidates = max(candidates, top_k)
@@ -983,12 +623,12 @@ class RAG:
         if instructions is not None:  # your own rules replace the layout's system message
             self.layout = replace(self.layout, system=f"{DEFAULT_SYSTEM} {instructions}")
         self.picker = (
-            SentencePicker(_embedder_of(index), self.layout.sentences)
+            SentencePicker(embedder_of(index), self.layout.sentences)
             if self.layout.sentences
             else None
         )
         # embeds sources' sentences for the "I don't know" signals (kit.abstain); loads when used
-        self.sentence_scorer = self.picker or SentencePicker(_embedder_of(index), 1)
+        self.sentence_scorer = self.picker or SentencePicker(embedder_of(index), 1)
         self.system = text_arg(system, "system")  # the name answers and tables show
         if abstainer is not None and not all(
             hasattr(abstainer, a) for a in ("probability", "threshold")
@@ -1044,7 +684,7 @@ class RAG:
         """What decides the sentences shown for a question: the embedder, the store, the
         retrieval settings and the layout. Two RAGs with the same read the same sentences."""
         settings = (self.mode, self.top_k, self.candidates, self.min_score, self.layout.name)
-        where = (_embedder_of(self.index), str(id(self.store)), repr(self.default_filters))
+        where = (embedder_of(self.index), str(id(self.store)), repr(self.default_filters))
         return tuple(map(str, where + settings))
 
     def warm_up_sources(self, questions: Sequence[str]) -> None:
@@ -1516,18 +1156,31 @@ def is_component(generator: Any) -> bool:
     return generator is not None and not isinstance(generator, str | Path | tuple | list)
 
 
+_MOVED_TO_INDEXING = {"build_index", "chunks_of", "indexing_pipeline", "document_embedder"}
+_MOVED_TO_INDEXING |= {"load_source", "DEFAULT_SPLIT_LENGTH", "DEFAULT_SPLIT_OVERLAP"}
+
+
+def __getattr__(name: str) -> Any:
+    """``from kit.rag import build_index`` (before indexing had its own module) still works,
+    with a warning that says where it lives now."""
+    if name in _MOVED_TO_INDEXING:
+        warnings.warn(
+            f"kit.rag.{name} moved to kit.indexing: write `from kit.indexing import {name}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("kit.indexing"), name)
+    raise AttributeError(f"module 'kit.rag' has no attribute {name!r}")
+
+
 __all__ = [
     "MODES",
     "RAG",
     "Decider",
-    "Index",
     "RagError",
     "Retrieval",
-    "build_index",
     "build_rag",
     "chat_generator",
-    "chunks_of",
-    "indexing_pipeline",
     "retrieval_pipeline",
     "retrieve",
     "role_filter",

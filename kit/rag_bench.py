@@ -25,7 +25,8 @@ from kit.runtime import peak_memory_mb, timed
 
 if TYPE_CHECKING:
     from kit.data import QARecord
-    from kit.rag import RAG, Index
+    from kit.indexing import Index
+    from kit.rag import RAG
 
 Show = Callable[[str, str], None]  # prints one figure: its name and its value
 BENCH_TABLE = "kit_bench_chunks"  # the table --store pgvector writes and drops
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0 (2 on bad input)."""
     args = _parser().parse_args(argv)
     # heavy: Haystack and torch load once the arguments parse, so --help answers at once
-    from kit import rag
+    from kit import indexing, rag
     from kit.data import load_documents, load_qa
     from kit.embeddings import MEMORY
 
@@ -92,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     answers = 1 if args.quick else args.answers
     repeat = 1 if args.quick else max(1, args.repeat)
     chunking = {
-        "split_length": args.split_length or rag.DEFAULT_SPLIT_LENGTH,
+        "split_length": args.split_length or indexing.DEFAULT_SPLIT_LENGTH,
         "split_overlap": (
-            args.split_overlap if args.split_overlap is not None else rag.DEFAULT_SPLIT_OVERLAP
+            args.split_overlap if args.split_overlap is not None else indexing.DEFAULT_SPLIT_OVERLAP
         ),
     }
     rows: list[tuple[str, str]] = []
@@ -106,17 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"RAG benchmark (profile {profile.name}, load average {_load()})")
         documents = load_documents()
-        rag.build_index(documents[:2], **chunking)  # load the embedder once, outside the timing
+        # load the embedder once, outside the timing
+        indexing.build_index(documents[:2], **chunking)
         MEMORY.clear()  # every chunk embedded in the timing; the v2 line reuses v1's vectors only
-        index = rag.build_index(documents, **chunking)
+        index = indexing.build_index(documents, **chunking)
         show("index: documents / chunks", f"{index.documents} / {index.chunks}")
         show("index: time", f"{index.seconds:.2f} s")
         show(
             "index: throughput",
             f"{index.docs_per_second:.1f} docs/s, {index.chunks / index.seconds:.1f} chunks/s "
-            f"(embedding {rag.embed_batch_size()} at a time)",
+            f"(embedding {indexing.embed_batch_size()} at a time)",
         )
-        again = rag.build_index(load_documents("v2"), **chunking)
+        again = indexing.build_index(load_documents("v2"), **chunking)
         show(
             "index: the updated documents (v2)",
             f"{again.seconds:.2f} s: {again.chunks - again.reused} of {again.chunks} chunks "
@@ -158,7 +160,7 @@ def _pgvector_retrieval(
 ) -> None:
     """The same documents indexed into PostgreSQL + pgvector (``url``, else a throwaway local
     server), then :func:`_retrieval_latency` on it, each figure labelled ``pgvector``."""
-    from kit import rag  # heavy: see main
+    from kit import indexing  # heavy: see main
     from kit.postgres import LocalPostgres, PostgresError, pgvector_store
 
     server = LocalPostgres() if url is None else None
@@ -168,7 +170,7 @@ def _pgvector_retrieval(
             server.start()
         # a table of its own, dropped afterwards: never the kit_chunks of your index
         store = pgvector_store(url or server.url, table=BENCH_TABLE)  # type: ignore[union-attr]
-        index = rag.build_index(documents, store=store, reuse=False, **chunking)
+        index = indexing.build_index(documents, store=store, reuse=False, **chunking)
         where = "a throwaway local server" if server else "your server"
         show("pgvector: index time", f"{index.seconds:.2f} s ({where})")
         _retrieval_latency(index, records, repeat, show, label="pgvector ")

@@ -26,13 +26,13 @@ import pandas as pd
 from haystack.document_stores.types import DocumentStore
 
 from kit.evaluate import eval_records, retrieval_scores, score_answers, summarise
+from kit.indexing import Index
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import LAYOUTS, Layout
 from kit.rag import (
     DEFAULT_CANDIDATES,
     MODES,
     RAG,
-    Index,
     RagError,
     build_rag,
     is_component,

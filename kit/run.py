@@ -31,6 +31,7 @@ from kit.evaluate import (
 )
 from kit.generate import BATCH_SIZE, generate
 from kit.hybrid import context_effect, describe_context_effect
+from kit.indexing import Index, build_index
 from kit.models import (
     DEFAULT_EMBEDDER,
     DEFAULT_GENERATOR,
@@ -39,7 +40,6 @@ from kit.models import (
     pick_generator,
 )
 from kit.profiles import Profile, resolve_profile
-from kit.rag import Index, build_index
 from kit.rag_eval import evaluate_retrieval, plot_modes, summarise_retrieval
 from kit.report import Report, may_write
 from kit.verdict import verdict

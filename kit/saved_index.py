@@ -37,9 +37,7 @@ from kit.data import (
     load_folder,
     unreadable,
 )
-from kit.inputs import user_path
-from kit.models import DEFAULT_EMBEDDER, cache_dir
-from kit.rag import (
+from kit.indexing import (
     DEFAULT_SPLIT_LENGTH,
     DEFAULT_SPLIT_OVERLAP,
     Index,
@@ -48,6 +46,8 @@ from kit.rag import (
     document_embedder,
     load_source,
 )
+from kit.inputs import user_path
+from kit.models import DEFAULT_EMBEDDER, cache_dir
 from kit.store import new_store
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ def index_folder(
     read_as: str | None = None,
 ) -> Index:
     """The index of a folder of your documents: the saved one when the folder and the settings
-    are unchanged, else built (:func:`kit.rag.build_index` on :func:`kit.data.load_folder`)
+    are unchanged, else built (:func:`kit.indexing.build_index` on :func:`kit.data.load_folder`)
     and saved. ``location``: where to save (default :func:`default_location`);
     ``default_access`` / ``skip_bad``: as :func:`kit.data.load_folder` (part of the
     fingerprint: another access default rebuilds); ``rebuild``: build even if a saved index
@@ -280,7 +280,7 @@ def bundled_index(
     log: Any = print,
 ) -> Index:
     """The index of the bundled knowledge base (``"v1"`` or ``"v2"``), as
-    :func:`kit.rag.build_index` builds it, saved in the kit's cache (default
+    :func:`kit.indexing.build_index` builds it, saved in the kit's cache (default
     ``<cache>/indexes/kb-<version>``) and loaded from there while the documents and the
     settings are unchanged: a notebook restarted is not embedded again. ``rebuild``: build even
     if a saved index fits. Out: the Index."""

@@ -1,6 +1,6 @@
 """Store: Haystack's in-memory document store, set up for the kit, with the same results but faster.
 
-:func:`new_store` is what ``kit.rag.build_index`` writes into when you pass no store of your own.
+:func:`new_store` is what ``kit.indexing.build_index`` writes into when given no store of yours.
 :class:`InMemoryStore` is Haystack's ``InMemoryDocumentStore`` with the kit's settings (cosine
 similarity, documents kept in the object, no embeddings handed out) and two speed-ups that keep
 every ranking and score: the embedding matrix is built once instead of on every query, and

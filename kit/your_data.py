@@ -57,11 +57,12 @@ from kit.data import (
 )
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
 from kit.finetune import TrainResult, train_adapter
+from kit.indexing import Index
 from kit.inputs import user_path, writable_folder
 from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import source_title, split_sentences
-from kit.rag import RAG, Index, build_rag
+from kit.rag import RAG, build_rag
 from kit.report import Report, may_write
 from kit.saved_index import folder_state, index_folder
 from kit.verdict import verdict

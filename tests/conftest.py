@@ -159,7 +159,7 @@ def index():
 
     Shared read-only: a test that changes an index builds its own.
     """
-    from kit.rag import build_index
+    from kit.indexing import build_index
 
     return build_index()
 

@@ -26,10 +26,11 @@ from kit.costs import CostInputs, monthly_costs
 from kit.data import DataError, QARecord, load_folder, load_qa, load_questions, sample_questions
 from kit.decide import Questionnaire, recommend
 from kit.evaluate import exact_match, score_answers, token_f1
+from kit.indexing import build_index
 from kit.models import ModelError, load_generator
 from kit.profiles import ProfileError, get_profile
 from kit.question_writer import QuestionWriter
-from kit.rag import RagError, build_index, build_rag, retrieval_pipeline, retrieve
+from kit.rag import RagError, build_rag, retrieval_pipeline, retrieve
 
 NOT_PATHS = [None, 42, b"docs", "", "   ", ["docs"]]
 NOT_PATH_IDS = ["None", "int", "bytes", "empty", "blank", "list"]
@@ -738,7 +739,7 @@ def test_rag_names_and_deciders_are_checked_when_built(index, lm, options, messa
 
 
 def test_the_chunks_of_a_document_are_asked_by_its_id(index):
-    from kit.rag import chunks_of
+    from kit.indexing import chunks_of
 
     with pytest.raises(ValueError, match="doc .*must be text"):
         chunks_of(index, 42)

@@ -377,7 +377,7 @@ def test_a_broken_office_file_is_named_and_skipped(folder, name):
 
 def test_pages_and_slides_reach_chunks_and_citation_labels(tmp_path):
     from kit.citations import source_label
-    from kit.rag import build_index
+    from kit.indexing import build_index
 
     (tmp_path / "manual.pdf").write_bytes(_tiny_pdf("The tank holds 800 litres."))
     _office_files(tmp_path)
@@ -538,7 +538,8 @@ def test_a_folder_that_mixes_declared_and_silent_files_needs_a_default(tmp_path)
 
 
 def test_build_index_refuses_a_folder_with_a_bad_access_level(tmp_path):
-    from kit.rag import RagError, build_index
+    from kit.indexing import build_index
+    from kit.rag import RagError
 
     (tmp_path / "pay.md").write_text("---\ntitle: Pay\naccess: Secret\n---\nX.\n", "utf-8")
     with pytest.raises(RagError, match=r"Cannot load documents: .*pay\.md line 3"):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from haystack import Document
 
-from kit import rag
+from kit import indexing, rag
 from kit.citations import doc_id
 from kit.data import load_documents
 from kit.embeddings import MEMORY, EmbeddingMemory
 from kit.models import DEFAULT_EMBEDDER, resolve_model
 
 
-def _vectors(index: rag.Index) -> dict[str, list[float]]:
+def _vectors(index: indexing.Index) -> dict[str, list[float]]:
     return {d.id: d.embedding for d in index.store.filter_documents()}
 
 
@@ -20,13 +20,13 @@ def test_an_updated_index_embeds_only_the_changed_text_and_equals_a_fresh_one():
     before = load_documents("v1")[:6]
     after = [*before[:5], Document(id=before[5].id, content="New text.", meta=before[5].meta)]
     MEMORY.clear()
-    first = rag.build_index(before)
-    again = rag.build_index(after)
-    changed = len(rag.chunks_of(again, doc_id(before[5])))
+    first = indexing.build_index(before)
+    again = indexing.build_index(after)
+    changed = len(indexing.chunks_of(again, doc_id(before[5])))
     assert first.reused == 0 and again.reused == again.chunks - changed > 0
     assert f"{again.reused} of the chunks' vectors reused" in repr(again)
     MEMORY.clear()
-    fresh = rag.build_index(after)
+    fresh = indexing.build_index(after)
     assert fresh.reused == 0
     reused, embedded = _vectors(again), _vectors(fresh)
     assert list(reused) == list(embedded)  # the same chunks, stored in the same order
@@ -42,7 +42,7 @@ def test_an_updated_index_embeds_only_the_changed_text_and_equals_a_fresh_one():
 
 def test_the_embedder_keys_a_vector_by_model_title_and_text():
     memory = EmbeddingMemory(limit=3)
-    embedder = rag.document_embedder()
+    embedder = indexing.document_embedder()
     embedder.memory = memory
     docs = [
         Document(content="The pump runs at 40 rpm.", meta={"title": "Pump"}),
@@ -59,9 +59,9 @@ def test_the_embedder_keys_a_vector_by_model_title_and_text():
     assert again[1].id == docs[0].id and again[1].meta == docs[0].meta
     embedder.run(documents=[Document(content="A fourth text.", meta={"title": "New"})])
     assert len(memory) == 1  # full: it started again, with the new one
-    other = rag.document_embedder()
+    other = indexing.document_embedder()
     other.normalize_embeddings = not other.normalize_embeddings
-    assert other.key(docs[0]) != embedder.key(docs[0]) == rag.document_embedder().key(docs[0])
+    assert other.key(docs[0]) != embedder.key(docs[0]) == indexing.document_embedder().key(docs[0])
     with pytest.raises(TypeError, match="list of Documents"):
         embedder.run(documents=["not a document"])
 
@@ -91,7 +91,7 @@ def test_pickers_of_one_embedder_share_the_sentences_they_embedded():
 
 def test_reuse_false_embeds_every_chunk_and_remembers_them():
     docs = load_documents("v1")[:2]
-    rag.build_index(docs)
-    again = rag.build_index(docs, reuse=False)
+    indexing.build_index(docs)
+    again = indexing.build_index(docs, reuse=False)
     assert again.reused == 0 and again.chunks > 0
-    assert rag.build_index(docs).reused == again.chunks  # and the memory holds them
+    assert indexing.build_index(docs).reused == again.chunks  # and the memory holds them

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kit import rag
+from kit import indexing, rag
 from kit.postgres import LocalPostgres, PostgresError, pgvector_store
 from kit.rag_eval import evaluate_retrieval, summarise_retrieval
 
@@ -32,7 +32,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def pg_index(server):
-    return rag.build_index("v1", store=pgvector_store(server.url))
+    return indexing.build_index("v1", store=pgvector_store(server.url))
 
 
 def test_the_server_is_local_unprivileged_and_has_pgvector(server):

@@ -138,14 +138,14 @@ def test_an_unknown_users_home_and_a_linked_folder(folder: Path, tmp_path: Path)
 def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatch):
     """A restarted notebook loads the bundled index instead of embedding it again; other
     settings or other documents build it again; the same chunks and vectors either way."""
-    from kit import rag, saved_index
+    from kit import indexing, saved_index
 
     monkeypatch.setenv("KIT_CACHE", str(tmp_path))
     said: list[str] = []
     built = bundled_index(log=said.append)
     where = tmp_path / "indexes" / "kb-v1"
     assert said == [f"Index saved to {where}"] and (where / RECORD_FILE).is_file()
-    fresh = rag.build_index("v1", reuse=False)  # embedded again, not the vectors just built
+    fresh = indexing.build_index("v1", reuse=False)  # embedded again, not the vectors just built
     assert built.chunks == fresh.chunks
     # notebook 01's path: the index it built, saved; after a restart bundled_index loads it
     elsewhere = tmp_path / "saved-by-hand"

@@ -165,7 +165,8 @@ def with_splits(questions: Path, train: int = 4) -> Path:
 
 
 def test_the_rag_learns_i_dont_know_from_your_train_questions_only(your_data):
-    from kit.rag import build_index, build_rag
+    from kit.indexing import build_index
+    from kit.rag import build_rag
     from kit.your_data import GATE_MIN, fit_your_gate
 
     folder, questions = your_data
@@ -195,7 +196,8 @@ def test_the_rag_learns_i_dont_know_from_your_train_questions_only(your_data):
 
 def test_a_gate_that_would_never_decline_is_not_called_learned(your_data, monkeypatch):
     from kit import your_data as module
-    from kit.rag import build_index, build_rag
+    from kit.indexing import build_index
+    from kit.rag import build_rag
 
     folder, questions = your_data
     data = load_your_data(folder, with_splits(questions))

@@ -30,14 +30,14 @@ LAYOUT_QUESTIONS = 12
 @cache
 def default_index():
     """The index the exercise (and its checks) use: bundled v1, default chunk settings."""
-    from kit.rag import build_index
+    from kit.indexing import build_index
 
     return build_index()
 
 
 @cache
 def _index(split_length: int, split_overlap: int):
-    from kit.rag import build_index
+    from kit.indexing import build_index
 
     return build_index(split_length=split_length, split_overlap=split_overlap)
 
