@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,6 +292,7 @@ def _cost_inputs(metrics: dict[str, dict[str, float]], **overrides: Any) -> cost
     some, else the kit's documented defaults; then ``overrides``."""
     columns = ("prompt_tokens", "new_tokens", "latency_p50_s")
     systems = set.intersection(*(set(metrics.get(c, {})) for c in columns))
+    systems = {s for s in systems if all(math.isfinite(metrics[c][s]) for c in columns)}
     table = pd.DataFrame([{"system": s, **{c: metrics[c][s] for c in columns}} for s in systems])
     try:
         measured = costs.measured_from_summary(table) if systems else None
@@ -300,17 +302,34 @@ def _cost_inputs(metrics: dict[str, dict[str, float]], **overrides: Any) -> cost
 
 
 def _seconds(value: float, budget: float) -> str:
-    """``value`` in seconds with one decimal, or two where one would read as the budget itself
-    ("5.04 s misses a 5 s budget", not "5.0 s misses it")."""
-    shown = f"{value:.1f}"
-    return f"{value:.2f}" if float(shown) == budget and value != budget else shown
+    """``value`` in seconds with one decimal, or as many more as it takes not to read as the
+    budget itself ("5.04 s misses a 5 s budget", not "5.0 s misses it")."""
+    for decimals in range(1, 7):
+        shown = f"{value:.{decimals}f}"
+        if float(shown) != budget or value == budget:
+            return shown
+    return shown
+
+
+def _measured_latency(metrics: dict[str, dict[str, float]], system: str) -> float | None:
+    """The median seconds per answer measured for ``system``, or None (none, or NaN)."""
+    measured = metrics.get("latency_p50_s", {}).get(system)
+    return None if measured is None or math.isnan(measured) else float(measured)
 
 
 def _latency(metrics: dict[str, dict[str, float]], system: str) -> float:
-    measured = metrics.get("latency_p50_s", {}).get(system)
-    if measured is not None and not math.isnan(measured):
-        return float(measured)
+    """The measured seconds per answer, else the kit's reference figure."""
+    measured = _measured_latency(metrics, system)
+    if measured is not None:
+        return measured
     return float(costs.DEFAULT_MEASURED["seconds_per_answer"][system])
+
+
+def _where_timed(metrics: dict[str, dict[str, float]], systems: Sequence[str]) -> str:
+    """Where the latency figures of ``systems`` come from, said after them."""
+    if all(_measured_latency(metrics, s) is not None for s in systems):
+        return "here (measured as a share of a batched run: one user alone waits longer)"
+    return "by the kit's reference figures (its 2-core CPU: run notebook 04 for this machine's)"
 
 
 def recommend(
@@ -387,21 +406,22 @@ def recommend(
             "style",
             ("rag", "finetuned", "hybrid"),
         )
-    rag_seconds = _latency(m, "rag")
-    if answers.latency_budget_s < rag_seconds:
-        ft_seconds = _latency(m, "finetuned")
-        fits = ft_seconds <= answers.latency_budget_s
+    budget = answers.latency_budget_s
+    seconds = {o: _latency(m, o) for o in ("rag", "finetuned", "hybrid")}
+    slow = [o for o, t in seconds.items() if t > budget]
+    if slow:
+        fast_ft = "rag" in slow and "finetuned" not in slow  # no passages to read: it fits
+        times = " and ".join(f"{_seconds(seconds[o], budget)} s" for o in slow)
         rule(
-            {"finetuned": 1 if fits else 0, "rag": -1, "hybrid": -1},
-            f"Your latency budget ({answers.latency_budget_s:g} s) is below the "
-            f"{_seconds(rag_seconds, answers.latency_budget_s)} s of computing RAG needs per "
-            "answer here (its share of a batched run: one user alone waits longer); the "
-            "retrieved passages make its prompts long"
+            {o: -1 for o in slow} | ({"finetuned": 1} if fast_ft else {}),
+            f"Your latency budget ({budget:g} s) is below what {' and '.join(slow)} "
+            f"need{'s' if len(slow) == 1 else ''} per answer {_where_timed(m, slow)}: {times} "
+            "of computing"
             + (
-                "."
-                if fits
-                else f"; the fine-tuned model's "
-                f"{_seconds(ft_seconds, answers.latency_budget_s)} s misses it too."
+                "; the fine-tuned model, without retrieved passages to read, fits it "
+                f"({_seconds(seconds['finetuned'], budget)} s)."
+                if fast_ft
+                else "."
             ),
             "latency_p50_s",
             ("rag", "finetuned", "hybrid"),

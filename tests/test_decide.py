@@ -54,9 +54,36 @@ def test_no_ml_skills_never_choose_an_option_that_needs_training():
 def test_a_latency_budget_favours_fine_tuning_only_where_it_fits():
     slow = recommend(Questionnaire(latency_budget_s=1.0))  # fine-tuned: 1.7 s by default
     reason = next(r for r in slow.reasons if "latency budget" in r.text)
-    assert "finetuned" not in reason.favours and "misses it too" in reason.text
+    assert "finetuned" not in reason.favours and "rag and finetuned and hybrid need" in reason.text
     fast = recommend(Questionnaire(latency_budget_s=2.0))
     assert "finetuned" in next(r for r in fast.reasons if "latency budget" in r.text).favours
+
+
+def test_each_option_is_held_to_the_latency_budget_by_its_own_time():
+    """A slow hybrid loses points though RAG fits; a fast hybrid keeps them though RAG misses."""
+    slow_hybrid = {"latency_p50_s": {"rag": 3.0, "finetuned": 1.7, "hybrid": 9.0}}
+    plain = recommend(Questionnaire(tone="strict"), {"latency_p50_s": {"rag": 3.0}})
+    rec = recommend(Questionnaire(tone="strict", latency_budget_s=5.0), slow_hybrid)
+    reason = next(r.text for r in rec.reasons if "latency budget" in r.text)
+    assert "below what hybrid needs per answer here" in reason and "9.0 s" in reason
+    assert rec.scores["hybrid"] == plain.scores["hybrid"] - 1
+    assert rec.scores["rag"] == plain.scores["rag"]
+    fast_hybrid = {"latency_p50_s": {"rag": 3.0, "finetuned": 1.7, "hybrid": 2.4}}
+    rec = recommend(Questionnaire(latency_budget_s=2.5), fast_hybrid)
+    assert rec.scores["hybrid"] == recommend(Questionnaire(latency_budget_s=9)).scores["hybrid"]
+
+
+def test_a_time_not_measured_is_called_the_kits_reference_and_nan_is_not_measured():
+    rec = recommend(Questionnaire(latency_budget_s=1.0))
+    text = next(r.text for r in rec.reasons if "latency budget" in r.text)
+    assert "by the kit's reference figures" in text and " here " not in text
+    nan = float("nan")
+    measured = {
+        "latency_p50_s": {"rag": 3.0, "finetuned": 1.7, "hybrid": nan},
+        "prompt_tokens": {"rag": 700.0, "finetuned": 39.0, "hybrid": 700.0},
+        "new_tokens": {"rag": 40.0, "finetuned": 40.0, "hybrid": 40.0},
+    }
+    assert recommend(Questionnaire(knowledge_changes="yearly"), measured).choice  # no crash
 
 
 def test_the_experiments_rows_stand_for_the_options_they_measure():
@@ -133,7 +160,8 @@ def test_with_measurements_reasons_quote_the_figures():
 def test_a_summary_table_can_be_passed_directly():
     rec = recommend(Questionnaire(latency_budget_s=2.0), fake_summary())
     slow = next(r for r in rec.reasons if "latency budget" in r.text)
-    assert "the 3.2 s of computing RAG needs" in slow.text  # the measured median, not the default
+    assert "rag and hybrid need per answer here" in slow.text  # measured, not the default
+    assert "3.2 s and 2.5 s of computing" in slow.text
     assert "rag 3.2 s vs finetuned 1.3 s" in slow.evidence
 
 
@@ -165,10 +193,11 @@ def test_latency_and_cost_reasons_say_what_the_numbers_say():
     from kit.decide import _seconds
 
     assert _seconds(5.04, 5.0) == "5.04" and _seconds(5.4, 5.0) == "5.4"
-    assert _seconds(5.0, 5.0) == "5.0"
-    rec = recommend(Questionnaire(latency_budget_s=1.0))
+    assert _seconds(5.0, 5.0) == "5.0" and _seconds(3.001, 3.0) == "3.001"
+    measured = {"latency_p50_s": {"rag": 3.0, "finetuned": 1.7, "hybrid": 2.4}}
+    rec = recommend(Questionnaire(latency_budget_s=1.0), measured)
     text = next(r.text for r in rec.reasons if "latency budget" in r.text)
-    assert "of computing RAG needs per answer" in text and "waits longer" in text
+    assert "need per answer here" in text and "of computing" in text and "waits longer" in text
     systems = ("rag", "finetuned", "hybrid")
     same_cost = {
         "prompt_tokens": dict.fromkeys(systems, 39.0),
