@@ -298,14 +298,25 @@ def savings_sentence(table: pd.DataFrame) -> str:
     if min(rag, ft) <= 0:
         return f"{'RAG' if rag <= 0 else 'fine-tuning'} costs nothing at these inputs"
     cheap, dear, saves = ("RAG", ft, rag) if rag < ft else ("fine-tuning", rag, ft)
-    return f"{cheap} saves {1 - saves / dear:.0%} compared with the other"
+    share = 1 - saves / dear
+    shown = "over 99%" if share > 0.995 else "under 1%" if share < 0.005 else f"{share:.0%}"
+    return f"{cheap} saves {shown} compared with the other"
 
 
 def _linear_parts(inputs: CostInputs) -> tuple[pd.Series, pd.Series]:
-    """Each system's bill as fixed + per_query x queries: (fixed, per_query), indexed by system."""
+    """Each system's bill as fixed + per_query x queries: (fixed, per_query), indexed by system.
+    The per-query part is read at a million queries, so the rounding of the bills' difference
+    is a millionth of a cent, not a cent's worth of noise that two equal systems would differ
+    by."""
     at0 = monthly_costs(inputs.with_(queries_per_month=0)).set_index("system")["total"]
-    at1 = monthly_costs(inputs.with_(queries_per_month=1)).set_index("system")["total"]
-    return at0, at1 - at0
+    many = 1e6
+    at_many = monthly_costs(inputs.with_(queries_per_month=many)).set_index("system")["total"]
+    return at0, (at_many - at0) / many
+
+
+def _same(a: float, b: float) -> bool:
+    """Two per-query costs equal up to floating-point rounding."""
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
 
 
 def queries_at_savings(inputs: CostInputs, share: float) -> float | None:
@@ -318,7 +329,7 @@ def queries_at_savings(inputs: CostInputs, share: float) -> float | None:
     fixed, per = _linear_parts(inputs)
     denominator = per["rag"] - (1 - share) * per["finetuned"]
     numerator = (1 - share) * fixed["finetuned"] - fixed["rag"]
-    if denominator == 0:
+    if _same(per["rag"], (1 - share) * per["finetuned"]):
         return None
     q = numerator / denominator
     return float(q) if q > 0 else None
@@ -330,7 +341,7 @@ def break_even_queries(inputs: CostInputs) -> float | None:
     The crossing point is (fixed_ft - fixed_rag) / (per_query_rag - per_query_ft).
     """
     fixed, per = _linear_parts(inputs)
-    if per["rag"] <= per["finetuned"]:
+    if per["rag"] <= per["finetuned"] or _same(per["rag"], per["finetuned"]):
         return None if fixed["rag"] <= fixed["finetuned"] else 0.0
     return float(max(fixed["finetuned"] - fixed["rag"], 0.0) / (per["rag"] - per["finetuned"]))
 
@@ -403,9 +414,11 @@ def claim_regions(
 
 
 def format_count(value: float) -> str:
-    """A count for a sentence: 950, 12.3k, 1.2M, 3.4bn (rounded to 3 digits first, so 999,600
-    reads 1M, not 1e+03k)."""
+    """A count for a sentence: 950, 12.3k, 1.2M, 3.4bn, "over a trillion" (rounded to 3 digits
+    first, so 999,600 reads 1M, not 1e+03k)."""
     value = float(f"{value:.3g}")
+    if value >= 1e12:
+        return "over a trillion"
     for size, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
         if value >= size:
             return f"{value / size:.3g}{unit}"

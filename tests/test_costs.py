@@ -115,6 +115,8 @@ def test_the_savings_sentence_names_the_cheaper_side():
     assert said(480.0, 100.0) == "fine-tuning saves 79% compared with the other"  # not -380%
     assert said(5.0, 0.0) == "fine-tuning costs nothing at these inputs"  # not "-inf%"
     assert said(7.0, 7.0) == "RAG and fine-tuning cost the same"
+    assert said(11.67, 7203.14) == "RAG saves over 99% compared with the other"  # not 100%
+    assert said(294.87, 295.33) == "RAG saves under 1% compared with the other"  # not 0%
 
 
 def test_break_even_and_savings_thresholds():
@@ -127,6 +129,13 @@ def test_break_even_and_savings_thresholds():
         assert costs.rag_savings(SIMPLE.with_(queries_per_month=at)) == pytest.approx(share)
     # if RAG's prompt were no longer than the fine-tuned one, fine-tuning would never win
     assert costs.break_even_queries(SIMPLE.with_(context_tokens=0)) is None
+    # the same with the kit's measured defaults and weekly updates, whose per-query costs
+    # differed by rounding noise (8.29e+07bn queries a month, said as a break-even)
+    weekly = CostInputs.from_measured(None, context_tokens=0, updates_per_month=52 / 12)
+    assert costs.break_even_queries(weekly) is None
+    assert "With weekly updates RAG stays cheaper at every volume" in costs.claim_verdict(
+        CostInputs.from_measured(None, context_tokens=0)
+    )
 
 
 def test_claim_regions_cover_both_outcomes():
@@ -207,4 +216,5 @@ def test_unknown_field_is_refused():
 def test_format_count():
     assert [costs.format_count(v) for v in (950, 12_345, 1_250_000)] == ["950", "12.3k", "1.25M"]
     assert [costs.format_count(v) for v in (999.6, 999_600, 2.5e9)] == ["1k", "1M", "2.5bn"]
+    assert costs.format_count(2.5e12) == "over a trillion"  # not 2.5e+03bn
     assert not math.isnan(costs.rag_savings(SIMPLE))
