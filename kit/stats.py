@@ -193,9 +193,8 @@ class Difference:
         d, lo, hi = (_signed(x, unit) for x in (self.diff, self.low, self.high))
         span = f"{d} {unit}, {self.confidence:.0%} CI {lo} to {hi}"
         if self.agree:
-            same = (
-                f"{self.a} and {self.b} score the same on {self.metric} on all {self.n} questions"
-            )
+            on = "on the one question" if self.n == 1 else f"on all {self.n} questions"
+            same = f"{self.a} and {self.b} score the same on {self.metric} {on}"
             if self.high > 0:  # 0/1 values: on more questions they might still differ
                 return f"{same} ({self.confidence:.0%} CI of the difference {lo} to {hi})."
             return f"{same}."
@@ -204,13 +203,18 @@ class Difference:
             if outside and self.p_value is not None:
                 span += f"; {self.test.split(', ')[-1]} p = {self.p_value:.2g}"
             return (
-                f"On {self.n} questions {self.a} and {self.b} cannot be told apart on "
+                f"On {questions(self.n)} {self.a} and {self.b} cannot be told apart on "
                 f"{self.metric} ({span})."
             )
         word = "higher" if self.diff > 0 else "lower"
         return (
             f"{self.a} scores {word} than {self.b} on {self.metric}: {span} ({self.n} questions)."
         )
+
+
+def questions(n: int) -> str:
+    """ "1 question", "48 questions": a count of questions for a sentence."""
+    return f"{n} question" + ("" if n == 1 else "s")
 
 
 def _signed(value: float, unit: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from kit import stats
 from kit.abstain import decision_summary
 from kit.evaluate import compare_systems, rate_table, summarise_intervals
 
@@ -22,7 +23,8 @@ def best_system(scores: pd.DataFrame, metric: str = "correct") -> list[str]:
     if ranked.empty:
         return [f"No system was scored on {metric}."]
     best = ranked.iloc[0]
-    lines = [f"Best on {metric}: {best['system']}, {best['shown']} on {best['n']} questions."]
+    on = stats.questions(best["n"])
+    lines = [f"Best on {metric}: {best['system']}, {best['shown']} on {on}."]
     if ranked["n"].nunique() > 1:  # the ranking then compares rates over unlike question sets
         counts = ", ".join(f"{r.system} {r.n}" for r in ranked.itertuples())
         lines.append(

@@ -94,3 +94,11 @@ def test_a_ranking_over_unlike_question_sets_says_so():
     assert any("different numbers of questions" in line for line in lines)
     same = verdict.best_system(scores[scores["system"].isin(["rag", "hybrid"])])
     assert not any("different numbers" in line for line in same)
+
+
+def test_a_verdict_on_one_question_says_one_question():
+    one = fake_scores()
+    one = one[one["id"] == "q1"]
+    text = "\n".join(verdict.verdict(one))
+    assert "on 1 question." in text and "on the one question" in text
+    assert "1 questions" not in text and "On 1 question " in text
