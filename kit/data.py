@@ -1286,12 +1286,35 @@ def _access_plan(
     return folder, {p: level or default for p, level in declared.items()}, base
 
 
+SAVED_INDEX_SUFFIX = ".kit-index"
+"""A folder the kit saved an index into (:mod:`kit.saved_index`): never read as documents."""
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """Every file and sub-folder under ``folder``, sorted; hidden ones and the kit's own saved
+    indexes (``*.kit-index``) left out. A linked sub-folder is read like any other, once: a
+    link back to a folder already read (a loop) is not followed again."""
+    seen = {os.path.realpath(folder)}
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(dirs):
+            real = os.path.realpath(os.path.join(root, name))
+            if name.startswith(".") or name.endswith(SAVED_INDEX_SUFFIX) or real in seen:
+                continue
+            seen.add(real)
+            kept.append(name)
+        dirs[:] = kept
+        found += [Path(root, n) for n in kept + names if not n.startswith(".")]
+    return sorted(found)
+
+
 def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
     """The files of ``folder`` (or the one file) that :func:`load_folder` reads, and the folder
     their names are relative to. Hidden files are left out; links that lead nowhere and
     unsupported types are named in a warning; an empty folder, one the kit may not list, or a
     huge file is a DataError."""
-    if folder.is_dir():  # rglob skips a folder it may not list, which would read as "empty"
+    if folder.is_dir():  # os.walk skips a folder it may not list, which would read as "empty"
         try:
             with os.scandir(folder):
                 pass
@@ -1299,15 +1322,7 @@ def _loadable_files(folder: Path) -> tuple[list[Path], Path]:
             why = err.strerror or type(err).__name__
             problem = f"{folder}: cannot list this folder ({why}); fix its permissions"
             raise DataError(problem) from None
-    visible = (
-        [folder]
-        if folder.is_file()
-        else sorted(
-            p
-            for p in folder.rglob("*")
-            if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
-    )
+    visible = [folder] if folder.is_file() else folder_files(folder)
     dangling = [p for p in visible if p.is_symlink() and not p.exists()]  # broken or a loop
     if dangling:
         warnings.warn(

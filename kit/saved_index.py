@@ -31,9 +31,11 @@ from kit import __version__
 from kit.data import (
     ACCESS_RULES,
     FOLDER_SUFFIXES,
+    SAVED_INDEX_SUFFIX,
     VERSIONS,
     DataError,
     folder_access,
+    folder_files,
     load_folder,
     unreadable,
 )
@@ -69,9 +71,13 @@ def expanded(location: str | Path) -> Path:
 
 def default_location(folder: str | Path) -> Path:
     """Where :func:`index_folder` saves the index of ``folder``: beside it, never inside it
-    (beside the name you gave: a symbolic link's target may be read-only or shared)."""
+    (beside the name you gave: a symbolic link's target may be read-only or shared). For one
+    file, beside the folder that holds it: ``docs.a.md.kit-index`` next to ``docs/``."""
     folder = Path(os.path.abspath(expanded(folder)))
-    return folder.parent / f"{folder.name}.kit-index"
+    if folder.is_file():
+        holder = folder.parent
+        return holder.parent / f"{holder.name}.{folder.name}{SAVED_INDEX_SUFFIX}"
+    return folder.parent / f"{folder.name}{SAVED_INDEX_SUFFIX}"
 
 
 def folder_fingerprint(folder: str | Path, options: str = "") -> str:
@@ -83,11 +89,10 @@ def folder_fingerprint(folder: str | Path, options: str = "") -> str:
     folder = Path(folder).expanduser()
     rules = f"kit={__version__} access-rules={ACCESS_RULES} options={options}"
     digest = hashlib.sha256(rules.encode())
-    files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
+    files = [folder] if folder.is_file() else folder_files(folder)  # what load_folder reads
     for path in files:
         rel = path.relative_to(folder) if path != folder else Path(path.name)
-        hidden = path != folder and any(part.startswith(".") for part in rel.parts)
-        if hidden or not path.is_file():  # a file given itself counts, hidden name or not
+        if not path.is_file():  # a file given itself counts, hidden name or not
             continue
         if path.suffix.lower() not in FOLDER_SUFFIXES:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -569,6 +570,22 @@ def test_links_that_lead_nowhere_are_named_when_skipped(tmp_path):
     with pytest.warns(UserWarning, match=r"2 link\(s\) that lead nowhere .*: gone\.md, loop\.txt"):
         docs = data.load_folder(tmp_path)
     assert [d.meta["source"] for d in docs] == ["ok.txt"]
+
+
+def test_a_linked_sub_folder_is_read_once_and_a_saved_index_never(tmp_path):
+    docs, shared = tmp_path / "docs", tmp_path / "shared"
+    docs.mkdir()
+    shared.mkdir()
+    (docs / "a.md").write_text("The pump runs at forty rpm.\n", encoding="utf-8")
+    (shared / "b.md").write_text("The boiler is serviced in May.\n", encoding="utf-8")
+    (docs / "team").symlink_to(shared)  # a sub-folder that is a link: read like any other
+    (docs / "up").symlink_to(docs)  # a loop: not read twice, nor forever
+    (docs / "sub.kit-index").mkdir()  # where the kit saved the index of docs/sub
+    (docs / "sub.kit-index" / "notes.md").write_text("Not a document.\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped, nothing to warn about
+        sources = [d.meta["source"] for d in data.load_folder(docs)]
+    assert sources == ["a.md", "team/b.md"]
 
 
 def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
