@@ -418,8 +418,23 @@ def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
         ) from None
     if not isinstance(meta, dict):
         raise DataError(f"{_show(path)} line 2: front matter must be key: value pairs")
+    _check_id_is_text(path, meta, lines[:end])
     meta = {k: (v.isoformat() if isinstance(v, _dt.date) else v) for k, v in meta.items()}
     return meta, "\n".join(lines[end + 1 :]).strip() + "\n"
+
+
+def _check_id_is_text(path: Path, meta: dict[str, Any], lines: Sequence[str]) -> None:
+    """DataError when the front matter's ``id`` is not text: YAML reads ``id: 0123`` as the
+    number 83 and ``id: 007`` as 7, which another file's ``id: "7"`` would then share."""
+    ident = meta.get("id")
+    if ident is None or isinstance(ident, str):
+        return
+    at = next((i for i, line in enumerate(lines) if re.match(r"\s*id\s*:", line)), 1)
+    written = lines[at].split(":", 1)[1].strip() if ":" in lines[at] else str(ident)
+    raise DataError(
+        f"{_show(path)} line {at + 1}: id {written} reads as {type(ident).__name__} "
+        f"{ident!r}, not as text; put it in quotes: id: \"{written}\""
+    )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -1360,7 +1375,7 @@ def _one_file_per_id(docs: Sequence[Document]) -> None:
     id that is another file's path): gold ids and citations would mix them up."""
     owner: dict[str, str] = {}
     for d in docs:
-        first = owner.setdefault(d.meta["id"], d.meta["source"])
+        first = owner.setdefault(str(d.meta["id"]), d.meta["source"])
         if first != d.meta["source"]:
             raise DataError(
                 f"{first} and {d.meta['source']} both have the document id {d.meta['id']!r}: "

@@ -588,6 +588,15 @@ def test_a_linked_sub_folder_is_read_once_and_a_saved_index_never(tmp_path):
     assert sources == ["a.md", "team/b.md"]
 
 
+def test_an_id_yaml_reads_as_a_number_is_refused_with_the_quotes_that_keep_it(tmp_path):
+    (tmp_path / "a.md").write_text("---\ntitle: A\nid: 0123\n---\nThe pump hums.\n", "utf-8")
+    (tmp_path / "b.md").write_text('---\nid: "7"\n---\nThe boiler is serviced.\n', "utf-8")
+    with pytest.raises(DataError, match=r'a\.md line 3: id 0123 reads as int 83.*id: "0123"'):
+        data.load_folder(tmp_path)
+    (tmp_path / "a.md").write_text('---\ntitle: A\nid: "0123"\n---\nThe pump hums.\n', "utf-8")
+    assert sorted(d.meta["id"] for d in data.load_folder(tmp_path)) == ["0123", "7"]
+
+
 def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
     (tmp_path / "late.md").write_text("\n---\naccess: confidential\n---\nSalaries.\n", "utf-8")
     with pytest.raises(DataError, match=r"late\.md line 1: blank lines or spaces before the front"):
