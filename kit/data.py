@@ -267,8 +267,11 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
             problem = "nested too deeply" if isinstance(err, RecursionError) else str(err)
             raise DataError(f"{_show(path)} line {lineno}: {problem}") from None
         if not isinstance(obj, dict):
+            array = isinstance(obj, list) and not rows
+            hint = "; write one object per line (JSONL), not a JSON array" if array else ""
             raise DataError(
-                f"{_show(path)} line {lineno}: expected a JSON object, got {type(obj).__name__}"
+                f"{_show(path)} line {lineno}: expected a JSON object, got "
+                f"{type(obj).__name__}{hint}"
             )
         missing = [f for f in required if f not in obj]
         if missing:
@@ -433,7 +436,7 @@ def _check_id_is_text(path: Path, meta: dict[str, Any], lines: Sequence[str]) ->
     written = lines[at].split(":", 1)[1].strip() if ":" in lines[at] else str(ident)
     raise DataError(
         f"{_show(path)} line {at + 1}: id {written} reads as {type(ident).__name__} "
-        f"{ident!r}, not as text; put it in quotes: id: \"{written}\""
+        f'{ident!r}, not as text; put it in quotes: id: "{written}"'
     )
 
 
@@ -1191,9 +1194,9 @@ def _walk(meta: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, An
 
 def _line_of(text: str, key: str) -> int:
     """The line of the front matter where ``key`` is written (2 if not found)."""
-    want = key.strip().lower()
+    want = re.compile(rf"\s*['\"]?{re.escape(key.strip())}['\"]?\s*:", re.IGNORECASE)
     for i, row in enumerate(text.splitlines()[1:], 2):
-        if want and row.strip().lower().startswith(want):
+        if key.strip() and want.match(row):  # "access:", not "accessibility:"
             return i
     return 2
 
@@ -1438,6 +1441,11 @@ def read_csv_rows(
         header = [str(h).strip().lower() for h in (reader.fieldnames or [])]
         done = 1
         missing = [c for c in required if c not in header]
+        if not header and read_text_file(path, what).strip():
+            raise DataError(
+                f"{_show(path)} line 1: blank; the header line ({','.join(required)}) must "
+                "come first: remove the blank line(s) above it"
+            )
         if not header:
             raise DataError(f"{_show(path)} line 1: the file is empty; it needs a header line")
         twice = sorted({h for h in header if h and header.count(h) > 1})  # "a,b,,": fine
@@ -1601,8 +1609,9 @@ def _check_user_qa(records: list[QARecord], rows: list, path: Path, doc_ids: Any
         unknown = [g for g in rec.gold_doc_ids if known is not None and g not in known]
         if unknown:
             sample = ", ".join(sorted(known)[:5])
+            comma = "; separate several ids with ';', not ','" if "," in unknown[0] else ""
             raise DataError(
-                f"{_show(path)} line {n}: gold document id(s) {', '.join(unknown)} are not in "
-                f"the folder (its ids are the files' paths in it, e.g. {sample}); fix the id or "
-                "leave gold_doc_ids out"
+                f"{_show(path)} line {n}: gold document id(s) {', '.join(map(repr, unknown))} "
+                f"are not in the folder (its ids are the files' paths in it, e.g. {sample})"
+                f"{comma}; fix the id or leave gold_doc_ids out"
             )

@@ -597,6 +597,26 @@ def test_an_id_yaml_reads_as_a_number_is_refused_with_the_quotes_that_keep_it(tm
     assert sorted(d.meta["id"] for d in data.load_folder(tmp_path)) == ["0123", "7"]
 
 
+def test_near_miss_question_files_are_told_the_fix(tmp_path):
+    """A blank first line, a JSON array, ids separated by commas: each named with its fix."""
+    (tmp_path / "blank.csv").write_text("\nquestion,answer\nWhat?,b\n", "utf-8")
+    with pytest.raises(DataError, match=r"blank\.csv line 1: blank; the header line .* first"):
+        data.load_questions(tmp_path / "blank.csv")
+    (tmp_path / "array.jsonl").write_text('[{"question": "What?", "answer": "b"}]\n', "utf-8")
+    with pytest.raises(DataError, match=r"got list; write one object per line \(JSONL\)"):
+        data.load_questions(tmp_path / "array.jsonl")
+    (tmp_path / "g.csv").write_text('question,answer,gold_doc_ids\nWhat?,b,"a.md, b.md"\n')
+    with pytest.raises(DataError, match=r"'a\.md, b\.md' are not .*with ';', not ','"):
+        data.load_questions(tmp_path / "g.csv", doc_ids=["a.md", "b.md"])
+
+
+def test_a_bad_access_level_is_named_on_its_own_line(tmp_path):
+    text = "---\naccessibility: wheelchair\naccess: confidental\n---\nThe lift is by the door.\n"
+    (tmp_path / "lift.md").write_text(text, "utf-8")
+    with pytest.raises(DataError, match=r"lift\.md line 3: access level 'confidental'"):
+        data.load_folder(tmp_path)
+
+
 def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
     (tmp_path / "late.md").write_text("\n---\naccess: confidential\n---\nSalaries.\n", "utf-8")
     with pytest.raises(DataError, match=r"late\.md line 1: blank lines or spaces before the front"):

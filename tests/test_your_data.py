@@ -83,7 +83,7 @@ def test_bad_inputs_name_the_file_and_change_nothing(your_data, tmp_path):
     folder, questions = your_data
     before = questions.read_text(encoding="utf-8")
     questions.write_text(before.replace("flour.txt", "flour.docx", 1), encoding="utf-8")
-    with pytest.raises(DataError, match=r"line \d+: gold document id\(s\) flour.docx"):
+    with pytest.raises(DataError, match=r"line \d+: gold document id\(s\) 'flour.docx'"):
         load_your_data(folder, questions)
     with pytest.raises(DataError, match="give a question file too"):
         load_your_data(folder, examples=AUTO)
