@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.data import ChatExample, DataError, load_style, read_csv_rows, read_jsonl, read_text_file
+from kit.data import (
+    ChatExample,
+    DataError,
+    load_style,
+    read_csv_rows,
+    read_jsonl,
+    read_text_file,
+    unique_keys,
+)
 from kit.generate import DEFAULT_SYSTEM
 from kit.inputs import user_path
 
@@ -99,7 +107,7 @@ def _load_file(path: Path) -> list[ChatExample]:
         text = read_text_file(path, "training file") if suffix == ".json" else ""
         if text.lstrip().startswith("["):
             try:
-                rows = json.loads(text)
+                rows = json.loads(text, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as err:
                 raise DataError(
                     f"{path} line {err.lineno}, column {err.colno}: invalid JSON "
@@ -107,6 +115,8 @@ def _load_file(path: Path) -> list[ChatExample]:
                 ) from None
             except RecursionError:
                 raise DataError(f"{path}: the JSON is nested too deeply to be examples") from None
+            except ValueError as err:  # a key set twice in one example
+                raise DataError(f"{path}: {err}") from None
             if not isinstance(rows, list) or not rows:
                 raise DataError(f"{path}: the JSON array is empty; add at least one example")
             numbered = list(enumerate(rows, start=1))
@@ -143,12 +153,25 @@ def _load_csv(path: Path) -> list[ChatExample]:
         )
     return [
         _example_from(
-            {"prompt": _prompt_of(row) or "", "response": row.get(response) or ""},
+            {"prompt": _prompt_of(row) or "", "response": row.get(response) or ""}
+            | _csv_extras(row),
             f"{path} line {n}",
             f"{path.stem}-{n:04d}",
         )
         for n, row in rows
     ]
+
+
+def _csv_extras(row: dict[str, Any]) -> dict[str, Any]:
+    """A CSV row's optional ``id`` and ``source_doc_ids`` (several separated by ';'), read as
+    a JSONL line's would be; empty cells left out."""
+    extras: dict[str, Any] = {}
+    if (row.get("id") or "").strip():
+        extras["id"] = row["id"].strip()
+    docs = [d.strip() for d in (row.get("source_doc_ids") or "").split(";") if d.strip()]
+    if docs:
+        extras["source_doc_ids"] = docs
+    return extras
 
 
 def _prompt_of(row: dict[str, Any]) -> Any:
@@ -189,8 +212,10 @@ def _example_from(row: dict[str, Any], where: str, default_id: str) -> ChatExamp
     canary = row.get("contains_canary", False)
     if not isinstance(canary, bool):  # "false" would be True in Python
         raise DataError(f"{where}: 'contains_canary' must be true or false, not {canary!r}")
+    ident = row.get("id")
+    blank = ident is None or not str(ident).strip()  # "id": null or "": the line's own id
     return ChatExample(
-        id=str(row.get("id", default_id)),
+        id=default_id if blank else str(ident).strip(),
         messages=messages,
         source_doc_ids=list(docs),
         contains_canary=canary,

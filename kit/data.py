@@ -216,7 +216,7 @@ def read_text_file(path: Path, what: str = "file") -> str:
         ) from None
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object, refusing a key written twice (plain JSON keeps the last one silently)."""
     seen: dict[str, Any] = {}
     for key, value in pairs:
@@ -251,7 +251,7 @@ def read_jsonl(path: Path | str, required: Sequence[str] = ()) -> list[tuple[int
         if not line.strip():
             continue
         try:
-            obj = json.loads(line, object_pairs_hook=_unique_keys)
+            obj = json.loads(line, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as err:
             whole = (
                 " (the file holds one JSON document over several lines: write one object per line)"

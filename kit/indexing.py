@@ -19,6 +19,7 @@ out of range) raises :class:`RagError` with one sentence saying what to do.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -39,6 +40,7 @@ from kit.models import DEFAULT_EMBEDDER, best_device, resolve_model
 from kit.prompts import split_sentences
 from kit.store import new_store
 
+_HEADING_LINE = re.compile(r"\s*#{1,6}(\s|$)")
 SPLIT_UNITS: tuple[str, ...] = ("word", "passage", "line", "period")
 DEFAULT_SPLIT_LENGTH = 100  # words per chunk
 DEFAULT_SPLIT_OVERLAP = 20  # words shared by neighbouring chunks
@@ -333,7 +335,7 @@ def load_source(source: str | Path | Sequence[Document] | None) -> list[Document
 
 def _skip_textless(documents: list[Document]) -> list[Document]:
     """The documents with some text beyond headings; the others are named in a warning."""
-    textless = [not split_sentences(d.content or "", min_words=1) for d in documents]
+    textless = [not split_sentences(_without_headings(d.content or ""), 1) for d in documents]
     kept = [d for d, skip in zip(documents, textless, strict=True) if not skip]
     if any(textless):
         empty = [doc_id(d) for d, skip in zip(documents, textless, strict=True) if skip]
@@ -345,6 +347,11 @@ def _skip_textless(documents: list[Document]) -> list[Document]:
     if not kept:
         raise RagError("No document has text beyond its title: there is nothing to index.")
     return kept
+
+
+def _without_headings(text: str) -> str:
+    """``text`` without its Markdown heading lines (``# Returns policy``)."""
+    return "\n".join(line for line in text.splitlines() if not _HEADING_LINE.match(line))
 
 
 def chunks_of(index: Index | DocumentStore, doc: str) -> list[Document]:

@@ -255,3 +255,24 @@ def test_held_out_examples_that_do_not_fit_cost_the_loss_curve_not_the_run(token
     assert _held_out_features(tokenizer, [], 64, "You are helpful.") == []
     with pytest.raises(DataError, match="No training example fits"):
         format_examples(tokenizer, [long], 64)  # the training set itself: still refused
+
+
+def test_own_examples_keep_their_ids_and_sources_and_refuse_a_key_set_twice(tmp_path):
+    sheet = tmp_path / "replies.csv"
+    sheet.write_text(
+        "id,prompt,response,source_doc_ids\n"
+        "ex-1,Opening hours?,Nine to five.,hours.md; contact.md\n"
+        ",Parking?,Behind the shop.,\n",
+        encoding="utf-8",
+    )
+    first, second = load_examples(sheet)
+    assert (first.id, first.source_doc_ids) == ("ex-1", ["hours.md", "contact.md"])
+    assert (second.id, second.source_doc_ids) == ("replies-0003", [])  # its line's own id
+    nulls = tmp_path / "nulls.jsonl"
+    rows = [{"id": None, "prompt": f"Question {i}?", "response": "Yes."} for i in (1, 2)]
+    nulls.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert [e.id for e in load_examples(nulls)] == ["nulls-0001", "nulls-0002"]  # not 'None'
+    twice = tmp_path / "twice.json"
+    twice.write_text('[{"prompt": "A?", "response": "B.", "response": "C."}]', encoding="utf-8")
+    with pytest.raises(DataError, match=r"twice\.json: the key 'response' is set twice"):
+        load_examples(twice)

@@ -94,6 +94,10 @@ def test_bad_sources_raise_clear_errors(tmp_path):
         indexing.build_index([])
     with pytest.raises(RagError, match="empty"):
         indexing.build_index([Document(content="   ")])
+    headings = Document(content="# Returns policy\n\n## Details")  # a title, no text
+    with pytest.warns(UserWarning, match="Skipped 1 document"):
+        kept = indexing.load_source([headings, Document(content="# Pay\n\nPaid monthly.")])
+    assert [d.content for d in kept] == ["# Pay\n\nPaid monthly."]
     with pytest.raises(RagError, match="Haystack Documents"):
         indexing.build_index(["just a string"])
 
