@@ -1169,7 +1169,9 @@ def __getattr__(name: str) -> Any:
             FutureWarning,
             stacklevel=2,
         )
-        return getattr(importlib.import_module("kit.indexing"), name)
+        from kit import indexing
+
+        return getattr(indexing, name)
     raise AttributeError(f"module 'kit.rag' has no attribute {name!r}")
 
 
