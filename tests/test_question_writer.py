@@ -54,7 +54,7 @@ def test_jsonl_keeps_the_optional_fields_and_checks_gold_ids(tmp_path: Path):
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     p1, leave = load_questions(path, doc_ids=["pump.md", "leave.md"])
     assert p1.id == "p1" and p1.gold_doc_ids == ["pump.md"] and leave.split == "train"
-    with pytest.raises(DataError, match=r"line 1: gold document id\(s\) pump.md are not in"):
+    with pytest.raises(DataError, match=r"line 1: gold document id\(s\) 'pump.md' are not in"):
         load_questions(path, doc_ids=["leave.md"])
 
 
