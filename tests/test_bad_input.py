@@ -30,7 +30,8 @@ from kit.indexing import build_index
 from kit.models import ModelError, load_generator
 from kit.profiles import ProfileError, get_profile
 from kit.question_writer import QuestionWriter
-from kit.rag import RagError, build_rag, retrieval_pipeline, retrieve
+from kit.rag import RagError, build_rag
+from kit.retrieval import retrieval_pipeline, retrieve
 
 NOT_PATHS = [None, 42, b"docs", "", "   ", ["docs"]]
 NOT_PATH_IDS = ["None", "int", "bytes", "empty", "blank", "list"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from haystack import Document
 
-from kit import indexing, rag
+from kit import indexing, retrieval
 from kit.citations import doc_id
 from kit.data import load_documents
 from kit.embeddings import MEMORY, EmbeddingMemory
@@ -34,7 +34,7 @@ def test_an_updated_index_embeds_only_the_changed_text_and_equals_a_fresh_one():
         assert vector == pytest.approx(embedded[key], abs=1e-6)
     question = "How deep can the Fennick S2 be submerged?"
     found = [
-        [d.id for d in rag.retrieve(rag.retrieval_pipeline(i), question).documents]
+        [d.id for d in retrieval.retrieve(retrieval.retrieval_pipeline(i), question).documents]
         for i in (again, fresh)
     ]
     assert found[0] == found[1] and found[0]

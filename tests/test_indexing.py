@@ -11,7 +11,7 @@ from haystack import Document
 from kit import indexing
 from kit.indexing import RagError
 from kit.models import best_device
-from kit.rag import retrieval_pipeline, retrieve
+from kit.retrieval import retrieval_pipeline, retrieve
 from kit.store import new_store
 
 

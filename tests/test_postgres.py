@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kit import indexing, rag
+from kit import indexing, rag, retrieval
 from kit.postgres import LocalPostgres, PostgresError, pgvector_store
 from kit.rag_eval import evaluate_retrieval, summarise_retrieval
 
@@ -89,11 +89,11 @@ def test_recall_matches_the_in_memory_store(pg_index, index):
 
 def test_a_second_process_sees_the_same_index(server, pg_index):
     question = "How many sensors can one H4 hub pair?"
-    here = rag.retrieve(rag.retrieval_pipeline(pg_index, "dense"), question).doc_ids
+    here = retrieval.retrieve(retrieval.retrieval_pipeline(pg_index, "dense"), question).doc_ids
     code = (
-        "from kit.postgres import pgvector_store; from kit import rag;"
+        "from kit.postgres import pgvector_store; from kit import retrieval;"
         f"store = pgvector_store({server.url!r}, recreate=False);"
-        f"found = rag.retrieve(rag.retrieval_pipeline(store, 'dense'), {question!r});"
+        f"found = retrieval.retrieve(retrieval.retrieval_pipeline(store, 'dense'), {question!r});"
         "print(store.count_documents(), ','.join(found.doc_ids))"
     )
     out = subprocess.run(
@@ -111,7 +111,7 @@ def test_a_second_process_sees_the_same_index(server, pg_index):
 
 def test_the_role_filter_keeps_confidential_chunks_out(pg_index, lm):
     question = "What is the salary band for a senior engineer?"
-    everyone = rag.retrieve(rag.retrieval_pipeline(pg_index, "hybrid"), question)
+    everyone = retrieval.retrieve(retrieval.retrieval_pipeline(pg_index, "hybrid"), question)
     assert any(d.meta["access"] == "confidential" for d in everyone.documents)
     qa = rag.build_rag(pg_index, generator=lm, profile="smoke", role="public")
     found = qa.retrieve(question)

@@ -173,14 +173,14 @@ def test_a_question_reads_as_foreign_only_with_another_language_and_few_shared_w
 def test_the_picked_sentences_do_not_depend_on_what_was_asked_before(index):
     """A picker that remembers sentence vectors picks what a new one picks, question after
     question over the bundled index (the vectors are the model's own float32 numbers)."""
-    from kit import rag
+    from kit import retrieval
     from kit.data import load_qa, sample_questions
     from kit.models import DEFAULT_EMBEDDER, resolve_model
 
-    retrieval = rag.retrieval_pipeline(index, "hybrid", 4)
+    hybrid = retrieval.retrieval_pipeline(index, "hybrid", 4)
     warm = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4, shared=False)
     for record in sample_questions(load_qa("train"), 12):
-        chunks = rag.retrieve(retrieval, record.question).documents[:4]
+        chunks = retrieval.retrieve(hybrid, record.question).documents[:4]
         cold = prompts.SentencePicker(resolve_model(DEFAULT_EMBEDDER), sentences=4, shared=False)
         picked = [warm.run(question=record.question, documents=chunks)["documents"]]
         picked.append(cold.run(question=record.question, documents=chunks)["documents"])

@@ -2,106 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from haystack import Document
 
-from kit import rag
+from kit import rag, retrieval
 from kit.attribution import attribute
 from kit.citations import doc_id
-from kit.data import load_manifest
 from kit.evaluate import eval_records
 from kit.generate import Answer
 from kit.indexing import Index, build_index
 from kit.rag import RagError
 from kit.store import new_store
-
-
-def test_each_mode_is_a_pipeline_with_the_expected_components(index):
-    assert set(rag.retrieval_pipeline(index, "bm25").graph.nodes) == {"bm25"}
-    assert set(rag.retrieval_pipeline(index, "dense").graph.nodes) == {"embed_query", "dense"}
-    assert set(rag.retrieval_pipeline(index, "hybrid").graph.nodes) == {
-        "bm25",
-        "embed_query",
-        "dense",
-        "join",
-    }
-    with pytest.raises(RagError, match="Unknown retrieval mode"):
-        rag.retrieval_pipeline(index, "fuzzy")
-
-
-def test_retrieval_returns_ranked_chunks_with_scores(index):
-    found = rag.retrieve(rag.retrieval_pipeline(index, "dense"), "What is the S2 depth rating?")
-    assert found.mode == "dense" and len(found.documents) == rag.DEFAULT_CANDIDATES
-    scores = [d.score for d in found.documents]
-    assert scores == sorted(scores, reverse=True)
-    assert math.isclose(found.similarity, scores[0])
-    assert found.doc_ids[0] == "kb-001"
-    table = found.to_frame(3)
-    assert list(table.columns) == ["doc_id", "title", "access", "score", "text"]
-    assert len(table) == 3
-
-
-def test_role_filter_keeps_public_users_out_of_confidential_documents(index):
-    manifest = load_manifest()
-    pipeline = rag.retrieval_pipeline(index, "hybrid")
-    question = "What is the emergency passphrase in the incident runbook?"
-    public = rag.retrieve(pipeline, question, rag.role_filter("public"))
-    admin = rag.retrieve(pipeline, question, rag.role_filter("admin"))
-    assert public.documents and {d.meta["access"] for d in public.documents} == {"public"}
-    assert manifest.canary_doc_id not in public.doc_ids
-    assert manifest.canary_doc_id in admin.doc_ids
-    employee = rag.retrieve(pipeline, question, rag.role_filter("employee"))
-    assert {d.meta["access"] for d in employee.documents} <= {"public", "internal"}
-    with pytest.raises(RagError, match="(?i)unknown role"):
-        rag.role_filter("intern")
-
-
-def test_filter_helpers():
-    f = rag.combine_filters(
-        rag.role_filter("public"), None, {"field": "meta.kind", "operator": "==", "value": "faq"}
-    )
-    assert f["operator"] == "AND" and len(f["conditions"]) == 2
-    assert rag.filter_fields(f) == {"access", "kind"}
-    assert rag.combine_filters(None, None) is None
-    with pytest.raises(RagError, match="needs 'field'"):
-        rag.filter_fields({"meta.kind": "faq"})
-
-
-@pytest.mark.parametrize(
-    ("bad", "message"),
-    [
-        ({"field": "meta.kind", "operator": "=", "value": "faq"}, "Unknown filter operator '='"),
-        ({"field": "meta.kind", "operator": "contains", "value": "f"}, "use one of '==', '!='"),
-        ({"field": "meta.kind", "operator": "in", "value": "faq"}, "takes a list of values"),
-        ({"field": "meta.kind", "operator": "=="}, "needs 'field', 'operator' and 'value'"),
-        ({"operator": "XOR", "conditions": []}, r"operator among \['AND', 'NOT', 'OR'\]"),
-        ({"operator": "AND", "conditions": {"field": "x"}}, "'conditions' \\(a list\\)"),
-        (
-            {
-                "operator": "AND",
-                "conditions": [{"field": "meta.kind", "operator": "~", "value": 1}],
-            },
-            "Unknown filter operator '~'",
-        ),
-        ("meta.kind == faq", "must be a dict"),
-    ],
-    ids=[
-        "typo",
-        "not-haystack",
-        "in-scalar",
-        "no-value",
-        "logic",
-        "conditions-dict",
-        "nested",
-        "string",
-    ],
-)
-def test_a_malformed_filter_is_named_before_haystack_sees_it(bad, message):
-    with pytest.raises(RagError, match=message):
-        rag.filter_fields(bad)
-
 
 # --------------------------------------------------------------------------- answer
 
@@ -112,7 +23,7 @@ def test_answer_is_an_answer_with_sources_timings_and_tokens(hybrid):
     assert isinstance(answer, Answer) and answer.system == "rag"
     assert answer.text and answer.question == question
     assert 1 <= len(answer.documents) <= hybrid.layout.sentences  # the sentences it was shown
-    assert "kb-002" in rag.unique_doc_ids(answer.documents)
+    assert "kb-002" in retrieval.unique_doc_ids(answer.documents)
     assert set(answer.timings) == {"retrieve", "pick", "generate", "total"}
     assert answer.timings["total"] >= answer.timings["generate"] > 0
     assert answer.prompt_tokens > 100 and 0 < answer.new_tokens <= 24
@@ -137,7 +48,7 @@ def _agreement(index: Index, dtype: str, n: int = 4) -> tuple[int, list[str]]:
     batched = qa.answer_batch(questions, batch_size=4)
     assert [a.question for a in batched] == questions  # in order
     for a, b in zip(alone, batched, strict=True):
-        assert rag.unique_doc_ids(a.documents) == rag.unique_doc_ids(b.documents)
+        assert retrieval.unique_doc_ids(a.documents) == retrieval.unique_doc_ids(b.documents)
         assert a.prompt_tokens == b.prompt_tokens  # the very same prompt
     differ = [f"{a.text!r} vs {b.text!r}" for a, b in zip(alone, batched, strict=True)]
     same = sum(a.text == b.text for a, b in zip(alone, batched, strict=True))
@@ -342,9 +253,6 @@ def test_unknown_generator_type_is_refused(index):
         rag.build_rag(index, "bm25", generator=42, profile="smoke")
 
 
-# --------------------------------------------------------------------------- evaluate
-
-
 # --------------------------------------------------------------------------- other stores
 
 
@@ -356,21 +264,16 @@ def test_qdrant_in_memory_store_swaps_in_without_code_changes(lm):
     )
     index = build_index(store=store)
     assert store.count_documents() == index.chunks > 100
-    pipeline = rag.retrieval_pipeline(index, "dense")
-    found = rag.retrieve(pipeline, "What is the S2 depth rating?", rag.role_filter("public"))
+    pipeline = retrieval.retrieval_pipeline(index, "dense")
+    found = retrieval.retrieve(
+        pipeline, "What is the S2 depth rating?", retrieval.role_filter("public")
+    )
     assert found.doc_ids[0] == "kb-001"
     assert {d.meta["access"] for d in found.documents} == {"public"}
     with pytest.raises(RagError, match="no keyword"):
-        rag.retrieval_pipeline(index, "hybrid")
+        retrieval.retrieval_pipeline(index, "hybrid")
     qa = rag.build_rag(index, "dense", generator=lm, profile="smoke", max_new_tokens=8)
     assert qa.answer("What is the S2 depth rating?").documents[0].meta["doc_id"] == "kb-001"
-
-
-@pytest.mark.parametrize("store", ["ElasticsearchDocumentStore", "OpenSearchDocumentStore"])
-def test_a_store_whose_integration_is_missing_names_the_package(store):
-    fake = type(store, (), {})()  # the kit picks retrievers by the store's class name
-    with pytest.raises(RagError, match=rf"pip install {rag.INTEGRATION_PACKAGES[store]}"):
-        rag._retriever_classes(fake, "hybrid")
 
 
 def test_one_source_too_long_for_the_context_is_cut_not_blamed_on_the_question(
@@ -395,10 +298,15 @@ def test_one_source_too_long_for_the_context_is_cut_not_blamed_on_the_question(
         chunks._fit_to_context("How loud is the pump?", [titled])
 
 
-def test_names_that_moved_to_indexing_still_import_with_a_warning():
+def test_names_that_moved_out_of_rag_still_import_with_a_warning():
     with pytest.warns(FutureWarning, match="write `from kit.indexing import build_index`"):
         from kit.rag import build_index as old
 
     assert old is build_index
+    with pytest.warns(FutureWarning, match="write `from kit.store import new_store`"):
+        assert rag.new_store is new_store
+    with pytest.warns(FutureWarning, match="write `from kit.retrieval import RETRIEVERS`"):
+        assert rag.RETRIEVERS is retrieval.RETRIEVERS
+    assert rag.retrieve is retrieval.retrieve  # used by kit.rag itself: no warning
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         rag.no_such_name  # noqa: B018

@@ -80,9 +80,9 @@ def test_ci_runs_the_readme_test_command():
 # README.md's picture ("How the kit is built"), lowest layer first. A module may import modules
 # of its own layer or of a lower one, never of a higher one: what sits low (citations, models,
 # the RAG pipeline) stays usable, testable and fast to import without what is built on it.
-# A layer is a stage and its helpers (kit.rag with kit.indexing, kit.prompts and kit.store;
-# kit.finetune with kit.adapters and kit.chat_data), so modules of one layer may import each
-# other, one way only:
+# A layer is a stage and its helpers (kit.rag with kit.indexing, kit.retrieval, kit.prompts
+# and kit.store; kit.finetune with kit.adapters and kit.chat_data), so modules of one layer may
+# import each other, one way only:
 # test_kit_has_no_import_cycles fails on any cycle. kit/__init__.py ("__init__") sits on top:
 # its kit.doctor() shortcut imports the doctor; everything may import the package itself
 # (``import kit``, ``from kit import __version__``), which Python runs before any kit module.
@@ -97,8 +97,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "the two ways: RAG and fine-tuning",
-        {"store", "postgres", "prompts", "attribution", "embeddings", "indexing", "rag"}
-        | {"saved_index"}
+        {"store", "postgres", "prompts", "attribution", "embeddings", "indexing", "retrieval"}
+        | {"rag", "saved_index"}
         | {"chat_data", "adapters", "finetune"},
     ),
     ("scores", {"stats", "evaluate"}),

@@ -8,7 +8,8 @@ import pytest
 
 from kit.data import load_documents, load_folder
 from kit.embeddings import MEMORY
-from kit.rag import RagError, retrieval_pipeline, retrieve
+from kit.rag import RagError
+from kit.retrieval import retrieval_pipeline, retrieve
 from kit.saved_index import (
     RECORD_FILE,
     bundled_index,

@@ -6,7 +6,7 @@ import pytest
 from haystack import Document
 from haystack.dataclasses import ByteStream, SparseEmbedding
 
-from kit import rag
+from kit import retrieval
 from kit.store import InMemoryStore, new_store
 
 
@@ -15,7 +15,7 @@ def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(in
 
     plain = InMemoryDocumentStore(embedding_similarity_function="cosine")
     plain.write_documents(list(index.store.storage.values()))
-    query = rag.retrieval_pipeline(index, "dense").get_component("embed_query")
+    query = retrieval.retrieval_pipeline(index, "dense").get_component("embed_query")
     embedding = query.run(text="How deep can the S2 go?")["embedding"]
     ours = index.store.embedding_retrieval(embedding, top_k=10)
     theirs = plain.embedding_retrieval(embedding, top_k=10)
@@ -25,7 +25,7 @@ def test_kit_store_gives_the_same_results_as_haystacks_and_sees_new_documents(in
     best = index.store.embedding_retrieval(embedding, top_k=1, return_embedding=True)[0]
     stored = index.store.storage[best.id].embedding
     assert best.embedding == stored and best.embedding is not stored  # asked for: a copy
-    filters = rag.role_filter("public")
+    filters = retrieval.role_filter("public")
     ours = index.store.embedding_retrieval(embedding, filters=filters, top_k=5)
     theirs = plain.embedding_retrieval(embedding, filters=filters, top_k=5)
     assert [d.id for d in ours] == [d.id for d in theirs]
@@ -73,7 +73,7 @@ def test_kit_store_bm25_gives_the_same_results_as_haystacks(index, algorithm):
         ),
     ]
     ours, plain = pair(chunks)
-    public = rag.role_filter("public")
+    public = retrieval.role_filter("public")
     assert len(same(ours, plain, "How deep can the S2 go?", top_k=7)) == 7
     assert len(same(ours, plain, "battery warranty", filters=public, top_k=7)) == 7
     assert len(same(ours, plain, "battery warranty", filters=public, scale_score=True)) == 10

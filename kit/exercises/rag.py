@@ -44,7 +44,7 @@ def _index(split_length: int, split_overlap: int):
 
 def _recall(pipeline, index_k: int, records) -> float:
     from kit.evaluate import retrieval_scores
-    from kit.rag import retrieve
+    from kit.retrieval import retrieve
 
     found = [retrieve(pipeline, r.question).doc_ids for r in records]
     return float(retrieval_scores(records, found, index_k)[f"recall@{index_k}"].mean())
@@ -68,7 +68,7 @@ def _check_hybrid(hybrid: object) -> str:
     if missing:
         raise Incorrect(
             f"The pipeline has no component named {missing[0]!r}; name them "
-            f"{', '.join(JOINER_NAMES)} so kit.rag.retrieve can run it."
+            f"{', '.join(JOINER_NAMES)} so kit.retrieval.retrieve can run it."
         )
     join = hybrid.get_component("join")
     if not isinstance(join, DocumentJoiner):
@@ -91,7 +91,7 @@ def _check_hybrid(hybrid: object) -> str:
 
 
 def _check_chunks(split_length: object, split_overlap: object) -> str:
-    from kit.rag import retrieval_pipeline
+    from kit.retrieval import retrieval_pipeline
 
     split_length = int(as_number(split_length, "split_length", whole=True))
     split_overlap = int(as_number(split_overlap, "split_overlap", whole=True))
@@ -136,7 +136,7 @@ OFF_TOPIC: tuple[str, ...] = (
 @cache
 def similarities() -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Best dense cosine of each answerable train question, and of each OFF_TOPIC question."""
-    from kit.rag import retrieval_pipeline, retrieve
+    from kit.retrieval import retrieval_pipeline, retrieve
 
     pipeline = retrieval_pipeline(default_index(), "dense")
     answerable = tuple(retrieve(pipeline, r.question).similarity for r in _answerable("train"))
