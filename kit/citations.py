@@ -26,10 +26,13 @@ _ABSTAIN_RE = re.compile(
     r"|i cannot (?:find|answer)|i can'?t (?:find|answer)"
     # "there is no information about it", "not enough information to answer": a decline; "no
     # information (on your account) is shared with advertisers": an answer (a privacy policy's
-    # own words): a short phrase after "information", then a verb that is not "is available"
+    # own words): a short phrase after "information" (no "whether", "who", ... : those ask),
+    # then a verb that is not "is (currently) available"
     r"|(?:no|not enough) information(?!(?:\s+(?:on|about|from|of|in|for|regarding)"
-    r"(?:\s+[\w'-]+){1,3})?\s+(?:is|was|are|were|will be)\s+(?!(?:available|given|provided"
-    r"|found|included|mentioned|contained|stated|listed|known|present|in|there|here)\b)\w)"
+    r"(?:\s+(?!(?:whether|if|who|whom|whose|what|when|where|why|how|which)\b)[\w'-]+){1,3})?"
+    r"\s+(?:is|was|are|were|will be)\s+(?:(?:currently|yet|presently|publicly|otherwise)\s+)?+"
+    r"(?!(?:available|given|provided|found|included|mentioned|contained|stated|listed|known"
+    r"|present|in|there|here)\b)\w)"
     r"|not (?:mentioned|covered|stated|found) in the (?:sources?|documents?|context))\b",
     re.IGNORECASE,
 )
@@ -96,8 +99,8 @@ def parse_citations(
 
     In: the answer text; the documents that were shown as sources ``[1]``, ``[2]``, ... (their
     ``meta["doc_id"]`` is what a number maps to); optionally every id that exists in the index.
-    Accepted: ``[1]``, ``[1, 2]``, ``[1][3]``, ``Source 2`` (unless a shown source's own text
-    says "source 2"); doc ids in brackets (``[kb-004]``,
+    Accepted: ``[1]``, ``[1, 2]``, ``[1][3]``, ``Source 2`` (unless copied from a shown source's
+    text with the word before it: "power source 2"); doc ids in brackets (``[kb-004]``,
     ``[kb-004; kb-007]``) that are a shown source, in ``known_ids``, or shaped like ``kb-004``
     (with ``known_ids`` given: only with the prefix of a known id, so ``[kb-099]`` is a citation
     of a document that does not exist and ``[E-42]``, an error code, is none); bare ids of shown
@@ -128,11 +131,8 @@ def parse_citations(
                 add(match.start(), _by_number(int(token), shown))
             elif token in known or id_shaped(token):
                 add(match.start(), token)
-    # "Source 2" counts unless the sources' own text says "source 2" ("power source 2"): an
-    # answer copying that phrase is not citing
-    in_text = {n for d in documents for n in _SOURCE_WORD.findall(getattr(d, "content", "") or "")}
     for match in _SOURCE_WORD.finditer(text):
-        if match.group(1) not in in_text:
+        if not _copied(text, match, documents):
             add(match.start(), _by_number(int(match.group(1)), shown))
     for ident in {i for i in shown if re.search(r"[-/.]", i)}:  # "returns" is a word too
         for match in re.finditer(rf"(?<![\w\[-]){re.escape(ident)}(?![\w\]-])", text):
@@ -148,6 +148,19 @@ def parse_citations(
         if ident not in ordered:
             ordered.append(ident)
     return ordered
+
+
+def _copied(text: str, match: re.Match[str], documents: Sequence[Any]) -> bool:
+    """True when the answer's "source 2" is a phrase copied from a shown source's text, the
+    word before it included ("Connect power source 2" from "Connect power source 2 to the
+    left terminal"), not a citation; "(Source 2)" after a sentence cites."""
+    before = re.search(r"(\w+) +$", text[: match.start()])
+    if not before:  # "(Source 2)", or the answer's first words
+        return False
+    phrase = rf"\b{re.escape(before.group(1))}\s+{re.escape(match.group(0))}"
+    return any(
+        re.search(phrase, getattr(d, "content", "") or "", re.IGNORECASE) for d in documents
+    )
 
 
 def _by_number(number: int, shown: Sequence[str]) -> str | None:
