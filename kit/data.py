@@ -1310,15 +1310,21 @@ SAVED_INDEX_SUFFIX = ".kit-index"
 
 def folder_files(folder: Path) -> list[Path]:
     """Every file and sub-folder under ``folder``, sorted; hidden ones and the kit's own saved
-    indexes (``*.kit-index``) left out. A linked sub-folder is read like any other, once: a
-    link back to a folder already read (a loop) is not followed again."""
-    seen = {os.path.realpath(folder)}
+    indexes (``*.kit-index``) left out. A linked sub-folder whose target lies outside
+    ``folder`` is read like any other, once; a link to a folder inside it (read under its own
+    name already), to ``folder`` itself or to a folder above it (a loop) is not followed."""
+    top = os.path.realpath(folder)
+    seen: set[str] = set()
     found: list[Path] = []
     for root, dirs, names in os.walk(folder, followlinks=True):
         kept = []
         for name in sorted(dirs):
-            real = os.path.realpath(os.path.join(root, name))
+            path = os.path.join(root, name)
+            real = os.path.realpath(path)
+            inside_or_above = os.path.commonpath([real, top]) in (real, top)
             if name.startswith(".") or name.endswith(SAVED_INDEX_SUFFIX) or real in seen:
+                continue
+            if os.path.islink(path) and inside_or_above:
                 continue
             seen.add(real)
             kept.append(name)

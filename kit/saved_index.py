@@ -72,11 +72,8 @@ def expanded(location: str | Path) -> Path:
 def default_location(folder: str | Path) -> Path:
     """Where :func:`index_folder` saves the index of ``folder``: beside it, never inside it
     (beside the name you gave: a symbolic link's target may be read-only or shared). For one
-    file, beside the folder that holds it: ``docs.a.md.kit-index`` next to ``docs/``."""
+    file, beside the file (``a.md.kit-index``): loading its folder leaves that out."""
     folder = Path(os.path.abspath(expanded(folder)))
-    if folder.is_file():
-        holder = folder.parent
-        return holder.parent / f"{holder.name}.{folder.name}{SAVED_INDEX_SUFFIX}"
     return folder.parent / f"{folder.name}{SAVED_INDEX_SUFFIX}"
 
 

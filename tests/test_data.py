@@ -580,12 +580,18 @@ def test_a_linked_sub_folder_is_read_once_and_a_saved_index_never(tmp_path):
     (shared / "b.md").write_text("The boiler is serviced in May.\n", encoding="utf-8")
     (docs / "team").symlink_to(shared)  # a sub-folder that is a link: read like any other
     (docs / "up").symlink_to(docs)  # a loop: not read twice, nor forever
+    (docs / "v3").mkdir()
+    (docs / "v3" / "pay.md").write_text("Salaries are paid monthly.\n", encoding="utf-8")
+    (docs / "current").symlink_to(docs / "v3")  # an alias: v3/pay.md keeps its own id
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "p.md").write_text("Not in the folder.\n", encoding="utf-8")
+    (docs / "parent").symlink_to(tmp_path)  # above the folder: never read from there
     (docs / "sub.kit-index").mkdir()  # where the kit saved the index of docs/sub
     (docs / "sub.kit-index" / "notes.md").write_text("Not a document.\n", encoding="utf-8")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing skipped, nothing to warn about
         sources = [d.meta["source"] for d in data.load_folder(docs)]
-    assert sources == ["a.md", "team/b.md"]
+    assert sources == ["a.md", "team/b.md", "v3/pay.md"]
 
 
 def test_an_id_yaml_reads_as_a_number_is_refused_with_the_quotes_that_keep_it(tmp_path):

@@ -134,9 +134,11 @@ def test_an_unknown_users_home_and_a_linked_folder(folder: Path, tmp_path: Path)
     link = tmp_path / "linked-docs"
     link.symlink_to(folder)
     assert default_location(link) == tmp_path / "linked-docs.kit-index"  # beside the name given
-    one = folder / next(p.name for p in folder.iterdir() if p.is_file())
-    beside = default_location(one)  # one file: beside its folder, not among your files
-    assert beside == folder.parent / f"{folder.name}.{one.name}.kit-index"
+    one = folder / next(p.name for p in sorted(folder.iterdir()) if p.is_file())
+    assert default_location(one) == folder / f"{one.name}.kit-index"  # beside the file ...
+    index_folder(one, log=lambda _m: None)
+    sources = [d.meta["source"] for d in load_folder(folder)]  # ... and never read as a file
+    assert not any(".kit-index" in s for s in sources)
 
 
 def test_the_bundled_index_is_saved_in_the_cache_and_reused(tmp_path, monkeypatch):
