@@ -317,12 +317,14 @@ def _measured_latency(metrics: dict[str, dict[str, float]], system: str) -> floa
     return None if measured is None or math.isnan(measured) else float(measured)
 
 
-def _latency(metrics: dict[str, dict[str, float]], system: str) -> float:
-    """The measured seconds per answer, else the kit's reference figure."""
-    measured = _measured_latency(metrics, system)
-    if measured is not None:
-        return measured
-    return float(costs.DEFAULT_MEASURED["seconds_per_answer"][system])
+def _latencies(metrics: dict[str, dict[str, float]], systems: Sequence[str]) -> dict[str, float]:
+    """Seconds per answer of the ``systems`` that were measured; when none was, the kit's
+    reference figures for all (never a mix: a reference time beside this machine's would
+    compare two CPUs)."""
+    measured = {s: _measured_latency(metrics, s) for s in systems}
+    if any(t is not None for t in measured.values()):
+        return {s: t for s, t in measured.items() if t is not None}
+    return {s: float(costs.DEFAULT_MEASURED["seconds_per_answer"][s]) for s in systems}
 
 
 def _where_timed(metrics: dict[str, dict[str, float]], systems: Sequence[str]) -> str:
@@ -407,10 +409,11 @@ def recommend(
             ("rag", "finetuned", "hybrid"),
         )
     budget = answers.latency_budget_s
-    seconds = {o: _latency(m, o) for o in ("rag", "finetuned", "hybrid")}
+    seconds = _latencies(m, ("rag", "finetuned", "hybrid"))
     slow = [o for o, t in seconds.items() if t > budget]
     if slow:
-        fast_ft = "rag" in slow and "finetuned" not in slow  # no passages to read: it fits
+        fits = "finetuned" in seconds and "finetuned" not in slow  # no passages to read
+        fast_ft = "rag" in slow and fits
         times = " and ".join(f"{_seconds(seconds[o], budget)} s" for o in slow)
         rule(
             {o: -1 for o in slow} | ({"finetuned": 1} if fast_ft else {}),

@@ -84,6 +84,12 @@ def test_a_time_not_measured_is_called_the_kits_reference_and_nan_is_not_measure
         "new_tokens": {"rag": 40.0, "finetuned": 40.0, "hybrid": 40.0},
     }
     assert recommend(Questionnaire(knowledge_changes="yearly"), measured).choice  # no crash
+    only_fast = {"latency_p50_s": {"rag": 0.4, "finetuned": 0.2}}  # hybrid not measured
+    rec = recommend(Questionnaire(latency_budget_s=2.0), only_fast)
+    assert not any("latency budget" in r.text for r in rec.reasons)  # not the 2.4 s reference
+    rec = recommend(Questionnaire(latency_budget_s=2.0), {"latency_p50_s": {"rag": 3.0}})
+    text = next(r.text for r in rec.reasons if "latency budget" in r.text)
+    assert "rag needs per answer here" in text and "reference" not in text
 
 
 def test_the_experiments_rows_stand_for_the_options_they_measure():
