@@ -16,6 +16,7 @@ Three steps turn chat examples into what a trainer eats:
 from __future__ import annotations
 
 import json
+import math
 import random
 import warnings
 from collections.abc import Iterable, Sequence
@@ -151,7 +152,7 @@ def _load_csv(path: Path) -> list[ChatExample]:
             f"{path} line 1: header {header} lacks a prompt and a response column; name them "
             "'prompt' and 'response'"
         )
-    return [
+    examples = [
         _example_from(
             {"prompt": _prompt_of(row) or "", "response": row.get(response) or ""}
             | _csv_extras(row),
@@ -160,6 +161,8 @@ def _load_csv(path: Path) -> list[ChatExample]:
         )
         for n, row in rows
     ]
+    _refuse_repeated_ids(examples, path)
+    return examples
 
 
 def _csv_extras(row: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +216,8 @@ def _example_from(row: dict[str, Any], where: str, default_id: str) -> ChatExamp
     if not isinstance(canary, bool):  # "false" would be True in Python
         raise DataError(f"{where}: 'contains_canary' must be true or false, not {canary!r}")
     ident = row.get("id")
-    blank = ident is None or not str(ident).strip()  # "id": null or "": the line's own id
+    nan = isinstance(ident, float) and math.isnan(ident)  # a DataFrame's empty cell
+    blank = ident is None or nan or not str(ident).strip()  # null, NaN or "": the line's id
     return ChatExample(
         id=default_id if blank else str(ident).strip(),
         messages=messages,

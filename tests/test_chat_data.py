@@ -6,6 +6,7 @@ import dataclasses
 import json
 import warnings
 
+import pandas as pd
 import pytest
 
 from kit.chat_data import (
@@ -272,6 +273,12 @@ def test_own_examples_keep_their_ids_and_sources_and_refuse_a_key_set_twice(tmp_
     rows = [{"id": None, "prompt": f"Question {i}?", "response": "Yes."} for i in (1, 2)]
     nulls.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     assert [e.id for e in load_examples(nulls)] == ["nulls-0001", "nulls-0002"]  # not 'None'
+    sheet.write_text("id,prompt,response\n1,A?,B.\n1,C?,D.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"two examples have the id '1'"):
+        load_examples(sheet)  # as the same rows in a JSONL file are
+    frame = pd.DataFrame({"id": ["a", None], "prompt": ["A?", "C?"], "response": ["B.", "D."]})
+    assert [e.id for e in load_examples(frame)][0] == "a"
+    assert "nan" not in [e.id for e in load_examples(frame)]
     twice = tmp_path / "twice.json"
     twice.write_text('[{"prompt": "A?", "response": "B.", "response": "C."}]', encoding="utf-8")
     with pytest.raises(DataError, match=r"twice\.json: the key 'response' is set twice"):
