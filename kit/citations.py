@@ -158,9 +158,7 @@ def _copied(text: str, match: re.Match[str], documents: Sequence[Any]) -> bool:
     if not before:  # "(Source 2)", or the answer's first words
         return False
     phrase = rf"\b{re.escape(before.group(1))}\s+{re.escape(match.group(0))}"
-    return any(
-        re.search(phrase, getattr(d, "content", "") or "", re.IGNORECASE) for d in documents
-    )
+    return any(re.search(phrase, getattr(d, "content", "") or "", re.IGNORECASE) for d in documents)
 
 
 def _by_number(number: int, shown: Sequence[str]) -> str | None:
