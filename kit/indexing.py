@@ -1,6 +1,7 @@
 """Index: load documents, cut them into chunks, embed the chunks and store them for retrieval.
 
-The first stage of RAG (:mod:`kit.rag` retrieves from the index and answers). Every step is a
+The first stage of RAG (:mod:`kit.retrieval` finds chunks in the index, :mod:`kit.rag`
+answers from them). Every step is a
 Haystack 3 component wired into a Haystack ``Pipeline`` (:func:`indexing_pipeline`), so you can
 print it and see its graph: documents (the bundled knowledge base, your own folder of
 .md/.txt/.pdf/.html/.docx/.pptx/.csv/.xlsx files via ``kit.data.load_folder``, or any list of
@@ -12,8 +13,9 @@ document store (Haystack's ``InMemoryDocumentStore``, made faster by :mod:`kit.s
 default; any Haystack store plugs in, e.g. Qdrant or pgvector).
 
 :func:`build_index` does it all and returns an :class:`Index`: the store and the settings it was
-built with. Bad input (a folder that does not exist, documents without text, a split setting
-out of range) raises :class:`RagError` with one sentence saying what to do.
+built with. Bad input (a folder that does not exist, documents without text, a file that
+cannot be converted, a split setting out of range) raises :class:`RagError` with one sentence
+saying what to do.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ CPU_EMBED_BATCH = 8
 
 
 class RagError(ValueError):
-    """Bad input to the RAG stage (indexing here, retrieving and answering in :mod:`kit.rag`);
-    the message says what is wrong and what to do."""
+    """Bad input to the RAG stage (indexing here, retrieving in :mod:`kit.retrieval`, answering
+    in :mod:`kit.rag`); the message says what is wrong and what to do."""
 
 
 @component

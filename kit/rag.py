@@ -20,8 +20,9 @@ prompt layout compared).
 
 Every answer is a :class:`kit.generate.Answer` (text, cited ids, the sources the model was shown,
 timings, token counts), like every other system of the kit. Bad input (an empty question, an
-empty index, a filter on a field no document has, a prompt longer than the model's context, a
-file that cannot be converted) raises :class:`RagError` with one sentence saying what to do.
+empty index, a filter on a field no document has, a question too long for the model's context
+even without sources) raises :class:`RagError` with one sentence saying what to do; sources too
+long for the context are dropped, the last one left cut to fit.
 """
 
 from __future__ import annotations

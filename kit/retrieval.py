@@ -9,8 +9,9 @@ what is found). :func:`retrieval_pipeline` is a Haystack ``Pipeline`` you can pr
 - ``hybrid``: both, their rankings fused by reciprocal rank fusion (``DocumentJoiner``).
 
 Metadata filters restrict what can be found: :func:`role_filter` keeps a role to the access
-levels the data set's manifest allows it, and a filter on a field no chunk has is refused
-before Haystack sees it (:func:`filter_fields`). :func:`retrieve` runs a pipeline and returns
+levels the data set's manifest allows it. :func:`filter_fields` checks a filter's shape before
+Haystack sees it; :func:`check_filters` (which a RAG runs on every filter) also refuses one on a
+field no chunk has. :func:`retrieve` runs a pipeline and returns
 a :class:`Retrieval` (the chunks, best first, with scores and timing). Any Haystack document
 store plugs in: :data:`RETRIEVERS` names the retrievers of each known one.
 """
@@ -410,7 +411,7 @@ def _retriever_classes(store: Any, mode: str) -> tuple[Any, Any]:
     if not name:
         name = type(store).__name__
         raise RagError(
-            f"The kit does not know the retrievers of {name}; add them to kit.rag.RETRIEVERS "
+            f"The kit does not know the retrievers of {name}; add them to kit.retrieval.RETRIEVERS "
             f"(known stores: {', '.join(RETRIEVERS)})."
         )
     paths = RETRIEVERS[name]

@@ -14,7 +14,8 @@ in-memory store of Haystack saves to and loads from a JSON file (``save_to_disk`
   bundled knowledge base, in the kit's cache.
 
 A folder's index is saved next to it (``my-docs.kit-index/`` beside ``my-docs/``): the user's
-folder itself is never written to.
+folder itself is never written to. One file's index is saved beside the file
+(``notes.md.kit-index/``), and loading its folder leaves that out (:func:`kit.data.folder_files`).
 """
 
 from __future__ import annotations
