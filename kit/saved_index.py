@@ -13,9 +13,9 @@ in-memory store of Haystack saves to and loads from a JSON file (``save_to_disk`
   and rebuilds (and saves again) when they are not; :func:`bundled_index` does the same for the
   bundled knowledge base, in the kit's cache.
 
-A folder's index is saved next to it (``my-docs.kit-index/`` beside ``my-docs/``): the user's
-folder itself is never written to. One file's index is saved beside the file
-(``notes.md.kit-index/``), and loading its folder leaves that out (:func:`kit.data.folder_files`).
+A folder's index is saved next to it (``my-docs.kit-index/`` beside ``my-docs/``): that folder
+itself is never written to. One file's index is saved beside the file, in the file's folder
+(``notes.md.kit-index/``), and loading that folder leaves it out (:func:`kit.data.folder_files`).
 """
 
 from __future__ import annotations
