@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 from haystack import Document
+from haystack.dataclasses import ByteStream
 from tqdm.auto import tqdm
 
 from kit.inputs import flag, number, user_path
@@ -951,6 +952,16 @@ def _html_to_text(html: str) -> str:
     return "\n".join(line.strip() for line in "".join(p.parts).splitlines() if line.strip())
 
 
+_MD_LINK = re.compile(r"(?<!!)\[([^\[\]\n]+)\]\(([^()\s]+)(?:\s+\"[^\"\n]*\")?\)")
+
+
+def with_link_targets(markdown: str) -> str:
+    """Markdown links written out as ``text (target)``: the plain-text converter keeps a link's
+    text only, so "[the portal](https://support.example.com)" would lose the address a reader
+    asks for. Images (``![logo](logo.png)``) are left as they are."""
+    return _MD_LINK.sub(lambda m: f"{m[1]} ({m[2].removeprefix('mailto:')})", markdown)
+
+
 def _office_converter(kind: str) -> Any:
     """The Haystack converter for a binary office file (``docx``, ``pptx``, ``xlsx``), or for
     ``pdf``. Pages (PDF) and slides (PPTX) come out separated by form feeds, which the splitter
@@ -1014,7 +1025,8 @@ def _convert(path: Path, kind: str) -> list[Document]:
                 meta, body = parse_front_matter(path)
                 return [Document(content=body, meta={**meta, "file_path": path.name})]
             return [Document(content=text, meta={"file_path": path.name})]
-        return conv.run(sources=[path])["documents"]
+        linked = ByteStream(data=with_link_targets(text).encode(), meta={"file_path": path.name})
+        return conv.run(sources=[linked])["documents"]
     try:
         conv = cv.HTMLToDocument()
     except ImportError:
@@ -1023,11 +1035,13 @@ def _convert(path: Path, kind: str) -> list[Document]:
     return conv.run(sources=[path])["documents"]
 
 
-ACCESS_RULES = 3
+ACCESS_RULES = 4
 """The version of how access levels and front matters are read (:func:`declared_access`,
-:func:`opens_front_matter`). Raise it with every change there: an index saved under older,
-looser rules is rebuilt, never reused. 3: a .txt file's front matter is metadata, not text
-(and, in the same release, chunks without spaces are cut: :class:`kit.indexing.LongChunkCutter`)."""
+:func:`opens_front_matter`), and files turned into text. Raise it with every change there: an
+index saved under older, looser rules is rebuilt, never reused. 3: a .txt file's front matter
+is metadata, not text (and, in the same release, chunks without spaces are cut:
+:class:`kit.indexing.LongChunkCutter`). 4: a Markdown link keeps its address
+(:func:`with_link_targets`); a front matter ``id`` that YAML reads as a number is refused."""
 # Values that say "not for everyone" under another key than ``access``.
 RESTRICTED_WORDS = frozenset({"internal", "confidential", "secret", "restricted", "private"})
 # Parts of key names that say the same (``access_level``, ``Classification``, ``private``, ...).

@@ -623,6 +623,17 @@ def test_a_bad_access_level_is_named_on_its_own_line(tmp_path):
         data.load_folder(tmp_path)
 
 
+def test_a_markdown_link_keeps_its_address(tmp_path):
+    (tmp_path / "support.md").write_text(
+        '# Support\n\nOpen a ticket on [the portal](https://support.example.com/t "Portal")'
+        " or mail [us](mailto:help@example.com). ![logo](logo.png)\n",
+        encoding="utf-8",
+    )
+    text = data.load_folder(tmp_path)[0].content
+    assert "the portal (https://support.example.com/t)" in text
+    assert "us (help@example.com)" in text and "logo.png" not in text
+
+
 def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
     (tmp_path / "late.md").write_text("\n---\naccess: confidential\n---\nSalaries.\n", "utf-8")
     with pytest.raises(DataError, match=r"late\.md line 1: blank lines or spaces before the front"):
