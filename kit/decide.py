@@ -317,21 +317,19 @@ def _measured_latency(metrics: dict[str, dict[str, float]], system: str) -> floa
     return None if measured is None or math.isnan(measured) else float(measured)
 
 
-def _latencies(metrics: dict[str, dict[str, float]], systems: Sequence[str]) -> dict[str, float]:
-    """Seconds per answer of the ``systems`` that were measured; when none was, the kit's
-    reference figures for all (never a mix: a reference time beside this machine's would
-    compare two CPUs)."""
+def _latencies(
+    metrics: dict[str, dict[str, float]], systems: Sequence[str]
+) -> tuple[dict[str, float], str]:
+    """Seconds per answer of the ``systems`` that were measured, and where they come from;
+    when none was, the kit's reference figures for all (never a mix: a reference time beside
+    this machine's would compare two CPUs)."""
     measured = {s: _measured_latency(metrics, s) for s in systems}
     if any(t is not None for t in measured.values()):
-        return {s: t for s, t in measured.items() if t is not None}
-    return {s: float(costs.DEFAULT_MEASURED["seconds_per_answer"][s]) for s in systems}
-
-
-def _where_timed(metrics: dict[str, dict[str, float]], systems: Sequence[str]) -> str:
-    """Where the latency figures of ``systems`` come from, said after them."""
-    if all(_measured_latency(metrics, s) is not None for s in systems):
-        return "here (measured as a share of a batched run: one user alone waits longer)"
-    return "by the kit's reference figures (its 2-core CPU: run notebook 04 for this machine's)"
+        here = "here (measured as a share of a batched run: one user alone waits longer)"
+        return {s: t for s, t in measured.items() if t is not None}, here
+    reference = costs.DEFAULT_MEASURED["seconds_per_answer"]
+    where = "by the kit's reference figures (its 2-core CPU: run notebook 04 for this machine's)"
+    return {s: float(reference[s]) for s in systems}, where
 
 
 def recommend(
@@ -409,7 +407,7 @@ def recommend(
             ("rag", "finetuned", "hybrid"),
         )
     budget = answers.latency_budget_s
-    seconds = _latencies(m, ("rag", "finetuned", "hybrid"))
+    seconds, where = _latencies(m, ("rag", "finetuned", "hybrid"))
     slow = [o for o, t in seconds.items() if t > budget]
     if slow:
         fits = "finetuned" in seconds and "finetuned" not in slow  # no passages to read
@@ -418,7 +416,7 @@ def recommend(
         rule(
             {o: -1 for o in slow} | ({"finetuned": 1} if fast_ft else {}),
             f"Your latency budget ({budget:g} s) is below what {' and '.join(slow)} "
-            f"need{'s' if len(slow) == 1 else ''} per answer {_where_timed(m, slow)}: {times} "
+            f"need{'s' if len(slow) == 1 else ''} per answer {where}: {times} "
             "of computing"
             + (
                 "; the fine-tuned model, without retrieved passages to read, fits it "
