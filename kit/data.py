@@ -952,14 +952,33 @@ def _html_to_text(html: str) -> str:
     return "\n".join(line.strip() for line in "".join(p.parts).splitlines() if line.strip())
 
 
-_MD_LINK = re.compile(r"(?<!!)\[([^\[\]\n]+)\]\(([^()\s]+)(?:\s+\"[^\"\n]*\")?\)")
+_MD_LINK = re.compile(
+    r"(```.*?```|~~~.*?~~~|`[^`\n]*`)"  # code, kept as written
+    r"|(?<![!\\])\[([^\[\]\n]+)\]\(([^()\s]+)(?:\s+\"[^\"\n]*\")?\)",  # [text](target "title")
+    re.DOTALL,
+)
 
 
 def with_link_targets(markdown: str) -> str:
-    """Markdown links written out as ``text (target)``: the plain-text converter keeps a link's
-    text only, so "[the portal](https://support.example.com)" would lose the address a reader
-    asks for. Images (``![logo](logo.png)``) are left as they are."""
-    return _MD_LINK.sub(lambda m: f"{m[1]} ({m[2].removeprefix('mailto:')})", markdown)
+    """A Markdown file's links written out as ``text (target)``: the plain-text converter keeps
+    a link's text only, so "[the portal](https://support.example.com)" would lose the address
+    a reader asks for. The front matter, code, images, escaped brackets and links within the
+    page (``#install``) are left as they are; so is a link the pattern does not read (a
+    reference link, a target with parentheses), which keeps its text only, as before."""
+    head, body = "", markdown
+    if opens_front_matter(markdown):
+        lines = markdown.split("\n")
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+        if end is None:
+            return markdown
+        head, body = "\n".join(lines[: end + 1]) + "\n", "\n".join(lines[end + 1 :])
+
+    def written(m: re.Match[str]) -> str:
+        if m[1] or m[3].startswith("#"):
+            return m[0]
+        return f"{m[2]} ({m[3].removeprefix('mailto:')})"
+
+    return head + _MD_LINK.sub(written, body)
 
 
 def _office_converter(kind: str) -> Any:

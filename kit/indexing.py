@@ -51,7 +51,10 @@ DEFAULT_SPLIT_OVERLAP = 20  # words shared by neighbouring chunks
 # emulated): batch 32 (Haystack's default) 40.6 chunks/s, batch 8 47.7; the same vectors.
 # ONNX Runtime 1.23 (float32, all graph optimisations, 2 threads, batch 8) is no faster: the
 # 189 v1 chunks at 37.5 chunks/s vs torch's 59.4 on the same AVX-512 CPU, 31.3 vs 27.8 against
-# torch held to AVX2 (ORT still used AVX-512 there). Not kept (2026-12).
+# torch held to AVX2 (ORT still used AVX-512 there). Not kept (2026-12). Nor OpenVINO 2026.4
+# (float32, torch model converted with ov.convert_model, 2 threads, same vectors to 2e-7):
+# 64.9 vs torch's 60.7 chunks/s on the AVX-512 CPU, 45.6 vs 35.0 with torch held to AVX2
+# (OpenVINO not held): 1.07-1.3x for a 181 MB dependency.
 CPU_EMBED_BATCH = 8
 
 

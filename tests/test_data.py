@@ -632,6 +632,14 @@ def test_a_markdown_link_keeps_its_address(tmp_path):
     text = data.load_folder(tmp_path)[0].content
     assert "the portal (https://support.example.com/t)" in text
     assert "us (help@example.com)" in text and "logo.png" not in text
+    (tmp_path / "faq.md").write_text(  # the front matter and code stay as written
+        "---\nid: faq-7\ntitle: Reset, see [Step 2](#reset)\n---\n# FAQ\n\n"
+        "Write `[text](url)` to link; [below](#install) stays a link within the page.\n",
+        encoding="utf-8",
+    )
+    faq = next(d for d in data.load_folder(tmp_path) if d.meta["source"] == "faq.md")
+    assert faq.meta["id"] == "faq-7" and faq.meta["title"] == "Reset, see [Step 2](#reset)"
+    assert "[text](url)" in faq.content and "#install" not in faq.content
 
 
 def test_front_matter_a_reader_would_see_is_never_ignored(tmp_path):
