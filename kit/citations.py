@@ -143,11 +143,7 @@ def parse_citations(
             for title in {str(meta.get(k) or "").strip() for k in ("title", "sheet")} - {""}:
                 if re.search(rf"(?<!\w){re.escape(title)}(?!\w)", line.group(1), re.I):
                     add(line.start(), doc_id(document))
-    ordered: list[str] = []
-    for _, ident in sorted(found, key=lambda pair: pair[0]):
-        if ident not in ordered:
-            ordered.append(ident)
-    return ordered
+    return list(dict.fromkeys(ident for _, ident in sorted(found, key=lambda pair: pair[0])))
 
 
 def _copied(text: str, match: re.Match[str], documents: Sequence[Any]) -> bool:

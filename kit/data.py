@@ -391,16 +391,21 @@ def opens_front_matter(text: str) -> bool:
     return text.split("\n", 1)[0].strip() == "---"
 
 
+def front_matter_end(lines: Sequence[str]) -> int | None:
+    """The index of the ``---`` line that closes a front matter opened on ``lines[0]``, or None
+    when none closes it."""
+    return next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+
+
 def parse_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     """Split a Markdown file into (front matter dict, body). Raises DataError if malformed."""
     text = read_text_file(path, "document")
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         raise DataError(f"{_show(path)} line 1: expected front matter starting with '---'")
-    try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
-    except StopIteration:
-        raise DataError(f"{_show(path)}: front matter is not closed by a '---' line") from None
+    end = front_matter_end(lines)
+    if end is None:
+        raise DataError(f"{_show(path)}: front matter is not closed by a '---' line")
     try:
         meta = yaml.load("\n".join(lines[1:end]), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
@@ -968,7 +973,7 @@ def with_link_targets(markdown: str) -> str:
     head, body = "", markdown
     if opens_front_matter(markdown):
         lines = markdown.split("\n")
-        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+        end = front_matter_end(lines)
         if end is None:
             return markdown
         head, body = "\n".join(lines[: end + 1]) + "\n", "\n".join(lines[end + 1 :])

@@ -350,12 +350,7 @@ def _preview(text: str, width: int) -> str:
 
 def unique_doc_ids(documents: Iterable[Any]) -> list[str]:
     """Source document ids of ``documents`` in order, each once (chunks -> documents)."""
-    out: list[str] = []
-    for d in documents:
-        ident = doc_id(d)
-        if ident not in out:
-            out.append(ident)
-    return out
+    return list(dict.fromkeys(doc_id(d) for d in documents))
 
 
 def check_question(question: Any) -> str:
