@@ -50,12 +50,15 @@ def plain(index) -> rag.RAG:
     return rag.build_rag(index, profile="smoke", max_new_tokens=24)
 
 
-def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding(plain):
+def test_reply_logprobs_are_the_models_own_probabilities_and_ignore_padding():
+    """In float32: in bfloat16 (the kit's choice where this CPU computes it faster) a padded
+    row's activations round differently, which moves the mean by a few hundredths."""
     import torch
 
     from kit.generate import chat_prompt_ids, reply_logprobs
+    from kit.models import load_generator
 
-    model, tokenizer = plain.model_and_tokenizer
+    model, tokenizer = load_generator(dtype="float32")
     short = [{"role": "user", "content": "Who painted the Mona Lisa?"}]
     long = [{"role": "user", "content": "Sources: [1] The S2 weighs 1.35 kg.\n\nQuestion: " * 3}]
     batched = reply_logprobs(model, tokenizer, [short, long], batch_size=2)
