@@ -57,7 +57,7 @@ from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
 from kit.indexing import build_index
 from kit.models import cache_dir, load_embedder, load_generator, pick_dtype, pick_generator
 from kit.profiles import PROFILES, Profile, resolve_profile
-from kit.prompts import DEFAULT_LAYOUT, split_sentences
+from kit.prompts import ADAPTER_LAYOUT, DEFAULT_LAYOUT, REPLY_START, split_sentences
 from kit.rag import RETRIEVAL_SIGNALS, build_rag
 from kit.runtime import peak_memory_mb, timed
 
@@ -621,7 +621,12 @@ def _build_systems(
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
     hybrid = build_rag(
-        index, generator=(ft_model, ft_tok), profile=prof, system="hybrid", abstainer=gate
+        index,
+        generator=(ft_model, ft_tok),
+        profile=prof,
+        system="hybrid",
+        layout=ADAPTER_LAYOUT,
+        abstainer=gate,
     )
 
     step("build RAFT examples with the retriever and fine-tune the style adapter on them")
@@ -638,7 +643,12 @@ def _build_systems(
     raft_model, raft_tok = load_adapter(raft_run.adapter_dir, dtype=prof.dtype)
     raft_model = raft_model.merge_and_unload()
     hybrid_raft = build_rag(
-        index, generator=(raft_model, raft_tok), profile=prof, system="hybrid-raft", abstainer=gate
+        index,
+        generator=(raft_model, raft_tok),
+        profile=prof,
+        system="hybrid-raft",
+        layout=ADAPTER_LAYOUT,
+        abstainer=gate,
     )
     timings["train_s"] = ft_run.train_seconds
     timings["raft_train_s"] = raft_run.train_seconds
@@ -708,7 +718,12 @@ def _freshness(
         ),
         "finetuned (trained on v1)": grid["finetuned"],
         "hybrid (re-indexed v2)": build_rag(
-            index_v2, generator=built.style, profile=prof, system="hybrid", abstainer=built.gate
+            index_v2,
+            generator=built.style,
+            profile=prof,
+            system="hybrid",
+            layout=ADAPTER_LAYOUT,
+            abstainer=built.gate,
         ),
     }
     updates = load_updates()
@@ -756,6 +771,7 @@ def _privacy_systems(built: _Built, prof: Any) -> dict[str, System]:
             profile=prof,
             role="employee",
             system="hybrid",
+            layout=ADAPTER_LAYOUT,
             abstainer=built.gate,
         ),
     }
@@ -771,7 +787,12 @@ def _injection_systems(built: _Built, prof: Any) -> dict[str, System]:
             clean_index, generator=built.base, profile=prof, abstainer=built.gate
         ),
         "hybrid + defence": build_rag(
-            clean_index, generator=built.style, profile=prof, system="hybrid", abstainer=built.gate
+            clean_index,
+            generator=built.style,
+            profile=prof,
+            system="hybrid",
+            layout=ADAPTER_LAYOUT,
+            abstainer=built.gate,
         ),
     }
 
@@ -852,7 +873,8 @@ RECIPE = {
     "generation": f"batched (kit.generate.generate_batch, batch {BATCH_SIZE}; kit.decode: rows "
     "leave when done, the shared start read once; small probes of one model in one batch)",
     "questions": "kit.data.sample_questions (stratified by type, seed 0)",
-    "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r}, sentences by meaning + keywords",
+    "prompt": f"kit.prompts layout {DEFAULT_LAYOUT!r} ({REPLY_START!r} starts the reply); the "
+    f"hybrids {ADAPTER_LAYOUT!r}; sentences by meaning + keywords",
     # the five-signal decision costs 128 more answers per system (~2 min on the slow kind):
     # notebook 01 and `bench rag` measure it; the grid learns from retrieval alone (seconds)
     "abstention": (

@@ -77,11 +77,51 @@ class Generation:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def decode_reply(tokenizer: Any, token_ids: Any) -> str:
-    """The text of generated tokens, stripped, without special tokens and without the half
-    character a token limit can leave (a UTF-8 character cut after its first bytes decodes to
-    U+FFFD, the replacement character)."""
-    return tokenizer.decode(token_ids, skip_special_tokens=True).strip().rstrip("\ufffd").strip()
+def decode_reply(tokenizer: Any, token_ids: Any, start: str = "") -> str:
+    """The text of generated tokens after the reply's ``start`` (see :func:`reply_start`),
+    stripped, without special tokens and without the half character a token limit can leave
+    (a UTF-8 character cut after its first bytes decodes to U+FFFD, the replacement character)."""
+    written = start + tokenizer.decode(token_ids, skip_special_tokens=True)
+    return written.strip().rstrip("\ufffd").strip()
+
+
+# A chat template's own text, wrapped so that a prompt whose last message is the assistant's
+# ends *inside* that message: the model continues the reply the prompt started (transformers'
+# ``continue_final_message``, in a form a Haystack chat generator can be given as its
+# ``chat_template``). Top-level ``set`` in Jinja shadows the variables the template reads.
+_CONTINUE_HEAD = (
+    "{%- set reply_start = '' -%}"
+    "{%- if messages and messages[-1]['role'] == 'assistant' -%}"
+    "{%- set reply_start = messages[-1]['content'] -%}"
+    "{%- set messages = messages[:-1] -%}"
+    "{%- set add_generation_prompt = true -%}"
+    "{%- endif -%}"
+)
+_CONTINUE_TAIL = "{{- reply_start -}}"
+
+
+def reply_start(messages: Sequence[dict[str, str]]) -> str:
+    """The words a prompt starts the reply with: the text of a last message from the assistant
+    (a layout's ``reply_start``, :mod:`kit.prompts`), else ''."""
+    if messages and messages[-1]["role"] == "assistant":
+        return messages[-1]["content"]
+    return ""
+
+
+def without_reply_start(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The messages without a started reply at the end: the prompt the model reads before it
+    replies (what a training example or the "I don't know" likelihood puts a reply after)."""
+    return list(messages[:-1] if reply_start(messages) else messages)
+
+
+def continuing_template(tokenizer: Any) -> str | None:
+    """The tokenizer's chat template, wrapped so a prompt ending with an assistant message ends
+    inside it (the model continues that reply); the same output as the plain template for any
+    other prompt. ``None`` when the tokenizer has no chat template of its own."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str):
+        return None
+    return _CONTINUE_HEAD + template + _CONTINUE_TAIL
 
 
 def build_messages(question: str, system: str | None = DEFAULT_SYSTEM) -> list[dict[str, str]]:
@@ -94,8 +134,12 @@ def build_messages(question: str, system: str | None = DEFAULT_SYSTEM) -> list[d
 def chat_prompt_ids(
     tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]
 ) -> list[int]:
-    """Token ids of the chat prompt for ``messages``, ending where the assistant starts to speak."""
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    """Token ids of the chat prompt for ``messages``, ending where the assistant starts to speak,
+    or, when the last message is the assistant's (a started reply), after its words."""
+    template = continuing_template(tokenizer) if reply_start(messages) else None
+    encoded = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, chat_template=template
+    )
     # transformers 5 returns a BatchEncoding (a dict) by default; older versions a list of ids.
     return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
 
@@ -130,7 +174,8 @@ def generate(
     """Answer one question (a string, or a full list of chat messages) with greedy decoding.
 
     Out: a :class:`Generation` with the answer text (special tokens removed), token counts and
-    wall time. Greedy decoding keeps results reproducible run to run.
+    wall time. Greedy decoding keeps results reproducible run to run. Messages that end with the
+    assistant's words (a started reply) are continued, and the text includes those words.
     """
     import torch  # heavy: loaded only when a model answers
 
@@ -149,7 +194,8 @@ def generate(
         model, input_ids, torch.ones_like(input_ids), max_new_tokens, end_tokens(model, tokenizer)
     )[0]
     seconds = time.perf_counter() - start
-    return Generation(decode_reply(tokenizer, new), len(ids), len(new), seconds)
+    text = decode_reply(tokenizer, new, reply_start(messages))
+    return Generation(text, len(ids), len(new), seconds)
 
 
 def generate_batch(
@@ -175,11 +221,13 @@ def generate_batch(
     max_new_tokens = int(number(max_new_tokens, "max_new_tokens", 1, 4096, whole=True))
     if isinstance(questions, str):
         raise InputError("generate_batch takes a list of questions; for one, call generate().")
-    prompts = []
+    prompts, starts = [], []
     for q in questions:
         if isinstance(q, str) and not q.strip():
             raise InputError("A question is empty: pass some text to answer.")
-        prompts.append(chat_prompt_ids(tokenizer, chat_messages(q, system)))
+        messages = chat_messages(q, system)
+        prompts.append(chat_prompt_ids(tokenizer, messages))
+        starts.append(reply_start(messages))
     limit = tokenizer.model_max_length - max_new_tokens
     for ids in prompts:
         if len(ids) > limit:
@@ -208,7 +256,8 @@ def generate_batch(
             produced = len(new)  # the end token counts, as generate() counts it
             while new and new[-1] in stop:
                 new.pop()
-            results[i] = Generation(decode_reply(tokenizer, new), len(prompts[i]), produced, share)
+            text = decode_reply(tokenizer, new, starts[i])
+            results[i] = Generation(text, len(prompts[i]), produced, share)
     return [r for r in results if r is not None]
 
 
@@ -280,14 +329,15 @@ def reply_logprobs(
 ) -> list[float]:
     """Mean log-probability per token of ``reply`` as the assistant's answer to each prompt.
 
-    In: a causal LM and its tokenizer, chat prompts (role/content dicts). Out: one float per
-    prompt (closer to 0: the model finds the reply likely). One forward pass per batch, no
+    In: a causal LM and its tokenizer, chat prompts (role/content dicts; a started reply at the
+    end is left out: ``reply`` is the whole reply). Out: one float per prompt (closer to 0: the
+    model finds the reply likely). One forward pass per batch, no
     generation: the prompt's tokens, then the reply's, left-padded.
     """
     import torch  # heavy: only when a model is already loaded
 
     target = tokenizer(reply, add_special_tokens=False)["input_ids"]
-    rows = [chat_prompt_ids(tokenizer, p) + target for p in prompts]
+    rows = [chat_prompt_ids(tokenizer, without_reply_start(p)) + target for p in prompts]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[float] = []
     for start in range(0, len(rows), batch_size):

@@ -32,9 +32,10 @@ from haystack.document_stores.types import DocumentStore
 from kit.adapters import load_adapter
 from kit.citations import doc_id
 from kit.data import ChatExample, load_style, load_transfer
+from kit.generate import without_reply_start
 from kit.indexing import Index, build_index, chunks_of
 from kit.profiles import Profile, resolve_profile
-from kit.prompts import source_title
+from kit.prompts import ADAPTER_LAYOUT, source_title
 from kit.rag import RAG, build_rag
 from kit.rag_eval import evaluate_rag
 
@@ -61,6 +62,7 @@ def build_hybrid(
     model, tokenizer = load_adapter(adapter_dir)
     if merge:
         model = model.merge_and_unload()  # the same answers, without the adapter's overhead
+    options.setdefault("layout", ADAPTER_LAYOUT)  # the adapter's reply format, not a started reply
     return build_rag(
         index, mode=mode, generator=(model, tokenizer), profile=profile, system=system, **options
     )
@@ -102,10 +104,10 @@ def raft_examples(
     examples (default: the bundled style set; each names its ``source_doc_ids``), how many
     chunks per prompt (default: ``rag.top_k``), the share of examples whose sources include the
     oracle document, a seed. Out: new ChatExamples whose messages are the RAG prompt's messages
-    (the sources shown as ``rag``'s layout shows them) and the house-style reply, its
-    ``Source:`` line citing the shown source(s) by title and number, ``Price list [2]``: the
-    house style, with the number the prompt asks for. When no
-    shown source holds the answer (the oracle was left out, or the question has no source
+    (the sources shown as ``rag``'s layout shows them; a layout's started reply left out) and
+    the house-style reply, its ``Source:`` line citing the shown source(s) by title and number,
+    ``Price list [2]``: the house style, with the number the prompt asks for. When no shown
+    source holds the answer (the oracle was left out, or the question has no source
     document) the reply is :data:`RAFT_ABSTAIN`: the model learns to say "I don't know" when
     the sources do not say, instead of answering from memory.
     """
@@ -131,10 +133,10 @@ def raft_examples(
         if gold - {doc_id(shown[i - 1]) for i in cited}:
             cited = []  # a gold document is missing: the answer is not all in the sources
         reply = _cite_numbers(ex.assistant, shown, cited) if cited else RAFT_ABSTAIN
-        messages = [
+        prompt = [
             {"role": m.role.value, "content": m.text or ""} for m in rag.prompt(ex.user, shown)
         ]
-        messages.append({"role": "assistant", "content": reply})
+        messages = [*without_reply_start(prompt), {"role": "assistant", "content": reply}]
         out.append(
             ChatExample(
                 id=f"raft-{ex.id}",
@@ -224,20 +226,31 @@ def raft_training_set(
     return raft_examples(rag, examples, n_sources=plan["n_sources"], seed=seed)
 
 
-def transfer_test(generators: dict[str, Any], profile: str | Profile | None = None) -> pd.DataFrame:
+def transfer_test(
+    generators: dict[str, Any],
+    profile: str | Profile | None = None,
+    layouts: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """Do the systems read documents they were never trained on? Scores on ``data/transfer``.
 
     In: system name -> generator (a model name, a ``(model, tokenizer)`` pair, e.g. the RAFT
-    adapter, or None for the profile's generator: the bundled model offline), a profile. Each
-    becomes a RAG pipeline over the transfer folder (``kit.data.load_transfer``: a fictional
-    allotment society's handbook) and answers its twelve questions. Out:
+    adapter, or None for the profile's generator: the bundled model offline), a profile, and
+    system name -> prompt layout (default: ``kit.prompts.ADAPTER_LAYOUT`` for a system whose
+    name starts with "hybrid", the default layout for the others). Each becomes a RAG pipeline
+    over the transfer folder (``kit.data.load_transfer``: a fictional allotment society's
+    handbook) and answers its twelve questions. Out:
     ``kit.rag_eval.evaluate_rag`` rows of every system (a ``system`` column; summarise with
     ``kit.evaluate.summarise``).
     """
     folder, records = load_transfer()
     index = build_index(folder)
+    chosen = {n: ADAPTER_LAYOUT if n.startswith("hybrid") else None for n in generators}
+    chosen |= layouts or {}
     frames = [
-        evaluate_rag(build_rag(index, generator=gen, profile=profile, system=name), records=records)
+        evaluate_rag(
+            build_rag(index, generator=gen, profile=profile, system=name, layout=chosen[name]),
+            records=records,
+        )
         for name, gen in generators.items()
     ]
     return pd.concat(frames, ignore_index=True)

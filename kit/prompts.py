@@ -9,10 +9,16 @@ guess. Each :class:`Layout` says
   most similar to the question (picked by :class:`SentencePicker` with the index's embedder);
 - how each source is labelled: ``[n]`` and, if ``titles``, the document's title; never a file
   name, a path or another metadata field (:func:`source_title`);
-- where the question and the instructions go, and whether a worked example comes first.
+- where the question and the instructions go, and whether a worked example comes first;
+- whether the prompt also starts the reply (``reply_start``): the prompt then ends inside the
+  assistant's turn, and the model continues the words written for it.
 
-The kit's default, :data:`DEFAULT_LAYOUT`, is the one that answered most train questions right
-with the bundled model; notebook 01 shows the measurement and the exercise asks you to beat it.
+The kit's default, :data:`DEFAULT_LAYOUT` (``cite-first``), is the one that answered most train
+questions right with the bundled model: the ``sentences`` layout with the reply begun as
+"According to source [". The small model rarely cites when only asked to; started this way it
+writes a source's number first, then an answer drawn from that source. Notebook 01 shows the
+measurement and the exercise asks you to beat it. The hybrids use :data:`ADAPTER_LAYOUT`: their
+adapters learned a reply format of their own.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ COPY_RULES = (
 )
 """Shorter instructions, asking for a copied phrase: used after the question or in examples."""
 
+REPLY_START = "According to source ["
+"""How the default layout starts the model's reply: the model writes the source's number and
+then its answer, "According to source [2], the hub takes 64 sensors." (see the module
+docstring)."""
+
 EXAMPLE = (
     "Sources:\n[1] The office opens at 8:00 and closes at 17:30 on weekdays.\n\n"
     "[2] Parking costs 4 euros per day.\n\nQuestion: How much does parking cost per day?",
@@ -62,6 +73,9 @@ class Layout:
     sentences: show only this many sentences (the most similar to the question) of the top_k
     chunks instead of the chunks whole; ``None`` shows the chunks.
     example: a worked (user, assistant) exchange placed before the real question, or ``None``.
+    reply_start: the words the reply begins with, written into the prompt: the prompt ends
+    inside the assistant's turn and the model continues from them (``"According to source ["``
+    makes it name a source before it answers); ``""`` leaves the whole reply to the model.
     """
 
     name: str
@@ -71,13 +85,15 @@ class Layout:
     titles: bool = True
     sentences: int | None = None
     example: tuple[str, str] | None = None
+    reply_start: str = ""
 
     def messages(self) -> list[tuple[str, str]]:
-        """The (role, template) pairs of the chat prompt, in order."""
+        """The (role, template) pairs of the chat prompt, in order; the started reply last."""
         turns = [("system", self.system)]
         if self.example:
             turns += [("user", self.example[0]), ("assistant", self.example[1])]
-        return [*turns, ("user", self.user)]
+        turns.append(("user", self.user))
+        return [*turns, ("assistant", self.reply_start)] if self.reply_start else turns
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -111,12 +127,24 @@ LAYOUTS: dict[str, Layout] = {
             "only the 4 sentences of the top_k chunks most like the question, titled",
             sentences=4,
         ),
+        Layout(
+            "cite-first",
+            "as sentences, and the reply begun with 'According to source [': the model names a "
+            "source, then answers",
+            sentences=4,
+            reply_start=REPLY_START,
+        ),
     )
 }
 """The layouts notebook 01 compares; add your own with ``Layout(...)``."""
 
-DEFAULT_LAYOUT = "sentences"
+DEFAULT_LAYOUT = "cite-first"
 """The layout ``build_rag`` uses unless told otherwise (see the module docstring for why)."""
+
+ADAPTER_LAYOUT = "sentences"
+"""The layout of the hybrids (``kit.hybrid``): their adapters learned a reply format of their own
+(``Answer: ...`` ... ``Source: ...``), which a reply start would override; RAFT examples are
+laid out in it."""
 
 
 def get_layout(layout: str | Layout) -> Layout:

@@ -8,11 +8,13 @@ pipeline and see its graph:
 2. **Retrieve** (:mod:`kit.retrieval`: :func:`~kit.retrieval.retrieval_pipeline`): ``bm25``,
    ``dense`` or ``hybrid``, with metadata filters such as a role's access levels.
 3. **Answer** (:class:`RAG`, :func:`build_rag`): the retrieved chunks become numbered sources in
-   the prompt (``ChatPromptBuilder``), the generator (``TransformersChatGenerator`` around the
-   bundled SmolLM2, or any model you pass) answers and cites them, and the citations are parsed
-   back to document ids (:mod:`kit.citations`). When retrieval finds nothing similar enough
-   (``min_score``), or the question reads as another language than the sources
-   (:func:`kit.prompts.reads_as_foreign`), the answer is "I don't know" without asking the model.
+   the prompt (``ChatPromptBuilder``; the default layout also starts the reply, "According to
+   source [", so the model names a source first), the generator
+   (``TransformersChatGenerator`` around the bundled SmolLM2, or any model you pass) answers
+   and cites them, and the citations are parsed back to document ids (:mod:`kit.citations`).
+   When retrieval finds nothing similar enough (``min_score``), or the question reads as
+   another language than the sources (:func:`kit.prompts.reads_as_foreign`), the answer is "I
+   don't know" without asking the model.
 
 How well it works is measured one layer up, in :mod:`kit.rag_eval` (recall@k, MRR and nDCG with
 Haystack's evaluators, answers scored by :mod:`kit.evaluate`, latency per stage, each mode and
@@ -39,7 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from haystack import Document, Pipeline
+from haystack import Document, Pipeline, component
 from haystack.components.builders import AnswerBuilder, ChatPromptBuilder
 from haystack.dataclasses import ChatMessage, GeneratedAnswer
 from haystack.document_stores.types import DocumentStore
@@ -53,6 +55,7 @@ from kit.generate import (
     Generation,
     Plan,
     chat_prompt_ids,
+    continuing_template,
     reply_logprobs,
     run_plans,
 )
@@ -66,6 +69,7 @@ from kit.models import (
 )
 from kit.profiles import Profile, resolve_profile
 from kit.prompts import (
+    ADAPTER_LAYOUT,
     DEFAULT_LAYOUT,
     Layout,
     SentencePicker,
@@ -145,6 +149,30 @@ REFERENCES = r"\[(\d+(?:-\d+)?(?:,\s*\d+(?:-\d+)?)*)\]"
 """Numbered references the AnswerBuilder reads: ``[2]``, ``[1,3]``, ``[1, 3]``, ``[1-2]``."""
 
 
+@component
+class ReplyStart:
+    """Puts a layout's reply start back in front of the generator's replies.
+
+    A layout with a ``reply_start`` (:mod:`kit.prompts`) ends the prompt inside the assistant's
+    turn, and the generator returns only the words the model added: "1], the hub takes 64
+    sensors." This component makes that "According to source [1], the hub takes 64 sensors."
+    again: the reply the AnswerBuilder then reads its ``[1]`` from.
+    """
+
+    def __init__(self, start: str) -> None:
+        self.start = start
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, replies: list[ChatMessage]) -> dict[str, list[ChatMessage]]:
+        """In: the generator's replies. Out: the same replies, each after the reply start."""
+        return {
+            "replies": [
+                ChatMessage.from_assistant(self.start + (r.text or ""), meta=r.meta)
+                for r in replies
+            ]
+        }
+
+
 def answer_builder() -> AnswerBuilder:
     """Haystack's AnswerBuilder, the last component of a RAG generation pipeline: it turns the
     model's reply into a ``GeneratedAnswer`` whose ``documents`` are the numbered sources the
@@ -155,13 +183,18 @@ def answer_builder() -> AnswerBuilder:
 
 
 def chat_generator(
-    generator: Any = None, max_new_tokens: int = 64, dtype: str = "auto"
+    generator: Any = None,
+    max_new_tokens: int = 64,
+    dtype: str = "auto",
+    continue_reply: bool = False,
 ) -> tuple[Any, Any]:
     """A Haystack chat generator and the tokenizer it uses (``None`` if unknown).
 
     ``generator`` may be ``None`` (the bundled SmolLM2), a model name, folder or hub id (see
     ``kit.models``), an already-loaded ``(model, tokenizer)`` pair (e.g. a peft-wrapped fine-tuned
     model), or any Haystack chat generator component, used as it is. Decoding is greedy.
+    ``continue_reply``: a prompt that ends with the assistant's words is continued from them
+    (:func:`kit.generate.continuing_template`), for layouts with a ``reply_start``.
     """
     # heavy: transformers loads only when a generator is built
     from haystack_integrations.components.generators.transformers import (
@@ -184,6 +217,7 @@ def chat_generator(
     component = TransformersChatGenerator(
         model=str(getattr(model, "name_or_path", "model")),
         task="text-generation",
+        chat_template=continuing_template(tokenizer) if continue_reply else None,
         huggingface_pipeline_kwargs={
             "model": model,
             "tokenizer": tokenizer,
@@ -247,7 +281,7 @@ class RAG:
         min_score: float | None = DEFAULT_MIN_SCORE,
         role: str | None = None,
         filters: dict[str, Any] | None = None,
-        layout: str | Layout = DEFAULT_LAYOUT,
+        layout: str | Layout | None = None,
         instructions: str | None = None,
         max_new_tokens: int = 64,
         dtype: str = "auto",
@@ -263,6 +297,8 @@ class RAG:
         self.top_k = top_k
         self.candidates = max(candidates, top_k)
         self.min_score = min_score
+        if layout is None:  # a Haystack component's chat template is its own: no reply start
+            layout = ADAPTER_LAYOUT if is_component(generator) else DEFAULT_LAYOUT
         self.layout = get_layout(layout)
         if instructions is not None:  # your own rules replace the layout's system message
             self.layout = replace(self.layout, system=f"{DEFAULT_SYSTEM} {instructions}")
@@ -302,13 +338,25 @@ class RAG:
                 "A learned abstainer needs the generator's probabilities: pass a model name or a "
                 "(model, tokenizer) pair, not a Haystack component."
             )
-        self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype)
+        start = self.layout.reply_start
+        if start and is_component(generator):
+            raise RagError(
+                f"The {self.layout.name!r} layout starts the model's reply, which needs the "
+                "model's chat template: pass a model name or a (model, tokenizer) pair, or use "
+                "a layout without a reply_start (e.g. layout='sentences')."
+            )
+        self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype, bool(start))
         self.generation = Pipeline()
         self.generation.add_component("prompt", prompt_builder(self.layout))
         self.generation.add_component("llm", self.llm)
         self.generation.add_component("answer", answer_builder())
         self.generation.connect("prompt.prompt", "llm.messages")
-        self.generation.connect("llm.replies", "answer.replies")
+        if start:  # the generator returns what the model added to the started reply
+            self.generation.add_component("start", ReplyStart(start))
+            self.generation.connect("llm.replies", "start.replies")
+            self.generation.connect("start.replies", "answer.replies")
+        else:
+            self.generation.connect("llm.replies", "answer.replies")
 
     def __repr__(self) -> str:
         return (
@@ -722,8 +770,9 @@ def build_rag(
     for this machine) unless given in ``options``, and so does the generator when ``generator``
     is ``None`` (the profile's ``generator``, see :func:`kit.models.pick_generator`). Other
     options: ``layout`` (a name of ``kit.prompts.LAYOUTS`` or a ``Layout``; default the measured
-    best), ``candidates``, ``min_score``, ``role``, ``filters``, ``instructions`` (your own rules
-    for the system message), ``system``.
+    best, ``cite-first``, or ``sentences`` for a Haystack component, whose chat template the kit
+    cannot make continue a started reply), ``candidates``, ``min_score``, ``role``, ``filters``,
+    ``instructions`` (your own rules for the system message), ``system``.
     """
     _check_option_names(options)
     prof = resolve_profile(profile)

@@ -61,7 +61,7 @@ from kit.indexing import Index
 from kit.inputs import user_path, writable_folder
 from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
-from kit.prompts import source_title, split_sentences
+from kit.prompts import ADAPTER_LAYOUT, source_title, split_sentences
 from kit.rag import RAG, build_rag
 from kit.report import Report, may_write
 from kit.saved_index import folder_state, index_folder
@@ -376,7 +376,12 @@ def build_systems(
     ft_model = ft_model.merge_and_unload()
     built.systems["finetuned"] = plain_system(ft_model, ft_tok, "finetuned", prof)
     built.systems["hybrid"] = build_rag(
-        index, generator=(ft_model, ft_tok), profile=prof, system="hybrid", abstainer=gate
+        index,
+        generator=(ft_model, ft_tok),
+        profile=prof,
+        system="hybrid",
+        layout=ADAPTER_LAYOUT,
+        abstainer=gate,
     )
     return built
 

@@ -108,9 +108,10 @@ def test_q4_refuses_a_layout_it_cannot_fill_before_running_the_model():
     no_slot = Layout("mine", "no question slot", user="Sources:\n{{ sources }}")
     result = ex.q4.evaluate(my_layout=no_slot)
     assert not result.passed and "{{ question }}" in result.message
-    result = ex.q4.evaluate(my_layout=Layout("sentences", "same name"))
+    result = ex.q4.evaluate(my_layout=Layout("cite-first", "same name"))
     assert not result.passed and "own name" in result.message
-    tight = Layout("sentences", "no spaces", user="Sources:\n{{sources}}\n\nQuestion: {{question}}")
+    tight_user = "Sources:\n{{sources}}\n\nQuestion: {{question}}"
+    tight = Layout("cite-first", "no spaces", user=tight_user)
     result = ex.q4.evaluate(my_layout=tight)  # Jinja fills {{sources}} as it fills {{ sources }}
     assert not result.passed and "own name" in result.message
     assert ex.layout_scores.cache_info().currsize == 0  # refused before asking the model

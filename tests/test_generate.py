@@ -58,3 +58,36 @@ def test_generate_batch_matches_one_at_a_time(converted: Path):
     assert [b.text for b in padless] == [a.text for a in alone]
     with pytest.raises(ValueError, match="empty"):
         generate_batch(model, tok, ["ok", " "])
+
+
+def test_a_started_reply_is_continued_on_both_paths(converted: Path):
+    """A prompt ending with the assistant's words ends inside its turn, as transformers'
+    ``continue_final_message`` renders it; the wrapped template renders every other prompt as
+    the plain one; the text includes the started words; the "I don't know" likelihood reads
+    the prompt without them."""
+    from kit.generate import (
+        chat_prompt_ids,
+        continuing_template,
+        generate,
+        generate_batch,
+        reply_logprobs,
+    )
+
+    model, tok = models.load_generator("smollm2-135m-instruct", dtype="float32")
+    asked = [{"role": "user", "content": "What is the capital of France?"}]
+    started = [*asked, {"role": "assistant", "content": "The capital of France is"}]
+    ends_inside = tok.apply_chat_template(started, continue_final_message=True, tokenize=True)
+    assert chat_prompt_ids(tok, started) == list(ends_inside["input_ids"])
+    assert tok.decode(chat_prompt_ids(tok, started)).endswith("assistant\nThe capital of France is")
+    template = continuing_template(tok)
+    for plain in (asked, [{"role": "system", "content": "Be brief."}, *asked]):
+        assert tok.apply_chat_template(
+            plain, add_generation_prompt=True, tokenize=False, chat_template=template
+        ) == tok.apply_chat_template(plain, add_generation_prompt=True, tokenize=False)
+    alone = generate(model, tok, started, max_new_tokens=4, system=None)
+    assert alone.text.startswith("The capital of France is ") and "Paris" in alone.text
+    batched = generate_batch(model, tok, [started, asked], max_new_tokens=4, system=None)
+    assert batched[0].text == alone.text
+    assert batched[1].text == generate(model, tok, asked, max_new_tokens=4, system=None).text
+    assert batched[0].prompt_tokens > batched[1].prompt_tokens  # the started words are read
+    assert reply_logprobs(model, tok, [started]) == reply_logprobs(model, tok, [asked])

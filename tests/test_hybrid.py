@@ -85,6 +85,9 @@ def test_raft_answers_only_when_every_document_it_needs_is_shown(chunks_rag, rag
 def test_raft_prompt_is_the_rag_prompt_itself(rag):
     ex = next(e for e in load_style() if e.source_doc_ids)
     raft = raft_examples(rag, [ex], n_sources=2, p_oracle=1.0)[0]
+    assert rag.layout.reply_start  # the default layout starts the reply; RAFT's reply replaces it
+    assert [m["role"] for m in raft.messages] == ["system", "user", "assistant"]
+    assert raft.messages[-1]["content"].startswith("Answer: ")  # the house style, whole
     system, user = raft.messages[0], raft.messages[1]
     assert system["content"] == rag.prompt(ex.user, [])[0].text  # the same rules
     sources = user["content"].split("\n\nQuestion: ")[0]

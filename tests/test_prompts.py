@@ -66,13 +66,16 @@ def test_every_layout_has_the_question_and_sources_slots_and_a_name_lookup():
     for name, layout in prompts.LAYOUTS.items():
         assert prompts.get_layout(name) is layout
         roles = [role for role, _ in layout.messages()]
-        assert roles[0] == "system" and roles[-1] == "user"
+        assert roles[0] == "system" and roles[-1] == ("assistant" if layout.reply_start else "user")
         assert "{{ sources }}" in layout.user and "{{ question }}" in layout.user
         assert layout.system.startswith(DEFAULT_SYSTEM)
     assert prompts.DEFAULT_LAYOUT in prompts.LAYOUTS
     assert len(prompts.LAYOUTS) >= 3
     example = prompts.get_layout("worked-example").messages()
     assert [r for r, _ in example] == ["system", "user", "assistant", "user"]
+    started = prompts.get_layout(prompts.DEFAULT_LAYOUT).messages()
+    assert started[-1] == ("assistant", prompts.REPLY_START)  # the reply the model continues
+    assert not prompts.get_layout(prompts.ADAPTER_LAYOUT).reply_start  # the adapters' own format
     with pytest.raises(ValueError, match="Unknown prompt layout 'nope'"):
         prompts.get_layout("nope")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from haystack import Document
+from haystack import Document, component
+from haystack.dataclasses import ChatMessage
 
 from kit import rag, retrieval
 from kit.attribution import attribute
@@ -11,10 +14,24 @@ from kit.citations import doc_id
 from kit.evaluate import eval_records
 from kit.generate import Answer
 from kit.indexing import Index, build_index
+from kit.prompts import REPLY_START
 from kit.rag import RagError
 from kit.store import new_store
 
 # --------------------------------------------------------------------------- answer
+
+
+@component
+class Says:
+    """A Haystack generator component that always gives the same reply."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        component.set_input_type(self, "messages", list[ChatMessage])
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, **kwargs):
+        return {"replies": [ChatMessage.from_assistant(self.reply)]}
 
 
 def test_answer_is_an_answer_with_sources_timings_and_tokens(hybrid):
@@ -77,19 +94,7 @@ def test_haystacks_answer_builder_reads_the_numbered_references(index):
     documents are the sources a reply refers to, and the Answer cites them: on the pipeline
     path (``answer``), and through ``_finish`` without a GeneratedAnswer, which is how the
     batched path runs the same component on a generated text."""
-    from haystack import component
     from haystack.components.builders import AnswerBuilder
-    from haystack.dataclasses import ChatMessage
-
-    @component
-    class Says:  # a Haystack generator component that always gives the same reply
-        def __init__(self, reply: str) -> None:
-            self.reply = reply
-            component.set_input_type(self, "messages", list[ChatMessage])
-
-        @component.output_types(replies=list[ChatMessage])
-        def run(self, **kwargs):
-            return {"replies": [ChatMessage.from_assistant(self.reply)]}
 
     qa = rag.build_rag(index, generator=Says("A pH of 7 [1-2]."), profile="smoke", min_score=None)
     assert list(qa.generation.graph.nodes) == ["prompt", "llm", "answer"]
@@ -110,7 +115,8 @@ def test_haystacks_answer_builder_reads_the_numbered_references(index):
 def test_prompt_shows_numbered_sources_and_the_question(hybrid):
     found = hybrid.retrieve("What does the restocking fee cost?")
     messages = hybrid.prompt("What does the restocking fee cost?", found.documents[:2])
-    assert [m.role.value for m in messages] == ["system", "user"]
+    assert [m.role.value for m in messages] == ["system", "user", "assistant"]
+    assert messages[-1].text == REPLY_START  # the reply the model continues
     assert "I don't know" in messages[0].text
     user = messages[1].text
     assert user.startswith("Sources:\n[1] ") and "\n\n[2] " in user
@@ -129,10 +135,30 @@ def test_the_default_prompt_is_the_default_layout_with_picked_sentences(hybrid):
     assert len(shown) == layout.sentences
     assert all(len(d.content.split()) < 80 for d in shown)  # sentences, not 100-word chunks
     assert "restocking fee of 12 percent" in " ".join(d.content for d in shown)
-    user = hybrid.prompt(question, shown)[-1].text
+    user = hybrid.prompt(question, shown)[1].text
     assert format_sources(shown) in user and layout.system == hybrid.prompt(question, shown)[0].text
     answer = hybrid.answer(question)
     assert [doc_id(d) for d in answer.documents] == [doc_id(d) for d in shown]
+    # the model continued the started reply: the number it wrote is its citation
+    assert answer.text.startswith(REPLY_START) and answer.cited_ids, answer.text
+    number = int(re.match(r"According to source \[(\d+)\]", answer.text).group(1))
+    assert doc_id(shown[number - 1]) in answer.cited_ids
+    assert list(hybrid.generation.graph.nodes) == ["prompt", "llm", "answer", "start"]
+
+
+def test_a_started_reply_needs_a_model_the_kit_loads(index):
+    """A Haystack component renders its own chat template: the kit cannot make it continue a
+    started reply, so it gets a layout without one, and asking for one says why not."""
+    from kit.prompts import ADAPTER_LAYOUT
+    from kit.rag import ReplyStart
+
+    stub = Says("Paris [1]")
+    assert rag.build_rag(index, generator=stub, profile="smoke").layout.name == ADAPTER_LAYOUT
+    with pytest.raises(rag.RagError, match="starts the model's reply.*layout='sentences'"):
+        rag.build_rag(index, generator=stub, profile="smoke", layout="cite-first")
+    reply = ChatMessage.from_assistant("2], the hub.", meta={"usage": {"completion_tokens": 5}})
+    out = ReplyStart(REPLY_START).run(replies=[reply])["replies"][0]
+    assert out.text == "According to source [2], the hub." and out.meta == reply.meta
 
 
 def test_a_folder_answer_never_shows_file_names_to_the_model(tmp_path, lm):

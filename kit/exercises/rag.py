@@ -163,12 +163,13 @@ def _check_threshold(min_score: object) -> str:
     )
 
 
-SOLUTION_LAYOUT = """from kit.prompts import Layout
+SOLUTION_LAYOUT = """from kit.prompts import REPLY_START, Layout
 
 my_layout = Layout(
     "three-sentences",
-    "the 3 sentences most like the question, titled",
+    "the 3 sentences most like the question, titled, the reply started",
     sentences=3,
+    reply_start=REPLY_START,
 )"""
 
 
@@ -264,7 +265,7 @@ q4 = Question(
     ["my_layout"],
     _check_layout,
     "Start from a layout in kit.prompts.LAYOUTS, give it a new name and change one thing: the "
-    "number of sentences, titles or not, the wording of the rules "
+    "number of sentences, titles or not, the wording of the rules, the reply_start "
     "(dataclasses.replace(layout, name=..., sentences=3)). Keep the question last: a 135M "
     "model copies whatever comes after the sources.",
     SOLUTION_LAYOUT,
