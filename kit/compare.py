@@ -53,7 +53,7 @@ from kit.data import (
 )
 from kit.evaluate import eval_records, score_answers, summarise
 from kit.generate import BATCH_SIZE, Answer, Plan, run_plans
-from kit.hybrid import P_ORACLE, raft_plan, raft_training_set
+from kit.hybrid import P_ORACLE, hybrid_rag, raft_plan, raft_training_set
 from kit.indexing import build_index
 from kit.models import cache_dir, load_embedder, load_generator, pick_dtype, pick_generator
 from kit.profiles import PROFILES, Profile, resolve_profile
@@ -620,14 +620,7 @@ def _build_systems(
     ft_model, ft_tok = load_adapter(ft_run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()  # same answers, no adapter overhead at inference
     finetuned = plain_system(ft_model, ft_tok, "finetuned", prof)
-    hybrid = build_rag(
-        index,
-        generator=(ft_model, ft_tok),
-        profile=prof,
-        system="hybrid",
-        layout=ADAPTER_LAYOUT,
-        abstainer=gate,
-    )
+    hybrid = hybrid_rag(index, (ft_model, ft_tok), prof, abstainer=gate)
 
     step("build RAFT examples with the retriever and fine-tune the style adapter on them")
     raft_data = raft_training_set(rag, prof)
@@ -642,14 +635,7 @@ def _build_systems(
     )
     raft_model, raft_tok = load_adapter(raft_run.adapter_dir, dtype=prof.dtype)
     raft_model = raft_model.merge_and_unload()
-    hybrid_raft = build_rag(
-        index,
-        generator=(raft_model, raft_tok),
-        profile=prof,
-        system="hybrid-raft",
-        layout=ADAPTER_LAYOUT,
-        abstainer=gate,
-    )
+    hybrid_raft = hybrid_rag(index, (raft_model, raft_tok), prof, "hybrid-raft", abstainer=gate)
     timings["train_s"] = ft_run.train_seconds
     timings["raft_train_s"] = raft_run.train_seconds
 
@@ -717,14 +703,7 @@ def _freshness(
             index_v2, generator=built.base, profile=prof, abstainer=built.gate
         ),
         "finetuned (trained on v1)": grid["finetuned"],
-        "hybrid (re-indexed v2)": build_rag(
-            index_v2,
-            generator=built.style,
-            profile=prof,
-            system="hybrid",
-            layout=ADAPTER_LAYOUT,
-            abstainer=built.gate,
-        ),
+        "hybrid (re-indexed v2)": hybrid_rag(index_v2, built.style, prof, abstainer=built.gate),
     }
     updates = load_updates()
     if prof.eval_questions:  # a smaller profile asks a share of the changed questions
@@ -765,14 +744,8 @@ def _privacy_systems(built: _Built, prof: Any) -> dict[str, System]:
         "rag (employee role filter)": build_rag(
             index, generator=built.base, profile=prof, role="employee", abstainer=built.gate
         ),
-        "hybrid (employee role filter)": build_rag(
-            index,
-            generator=built.style,
-            profile=prof,
-            role="employee",
-            system="hybrid",
-            layout=ADAPTER_LAYOUT,
-            abstainer=built.gate,
+        "hybrid (employee role filter)": hybrid_rag(
+            index, built.style, prof, role="employee", abstainer=built.gate
         ),
     }
 
@@ -786,14 +759,7 @@ def _injection_systems(built: _Built, prof: Any) -> dict[str, System]:
         "rag + defence": build_rag(
             clean_index, generator=built.base, profile=prof, abstainer=built.gate
         ),
-        "hybrid + defence": build_rag(
-            clean_index,
-            generator=built.style,
-            profile=prof,
-            system="hybrid",
-            layout=ADAPTER_LAYOUT,
-            abstainer=built.gate,
-        ),
+        "hybrid + defence": hybrid_rag(clean_index, built.style, prof, abstainer=built.gate),
     }
 
 

@@ -62,10 +62,23 @@ def build_hybrid(
     model, tokenizer = load_adapter(adapter_dir)
     if merge:
         model = model.merge_and_unload()  # the same answers, without the adapter's overhead
-    options.setdefault("layout", ADAPTER_LAYOUT)  # the adapter's reply format, not a started reply
-    return build_rag(
-        index, mode=mode, generator=(model, tokenizer), profile=profile, system=system, **options
-    )
+    return hybrid_rag(index, (model, tokenizer), profile, system, mode=mode, **options)
+
+
+def hybrid_rag(
+    index: Index | DocumentStore,
+    generator: Any,
+    profile: str | Profile | None = None,
+    system: str = "hybrid",
+    **options: Any,
+) -> RAG:
+    """:func:`kit.rag.build_rag` for a fine-tuned generator (a loaded ``(model, tokenizer)``
+    pair or a model folder): the answers labelled ``system``, and the adapters' prompt layout,
+    :data:`kit.prompts.ADAPTER_LAYOUT`, unless ``options`` names another. The model writes the
+    reply format it learned (``Answer: ...``), which plain RAG's started reply would override.
+    """
+    options.setdefault("layout", ADAPTER_LAYOUT)
+    return build_rag(index, generator=generator, profile=profile, system=system, **options)
 
 
 P_ORACLE = 1.0

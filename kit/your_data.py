@@ -57,11 +57,12 @@ from kit.data import (
 )
 from kit.evaluate import citation_table, compare_systems, interval_table, summarise_intervals
 from kit.finetune import TrainResult, train_adapter
+from kit.hybrid import hybrid_rag
 from kit.indexing import Index
 from kit.inputs import user_path, writable_folder
 from kit.models import load_generator, pick_generator
 from kit.profiles import Profile, resolve_profile
-from kit.prompts import ADAPTER_LAYOUT, source_title, split_sentences
+from kit.prompts import source_title, split_sentences
 from kit.rag import RAG, build_rag
 from kit.report import Report, may_write
 from kit.saved_index import folder_state, index_folder
@@ -375,14 +376,7 @@ def build_systems(
     ft_model, ft_tok = load_adapter(built.run.adapter_dir, dtype=prof.dtype)
     ft_model = ft_model.merge_and_unload()
     built.systems["finetuned"] = plain_system(ft_model, ft_tok, "finetuned", prof)
-    built.systems["hybrid"] = build_rag(
-        index,
-        generator=(ft_model, ft_tok),
-        profile=prof,
-        system="hybrid",
-        layout=ADAPTER_LAYOUT,
-        abstainer=gate,
-    )
+    built.systems["hybrid"] = hybrid_rag(index, (ft_model, ft_tok), prof, abstainer=gate)
     return built
 
 

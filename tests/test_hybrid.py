@@ -164,3 +164,20 @@ def test_an_example_citing_a_document_the_index_lacks_is_refused_by_name(rag):
     stray = dataclasses.replace(load_style()[0], source_doc_ids=["kb-999"])
     with pytest.raises(ValueError, match="'kb-999', which this index does not hold"):
         raft_examples(rag, [stray])
+
+
+def test_a_fine_tuned_generator_writes_its_own_reply_format(index, lm):
+    """The hybrids read plain RAG's sources but not its started reply: their adapters learned
+    a reply format of their own (the house style), which "According to source [" overrides."""
+    from kit.hybrid import hybrid_rag
+    from kit.prompts import ADAPTER_LAYOUT, DEFAULT_LAYOUT
+
+    plain = build_rag(index, generator=lm, profile="smoke")
+    tuned = hybrid_rag(index, lm, "smoke", "hybrid-raft", top_k=2)
+    assert plain.layout.name == DEFAULT_LAYOUT and plain.layout.reply_start
+    assert tuned.layout.name == ADAPTER_LAYOUT and not tuned.layout.reply_start
+    assert tuned.system == "hybrid-raft" and tuned.top_k == 2
+    question = "How many paired sensors can one H4 gateway take at most?"
+    shown = tuned.sources(question, tuned.retrieve(question).documents)
+    assert [m.role.value for m in tuned.prompt(question, shown)] == ["system", "user"]
+    assert hybrid_rag(index, lm, "smoke", layout="cite-first").layout.name == "cite-first"
