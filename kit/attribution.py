@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from kit.citations import doc_id, is_abstention
+from kit.citations import doc_id, is_abstention, without_lead_in
 from kit.prompts import content_words
 
 MIN_SUPPORT = 0.3
@@ -33,8 +33,9 @@ of them to a gold document; 0.4: 67% / 78%; 0.6: 34% / 84%; 0.8: 20% / 81%."""
 
 
 def answer_words(answer: str) -> list[str]:
-    """The content words of an answer, without its citations (``[1]``), the house style's
-    ``Answer:`` label or ``Source:`` line."""
+    """The content words of an answer, without its citations (``[1]``, a leading "According to
+    source [2],"), the house style's ``Answer:`` label or ``Source:`` line."""
+    answer = without_lead_in(answer)
     lines = [line for line in answer.splitlines() if not line.strip().startswith("Source:")]
     text = re.sub(r"\[[^\]]*\]|^\s*Answer:", " ", "\n".join(lines), flags=re.MULTILINE)
     return content_words(text)

@@ -66,6 +66,20 @@ def bracketed_ids(text: str) -> list[str]:
     return found
 
 
+# How an answer begun by the default layout's started reply names its source ("According to
+# source [2], ...", kit.prompts.REPLY_START; also "[1] and [2]"): the citation, not the answer.
+_LEAD_IN = re.compile(
+    r"^\s*according to (?:the )?sources?\s*(?:\[[^\]]*\]\s*(?:(?:,|and)\s*)?)+,?\s*",
+    re.IGNORECASE,
+)
+
+
+def without_lead_in(text: str) -> str:
+    """``text`` without a leading "According to source [2]," (the default layout's started
+    reply): what the answer says, for the scores and signals that read its words."""
+    return _LEAD_IN.sub("", text, count=1)
+
+
 def is_abstention(text: str) -> bool:
     """True when an answer declines to answer ("I don't know", "not in the sources", ...)."""
     if not isinstance(text, str):

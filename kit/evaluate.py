@@ -47,7 +47,7 @@ from haystack.components.evaluators import (
 )
 
 from kit import stats
-from kit.citations import bracketed_ids, is_abstention
+from kit.citations import bracketed_ids, is_abstention, without_lead_in
 from kit.data import QARecord, load_qa, normalise, sample_questions, style_compliant, supports
 from kit.generate import Answer
 from kit.inputs import text
@@ -59,11 +59,12 @@ if TYPE_CHECKING:
 
 
 def answer_core(text: str) -> str:
-    """The short answer in a reply: the text after ``Answer:`` if present, else the first line."""
+    """The short answer in a reply: the text after ``Answer:`` if present, else the first line,
+    without a leading "According to source [2]," (plain RAG's started reply names its source)."""
     text = text.strip()
     match = re.search(r"^\s*Answer:\s*(.+)$", text, flags=re.MULTILINE)
     line = match.group(1) if match else (text.splitlines()[0] if text else "")
-    return line.strip().rstrip(".")
+    return without_lead_in(line).strip().rstrip(".")
 
 
 def cited_doc_ids(text: str, known_ids: Sequence[str] | None = None) -> list[str]:

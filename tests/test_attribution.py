@@ -125,3 +125,16 @@ def test_citations_count_the_answers_that_do_not_decline():
     silent = [Answer(q.question, "I don't know.", documents=[MANUAL]) for q in (deep, wide)]
     none = citation_table(score_answers([deep, wide], silent)).iloc[0]
     assert (none["answered"], none["cites"], none["attributed"]) == (0, "–", "–")
+
+
+def test_the_started_replys_lead_in_is_not_counted_as_the_answers_words():
+    """ "According to source [2]," names a source; no source holds the word "according", so
+    counted it would pull every plain RAG answer's support down."""
+    shown = [Document(content="The hub takes 64 sensors.", meta={"doc_id": "kb-002"})]
+    assert attribution.answer_words("According to source [1], the hub takes 64 sensors.") == [
+        "hub",
+        "takes",
+        "64",
+        "sensors",
+    ]
+    assert attribution.support("According to source [1], the hub takes 64 sensors.", shown) == 1.0

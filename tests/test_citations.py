@@ -151,3 +151,19 @@ def test_error_codes_and_plain_words_are_not_citations():
     text = "Shipping takes 2 days [2]; returns are handled by the depot."
     assert parse_citations(text, [returns, shipping]) == ["shipping"]
     assert parse_citations("See [returns].", [returns, shipping]) == ["returns"]
+
+
+def test_the_started_replys_lead_in_is_the_citation_not_the_answer():
+    from kit.citations import without_lead_in
+    from kit.prompts import REPLY_START
+
+    assert without_lead_in(REPLY_START + "2], the hub takes 64 sensors.") == (
+        "the hub takes 64 sensors."
+    )
+    assert without_lead_in("according to the sources [1] and [3], 40 metres") == "40 metres"
+    assert without_lead_in("According to source [1], [2] 40 metres") == "40 metres"
+    kept = "The source [2] says 40 metres. According to source [1], 41."
+    assert without_lead_in(kept) == kept  # only a leading lead-in goes
+    # the citation itself is still read from the whole answer
+    shown = [Document(content="a", meta={"doc_id": "kb-001"})] * 2
+    assert parse_citations(REPLY_START + "2], 40 metres.", shown) == ["kb-001"]

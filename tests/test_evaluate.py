@@ -25,6 +25,9 @@ def records():
 def test_core_exact_and_f1():
     reply = "Answer: 40 metres.\nThe sensor is rated to 40 metres.\nSource: Manual [kb-001]"
     assert ev.answer_core(reply) == "40 metres"
+    # plain RAG's started reply names its source first: the answer is what follows
+    assert ev.answer_core("According to source [2], 40 metres.\nMore.") == "40 metres"
+    assert ev.exact_match("According to source [2], 40 metres.", "40 metres") == 1.0
     assert ev.exact_match(reply, "40 metres") == 1.0
     assert ev.exact_match("It can go down to 40 metres", "40 metres") == 0.0
     assert ev.token_f1("It can go down to 40 metres", "40 metres") == pytest.approx(
