@@ -80,9 +80,10 @@ class Generation:
 def decode_reply(tokenizer: Any, token_ids: Any, start: str = "") -> str:
     """The text of generated tokens after the reply's ``start`` (see :func:`reply_start`),
     stripped, without special tokens and without the half character a token limit can leave
-    (a UTF-8 character cut after its first bytes decodes to U+FFFD, the replacement character)."""
-    written = start + tokenizer.decode(token_ids, skip_special_tokens=True)
-    return written.strip().rstrip("\ufffd").strip()
+    (a UTF-8 character cut after its first bytes decodes to U+FFFD, the replacement character).
+    A model that wrote nothing after the start gives '' (no reply), not the start alone."""
+    written = tokenizer.decode(token_ids, skip_special_tokens=True).rstrip("\ufffd")
+    return (start + written).strip().rstrip("\ufffd").strip() if written.strip() else ""
 
 
 # A chat template's own text, wrapped so that a prompt whose last message is the assistant's
@@ -117,9 +118,10 @@ def without_reply_start(messages: Sequence[dict[str, str]]) -> list[dict[str, st
 def continuing_template(tokenizer: Any) -> str | None:
     """The tokenizer's chat template, wrapped so a prompt ending with an assistant message ends
     inside it (the model continues that reply); the same output as the plain template for any
-    other prompt. ``None`` when the tokenizer has no chat template of its own."""
+    other prompt. ``None`` when the tokenizer has no chat template of its own, or several. (A
+    template whose generation prompt opens a thinking block puts the started words inside it.)"""
     template = getattr(tokenizer, "chat_template", None)
-    if not isinstance(template, str):
+    if not isinstance(template, str):  # none, or several named ones
         return None
     return _CONTINUE_HEAD + template + _CONTINUE_TAIL
 
@@ -137,9 +139,14 @@ def chat_prompt_ids(
     """Token ids of the chat prompt for ``messages``, ending where the assistant starts to speak,
     or, when the last message is the assistant's (a started reply), after its words."""
     template = continuing_template(tokenizer) if reply_start(messages) else None
-    encoded = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, chat_template=template
-    )
+    if reply_start(messages) and template is None:  # transformers' own way, for any template
+        encoded = tokenizer.apply_chat_template(
+            messages, continue_final_message=True, tokenize=True
+        )
+    else:
+        encoded = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, chat_template=template
+        )
     # transformers 5 returns a BatchEncoding (a dict) by default; older versions a list of ids.
     return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
 

@@ -165,9 +165,11 @@ class ReplyStart:
     @component.output_types(replies=list[ChatMessage])
     def run(self, replies: list[ChatMessage]) -> dict[str, list[ChatMessage]]:
         """In: the generator's replies. Out: the same replies, each after the reply start."""
-        return {
+        return {  # a model that wrote nothing after the start gave no reply
             "replies": [
-                ChatMessage.from_assistant(self.start + (r.text or ""), meta=r.meta)
+                ChatMessage.from_assistant(
+                    self.start + r.text if (r.text or "").strip() else "", meta=r.meta
+                )
                 for r in replies
             ]
         }
@@ -346,6 +348,12 @@ class RAG:
                 "a layout without a reply_start (e.g. layout='sentences')."
             )
         self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype, bool(start))
+        if start and continuing_template(self.tokenizer) is None:
+            raise RagError(
+                f"The {self.layout.name!r} layout starts the model's reply, but this model's "
+                "tokenizer has no single chat template to continue it with: use a layout "
+                "without a reply_start (e.g. layout='sentences')."
+            )
         self.generation = Pipeline()
         self.generation.add_component("prompt", prompt_builder(self.layout))
         self.generation.add_component("llm", self.llm)

@@ -173,7 +173,9 @@ def compare_layouts(
 
     The layout is a design choice, so it is chosen on the train split: the test split stays for
     the final comparison (records from it raise :class:`RagError`). ``limit`` questions (default
-    the profile's ``eval_questions``, 0 = all) keep the split's mix of question types.
+    the profile's ``eval_questions``, 0 = all) keep the split's mix of question types. A Haystack
+    component as ``generator`` takes one layout (it can sit in one pipeline only), and not one
+    that starts the reply (``cite-first``: the kit cannot make its chat template continue it).
     """
     chosen = eval_records("train", None, records)
     if any(r.split == "test" for r in chosen):
@@ -184,8 +186,14 @@ def compare_layouts(
     prof = resolve_profile(profile)
     if limit is None:
         limit = prof.eval_questions or None
+    layouts = list(layouts or LAYOUTS)
+    if is_component(generator) and len(layouts) > 1:
+        raise RagError(
+            "A Haystack component can sit in one pipeline only, and each layout needs its own: "
+            "compare layouts with a model name or a (model, tokenizer) pair, or pass one layout."
+        )
     frames, shared = [], generator
-    for layout in layouts or list(LAYOUTS):
+    for layout in layouts:
         rag = build_rag(index, generator=shared, profile=prof, layout=layout, **options)
         shared = rag.model_and_tokenizer if not is_component(generator) else generator
         scores = evaluate_rag(rag, limit=limit, records=chosen)

@@ -91,3 +91,25 @@ def test_a_started_reply_is_continued_on_both_paths(converted: Path):
     assert batched[1].text == generate(model, tok, asked, max_new_tokens=4, system=None).text
     assert batched[0].prompt_tokens > batched[1].prompt_tokens  # the started words are read
     assert reply_logprobs(model, tok, [started]) == reply_logprobs(model, tok, [asked])
+
+
+def test_a_started_reply_with_nothing_written_after_it_is_no_reply(converted: Path):
+    """A model that ends its turn at once wrote nothing: '' (the kit's "I don't know"), not the
+    started words alone. A tokenizer whose chat templates are named (a dict) is continued by
+    transformers' own ``continue_final_message``, with the same ids."""
+    from transformers import AutoTokenizer
+
+    from kit.generate import chat_prompt_ids, continuing_template, decode_reply
+
+    tok = AutoTokenizer.from_pretrained(converted)
+    assert decode_reply(tok, [], "According to source [") == ""
+    assert decode_reply(tok, [tok.eos_token_id], "According to source [") == ""
+    one = tok("1", add_special_tokens=False)["input_ids"]
+    assert decode_reply(tok, one, "According to source [") == "According to source [1"
+    started = [
+        {"role": "user", "content": "Who?"},
+        {"role": "assistant", "content": "According to source ["},
+    ]
+    plain = chat_prompt_ids(tok, started)
+    tok.chat_template = {"default": tok.chat_template}
+    assert continuing_template(tok) is None and chat_prompt_ids(tok, started) == plain

@@ -159,6 +159,8 @@ def test_a_started_reply_needs_a_model_the_kit_loads(index):
     reply = ChatMessage.from_assistant("2], the hub.", meta={"usage": {"completion_tokens": 5}})
     out = ReplyStart(REPLY_START).run(replies=[reply])["replies"][0]
     assert out.text == "According to source [2], the hub." and out.meta == reply.meta
+    nothing = ChatMessage.from_assistant(" ")  # the model ended its turn at once: no reply
+    assert ReplyStart(REPLY_START).run(replies=[nothing])["replies"][0].text == ""
 
 
 def test_a_folder_answer_never_shows_file_names_to_the_model(tmp_path, lm):

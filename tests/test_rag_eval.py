@@ -35,6 +35,22 @@ def test_a_layout_is_chosen_on_the_train_split_never_the_test_split(index, lm):
     assert summary.loc["sentences", "prompt_tokens"] < summary.loc["chunks", "prompt_tokens"]
 
 
+def test_a_haystack_component_is_measured_on_one_layout_it_can_take(index):
+    """A component can sit in one pipeline only, and renders its own chat template: several
+    layouts, or one that starts the reply, are refused before anything runs."""
+    from tests.test_rag import Says
+
+    stub = Says("4 euros [1]")
+    with pytest.raises(RagError, match="one pipeline only"):
+        rag_eval.compare_layouts(index, generator=stub, profile="smoke", limit=2)
+    with pytest.raises(RagError, match="starts the model's reply"):
+        rag_eval.compare_layouts(index, ["cite-first"], generator=stub, profile="smoke", limit=2)
+    scores = rag_eval.compare_layouts(
+        index, ["sentences"], generator=stub, profile="smoke", limit=2
+    )
+    assert set(scores["layout"]) == {"sentences"} and len(scores) == 2
+
+
 def test_evaluate_rag_scores_answers_and_retrieval(hybrid):
     test = load_qa("test")
     records = [r for r in test if r.answerable][:2] + [r for r in test if not r.answerable][:1]
