@@ -53,11 +53,11 @@ def build_hybrid(
 
     In: an index (see ``kit.indexing.build_index``), an adapter folder written by
     ``kit.finetune.train_adapter``, whether to fold the adapter into the weights (``merge``),
-    the usual RAG options. Out: a :class:`kit.rag.RAG`; ``rag.answer(q)`` returns Answers
-    labelled ``system``. A folder that is not a kit adapter, or one made for another base
-    model, raises :class:`kit.adapters.AdapterError`; a merged model folder
-    (``kit.adapters.merge_adapter``) is a generator of its own: ``build_rag(index,
-    generator="path/to/folder")``.
+    the usual RAG options. Out: a :class:`kit.rag.RAG` with the adapters' layout (see
+    :func:`hybrid_rag`); ``rag.answer(q)`` returns Answers labelled ``system``. A folder that
+    is not a kit adapter, or one made for another base model, raises
+    :class:`kit.adapters.AdapterError`; a merged model folder (``kit.adapters.merge_adapter``)
+    is a generator of its own: ``hybrid_rag(index, "path/to/folder")``.
     """
     model, tokenizer = load_adapter(adapter_dir)
     if merge:

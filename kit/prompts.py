@@ -142,9 +142,9 @@ DEFAULT_LAYOUT = "cite-first"
 """The layout ``build_rag`` uses unless told otherwise (see the module docstring for why)."""
 
 ADAPTER_LAYOUT = "sentences"
-"""The layout of the hybrids (``kit.hybrid``): their adapters learned a reply format of their own
-(``Answer: ...`` ... ``Source: ...``), which a reply start would override; RAFT examples are
-laid out in it."""
+"""The layout of the hybrids (``kit.hybrid.hybrid_rag``): their adapters learned a reply format
+of their own (``Answer: ...`` ... ``Source: ...``), which a reply start would override. RAFT
+examples show the default layout's sources without its started reply: this layout's prompt."""
 
 
 def get_layout(layout: str | Layout) -> Layout:

@@ -217,7 +217,10 @@ def _check_layout(my_layout: object) -> str:
     mine, default, n = layout_scores(my_layout)
     summary = f"your layout answered {mine} of {n} train questions right, the default {default}"
     if mine < default:
-        raise Incorrect(f"{summary}. Try shorter sources, or the rules in another place.")
+        raise Incorrect(
+            f"{summary}. Try shorter sources, the rules in another place, or keep the default's "
+            "reply_start (the started reply is most of its lead)."
+        )
     return (
         f"{summary}. On {n} questions a difference of one or two is noise: run "
         "rag_eval.compare_layouts on more train questions (limit=0: all 128) before you trust it."
