@@ -30,6 +30,10 @@ DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
 # questions, 2 cores, AVX2, float32: the base model's answers in 20.1 s in batches of 16, 16.9 s
 # of 24, 13.4 s of 48; RAG prompts (~230 tokens) 39.5 s, 34.6 s, 41.4 s (longer padding at 48).
 # `python -m kit bench grid --batch-size N` measures it.
+# Tried for the slow kind, not kept (2026-12): torch dynamic int8 on every Linear but lm_head,
+# 48 train questions, AVX2 float32 emulated: plain RAG's answers 23-32 s instead of 40-43 s,
+# but 0-1 of 48 texts the same and most of them broken ("The answer to this question is:", the
+# system prompt repeated): a 135M model does not survive 8-bit activations.
 BATCH_SIZE = 24
 
 
