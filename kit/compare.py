@@ -848,7 +848,8 @@ RECIPE = {
         "decision_table: declined by retrieval, model or decision; meta: the gate",
         RETRIEVAL_SIGNALS,  # what it reads
     ),
-    "attribution": f"kit.attribution by document, min_support {MIN_SUPPORT}",
+    "attribution": f"kit.attribution by document, min_support {MIN_SUPPORT}; exact, F1, SAS and "
+    "support read the answer after its 'According to source [n],' (kit.citations.without_lead_in)",
     "citations": "kit.citations.parse_citations + Haystack's AnswerBuilder ([1-2] cites both); "
     "bracketed_ids: file paths and names count as ids; 'no information is shared' answers; "
     "id shapes checked against the index's ids",
