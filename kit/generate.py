@@ -86,7 +86,13 @@ def decode_reply(tokenizer: Any, token_ids: Any, start: str = "") -> str:
     stripped, without special tokens and without the half character a token limit can leave
     (a UTF-8 character cut after its first bytes decodes to U+FFFD, the replacement character).
     A model that wrote nothing after the start gives '' (no reply), not the start alone."""
-    written = tokenizer.decode(token_ids, skip_special_tokens=True).rstrip("\ufffd")
+    return started_reply(start, tokenizer.decode(token_ids, skip_special_tokens=True))
+
+
+def started_reply(start: str, written: str) -> str:
+    """The reply a prompt ``start``-ed and the model went on with ``written``, stripped, without
+    a trailing half character (U+FFFD); '' when the model wrote nothing after the start."""
+    written = written.rstrip("\ufffd")
     return (start + written).strip().rstrip("\ufffd").strip() if written.strip() else ""
 
 
@@ -142,8 +148,9 @@ def chat_prompt_ids(
 ) -> list[int]:
     """Token ids of the chat prompt for ``messages``, ending where the assistant starts to speak,
     or, when the last message is the assistant's (a started reply), after its words."""
-    template = continuing_template(tokenizer) if reply_start(messages) else None
-    if reply_start(messages) and template is None:  # transformers' own way, for any template
+    started = bool(reply_start(messages))
+    template = continuing_template(tokenizer) if started else None
+    if started and template is None:  # transformers' own way, for any template
         encoded = tokenizer.apply_chat_template(
             messages, continue_final_message=True, tokenize=True
         )

@@ -257,15 +257,12 @@ def transfer_test(
     """
     folder, records = load_transfer()
     index = build_index(folder)
-    chosen = {n: ADAPTER_LAYOUT if n.startswith("hybrid") else None for n in generators}
-    chosen |= layouts or {}
-    frames = [
-        evaluate_rag(
-            build_rag(index, generator=gen, profile=profile, system=name, layout=chosen[name]),
-            records=records,
-        )
-        for name, gen in generators.items()
-    ]
+    frames = []
+    for name, gen in generators.items():
+        build = hybrid_rag if name.startswith("hybrid") else build_rag
+        chosen = {"layout": layouts[name]} if name in (layouts or {}) else {}
+        rag = build(index, generator=gen, profile=profile, system=name, **chosen)
+        frames.append(evaluate_rag(rag, records=records))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -58,6 +58,7 @@ from kit.generate import (
     continuing_template,
     reply_logprobs,
     run_plans,
+    started_reply,
 )
 from kit.indexing import Index, RagError, embedder_of, store_of
 from kit.inputs import InputError, number
@@ -167,9 +168,7 @@ class ReplyStart:
         """In: the generator's replies. Out: the same replies, each after the reply start."""
         return {  # a model that wrote nothing after the start gave no reply
             "replies": [
-                ChatMessage.from_assistant(
-                    self.start + r.text if (r.text or "").strip() else "", meta=r.meta
-                )
+                ChatMessage.from_assistant(started_reply(self.start, r.text or ""), meta=r.meta)
                 for r in replies
             ]
         }
@@ -341,18 +340,13 @@ class RAG:
                 "(model, tokenizer) pair, not a Haystack component."
             )
         start = self.layout.reply_start
-        if start and is_component(generator):
+        self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype, bool(start))
+        if start and (is_component(generator) or continuing_template(self.tokenizer) is None):
             raise RagError(
                 f"The {self.layout.name!r} layout starts the model's reply, which needs the "
-                "model's chat template: pass a model name or a (model, tokenizer) pair, or use "
-                "a layout without a reply_start (e.g. layout='sentences')."
-            )
-        self.llm, self.tokenizer = chat_generator(generator, max_new_tokens, dtype, bool(start))
-        if start and continuing_template(self.tokenizer) is None:
-            raise RagError(
-                f"The {self.layout.name!r} layout starts the model's reply, but this model's "
-                "tokenizer has no single chat template to continue it with: use a layout "
-                "without a reply_start (e.g. layout='sentences')."
+                "model's one chat template: pass a model name or a (model, tokenizer) pair "
+                "whose tokenizer has one, or use a layout without a reply_start (e.g. "
+                "layout='sentences')."
             )
         self.generation = Pipeline()
         self.generation.add_component("prompt", prompt_builder(self.layout))
